@@ -1,0 +1,74 @@
+"""Redis clients: through Sentinel when Sentinels are configured, from a plain URL otherwise."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+import redis.asyncio as aioredis
+from redis.asyncio.sentinel import Sentinel as AsyncSentinel
+from redis.sentinel import Sentinel
+
+from neurmatic.settings import RedisSettings
+
+
+def sentinel_addresses(settings: RedisSettings) -> list[tuple[str, int]]:
+    """``["127.0.0.1:26379", ...]`` → ``[("127.0.0.1", 26379), ...]``."""
+    addresses = []
+    for item in settings.sentinels:
+        host, _, port = item.rpartition(":")
+        addresses.append((host or "127.0.0.1", int(port)))
+    return addresses
+
+
+def _client_kwargs(settings: RedisSettings) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {
+        "socket_timeout": settings.socket_timeout_seconds,
+        "socket_connect_timeout": settings.socket_timeout_seconds,
+        "health_check_interval": 10,
+        "retry_on_timeout": True,
+    }
+    if settings.password is not None:
+        kwargs["password"] = settings.password.get_secret_value()
+    return kwargs
+
+
+def _sentinel_kwargs(settings: RedisSettings) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {
+        "socket_timeout": settings.socket_timeout_seconds,
+        "socket_connect_timeout": settings.socket_timeout_seconds,
+    }
+    if settings.sentinel_password is not None:
+        kwargs["password"] = settings.sentinel_password.get_secret_value()
+    return kwargs
+
+
+def async_sentinel(settings: RedisSettings) -> AsyncSentinel | None:
+    """An asyncio Sentinel client, or None when no Sentinels are configured."""
+    if not settings.sentinels:
+        return None
+    return AsyncSentinel(sentinel_addresses(settings), sentinel_kwargs=_sentinel_kwargs(settings))
+
+
+def async_master(settings: RedisSettings, sentinel: AsyncSentinel | None = None) -> aioredis.Redis:
+    """The asyncio client for the current master: it follows a Sentinel failover by itself."""
+    sentinel = sentinel or async_sentinel(settings)
+    if sentinel is not None:
+        return sentinel.master_for(settings.sentinel_master, **_client_kwargs(settings))
+    return aioredis.Redis.from_url(settings.url.get_secret_value(), **_client_kwargs(settings))
+
+
+def sync_master(settings: RedisSettings) -> redis.Redis:
+    """The blocking client for the current master (used by the job worker)."""
+    if settings.sentinels:
+        sentinel = Sentinel(sentinel_addresses(settings), sentinel_kwargs=_sentinel_kwargs(settings))
+        return sentinel.master_for(settings.sentinel_master, **_client_kwargs(settings))
+    return redis.Redis.from_url(settings.url.get_secret_value(), **_client_kwargs(settings))
+
+
+def direct(host: str, port: int, password: str | None, *, timeout: float = 2.0) -> redis.Redis:
+    """A blocking client to one server (a probe, or an operator's command on one node)."""
+    return redis.Redis(
+        host=host, port=port, password=password, socket_timeout=timeout, socket_connect_timeout=timeout,
+        decode_responses=True,
+    )

@@ -1,0 +1,63 @@
+"""Exceptions become the one error body here, and nowhere else. Nothing internal leaks: no stack
+trace, no SQL, no host; an unexpected error is logged with the request id and answered 500."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from neurmatic.api.responses import error
+from neurmatic.errors import ApiError
+
+log = logging.getLogger("neurmatic.api")
+
+_STATUS_CODES = {
+    400: "VALIDATION_ERROR",
+    401: "AUTHENTICATION_REQUIRED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    409: "CONFLICT",
+    413: "PAYLOAD_TOO_LARGE",
+    422: "VALIDATION_ERROR",
+    429: "RATE_LIMIT_EXCEEDED",
+    503: "SERVICE_UNAVAILABLE",
+}
+
+
+async def _api_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return error(exc.code, exc.message, status_code=exc.status_code, details=exc.details)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    details = [
+        {"field": ".".join(str(part) for part in item.get("loc", ()) if part != "body"),
+         "message": item.get("msg", "invalid value"), "type": item.get("type")}
+        for item in exc.errors()
+    ]
+    return error("VALIDATION_ERROR", "the request is not valid", status_code=422, details=details)
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _STATUS_CODES.get(exc.status_code, "INTERNAL_ERROR" if exc.status_code >= 500 else "BAD_REQUEST")
+    message = exc.detail if isinstance(exc.detail, str) else "request failed"
+    return error(code, message, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", extra={"request_id": getattr(request.state, "request_id", None)})
+    return error("INTERNAL_ERROR", "an unexpected error occurred", status_code=500)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)

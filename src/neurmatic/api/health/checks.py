@@ -1,0 +1,110 @@
+"""One check per component, each with its own timeout, all run concurrently; a failing check reports
+``down`` with a short reason of our own words, never the library's exception text (it may carry hosts)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.sentinel import Sentinel
+from sqlalchemy import text
+
+from neurmatic.db.engines import REPLICA_STATUS_SQL, Database
+from neurmatic.worker.heartbeat import DEFAULT_QUEUE_KEY, HEARTBEAT_PREFIX
+
+CHECK_TIMEOUT_SECONDS = 2.0
+Component = dict[str, Any]
+
+
+async def timed(check: Callable[[], Awaitable[Component]], timeout: float = CHECK_TIMEOUT_SECONDS) -> Component:
+    """Run ``check``; add its latency; turn a timeout or an error into ``status: down``."""
+    started = time.perf_counter()
+    try:
+        result = await asyncio.wait_for(check(), timeout)
+    except TimeoutError:
+        result = {"status": "down", "reason": f"no answer within {timeout:g}s"}
+    except Exception as exc:
+        result = {"status": "down", "reason": _reason(exc)}
+    result["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
+    return result
+
+
+def _reason(exc: Exception) -> str:
+    name = type(exc).__name__
+    if "Connection" in name or isinstance(exc, OSError):
+        return "connection failed"
+    if "Authentication" in name or "password" in name.lower():
+        return "authentication failed"
+    return "check failed"
+
+
+async def check_primary(db: Database) -> Component:
+    async with db.primary.connect() as conn:
+        in_recovery = (await conn.execute(text("SELECT pg_is_in_recovery()"))).scalar_one()
+    if in_recovery:
+        return {"status": "down", "role": "standby", "reason": "connected node is not read-write"}
+    return {"status": "up", "role": "primary"}
+
+
+async def check_replica(db: Database) -> Component:
+    if db.replica is None:
+        return {"status": "not_configured"}
+    async with db.replica.connect() as conn:
+        in_recovery, lag_seconds = (await conn.exec_driver_sql(REPLICA_STATUS_SQL)).one()
+    lag_bytes = None
+    async with db.primary.connect() as conn:
+        row = (await conn.execute(text(
+            "SELECT count(*), max(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)) "
+            "FROM pg_stat_replication WHERE state = 'streaming'"
+        ))).one()
+        streaming, lag_bytes = int(row[0]), (int(row[1]) if row[1] is not None else None)
+    lag = round(float(lag_seconds), 3)
+    too_far = lag > db.settings.replica_max_lag.total_seconds()
+    status = "up" if in_recovery and streaming and not too_far else "degraded"
+    return {"status": status, "role": "standby" if in_recovery else "primary", "streaming": streaming > 0,
+            "replay_lag_seconds": lag, "replay_lag_bytes": lag_bytes}
+
+
+async def check_redis(client: aioredis.Redis) -> Component:
+    await client.ping()
+    info = await client.info("replication")
+    return {"status": "up", "role": "master" if info.get("role") == "master" else str(info.get("role")),
+            "connected_replicas": int(info.get("connected_slaves", 0))}
+
+
+async def check_sentinels(sentinel: Sentinel | None, master_name: str) -> Component:
+    if sentinel is None:
+        return {"status": "not_configured"}
+
+    async def ask(node: aioredis.Redis) -> dict[str, Any] | None:
+        try:
+            master = await node.execute_command("SENTINEL", "MASTER", master_name)
+        except Exception:
+            return None
+        if isinstance(master, list):
+            master = dict(zip(master[::2], master[1::2], strict=False))
+        return {(k.decode() if isinstance(k, bytes) else k): v for k, v in master.items()}
+
+    answers = await asyncio.gather(*(ask(node) for node in sentinel.sentinels))
+    reachable = [a for a in answers if a is not None]
+    if not reachable:
+        return {"status": "down", "reason": "no sentinel answered", "configured": len(answers), "reachable": 0}
+    quorum = int(reachable[0].get("quorum", 0))
+    flags = str(_text(reachable[0].get("flags", "")))
+    master_ok = "down" not in flags
+    status = "up" if len(reachable) >= quorum and master_ok else "degraded"
+    return {"status": status, "configured": len(answers), "reachable": len(reachable), "quorum": quorum,
+            "quorum_ok": len(reachable) >= quorum, "master_ok": master_ok}
+
+
+async def check_queue(client: aioredis.Redis) -> Component:
+    workers = [key async for key in client.scan_iter(match=f"{HEARTBEAT_PREFIX}*", count=100)]
+    depth = int(await client.llen(DEFAULT_QUEUE_KEY))
+    return {"status": "up" if workers else "degraded", "workers": len(workers), "depth": depth}
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

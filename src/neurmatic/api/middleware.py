@@ -1,0 +1,55 @@
+"""Request id, timing and the structured access log (pure ASGI middleware: no body buffering)."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("neurmatic.access")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
+_QUIET_PATHS = ("/api/v1/health",)  # probes hit these every few seconds; logging them drowns the log
+
+
+class RequestContextMiddleware:
+    """Takes the request id nginx sends (or makes one), echoes it, times the request, logs it."""
+
+    def __init__(self, app: ASGIApp, instance: str) -> None:
+        self.app = app
+        self.instance = instance
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                headers.append((b"x-served-by", self.instance.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            path = scope.get("path", "")
+            if not path.startswith(_QUIET_PATHS) or status >= 500:
+                route = scope.get("route")
+                log.info("request", extra={
+                    "request_id": request_id, "method": scope.get("method"), "path": path,
+                    "route": getattr(route, "path", None), "status": status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                })

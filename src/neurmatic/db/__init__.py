@@ -1,0 +1,1 @@
+"""Database access: engines with primary/standby routing, the declarative base, Alembic migrations."""

@@ -1,0 +1,136 @@
+"""The API's database engines: the primary (read-write, found among several hosts by libpq's
+``target_session_attrs``) and the standby for reads, used while it is healthy and not lagging.
+
+Clients find the current primary themselves: after a failover the next connection lands on the promoted
+node without a config edit or a restart, and connections broken by the failover are discarded by
+``pool_pre_ping``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from neurmatic.db.url import DatabaseUrl
+from neurmatic.settings import DatabaseSettings
+
+log = logging.getLogger("neurmatic.db")
+
+REPLICA_CHECK_INTERVAL_SECONDS = 2.0
+
+
+def _connector(url: DatabaseUrl, settings: DatabaseSettings) -> Callable[[], Awaitable[Any]]:
+    dsn = url.driver_dsn()
+
+    async def connect() -> Any:
+        return await asyncpg.connect(
+            dsn=dsn,
+            target_session_attrs=url.target_session_attrs,
+            timeout=settings.connect_timeout_seconds,
+            server_settings={"application_name": "neurmatic-api"},
+        )
+
+    return connect
+
+
+def make_engine(url: DatabaseUrl, settings: DatabaseSettings) -> AsyncEngine:
+    return create_async_engine(
+        "postgresql+asyncpg://",
+        async_creator=_connector(url, settings),
+        pool_size=url.pool_size or settings.pool_size,
+        max_overflow=5,
+        pool_timeout=url.pool_timeout or settings.pool_timeout_seconds,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+    )
+
+
+@dataclass
+class ReplicaState:
+    """What the last standby check found."""
+
+    healthy: bool = False
+    in_recovery: bool | None = None
+    lag_seconds: float | None = None
+    checked_at: float = 0.0
+
+
+REPLICA_STATUS_SQL = """
+SELECT pg_is_in_recovery(),
+       CASE WHEN NOT pg_is_in_recovery() THEN 0
+            WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+            ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0)
+       END
+"""
+
+
+class Database:
+    """Both engines, their session factories, and the standby's health for read routing."""
+
+    def __init__(self, settings: DatabaseSettings) -> None:
+        self.settings = settings
+        self.primary_url = DatabaseUrl.parse(settings.url.get_secret_value())
+        self.primary = make_engine(self.primary_url, settings)
+        self.replica: AsyncEngine | None = None
+        if settings.replica_url is not None:
+            replica_url = DatabaseUrl.parse(settings.replica_url.get_secret_value(), variable="DATABASE_REPLICA_URL")
+            self.replica = make_engine(replica_url, settings)
+        self.replica_state = ReplicaState()
+        self._write_sessions = async_sessionmaker(self.primary, expire_on_commit=False)
+        self._read_sessions = async_sessionmaker(self.replica, expire_on_commit=False) if self.replica else None
+        self._monitor: asyncio.Task[None] | None = None
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A read-write session on the primary."""
+        async with self._write_sessions() as session:
+            yield session
+
+    @asynccontextmanager
+    async def read_session(self) -> AsyncIterator[AsyncSession]:
+        """A read-only session: on the standby while it is healthy, on the primary otherwise."""
+        use_replica = self._read_sessions is not None and self.replica_state.healthy
+        factory = self._read_sessions if use_replica and self._read_sessions else self._write_sessions
+        async with factory() as session:
+            yield session
+
+    async def check_replica(self) -> ReplicaState:
+        """Ask the standby whether it is in recovery and how far behind it replays."""
+        if self.replica is None:
+            return self.replica_state
+        try:
+            async with self.replica.connect() as conn:
+                row = (await conn.exec_driver_sql(REPLICA_STATUS_SQL)).one()
+            lag = float(row[1])
+            max_lag = self.settings.replica_max_lag.total_seconds()
+            self.replica_state = ReplicaState(True if lag <= max_lag else False, bool(row[0]), lag, time.time())
+        except Exception as exc:
+            if self.replica_state.healthy:
+                log.warning("standby unavailable: reads go to the primary", extra={"error": type(exc).__name__})
+            self.replica_state = ReplicaState(False, None, None, time.time())
+        return self.replica_state
+
+    async def _watch_replica(self) -> None:
+        while True:
+            await self.check_replica()
+            await asyncio.sleep(REPLICA_CHECK_INTERVAL_SECONDS)
+
+    async def start(self) -> None:
+        if self.replica is not None:
+            await self.check_replica()
+            self._monitor = asyncio.create_task(self._watch_replica(), name="replica-monitor")
+
+    async def close(self) -> None:
+        if self._monitor is not None:
+            self._monitor.cancel()
+        await self.primary.dispose()
+        if self.replica is not None:
+            await self.replica.dispose()

@@ -1,0 +1,14 @@
+"""Alembic environment: the engine comes from ``neurmatic.db.migrate`` (never from an ini file)."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from neurmatic.db import models  # noqa: F401 - registers the models on the metadata
+from neurmatic.db.base import Base
+
+engine = context.config.attributes["engine"]
+with engine.connect() as connection:
+    context.configure(connection=connection, target_metadata=Base.metadata, compare_type=True)
+    with context.begin_transaction():
+        context.run_migrations()

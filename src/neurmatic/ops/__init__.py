@@ -1,0 +1,1 @@
+"""The operations CLI: commands (argument parsing, confirmation, output) over flows (the procedures)."""

@@ -1,0 +1,43 @@
+"""``neurmatic``: the command line. Errors become a message, a hint and an exit code here, once."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from rich.console import Console
+
+from neurmatic.errors import NeurmaticError
+from neurmatic.ops.commands import render, secrets, serve, topology
+from neurmatic.ops.exit_codes import ExitCode, exit_code_for
+
+err_console = Console(stderr=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="neurmatic")
+def cli() -> None:
+    """Neurmatic: the platform, its local production topology and its operations kit."""
+
+
+for command in (*topology.COMMANDS, *serve.COMMANDS, render.render, secrets.secrets):
+    cli.add_command(command)
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        err_console.print("aborted")
+        sys.exit(ExitCode.ABORTED)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except NeurmaticError as exc:
+        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False, markup=True)
+        if exc.hint:
+            err_console.print(f"  → {exc.hint}", highlight=False)
+        sys.exit(exit_code_for(exc))
+    except KeyboardInterrupt:
+        sys.exit(ExitCode.ABORTED)
+    sys.exit(ExitCode.OK)

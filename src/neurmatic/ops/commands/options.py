@@ -1,0 +1,25 @@
+"""Options every command that acts on a topology shares."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from neurmatic.supervisor.layout import resolve_state_dir
+
+
+def state_dir_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--state-dir",
+        type=click.Path(path_type=Path, file_okay=False),
+        default=None,
+        callback=lambda _ctx, _param, value: resolve_state_dir(value),
+        help="The topology's state directory [default: $NEURMATIC_STATE_DIR or ./.neurmatic].",
+    )(func)
+
+
+def json_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON on stdout.")(func)

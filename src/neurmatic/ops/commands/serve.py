@@ -1,0 +1,55 @@
+"""``neurmatic api`` and ``neurmatic worker``: the processes the topology (or compose, or k8s) runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from neurmatic.logging import configure_logging
+from neurmatic.settings import Settings
+
+env_file_option = click.option(
+    "--env-file", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
+    help="Read settings from this file for what the environment does not set.",
+)
+
+
+@click.command()
+@env_file_option
+@click.option("--host", default=None, help="Address to bind [default: API_HOST or 127.0.0.1].")
+@click.option("--port", type=int, default=None, help="Port to bind [default: PORT or 3000].")
+@click.option("--instance", default=None, help="This instance's name, reported by /api/v1/health.")
+def api(env_file: Path | None, host: str | None, port: int | None, instance: str | None) -> None:
+    """Serve the API with uvicorn."""
+    import uvicorn
+
+    from neurmatic.api.app import create_app
+
+    settings = Settings.load(env_file)
+    if instance:
+        settings.app.instance = instance
+    configure_logging(settings.app.instance, settings.app.log_level)
+    app = create_app(settings)
+    uvicorn.run(
+        app, host=host or settings.app.host, port=port or settings.app.port, log_config=None,
+        proxy_headers=True, forwarded_allow_ips=",".join(settings.app.trusted_proxies),
+        timeout_graceful_shutdown=10, access_log=False,
+    )
+
+
+@click.command()
+@env_file_option
+@click.option("--name", default="worker", show_default=True, help="This worker's name (its heartbeat key).")
+def worker(env_file: Path | None, name: str) -> None:
+    """Run the background job worker."""
+    from neurmatic.secret_policy import check_secrets
+    from neurmatic.worker.main import Worker
+
+    settings = Settings.load(env_file)
+    check_secrets(settings)
+    configure_logging(name, settings.app.log_level)
+    Worker(settings, name).run()
+
+
+COMMANDS = (api, worker)

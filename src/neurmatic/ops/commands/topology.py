@@ -1,0 +1,122 @@
+"""``neurmatic up | down | status | logs``: the local production topology."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from neurmatic.errors import TopologyNotRunningError
+from neurmatic.ops.commands.options import json_option, state_dir_option
+from neurmatic.supervisor import runner
+from neurmatic.supervisor.layout import MAX_API_INSTANCES, Paths
+from neurmatic.supervisor.service import ServiceStatus
+from neurmatic.supervisor.state import TopologyState
+from neurmatic.supervisor.topology import Topology
+
+console = Console()
+err = Console(stderr=True)
+
+
+def _status_table(rows: list[ServiceStatus]) -> Table:
+    table = Table(show_header=True, header_style="bold")
+    for column in ("service", "role", "address", "pid", "state"):
+        table.add_column(column)
+    colours = {"ready": "green", "stopped": "dim", "unhealthy": "red"}
+    for row in rows:
+        address = f"{row.host}:{row.port}" if row.port else "-"
+        state = f"[{colours.get(row.state, 'yellow')}]{row.state}[/]"
+        table.add_row(row.name, row.role or "-", address, str(row.pid or "-"), state)
+    return table
+
+
+def _print_urls(topology: Topology) -> None:
+    for name, url in topology.urls().items():
+        console.print(f"  {name:15} {url}", highlight=False)
+
+
+@click.command()
+@state_dir_option
+@click.option("--base-port", type=click.IntRange(1024, 65535 - 450), default=None,
+              help="Move every port of the topology: https is BASE+443 [default: 18000].")
+@click.option("--api-instances", type=click.IntRange(2, MAX_API_INSTANCES), default=2, show_default=True,
+              help="API instances behind nginx (only when the topology is first created).")
+def up(state_dir: Path, base_port: int | None, api_instances: int) -> None:
+    """Bring the whole production topology up on 127.0.0.1 (or what is not running yet)."""
+    state = runner.open_or_create(state_dir, base_port=base_port, api_instances=api_instances)
+    started = time.monotonic()
+    topology = runner.up(state, progress=lambda msg: err.print(f"[dim]•[/] {msg}", highlight=False))
+    console.print(_status_table(runner.status(state)))
+    console.print(f"topology ready in {time.monotonic() - started:.1f}s; state in {state.paths.root}")
+    _print_urls(topology)
+
+
+@click.command()
+@state_dir_option
+def down(state_dir: Path) -> None:
+    """Stop every service in reverse order: gracefully, then forcibly."""
+    if not Paths(state_dir).topology_file.exists():
+        err.print(f"nothing to stop: no topology in {state_dir}")
+        return
+    runner.down(TopologyState.load(state_dir), progress=lambda msg: err.print(f"[dim]•[/] {msg}", highlight=False))
+    console.print("topology stopped")
+
+
+@click.command()
+@state_dir_option
+@json_option
+def status(state_dir: Path, as_json: bool) -> None:
+    """Each service with its current role, address, pid and state. Exit 8 when nothing runs."""
+    state = TopologyState.load(state_dir)
+    rows = runner.status(state)
+    if as_json:
+        click.echo(json.dumps({"services": [row.as_dict() for row in rows], "urls": Topology(state).urls()},
+                              indent=2))
+    else:
+        console.print(_status_table(rows))
+        _print_urls(Topology(state))
+    if all(row.state == "stopped" for row in rows):
+        raise TopologyNotRunningError(f"no service of {state_dir} is running", hint="start it with `neurmatic up`")
+
+
+@click.command()
+@state_dir_option
+@click.argument("service")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines (Ctrl-C to stop).")
+@click.option("-n", "--lines", type=int, default=100, show_default=True, help="How many past lines.")
+def logs(state_dir: Path, service: str, follow: bool, lines: int) -> None:
+    """Print a service's log (postgres-1, redis-2, sentinel-3, backend-1, worker, nginx, watcher, ...)."""
+    state = TopologyState.load(state_dir)
+    if service != "watcher":
+        Topology(state).service(service)  # an unknown name gets the list of known ones
+    path = state.paths.log(service)
+    if not path.exists():
+        err.print(f"{service} has no log yet ({path})")
+        return
+    with path.open("r", errors="replace") as handle:
+        for line in handle.readlines()[-lines:]:
+            click.echo(line, nl=False)
+        while follow:
+            line = handle.readline()
+            if line:
+                click.echo(line, nl=False)
+            else:
+                time.sleep(0.25)
+
+
+@click.command(hidden=True)
+@state_dir_option
+def supervise(state_dir: Path) -> None:
+    """The watcher's process (started by `up`): restarts crashed API instances and the worker."""
+    from neurmatic.logging import configure_logging
+    from neurmatic.supervisor.watcher import Watcher
+
+    configure_logging("watcher")
+    Watcher(TopologyState.load(state_dir)).run_forever()
+
+
+COMMANDS = (up, down, status, logs, supervise)

@@ -1,0 +1,1 @@
+"""The ordered, checked procedures the commands call."""

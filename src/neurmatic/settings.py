@@ -1,0 +1,203 @@
+"""Settings: one object with nested sections, built once in each entry point and passed down.
+
+The operators' environment variable names (``.env.production`` of the guide) work as they are:
+``DATABASE_URL``, ``REDIS_URL``, ``JWT_SECRET``, ``JWT_EXPIRES_IN=15m``, ``RATE_LIMIT_WINDOW_MS``, ...
+Nothing here reads the environment at import time: :meth:`Settings.load` does, when an entry point
+calls it. Outside development, :func:`neurmatic.secret_policy.check_secrets` refuses missing,
+placeholder and short secrets before anything starts.
+"""
+
+from __future__ import annotations
+
+import socket
+from datetime import timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Self
+
+from pydantic import AliasChoices, BaseModel, BeforeValidator, Field, SecretStr, field_validator
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
+
+from neurmatic.durations import parse_duration
+from neurmatic.errors import ConfigurationError
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    STAGING = "staging"
+    PRODUCTION = "production"
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+CsvList = Annotated[list[str], NoDecode, BeforeValidator(_split_csv)]
+
+
+class _Section(BaseSettings):
+    """A settings section: reads the flat operator variable names from the environment and env file."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, env_ignore_empty=True)
+
+
+class AppSettings(_Section):
+    environment: Environment = Field(
+        default=Environment.DEVELOPMENT, validation_alias=AliasChoices("ENVIRONMENT", "NODE_ENV")
+    )
+    api_url: str = Field("http://127.0.0.1:3000", validation_alias="API_URL")
+    frontend_url: str = Field("http://localhost:5173", validation_alias="FRONTEND_URL")
+    log_level: str = Field("info", validation_alias="LOG_LEVEL")
+    instance: str = Field(default_factory=socket.gethostname, validation_alias="NEURMATIC_INSTANCE")
+    host: str = Field("127.0.0.1", validation_alias="API_HOST")
+    port: int = Field(3000, validation_alias="PORT", ge=1, le=65535)
+    trusted_proxies: CsvList = Field(["127.0.0.1", "::1"], validation_alias="TRUSTED_PROXIES")
+
+    @field_validator("environment", mode="before")
+    @classmethod
+    def _normalise_environment(cls, value: object) -> object:
+        aliases = {"dev": "development", "prod": "production", "testing": "test"}
+        return aliases.get(str(value).lower(), str(value).lower()) if value is not None else value
+
+
+class DatabaseSettings(_Section):
+    url: SecretStr = Field(
+        SecretStr("postgresql://neurmatic@127.0.0.1:5432/neurmatic_production"),
+        validation_alias="DATABASE_URL",
+    )
+    replica_url: SecretStr | None = Field(None, validation_alias="DATABASE_REPLICA_URL")
+    pool_size: int = Field(10, validation_alias="DATABASE_POOL_SIZE", ge=1)
+    pool_timeout_seconds: float = Field(30.0, validation_alias="DATABASE_POOL_TIMEOUT", gt=0)
+    connect_timeout_seconds: float = Field(3.0, validation_alias="DATABASE_CONNECT_TIMEOUT", gt=0)
+    replica_max_lag: Duration = Field(timedelta(seconds=10), validation_alias="DATABASE_REPLICA_MAX_LAG")
+
+
+class RedisSettings(_Section):
+    url: SecretStr = Field(SecretStr("redis://127.0.0.1:6379/0"), validation_alias="REDIS_URL")
+    password: SecretStr | None = Field(None, validation_alias="REDIS_PASSWORD")
+    sentinels: CsvList = Field([], validation_alias="REDIS_SENTINELS")
+    sentinel_master: str = Field("mymaster", validation_alias="REDIS_SENTINEL_MASTER")
+    sentinel_password: SecretStr | None = Field(None, validation_alias="REDIS_SENTINEL_PASSWORD")
+    socket_timeout_seconds: float = Field(2.0, validation_alias="REDIS_SOCKET_TIMEOUT", gt=0)
+
+
+class AuthSettings(_Section):
+    jwt_secret: SecretStr | None = Field(None, validation_alias="JWT_SECRET")
+    jwt_refresh_secret: SecretStr | None = Field(None, validation_alias="JWT_REFRESH_SECRET")
+    jwt_expires_in: Duration = Field(timedelta(minutes=15), validation_alias="JWT_EXPIRES_IN")
+    refresh_token_expires_in: Duration = Field(timedelta(days=30), validation_alias="REFRESH_TOKEN_EXPIRES_IN")
+    session_secret: SecretStr | None = Field(None, validation_alias="SESSION_SECRET")
+    bcrypt_rounds: int = Field(12, validation_alias="BCRYPT_ROUNDS", ge=4, le=31)
+
+
+class OAuthProvider(BaseModel):
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    callback_url: str | None = None
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.client_id and self.client_secret)
+
+
+class OAuthSettings(_Section):
+    google_client_id: str | None = Field(None, validation_alias="GOOGLE_CLIENT_ID")
+    google_client_secret: SecretStr | None = Field(None, validation_alias="GOOGLE_CLIENT_SECRET")
+    google_callback_url: str | None = Field(None, validation_alias="GOOGLE_CALLBACK_URL")
+    linkedin_client_id: str | None = Field(None, validation_alias="LINKEDIN_CLIENT_ID")
+    linkedin_client_secret: SecretStr | None = Field(None, validation_alias="LINKEDIN_CLIENT_SECRET")
+    linkedin_callback_url: str | None = Field(None, validation_alias="LINKEDIN_CALLBACK_URL")
+    github_client_id: str | None = Field(None, validation_alias="GITHUB_CLIENT_ID")
+    github_client_secret: SecretStr | None = Field(None, validation_alias="GITHUB_CLIENT_SECRET")
+    github_callback_url: str | None = Field(None, validation_alias="GITHUB_CALLBACK_URL")
+
+    def provider(self, name: str) -> OAuthProvider:
+        """The settings of one provider (``google``, ``linkedin`` or ``github``)."""
+        return OAuthProvider(
+            client_id=getattr(self, f"{name}_client_id"),
+            client_secret=getattr(self, f"{name}_client_secret"),
+            callback_url=getattr(self, f"{name}_callback_url"),
+        )
+
+
+class EmailSettings(_Section):
+    sendgrid_api_key: SecretStr | None = Field(None, validation_alias="SENDGRID_API_KEY")
+    from_email: str = Field("noreply@neurmatic.com", validation_alias="FROM_EMAIL")
+    support_email: str = Field("support@neurmatic.com", validation_alias="SUPPORT_EMAIL")
+    smtp_url: str | None = Field(None, validation_alias="SMTP_URL")
+
+
+class AwsSettings(_Section):
+    access_key_id: str | None = Field(None, validation_alias="AWS_ACCESS_KEY_ID")
+    secret_access_key: SecretStr | None = Field(None, validation_alias="AWS_SECRET_ACCESS_KEY")
+    s3_bucket: str | None = Field(None, validation_alias="AWS_S3_BUCKET")
+    backup_bucket: str | None = Field(None, validation_alias=AliasChoices("AWS_BACKUP_BUCKET", "S3_BUCKET"))
+    region: str = Field("eu-west-1", validation_alias="AWS_REGION")
+    endpoint_url: str | None = Field(None, validation_alias=AliasChoices("AWS_ENDPOINT_URL", "AWS_S3_ENDPOINT"))
+
+
+class SentrySettings(_Section):
+    dsn: SecretStr | None = Field(None, validation_alias="SENTRY_DSN")
+    environment: str | None = Field(None, validation_alias="SENTRY_ENVIRONMENT")
+    traces_sample_rate: float = Field(0.1, validation_alias="SENTRY_TRACES_SAMPLE_RATE", ge=0, le=1)
+    profiles_sample_rate: float = Field(0.1, validation_alias="SENTRY_PROFILES_SAMPLE_RATE", ge=0, le=1)
+
+
+class RateLimitSettings(_Section):
+    window_ms: int = Field(900_000, validation_alias="RATE_LIMIT_WINDOW_MS", gt=0)
+    max_requests: int = Field(100, validation_alias="RATE_LIMIT_MAX_REQUESTS", gt=0)
+
+
+class Settings(BaseModel):
+    """Every setting of Neurmatic, grouped by concern."""
+
+    app: AppSettings
+    database: DatabaseSettings
+    redis: RedisSettings
+    auth: AuthSettings
+    oauth: OAuthSettings
+    email: EmailSettings
+    aws: AwsSettings
+    sentry: SentrySettings
+    rate_limit: RateLimitSettings
+
+    @classmethod
+    def load(cls, env_file: Path | None = None) -> Self:
+        """Read the process environment, then ``env_file`` for what the environment does not set."""
+        sections = {name: info.annotation for name, info in cls.model_fields.items()}
+        try:
+            built = {name: section(_env_file=env_file) for name, section in sections.items()}  # type: ignore[misc,operator]
+        except (ValidationError, SettingsError) as exc:
+            raise _configuration_error(exc) from exc
+        return cls(**built)
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, str]) -> Self:
+        """Build settings from ``values`` alone (operator variable names), ignoring the environment."""
+        sections = {name: info.annotation for name, info in cls.model_fields.items()}
+        try:
+            return cls(**{name: section.model_validate(values) for name, section in sections.items()})  # type: ignore[union-attr]
+        except ValidationError as exc:
+            raise _configuration_error(exc) from exc
+
+    @property
+    def is_development(self) -> bool:
+        return self.app.environment in (Environment.DEVELOPMENT, Environment.TEST)
+
+
+def _configuration_error(exc: ValidationError | SettingsError) -> ConfigurationError:
+    """Name each bad variable and say why, without echoing its value (it may be a secret)."""
+    if isinstance(exc, SettingsError):
+        return ConfigurationError(f"settings could not be read: {exc}", hint="check the env file's syntax")
+    problems = []
+    for error in exc.errors():
+        variable = ".".join(str(part) for part in error.get("loc", ())) or "settings"
+        problems.append(f"{variable}: {error.get('msg', 'invalid')}")
+    return ConfigurationError("invalid settings: " + "; ".join(problems),
+                              hint="fix these variables in the environment or the env file")

@@ -1,0 +1,123 @@
+"""Where everything lives: ports (all derived from one base port) and paths (all under the state dir)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_BASE_PORT = 18000
+DEFAULT_STATE_DIR = Path(".neurmatic")
+HOST = "127.0.0.1"
+MAX_API_INSTANCES = 9
+SENTINEL_MASTER_NAME = "mymaster"
+DATABASE_NAME = "neurmatic_production"
+APP_DB_USER = "neurmatic"
+REPLICATION_USER = "replicator"
+SUPERUSER = "postgres"
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Every port of the topology, at a fixed offset from ``base`` so one option moves them all.
+
+    With the default base 18000 the numbers echo the usual ones: https 18443, http 18080,
+    PostgreSQL 18432/18433, Redis 18379/18380, Sentinels 18381-18383, API 18301.. .
+    """
+
+    base: int = DEFAULT_BASE_PORT
+
+    @property
+    def https(self) -> int:
+        return self.base + 443
+
+    @property
+    def http(self) -> int:
+        return self.base + 80
+
+    def postgres(self, index: int) -> int:
+        return self.base + 431 + index
+
+    def redis(self, index: int) -> int:
+        return self.base + 378 + index
+
+    def sentinel(self, index: int) -> int:
+        return self.base + 380 + index
+
+    def api(self, index: int) -> int:
+        return self.base + 300 + index
+
+    def all_ports(self, api_instances: int = 2) -> list[int]:
+        return [
+            self.https,
+            self.http,
+            *(self.postgres(i) for i in (1, 2)),
+            *(self.redis(i) for i in (1, 2)),
+            *(self.sentinel(i) for i in (1, 2, 3)),
+            *(self.api(i) for i in range(1, api_instances + 1)),
+        ]
+
+    @property
+    def span(self) -> int:
+        """How many ports above ``base`` the topology may use (for choosing a free base)."""
+        return 444
+
+
+def resolve_state_dir(option: Path | None) -> Path:
+    """``--state-dir``, else ``NEURMATIC_STATE_DIR``, else ``./.neurmatic``; always absolute."""
+    chosen = option or Path(os.environ.get("NEURMATIC_STATE_DIR") or DEFAULT_STATE_DIR)
+    return chosen.expanduser().absolute()
+
+
+@dataclass(frozen=True)
+class Paths:
+    """The state directory's layout."""
+
+    root: Path
+
+    @property
+    def topology_file(self) -> Path:
+        return self.root / "topology.json"
+
+    @property
+    def secrets_file(self) -> Path:
+        return self.root / "secrets.env"
+
+    @property
+    def app_env_file(self) -> Path:
+        return self.root / "app.env"
+
+    @property
+    def pgpass_file(self) -> Path:
+        return self.root / "pgpass"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def run(self) -> Path:
+        return self.root / "run"
+
+    @property
+    def tls(self) -> Path:
+        return self.root / "tls"
+
+    @property
+    def nginx(self) -> Path:
+        return self.root / "nginx"
+
+    def postgres_data(self, index: int) -> Path:
+        return self.root / "postgres" / str(index)
+
+    def redis_dir(self, index: int) -> Path:
+        return self.root / "redis" / str(index)
+
+    def sentinel_dir(self, index: int) -> Path:
+        return self.root / "sentinel" / str(index)
+
+    def log(self, service: str) -> Path:
+        return self.logs / f"{service}.log"
+
+    def pidfile(self, service: str) -> Path:
+        return self.run / f"{service}.pid"

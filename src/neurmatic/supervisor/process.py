@@ -1,0 +1,107 @@
+"""Processes we started: pid files that remember the start time, so a recycled pid is never mistaken
+for our server, and a zombie (which ``kill -0`` still finds) counts as dead."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces or parentheses: split after its closing one.
+    return raw[raw.rfind(")") + 2 :].split()
+
+
+def start_ticks(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat)."""
+    fields = _proc_stat(pid)
+    return int(fields[19]) if fields else None
+
+
+def is_running(pid: int, ticks: int | None = None) -> bool:
+    """True when ``pid`` is alive, not a zombie, and (when given) started at ``ticks``."""
+    fields = _proc_stat(pid)
+    if fields is None or fields[0] in ("Z", "X"):
+        return False
+    return ticks is None or int(fields[19]) == ticks
+
+
+def reap_children() -> None:
+    """Collect exited children so they do not linger as zombies."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+@dataclass(frozen=True)
+class PidFile:
+    """``<pid> <start ticks>`` in ``run/<service>.pid``."""
+
+    path: Path
+
+    def write(self, pid: int) -> None:
+        ticks = start_ticks(pid)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(f"{pid} {ticks or 0}\n")
+        tmp.replace(self.path)
+
+    def read(self) -> tuple[int, int | None] | None:
+        try:
+            pid_text, _, ticks_text = self.path.read_text().strip().partition(" ")
+            return int(pid_text), (int(ticks_text) or None) if ticks_text else None
+        except (OSError, ValueError):
+            return None
+
+    def running_pid(self) -> int | None:
+        """The recorded pid when that very process still runs, else None."""
+        entry = self.read()
+        if entry and is_running(*entry):
+            return entry[0]
+        return None
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def terminate(pid: int, *, grace: float, sig: signal.Signals = signal.SIGTERM) -> bool:
+    """Send ``sig`` to the server, wait ``grace`` seconds, then SIGKILL its group. True if it had to kill.
+
+    The polite signal goes to the main process only: PostgreSQL and nginx expect their master to be
+    told and to stop their children themselves.
+    """
+    ticks = start_ticks(pid)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, sig)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        reap_children()
+        if not is_running(pid, ticks):
+            return False
+        time.sleep(0.05)
+    _signal_group(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and is_running(pid, ticks):
+        reap_children()
+        time.sleep(0.05)
+    return True
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    # Every server runs in its own session (start_new_session), so its pgid is its pid and a KILL
+    # reaches the children it could no longer stop itself (PostgreSQL backends, nginx workers).
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, sig)

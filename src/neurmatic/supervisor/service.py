@@ -1,0 +1,195 @@
+"""One base class for every supervised server: prepare, start, await readiness by its own probe, stop."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import psutil
+
+from neurmatic.errors import PortInUseError, ServiceStartError
+from neurmatic.supervisor.layout import HOST
+from neurmatic.supervisor.process import PidFile, is_running, reap_children, terminate
+from neurmatic.supervisor.state import TopologyState
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    role: str
+    host: str
+    port: int | None
+    pid: int | None
+    state: str  # ready | starting | stopped | unhealthy
+
+    def as_dict(self) -> dict[str, object]:
+        return {"name": self.name, "role": self.role, "host": self.host, "port": self.port,
+                "pid": self.pid, "state": self.state}
+
+
+class Service(ABC):
+    """A server of the topology. Subclasses say how to run it, how to probe it, and what role it has."""
+
+    name: str
+    restartable = False  # the watcher restarts crashed API instances and the worker, never databases
+    stop_signal = signal.SIGTERM
+    stop_grace = 20.0
+    ready_timeout = 60.0
+
+    def __init__(self, state: TopologyState) -> None:
+        self.state = state
+        self.paths = state.paths
+        self.pidfile = PidFile(self.paths.pidfile(self.name))
+
+    @property
+    def host(self) -> str:
+        return HOST
+
+    @property
+    @abstractmethod
+    def port(self) -> int | None: ...
+
+    @abstractmethod
+    def command(self) -> list[str]:
+        """The argv that runs the server in the foreground."""
+
+    @abstractmethod
+    def probe(self) -> bool:
+        """True when the server answers as a ready server of its kind (never just "the port is open")."""
+
+    @abstractmethod
+    def role(self) -> str:
+        """The server's *current* role, asked of the server itself (it changes after a failover)."""
+
+    def prepare(self) -> None:
+        """Create data directories and configs on first start; leave an existing node's files alone."""
+
+    def environment(self) -> dict[str, str]:
+        return {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "LANG": "C.UTF-8",
+            "HOME": str(self.paths.root),
+        }
+
+    def running_pid(self) -> int | None:
+        return self.pidfile.running_pid()
+
+    def status(self) -> ServiceStatus:
+        pid = self.running_pid()
+        if pid is None:
+            return ServiceStatus(self.name, "", self.host, self.port, None, "stopped")
+        ready = self._safe_probe()
+        return ServiceStatus(self.name, self._safe_role() if ready else "", self.host, self.port, pid,
+                             "ready" if ready else "unhealthy")
+
+    def _safe_probe(self) -> bool:
+        try:
+            return self.probe()
+        except Exception:  # a probe that raises is a server that is not ready
+            return False
+
+    def _safe_role(self) -> str:
+        try:
+            return self.role()
+        except Exception:
+            return "unknown"
+
+    def ensure_running(self) -> bool:
+        """Start the server unless it already runs; wait until it is ready. True when it was started."""
+        if self.running_pid() is not None:
+            self.wait_ready()
+            return False
+        self.prepare()
+        self.start()
+        self.wait_ready()
+        return True
+
+    def start(self) -> int:
+        """Spawn the server in its own session with its own log; record its pid."""
+        if self.port is not None:
+            check_port_free(self.port, self.name)
+        log_path = self.paths.log(self.name)
+        log = open(log_path, "ab")  # noqa: SIM115 - handed to the child, closed below
+        try:
+            self.state.account.own(log_path)
+            as_root = os.geteuid() == 0
+            proc = subprocess.Popen(
+                self.command(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.paths.root,
+                env=self.environment(),
+                start_new_session=True,
+                user=self.state.account.uid if as_root else None,
+                group=self.state.account.gid if as_root else None,
+                extra_groups=[] if as_root else None,
+            )
+        finally:
+            log.close()
+        self.pidfile.write(proc.pid)
+        return proc.pid
+
+    def wait_ready(self, timeout: float | None = None) -> None:
+        """Poll the probe until it answers; fail fast when the process dies, with its log's tail."""
+        deadline = time.monotonic() + (timeout or self.ready_timeout)
+        delay = 0.05
+        while True:
+            if self.running_pid() is None:
+                raise ServiceStartError(
+                    f"{self.name} exited during start-up:\n{self.log_tail()}",
+                    hint=f"see the whole log with `neurmatic logs {self.name}`",
+                )
+            if self._safe_probe():
+                return
+            if time.monotonic() > deadline:
+                raise ServiceStartError(
+                    f"{self.name} was not ready after {timeout or self.ready_timeout:g}s:\n{self.log_tail()}",
+                    hint=f"see `neurmatic logs {self.name}`",
+                )
+            reap_children()
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.5)
+
+    def stop(self) -> None:
+        """Stop gracefully (the server's own shutdown signal), then forcibly; forget the pid."""
+        entry = self.pidfile.read()
+        if entry and is_running(*entry):
+            terminate(entry[0], grace=self.stop_grace, sig=self.stop_signal)
+        self.pidfile.remove()
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            text = self.paths.log(self.name).read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def check_port_free(port: int, service: str, host: str = HOST) -> None:
+    """PortInUseError naming the port, the service that wanted it, and who holds it when we can see."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+            return
+        except OSError:
+            pass
+    raise PortInUseError(
+        f"port {port} on {host}, needed by {service}, is already in use{_holder(port)}",
+        hint="stop what holds it, or move every port of the topology with `--base-port N`",
+    )
+
+
+def _holder(port: int) -> str:
+    with contextlib.suppress(psutil.Error, OSError):
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN and conn.pid:
+                return f" by {psutil.Process(conn.pid).name()} (pid {conn.pid})"
+    return ""

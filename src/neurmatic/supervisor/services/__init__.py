@@ -1,0 +1,1 @@
+"""One class per kind of server of the local topology."""

@@ -1,0 +1,83 @@
+"""Our own processes: the API instances (``backend-N``) and the job worker.
+
+They run ``python -m neurmatic`` from the same interpreter as the supervisor and read the topology's
+``app.env``; they are the services the watcher restarts when they crash.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import httpx
+
+from neurmatic.adapters.redis import sync_master
+from neurmatic.settings import Settings
+from neurmatic.supervisor.layout import HOST
+from neurmatic.supervisor.service import Service
+from neurmatic.supervisor.state import TopologyState, read_env_file
+from neurmatic.worker.heartbeat import heartbeat_key
+
+
+def app_settings(state: TopologyState) -> Settings:
+    """The settings the API and the worker of this topology run with."""
+    return Settings.from_mapping(read_env_file(state.paths.app_env_file))
+
+
+class _PythonProcess(Service):
+    """A ``python -m neurmatic`` process run as the service account, which must reach the interpreter."""
+
+    def start(self) -> int:
+        self.state.account.check_can_execute(Path(sys.executable))
+        return super().start()
+
+
+class ApiInstance(_PythonProcess):
+    restartable = True
+    stop_grace = 15.0
+    ready_timeout = 60.0
+
+    def __init__(self, state: TopologyState, index: int) -> None:
+        self.index = index
+        self.name = f"backend-{index}"
+        super().__init__(state)
+
+    @property
+    def port(self) -> int:
+        return self.state.ports.api(self.index)
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "neurmatic", "api", "--env-file", str(self.paths.app_env_file),
+                "--instance", self.name, "--host", HOST, "--port", str(self.port)]
+
+    def probe(self) -> bool:
+        response = httpx.get(f"http://{HOST}:{self.port}/api/v1/health/ready", timeout=3)
+        return response.status_code == 200
+
+    def role(self) -> str:
+        return "api"
+
+
+class WorkerProcess(_PythonProcess):
+    name = "worker"
+    restartable = True
+    stop_grace = 30.0  # a job in progress gets time to finish
+    ready_timeout = 60.0
+
+    @property
+    def port(self) -> None:
+        return None
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "neurmatic", "worker", "--env-file", str(self.paths.app_env_file),
+                "--name", self.name]
+
+    def probe(self) -> bool:
+        client = sync_master(app_settings(self.state).redis)
+        try:
+            return bool(client.exists(heartbeat_key(self.name)))
+        finally:
+            client.close()
+
+    def role(self) -> str:
+        return "worker"

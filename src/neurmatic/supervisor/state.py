@@ -1,0 +1,193 @@
+"""The state directory: its format marker, generated secrets, and the account servers run as.
+
+PostgreSQL refuses to run as root, so when we are root every server runs as the unprivileged system
+user ``neurmatic`` and the state directory is owned by it. Secrets are generated once, at creation,
+into ``secrets.env`` (mode 0600) and never printed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import subprocess
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from neurmatic import __version__
+from neurmatic.errors import StateDirError
+from neurmatic.secret_policy import generate_secret
+from neurmatic.supervisor.layout import DEFAULT_BASE_PORT, Paths, Ports
+
+STATE_FORMAT = 1
+SERVICE_USER = "neurmatic"
+SECRET_NAMES = (
+    "POSTGRES_SUPERUSER_PASSWORD",
+    "POSTGRES_PASSWORD",
+    "REPLICATOR_PASSWORD",
+    "REDIS_PASSWORD",
+    "REDIS_SENTINEL_PASSWORD",
+    "JWT_SECRET",
+    "JWT_REFRESH_SECRET",
+    "SESSION_SECRET",
+)
+
+
+@dataclass(frozen=True)
+class ServiceAccount:
+    """The account servers run as: ``name`` is None when we are not root (we run them as ourselves)."""
+
+    name: str | None
+    uid: int
+    gid: int
+
+    @classmethod
+    def for_current_process(cls) -> ServiceAccount:
+        if os.geteuid() != 0:
+            return cls(None, os.getuid(), os.getgid())
+        try:
+            entry = pwd.getpwnam(SERVICE_USER)
+        except KeyError:
+            _create_system_user()
+            entry = pwd.getpwnam(SERVICE_USER)
+        return cls(SERVICE_USER, entry.pw_uid, entry.pw_gid)
+
+    def check_can_execute(self, program: Path) -> None:
+        """StateDirError when the service account cannot run ``program`` (e.g. a Python under /root)."""
+        if self.name is None:
+            return
+        real = program.resolve()
+        blocked = [p for p in real.parents if p.exists() and not p.stat().st_mode & 0o001]
+        if blocked or not real.stat().st_mode & 0o001:
+            raise StateDirError(
+                f"the {self.name} user cannot run {real}"
+                + (f": {blocked[0]} is not searchable by others" if blocked else ""),
+                hint="create the virtual environment with a system Python (`/usr/bin/python3 -m venv .venv`), "
+                "as `./dev setup` does",
+            )
+
+    def own(self, *paths: Path) -> None:
+        """Give ``paths`` (recursively for directories) to the service account."""
+        if self.name is None:
+            return
+        for path in paths:
+            os.chown(path, self.uid, self.gid)
+            if path.is_dir():
+                for child in path.rglob("*"):
+                    os.chown(child, self.uid, self.gid, follow_symlinks=False)
+
+
+def _create_system_user() -> None:
+    useradd = shutil.which("useradd") or "/usr/sbin/useradd"
+    nologin = "/usr/sbin/nologin" if Path("/usr/sbin/nologin").exists() else "/bin/false"
+    result = subprocess.run(
+        [useradd, "--system", "--no-create-home", "--shell", nologin, SERVICE_USER],
+        capture_output=True, text=True, check=False,
+    )
+    if result.returncode not in (0, 9):  # 9: the user exists (a concurrent creation)
+        raise StateDirError(
+            f"cannot create the system user {SERVICE_USER!r}: {result.stderr.strip()}",
+            hint=f"create it yourself: useradd --system --no-create-home {SERVICE_USER}",
+        )
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """``KEY=value`` lines (comments and blanks ignored)."""
+    values: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, _, value = line.partition("=")
+            values[key.strip()] = value.strip()
+    return values
+
+
+def write_private_file(path: Path, text: str, account: ServiceAccount | None = None) -> None:
+    """Write ``text`` atomically with mode 0600 (a crash leaves the old file or none, never half)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    if account is not None:
+        account.own(tmp)
+    tmp.replace(path)
+
+
+@dataclass(frozen=True)
+class TopologyState:
+    """What ``topology.json`` and ``secrets.env`` hold, loaded or freshly created."""
+
+    paths: Paths
+    ports: Ports
+    api_instances: int
+    secrets: dict[str, str]
+    account: ServiceAccount
+
+    @classmethod
+    def load(cls, root: Path) -> TopologyState:
+        """Load an existing state directory; StateDirError when absent, unreadable or incompatible."""
+        paths = Paths(root)
+        if not paths.topology_file.exists():
+            raise StateDirError(
+                f"no topology in {root}", hint="bring it up first with `neurmatic up` (or pass --state-dir)"
+            )
+        try:
+            meta = json.loads(paths.topology_file.read_text())
+            secrets = read_env_file(paths.secrets_file)
+        except (OSError, ValueError) as exc:
+            raise StateDirError(
+                f"cannot read the state directory {root}: {exc}",
+                hint="run the command as the user who created it (or as root)",
+            ) from exc
+        if meta.get("format") != STATE_FORMAT:
+            raise StateDirError(
+                f"{root} was made by neurmatic {meta.get('created_by', '?')} (state format "
+                f"{meta.get('format')}); this is neurmatic {__version__} (format {STATE_FORMAT})",
+                hint="use a new --state-dir, or remove this one after `neurmatic down` if its data is not needed",
+            )
+        missing = [name for name in SECRET_NAMES if not secrets.get(name)]
+        if missing:
+            raise StateDirError(f"{paths.secrets_file} lacks {', '.join(missing)}", hint="restore it from backup")
+        return cls(paths, Ports(int(meta["base_port"])), int(meta["api_instances"]), secrets,
+                   ServiceAccount.for_current_process())
+
+    @classmethod
+    def create(cls, root: Path, *, base_port: int = DEFAULT_BASE_PORT, api_instances: int = 2) -> TopologyState:
+        """Create a new state directory with fresh secrets."""
+        account = ServiceAccount.for_current_process()
+        _check_reachable(root, account)
+        paths = Paths(root)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            for directory in (paths.logs, paths.run, paths.tls, paths.nginx):
+                directory.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise StateDirError(f"cannot create {root}: {exc}", hint="choose a writable --state-dir") from exc
+        secrets = {name: generate_secret() for name in SECRET_NAMES}
+        write_private_file(paths.secrets_file, "".join(f"{k}={v}\n" for k, v in secrets.items()))
+        meta = {
+            "format": STATE_FORMAT,
+            "created_by": __version__,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "base_port": base_port,
+            "api_instances": api_instances,
+        }
+        write_private_file(paths.topology_file, json.dumps(meta, indent=2) + "\n")
+        account.own(root)
+        return cls(paths, Ports(base_port), api_instances, secrets, account)
+
+
+def _check_reachable(root: Path, account: ServiceAccount) -> None:
+    """The service account must be able to walk down to the state directory."""
+    if account.name is None:
+        return
+    for parent in root.absolute().parents:
+        if parent.exists() and not parent.stat().st_mode & 0o001:
+            raise StateDirError(
+                f"the {account.name} user cannot reach {root}: {parent} is not searchable by others",
+                hint=f"choose a --state-dir under a world-searchable directory, or `chmod o+x {parent}`",
+            )

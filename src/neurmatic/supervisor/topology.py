@@ -1,0 +1,94 @@
+"""The topology: which services exist, in which order they start, and the env the app runs with."""
+
+from __future__ import annotations
+
+from neurmatic.supervisor.layout import (
+    APP_DB_USER,
+    DATABASE_NAME,
+    HOST,
+    SENTINEL_MASTER_NAME,
+)
+from neurmatic.supervisor.service import Service
+from neurmatic.supervisor.services.app import ApiInstance, WorkerProcess
+from neurmatic.supervisor.services.nginx import NginxBalancer
+from neurmatic.supervisor.services.postgres import PostgresNode
+from neurmatic.supervisor.services.redis import RedisNode, SentinelNode
+from neurmatic.supervisor.state import TopologyState, write_private_file
+
+
+class Topology:
+    """Every service of one state directory, in dependency order."""
+
+    def __init__(self, state: TopologyState) -> None:
+        self.state = state
+        self.postgres = [PostgresNode(state, 1), PostgresNode(state, 2)]
+        self.redis = [RedisNode(state, 1), RedisNode(state, 2)]
+        self.sentinels = [SentinelNode(state, i) for i in (1, 2, 3)]
+        api_indexes = list(range(1, state.api_instances + 1))
+        self.apis = [ApiInstance(state, i) for i in api_indexes]
+        self.worker = WorkerProcess(state)
+        self.nginx = NginxBalancer(state, api_indexes)
+
+    def postgres_in_start_order(self) -> list[PostgresNode]:
+        """The node that is a primary on disk (no standby.signal) first: roles swap after a failover."""
+        return sorted(self.postgres, key=lambda node: (node.is_standby_node, node.index))
+
+    def redis_in_start_order(self) -> list[RedisNode]:
+        """Masters (no ``replicaof`` in their own config) first: Sentinel may have swapped them."""
+        def is_replica(node: RedisNode) -> bool:
+            return node.config.exists() and "\nreplicaof " in node.config.read_text()
+
+        return sorted(self.redis, key=lambda node: (is_replica(node), node.index))
+
+    def services(self) -> list[Service]:
+        """Every service, in start order (stop order is the reverse)."""
+        return [*self.postgres_in_start_order(), *self.redis_in_start_order(), *self.sentinels,
+                *self.apis, self.worker, self.nginx]
+
+    def service(self, name: str) -> Service:
+        for service in self.services():
+            if service.name == name:
+                return service
+        known = ", ".join(s.name for s in self.services())
+        from neurmatic.errors import TopologyError
+
+        raise TopologyError(f"no service named {name!r}", hint=f"the services are: {known}")
+
+    def urls(self) -> dict[str, str]:
+        ports = self.state.ports
+        return {
+            "api": f"https://{HOST}:{ports.https}/api/v1",
+            "health": f"https://{HOST}:{ports.https}/api/v1/health",
+            "docs": f"https://{HOST}:{ports.https}/api/docs",
+            "http": f"http://{HOST}:{ports.http}",
+            "ca_certificate": str(self.state.paths.tls / "ca.pem"),
+        }
+
+    def app_environment(self) -> dict[str, str]:
+        """The operators' variables for the API and the worker of this topology."""
+        secrets, ports = self.state.secrets, self.state.ports
+        db_auth = f"{APP_DB_USER}:{secrets['POSTGRES_PASSWORD']}"
+        node1, node2 = (f"{HOST}:{ports.postgres(i)}" for i in (1, 2))
+        public_url = f"https://{HOST}:{ports.https}"
+        return {
+            "ENVIRONMENT": "production",
+            "API_URL": public_url,
+            "FRONTEND_URL": public_url,
+            "LOG_LEVEL": "info",
+            "DATABASE_URL": f"postgresql://{db_auth}@{node1},{node2}/{DATABASE_NAME}?target_session_attrs=read-write",
+            "DATABASE_REPLICA_URL":
+                f"postgresql://{db_auth}@{node2},{node1}/{DATABASE_NAME}?target_session_attrs=prefer-standby",
+            "REDIS_URL": f"redis://{HOST}:{ports.redis(1)}/0",
+            "REDIS_PASSWORD": secrets["REDIS_PASSWORD"],
+            "REDIS_SENTINELS": ",".join(f"{HOST}:{ports.sentinel(i)}" for i in (1, 2, 3)),
+            "REDIS_SENTINEL_MASTER": SENTINEL_MASTER_NAME,
+            "REDIS_SENTINEL_PASSWORD": secrets["REDIS_SENTINEL_PASSWORD"],
+            "JWT_SECRET": secrets["JWT_SECRET"],
+            "JWT_REFRESH_SECRET": secrets["JWT_REFRESH_SECRET"],
+            "SESSION_SECRET": secrets["SESSION_SECRET"],
+            "TRUSTED_PROXIES": "127.0.0.1,::1",
+        }
+
+    def write_app_environment(self) -> None:
+        text = "".join(f"{key}={value}\n" for key, value in self.app_environment().items())
+        write_private_file(self.state.paths.app_env_file, text, self.state.account)

@@ -1,0 +1,90 @@
+"""The watcher: a small background process that restarts a crashed API instance or worker.
+
+Databases are not restarted: a dead PostgreSQL or Redis master is a failover matter (``neurmatic
+failover``), and blindly restarting it could bring back a node that must stay fenced. A service
+stopped on purpose has no pid file, so the watcher leaves it alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from neurmatic.supervisor.process import PidFile, is_running, reap_children, terminate
+from neurmatic.supervisor.state import TopologyState
+
+log = logging.getLogger("neurmatic.watcher")
+POLL_SECONDS = 0.5
+MAX_BACKOFF_SECONDS = 30.0
+
+
+class Watcher:
+    def __init__(self, state: TopologyState) -> None:
+        self.state = state
+        self.pidfile = PidFile(state.paths.pidfile("watcher"))
+        self.stopping = False
+
+    def ensure_running(self) -> int:
+        """Start the watcher process in the background unless it already runs."""
+        pid = self.pidfile.running_pid()
+        if pid is not None:
+            return pid
+        log_file = open(self.state.paths.log("watcher"), "ab")  # noqa: SIM115 - handed to the child
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "neurmatic", "supervise", "--state-dir", str(self.state.paths.root)],
+                stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        finally:
+            log_file.close()
+        self.pidfile.write(proc.pid)
+        return proc.pid
+
+    def stop(self) -> None:
+        entry = self.pidfile.read()
+        if entry and is_running(*entry):
+            terminate(entry[0], grace=10)
+        self.pidfile.remove()
+
+    def restarts(self, name: str) -> int:
+        try:
+            return int((self.state.paths.run / f"{name}.restarts").read_text())
+        except (OSError, ValueError):
+            return 0
+
+    def _count_restart(self, name: str) -> None:
+        (self.state.paths.run / f"{name}.restarts").write_text(str(self.restarts(name) + 1))
+
+    def run_forever(self) -> None:
+        """The watcher's loop (runs in the background process)."""
+        from neurmatic.supervisor.topology import Topology
+
+        signal.signal(signal.SIGTERM, lambda *_: setattr(self, "stopping", True))
+        self.pidfile.write(os.getpid())
+        backoff: dict[str, float] = {}
+        next_try: dict[str, float] = {}
+        log.info("watcher started", extra={"state_dir": str(self.state.paths.root)})
+        while not self.stopping:
+            reap_children()
+            for service in (s for s in Topology(self.state).services() if s.restartable):
+                entry = service.pidfile.read()
+                if entry is None or is_running(*entry) or time.monotonic() < next_try.get(service.name, 0):
+                    continue
+                log.warning("service died; restarting", extra={"service": service.name, "pid": entry[0]})
+                try:
+                    service.start()
+                    service.wait_ready()
+                    self._count_restart(service.name)
+                    backoff.pop(service.name, None)
+                    log.info("service restarted", extra={"service": service.name})
+                except Exception as exc:
+                    delay = min(backoff.get(service.name, 1.0) * 2, MAX_BACKOFF_SECONDS)
+                    backoff[service.name], next_try[service.name] = delay, time.monotonic() + delay
+                    log.error("restart failed", extra={"service": service.name, "error": str(exc)[:500],
+                                                       "retry_in_s": delay})
+            time.sleep(POLL_SECONDS)
+        log.info("watcher stopped")

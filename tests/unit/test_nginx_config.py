@@ -1,0 +1,434 @@
+"""The nginx config (local and production renders) and the production compose file.
+
+nginx itself judges the configs (`nginx -t`); the production render is tested inside a private mount
+namespace where its absolute paths, its `nginx` user and its upstream host names exist.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import json
+import os
+import re
+import shlex
+import shutil
+import socket
+import ssl
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from threading import Thread
+
+import httpx
+import pytest
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from neurmatic.adapters.nginx import check_config, find_nginx
+from neurmatic.errors import ConfigurationError, MissingBinaryError
+from neurmatic.render.compose import render_compose
+from neurmatic.render.nginx import NginxContext, local_nginx_context, production_nginx_context, render_nginx
+
+SECURITY_HEADERS = (
+    "Strict-Transport-Security",
+    "X-Content-Type-Options",
+    "X-Frame-Options",
+    "Referrer-Policy",
+    "Permissions-Policy",
+    "Content-Security-Policy",
+)
+POSTGRES_SETTINGS = {
+    "max_connections": "200",
+    "shared_buffers": "512MB",
+    "effective_cache_size": "2GB",
+    "work_mem": "2621kB",
+    "wal_level": "replica",
+    "hot_standby": "on",
+}
+SERVICES = {
+    "postgres", "postgres-replica", "redis-master", "redis-replica", "sentinel-1", "sentinel-2",
+    "sentinel-3", "backend-1", "backend-2", "worker", "nginx",
+}
+
+
+def _require(program: str, finder: Path | None) -> Path:
+    """A missing program fails the run under CI (it must never pass by skipping) and skips elsewhere."""
+    if finder is not None:
+        return finder
+    message = f"{program} is not installed (apt-get install -y {program})"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def _nginx() -> Path:
+    try:
+        return find_nginx()
+    except MissingBinaryError:
+        return _require("nginx", None)
+
+
+def _write_tls_pair(directory: Path) -> tuple[Path, Path]:
+    """A self-signed EC certificate for localhost and 127.0.0.1."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=2))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_path, key_path
+
+
+def _local_context(tmp_path: Path, *, http_port: int = 18080, https_port: int = 18443) -> NginxContext:
+    cert, key = _write_tls_pair(tmp_path / "tls")
+    return local_nginx_context(
+        state_dir=tmp_path / "state",
+        https_port=https_port,
+        http_port=http_port,
+        upstreams=["127.0.0.1:13001", "127.0.0.1:13002"],
+        cert=cert,
+        key=key,
+    )
+
+
+def _blocks(text: str, keyword: str) -> Iterator[tuple[str, str]]:
+    """(header, body) of every `keyword ... { body }` block; braces inside quotes do not count."""
+    for match in re.finditer(rf"^\s*{keyword}\b([^{{;]*)\{{", text, re.MULTILINE):
+        depth, quote, index = 1, "", match.end()
+        while depth:
+            char = text[index]
+            if quote:
+                quote = "" if char == quote else quote
+            elif char in "'\"":
+                quote = char
+            elif char in "{}":
+                depth += 1 if char == "{" else -1
+            index += 1
+        yield match.group(1).strip(), text[match.end() : index - 1]
+
+
+# --- the rendered text ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("which", ["local", "production"])
+def test_every_location_that_adds_a_header_adds_all_security_headers(tmp_path: Path, which: str) -> None:
+    ctx = _local_context(tmp_path) if which == "local" else production_nginx_context()
+    text = render_nginx(ctx)
+    locations = dict(_blocks(text, "location"))
+    assert {"= /api/v1/auth/login", "= /api/v1/auth/register", "/api/v1/ws", "/admin/", "/"} <= set(locations)
+    for header, body in locations.items():
+        if "add_header" in body:
+            for name in SECURITY_HEADERS:
+                assert re.search(rf"add_header {name} .* always;", body), f"{name} missing in {header}"
+        # proxy_set_header is not inherited either once a location sets one: each needs the full set.
+        if "proxy_pass" in body:
+            assert "proxy_set_header X-Forwarded-Proto $scheme;" in body, header
+            assert "proxy_set_header X-Request-ID $request_id;" in body, header
+    for header, body in _blocks(text, "server"):
+        for name in SECURITY_HEADERS:
+            assert f"add_header {name} " in body.split("location")[0], f"{name} missing at server {header}"
+
+
+def test_limits_answer_429_and_cors_is_left_to_the_app(tmp_path: Path) -> None:
+    text = render_nginx(_local_context(tmp_path))
+    assert "limit_req_status 429;" in text
+    assert "limit_conn_status 429;" in text
+    assert "access-control-allow-origin" not in text.lower()
+    assert "non_idempotent" not in text
+    assert "map $http_upgrade $connection_upgrade {\n        default upgrade;\n        ''      '';" in text
+
+
+def test_redirects_keep_the_requested_host_and_the_https_port(tmp_path: Path) -> None:
+    local = render_nginx(_local_context(tmp_path, https_port=18443))
+    production = render_nginx(production_nginx_context())
+    for text in (local, production):
+        redirects = re.findall(r"return 301 (\S+);", text)
+        assert redirects
+        assert not any("$server_name" in target for target in redirects)
+    assert "return 301 https://$host:18443$request_uri;" in local
+    assert "return 301 https://$host$request_uri;" in production
+
+
+def test_production_only_parts_stay_out_of_the_local_config(tmp_path: Path) -> None:
+    local = render_nginx(_local_context(tmp_path))
+    production = render_nginx(production_nginx_context(real_ip_from=["10.0.0.0/8"]))
+    for part in ("user nginx;", "ssl_stapling on;", "acme-challenge", "set_real_ip_from 10.0.0.0/8;"):
+        assert part in production
+        assert part not in local
+    assert "listen 127.0.0.1:18080 default_server;" in local
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"server_name": "api.example.com; include /etc/passwd"},
+        {"upstreams": ("backend-1:3000 down",)},
+        {"real_ip_from": ("not-a-network",)},
+        {"resolver": None},
+        {"upstreams": ()},
+    ],
+)
+def test_context_refuses_values_that_would_break_the_config(change: dict[str, object]) -> None:
+    base = production_nginx_context()
+    values = {**{name: getattr(base, name) for name in base.__dataclass_fields__}, **change}
+    with pytest.raises(ConfigurationError):
+        NginxContext(**values)  # type: ignore[arg-type]
+
+
+# --- nginx -t ------------------------------------------------------------------------------------------
+
+
+def test_local_config_passes_nginx_t(tmp_path: Path) -> None:
+    nginx = _nginx()
+    ctx = _local_context(tmp_path)
+    for directory in ctx.directories():
+        directory.mkdir(parents=True, exist_ok=True)
+    conf = tmp_path / "state" / "nginx" / "nginx.conf"
+    conf.write_text(render_nginx(ctx))
+    check_config(conf, prefix=conf.parent, nginx=nginx)  # raises CommandError with nginx's message
+
+
+def test_production_config_passes_nginx_t(tmp_path: Path) -> None:
+    """In a private mount namespace: /etc/nginx, /var/log, /var/cache, /etc/hosts (backend-1/2) and
+    /etc/passwd + /etc/group (user nginx) are temporary copies, as they would be in the image."""
+    nginx = _nginx()
+    unshare = _require("unshare", Path(found) if (found := shutil.which("unshare")) else None)
+    if os.geteuid() != 0:
+        pytest.skip("a private mount namespace needs root")
+    if not Path("/etc/nginx").is_dir():
+        _require("nginx (with /etc/nginx)", None)
+
+    etc = tmp_path / "etc-nginx"
+    ssl = etc / "ssl" / "production"
+    cert, key = _write_tls_pair(ssl)
+    shutil.copy(cert, ssl / "fullchain.pem")
+    shutil.copy(cert, ssl / "chain.pem")
+    shutil.copy(key, ssl / "privkey.pem")
+    (etc / "mime.types").write_text("types {\n    application/json json;\n    text/html html;\n}\n")
+    (tmp_path / "log" / "nginx").mkdir(parents=True)
+    (tmp_path / "cache" / "nginx").mkdir(parents=True)  # the official image ships this directory
+    (tmp_path / "hosts").write_text(Path("/etc/hosts").read_text() + "\n127.0.0.1 backend-1 backend-2\n")
+    (tmp_path / "passwd").write_text(
+        Path("/etc/passwd").read_text() + "nginx:x:64101:64101:nginx:/nonexistent:/usr/sbin/nologin\n"
+    )
+    (tmp_path / "group").write_text(Path("/etc/group").read_text() + "nginx:x:64101:\n")
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(render_nginx(production_nginx_context(real_ip_from=["173.245.48.0/20"])))
+
+    mounts = {
+        tmp_path / "hosts": "/etc/hosts",
+        tmp_path / "passwd": "/etc/passwd",
+        tmp_path / "group": "/etc/group",
+        etc: "/etc/nginx",
+        tmp_path / "log": "/var/log",
+        tmp_path / "cache": "/var/cache",
+    }
+    script = " && ".join(
+        [*(f"mount --bind {shlex.quote(str(src))} {dst}" for src, dst in mounts.items()),
+         f"exec {shlex.quote(str(nginx))} -t -e stderr -c {shlex.quote(str(conf))}"]
+    )
+    result = subprocess.run(
+        [str(unshare), "--mount", "--propagation", "private", "sh", "-c", script],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "test is successful" in output
+
+
+# --- the edge in action ---------------------------------------------------------------------------------
+
+
+class _App(BaseHTTPRequestHandler):
+    """Stands in for the API: echoes what nginx forwarded, and sets a header nginx must replace."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = json.dumps(
+            {"proto": self.headers["X-Forwarded-Proto"], "request_id": self.headers["X-Request-ID"]}
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Frame-Options", "SAMEORIGIN")
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_POST = do_GET
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+        pass
+
+
+@dataclass(frozen=True)
+class Edge:
+    http: str
+    https: str
+    https_port: int
+    tls: ssl.SSLContext
+
+
+@pytest.fixture
+def edge(tmp_path: Path) -> Iterator[Edge]:
+    """nginx with the local config in front of one stub API, on free loopback ports."""
+    nginx = _nginx()
+    app = ThreadingHTTPServer(("127.0.0.1", 0), _App)
+    Thread(target=app.serve_forever, daemon=True).start()
+    http_port, https_port = _free_port(), _free_port()
+    cert, key = _write_tls_pair(tmp_path / "tls")
+    ctx = local_nginx_context(
+        state_dir=tmp_path / "state", https_port=https_port, http_port=http_port,
+        upstreams=[f"127.0.0.1:{app.server_port}"], cert=cert, key=key,
+    )
+    for directory in ctx.directories():
+        directory.mkdir(parents=True, exist_ok=True)
+    conf = tmp_path / "state" / "nginx" / "nginx.conf"
+    conf.write_text(render_nginx(ctx))
+    # As root, workers would run as `nobody`, who cannot enter pytest's 0700 tmp dirs.
+    globals_ = "daemon off;" + (" user root;" if os.geteuid() == 0 else "")
+    log = (tmp_path / "nginx.out").open("w")
+    process = subprocess.Popen(
+        [str(nginx), "-e", "stderr", "-p", str(conf.parent), "-c", str(conf), "-g", globals_],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        _wait_for_port(https_port, process, tmp_path / "nginx.out")
+        yield Edge(f"http://127.0.0.1:{http_port}", f"https://127.0.0.1:{https_port}", https_port,
+                   ssl.create_default_context(cafile=str(cert)))
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+        app.shutdown()
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"nginx exited: {log.read_text()}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    pytest.fail(f"nginx did not listen on {port}: {log.read_text()}")
+
+
+def _assert_security_headers(response: httpx.Response) -> None:
+    for name in SECURITY_HEADERS:
+        assert response.headers.get(name), f"{name} missing on {response.status_code} {response.url}"
+    assert response.headers.get_list("X-Frame-Options") == ["DENY"]  # the app's SAMEORIGIN is hidden
+
+
+def test_edge_proxies_caches_and_keeps_headers_on_every_answer(edge: Edge) -> None:
+    with httpx.Client(verify=edge.tls) as client:
+        first = client.get(f"{edge.https}/api/v1/articles")
+        assert first.status_code == 200
+        _assert_security_headers(first)
+        assert first.json() == {"proto": "https", "request_id": first.headers["X-Request-ID"]}
+        assert first.headers["X-Cache-Status"] == "MISS"
+        assert client.get(f"{edge.https}/api/v1/articles").headers["X-Cache-Status"] == "HIT"
+        private = client.get(f"{edge.https}/api/v1/articles", headers={"Authorization": "Bearer t"})
+        assert private.headers["X-Cache-Status"] == "BYPASS"
+
+        redirect = client.get(f"{edge.http}/api/v1/articles?page=2", headers={"Host": "api.example.com"})
+        assert redirect.status_code == 301
+        assert redirect.headers["Location"] == f"https://api.example.com:{edge.https_port}/api/v1/articles?page=2"
+        _assert_security_headers(redirect)
+
+        health = client.get(f"{edge.http}/api/v1/health/live")
+        assert health.status_code == 200
+        assert health.json()["proto"] == "http"
+
+
+def test_edge_rate_limits_login_with_the_api_error_body(edge: Edge) -> None:
+    with httpx.Client(verify=edge.tls) as client:
+        responses = [client.post(f"{edge.https}/api/v1/auth/login", json={}) for _ in range(8)]
+    statuses = [response.status_code for response in responses]
+    assert statuses[:6] == [200] * 6  # one request plus a burst of five
+    limited = responses[-1]
+    assert limited.status_code == 429
+    assert limited.json()["error"]["code"] == "RATE_LIMIT_EXCEEDED"
+    _assert_security_headers(limited)
+
+
+# --- the compose file ----------------------------------------------------------------------------------
+
+
+def test_compose_has_the_eleven_services_each_with_a_healthcheck() -> None:
+    compose = yaml.safe_load(render_compose(POSTGRES_SETTINGS))
+    assert "version" not in compose
+    services = compose["services"]
+    assert set(services) == SERVICES
+    for name, service in services.items():
+        assert service["restart"] == "unless-stopped", name
+        assert service["healthcheck"]["test"], name
+        for dependency in (service.get("depends_on") or {}).values():
+            assert dependency == {"condition": "service_healthy"}, name
+    for index in (1, 2, 3):
+        assert "redis-cli -p 26379" in services[f"sentinel-{index}"]["healthcheck"]["test"][1]
+    assert "/api/v1/health/ready" in " ".join(services["backend-1"]["healthcheck"]["test"])
+    assert "/api/v1/health/live" in services["nginx"]["healthcheck"]["test"][1]
+
+
+def test_compose_feeds_the_same_postgres_settings_to_primary_and_standby() -> None:
+    services = yaml.safe_load(render_compose(POSTGRES_SETTINGS))["services"]
+    for name in ("postgres", "postgres-replica"):
+        command = services[name]["command"]
+        flags = {command[i + 1] for i, part in enumerate(command) if part == "-c"}
+        assert {f"{key}={value}" for key, value in POSTGRES_SETTINGS.items()} <= flags, name
+
+
+def test_compose_points_the_apps_at_whichever_server_is_primary() -> None:
+    services = yaml.safe_load(render_compose(POSTGRES_SETTINGS))["services"]
+    env = services["backend-2"]["environment"]
+    assert env["NEURMATIC_INSTANCE"] == "backend-2"
+    assert "@postgres:5432,postgres-replica:5432/" in env["DATABASE_URL"]
+    assert env["DATABASE_URL"].endswith("target_session_attrs=read-write")
+    assert env["DATABASE_REPLICA_URL"].endswith("target_session_attrs=prefer-standby")
+    assert env["REDIS_SENTINELS"] == "sentinel-1:26379,sentinel-2:26379,sentinel-3:26379"
+    assert services["worker"]["command"] == ["neurmatic", "worker"]
+    master = services["redis-master"]["command"]
+    assert master[master.index("--maxmemory-policy") + 1] == "noeviction"
+
+
+def test_compose_refuses_a_postgres_setting_that_would_break_the_command_line() -> None:
+    with pytest.raises(ConfigurationError):
+        render_compose({"shared_buffers": "512MB; rm -rf /"})
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
