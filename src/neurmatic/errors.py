@@ -49,9 +49,7 @@ class ConfigurationError(NeurmaticError):
 class CommandError(NeurmaticError):
     """An external program exited with a non-zero status."""
 
-    def __init__(
-        self, argv: Sequence[str], returncode: int, output: str, *, hint: str | None = None
-    ) -> None:
+    def __init__(self, argv: Sequence[str], returncode: int, output: str, *, hint: str | None = None) -> None:
         tail = "\n".join(output.strip().splitlines()[-15:])
         super().__init__(f"{argv[0]} exited with status {returncode}: {tail}", hint=hint)
         self.argv = list(argv)

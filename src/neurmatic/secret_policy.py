@@ -17,7 +17,8 @@ MIN_SECRET_LENGTH = 32
 GENERATED_SECRET_BYTES = 48  # token_urlsafe(48) is 64 characters
 
 _PLACEHOLDER = re.compile(
-    r"<[^>]*>|change.?me|placeholder|your[-_ ]|example|^x{3,}$|^secret$|^password$|todo|replace", re.IGNORECASE
+    r"<[^>]*>|change.?me|placeholder|your[-_ ]|example|^x{3,}$|^secret$|^password$|todo|replace",
+    re.IGNORECASE,
 )
 
 

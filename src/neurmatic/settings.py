@@ -15,8 +15,15 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Self
 
-from pydantic import AliasChoices, BaseModel, BeforeValidator, Field, SecretStr, field_validator
-from pydantic import ValidationError
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
@@ -44,7 +51,7 @@ CsvList = Annotated[list[str], NoDecode, BeforeValidator(_split_csv)]
 class _Section(BaseSettings):
     """A settings section: reads the flat operator variable names from the environment and env file."""
 
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, env_ignore_empty=True)
+    model_config = SettingsConfigDict(extra="ignore", env_ignore_empty=True)
 
 
 class AppSettings(_Section):
@@ -57,6 +64,8 @@ class AppSettings(_Section):
     instance: str = Field(default_factory=socket.gethostname, validation_alias="NEURMATIC_INSTANCE")
     host: str = Field("127.0.0.1", validation_alias="API_HOST")
     port: int = Field(3000, validation_alias="PORT", ge=1, le=65535)
+    # Touched on every heartbeat so a container healthcheck can tell a live worker (compose, k8s).
+    worker_heartbeat_file: Path | None = Field(None, validation_alias="NEURMATIC_WORKER_HEARTBEAT_FILE")
     trusted_proxies: CsvList = Field(["127.0.0.1", "::1"], validation_alias="TRUSTED_PROXIES")
 
     @field_validator("environment", mode="before")
@@ -91,7 +100,9 @@ class AuthSettings(_Section):
     jwt_secret: SecretStr | None = Field(None, validation_alias="JWT_SECRET")
     jwt_refresh_secret: SecretStr | None = Field(None, validation_alias="JWT_REFRESH_SECRET")
     jwt_expires_in: Duration = Field(timedelta(minutes=15), validation_alias="JWT_EXPIRES_IN")
-    refresh_token_expires_in: Duration = Field(timedelta(days=30), validation_alias="REFRESH_TOKEN_EXPIRES_IN")
+    refresh_token_expires_in: Duration = Field(
+        timedelta(days=30), validation_alias="REFRESH_TOKEN_EXPIRES_IN"
+    )
     session_secret: SecretStr | None = Field(None, validation_alias="SESSION_SECRET")
     bcrypt_rounds: int = Field(12, validation_alias="BCRYPT_ROUNDS", ge=4, le=31)
 
@@ -139,7 +150,9 @@ class AwsSettings(_Section):
     s3_bucket: str | None = Field(None, validation_alias="AWS_S3_BUCKET")
     backup_bucket: str | None = Field(None, validation_alias=AliasChoices("AWS_BACKUP_BUCKET", "S3_BUCKET"))
     region: str = Field("eu-west-1", validation_alias="AWS_REGION")
-    endpoint_url: str | None = Field(None, validation_alias=AliasChoices("AWS_ENDPOINT_URL", "AWS_S3_ENDPOINT"))
+    endpoint_url: str | None = Field(
+        None, validation_alias=AliasChoices("AWS_ENDPOINT_URL", "AWS_S3_ENDPOINT")
+    )
 
 
 class SentrySettings(_Section):
@@ -172,7 +185,7 @@ class Settings(BaseModel):
         """Read the process environment, then ``env_file`` for what the environment does not set."""
         sections = {name: info.annotation for name, info in cls.model_fields.items()}
         try:
-            built = {name: section(_env_file=env_file) for name, section in sections.items()}  # type: ignore[misc,operator]
+            built = {name: section(_env_file=env_file) for name, section in sections.items()}  # type: ignore[misc]
         except (ValidationError, SettingsError) as exc:
             raise _configuration_error(exc) from exc
         return cls(**built)
@@ -199,5 +212,7 @@ def _configuration_error(exc: ValidationError | SettingsError) -> ConfigurationE
     for error in exc.errors():
         variable = ".".join(str(part) for part in error.get("loc", ())) or "settings"
         problems.append(f"{variable}: {error.get('msg', 'invalid')}")
-    return ConfigurationError("invalid settings: " + "; ".join(problems),
-                              hint="fix these variables in the environment or the env file")
+    return ConfigurationError(
+        "invalid settings: " + "; ".join(problems),
+        hint="fix these variables in the environment or the env file",
+    )

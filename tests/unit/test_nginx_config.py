@@ -1,4 +1,4 @@
-"""The nginx config (local and production renders) and the production compose file.
+"""The nginx config, local and production renders, judged by nginx itself and by requests through it.
 
 nginx itself judges the configs (`nginx -t`); the production render is tested inside a private mount
 namespace where its absolute paths, its `nginx` user and its upstream host names exist.
@@ -25,7 +25,6 @@ from threading import Thread
 
 import httpx
 import pytest
-import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -33,7 +32,6 @@ from cryptography.x509.oid import NameOID
 
 from neurmatic.adapters.nginx import check_config, find_nginx
 from neurmatic.errors import ConfigurationError, MissingBinaryError
-from neurmatic.render.compose import render_compose
 from neurmatic.render.nginx import NginxContext, local_nginx_context, production_nginx_context, render_nginx
 
 SECURITY_HEADERS = (
@@ -44,18 +42,6 @@ SECURITY_HEADERS = (
     "Permissions-Policy",
     "Content-Security-Policy",
 )
-POSTGRES_SETTINGS = {
-    "max_connections": "200",
-    "shared_buffers": "512MB",
-    "effective_cache_size": "2GB",
-    "work_mem": "2621kB",
-    "wal_level": "replica",
-    "hot_standby": "on",
-}
-SERVICES = {
-    "postgres", "postgres-replica", "redis-master", "redis-replica", "sentinel-1", "sentinel-2",
-    "sentinel-3", "backend-1", "backend-2", "worker", "nginx",
-}
 
 
 def _require(program: str, finder: Path | None) -> Path:
@@ -154,7 +140,8 @@ def test_every_location_that_adds_a_header_adds_all_security_headers(tmp_path: P
             assert "proxy_set_header X-Request-ID $request_id;" in body, header
     for header, body in _blocks(text, "server"):
         for name in SECURITY_HEADERS:
-            assert f"add_header {name} " in body.split("location")[0], f"{name} missing at server {header}"
+            server_level = re.split(r"^\s*location\b", body, flags=re.MULTILINE)[0]
+            assert f"add_header {name} " in server_level, f"{name} missing at server level {header}"
 
 
 def test_limits_answer_429_and_cors_is_left_to_the_app(tmp_path: Path) -> None:
@@ -162,7 +149,8 @@ def test_limits_answer_429_and_cors_is_left_to_the_app(tmp_path: Path) -> None:
     assert "limit_req_status 429;" in text
     assert "limit_conn_status 429;" in text
     assert "access-control-allow-origin" not in text.lower()
-    assert "non_idempotent" not in text
+    # nginx retries POST/PATCH/DELETE on the other backend only when told `non_idempotent`: never.
+    assert "proxy_next_upstream error timeout http_502 http_503 http_504;" in text
     assert "map $http_upgrade $connection_upgrade {\n        default upgrade;\n        ''      '';" in text
 
 
@@ -200,7 +188,7 @@ def test_context_refuses_values_that_would_break_the_config(change: dict[str, ob
     base = production_nginx_context()
     values = {**{name: getattr(base, name) for name in base.__dataclass_fields__}, **change}
     with pytest.raises(ConfigurationError):
-        NginxContext(**values)  # type: ignore[arg-type]
+        NginxContext(**values)
 
 
 # --- nginx -t ------------------------------------------------------------------------------------------
@@ -252,12 +240,17 @@ def test_production_config_passes_nginx_t(tmp_path: Path) -> None:
         tmp_path / "cache": "/var/cache",
     }
     script = " && ".join(
-        [*(f"mount --bind {shlex.quote(str(src))} {dst}" for src, dst in mounts.items()),
-         f"exec {shlex.quote(str(nginx))} -t -e stderr -c {shlex.quote(str(conf))}"]
+        [
+            *(f"mount --bind {shlex.quote(str(src))} {dst}" for src, dst in mounts.items()),
+            f"exec {shlex.quote(str(nginx))} -t -e stderr -c {shlex.quote(str(conf))}",
+        ]
     )
     result = subprocess.run(
         [str(unshare), "--mount", "--propagation", "private", "sh", "-c", script],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
@@ -286,7 +279,7 @@ class _App(BaseHTTPRequestHandler):
 
     do_POST = do_GET
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 
@@ -307,8 +300,12 @@ def edge(tmp_path: Path) -> Iterator[Edge]:
     http_port, https_port = _free_port(), _free_port()
     cert, key = _write_tls_pair(tmp_path / "tls")
     ctx = local_nginx_context(
-        state_dir=tmp_path / "state", https_port=https_port, http_port=http_port,
-        upstreams=[f"127.0.0.1:{app.server_port}"], cert=cert, key=key,
+        state_dir=tmp_path / "state",
+        https_port=https_port,
+        http_port=http_port,
+        upstreams=[f"127.0.0.1:{app.server_port}"],
+        cert=cert,
+        key=key,
     )
     for directory in ctx.directories():
         directory.mkdir(parents=True, exist_ok=True)
@@ -319,12 +316,17 @@ def edge(tmp_path: Path) -> Iterator[Edge]:
     log = (tmp_path / "nginx.out").open("w")
     process = subprocess.Popen(
         [str(nginx), "-e", "stderr", "-p", str(conf.parent), "-c", str(conf), "-g", globals_],
-        stdout=log, stderr=subprocess.STDOUT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         _wait_for_port(https_port, process, tmp_path / "nginx.out")
-        yield Edge(f"http://127.0.0.1:{http_port}", f"https://127.0.0.1:{https_port}", https_port,
-                   ssl.create_default_context(cafile=str(cert)))
+        yield Edge(
+            f"http://127.0.0.1:{http_port}",
+            f"https://127.0.0.1:{https_port}",
+            https_port,
+            ssl.create_default_context(cafile=str(cert)),
+        )
     finally:
         process.terminate()
         process.wait(timeout=10)
@@ -364,7 +366,10 @@ def test_edge_proxies_caches_and_keeps_headers_on_every_answer(edge: Edge) -> No
 
         redirect = client.get(f"{edge.http}/api/v1/articles?page=2", headers={"Host": "api.example.com"})
         assert redirect.status_code == 301
-        assert redirect.headers["Location"] == f"https://api.example.com:{edge.https_port}/api/v1/articles?page=2"
+        assert (
+            redirect.headers["Location"]
+            == f"https://api.example.com:{edge.https_port}/api/v1/articles?page=2"
+        )
         _assert_security_headers(redirect)
 
         health = client.get(f"{edge.http}/api/v1/health/live")
@@ -381,51 +386,6 @@ def test_edge_rate_limits_login_with_the_api_error_body(edge: Edge) -> None:
     assert limited.status_code == 429
     assert limited.json()["error"]["code"] == "RATE_LIMIT_EXCEEDED"
     _assert_security_headers(limited)
-
-
-# --- the compose file ----------------------------------------------------------------------------------
-
-
-def test_compose_has_the_eleven_services_each_with_a_healthcheck() -> None:
-    compose = yaml.safe_load(render_compose(POSTGRES_SETTINGS))
-    assert "version" not in compose
-    services = compose["services"]
-    assert set(services) == SERVICES
-    for name, service in services.items():
-        assert service["restart"] == "unless-stopped", name
-        assert service["healthcheck"]["test"], name
-        for dependency in (service.get("depends_on") or {}).values():
-            assert dependency == {"condition": "service_healthy"}, name
-    for index in (1, 2, 3):
-        assert "redis-cli -p 26379" in services[f"sentinel-{index}"]["healthcheck"]["test"][1]
-    assert "/api/v1/health/ready" in " ".join(services["backend-1"]["healthcheck"]["test"])
-    assert "/api/v1/health/live" in services["nginx"]["healthcheck"]["test"][1]
-
-
-def test_compose_feeds_the_same_postgres_settings_to_primary_and_standby() -> None:
-    services = yaml.safe_load(render_compose(POSTGRES_SETTINGS))["services"]
-    for name in ("postgres", "postgres-replica"):
-        command = services[name]["command"]
-        flags = {command[i + 1] for i, part in enumerate(command) if part == "-c"}
-        assert {f"{key}={value}" for key, value in POSTGRES_SETTINGS.items()} <= flags, name
-
-
-def test_compose_points_the_apps_at_whichever_server_is_primary() -> None:
-    services = yaml.safe_load(render_compose(POSTGRES_SETTINGS))["services"]
-    env = services["backend-2"]["environment"]
-    assert env["NEURMATIC_INSTANCE"] == "backend-2"
-    assert "@postgres:5432,postgres-replica:5432/" in env["DATABASE_URL"]
-    assert env["DATABASE_URL"].endswith("target_session_attrs=read-write")
-    assert env["DATABASE_REPLICA_URL"].endswith("target_session_attrs=prefer-standby")
-    assert env["REDIS_SENTINELS"] == "sentinel-1:26379,sentinel-2:26379,sentinel-3:26379"
-    assert services["worker"]["command"] == ["neurmatic", "worker"]
-    master = services["redis-master"]["command"]
-    assert master[master.index("--maxmemory-policy") + 1] == "noeviction"
-
-
-def test_compose_refuses_a_postgres_setting_that_would_break_the_command_line() -> None:
-    with pytest.raises(ConfigurationError):
-        render_compose({"shared_buffers": "512MB; rm -rf /"})
 
 
 def _free_port() -> int:

@@ -21,7 +21,7 @@ def find_nginx() -> Path:
 
 def nginx_version(nginx: Path | None = None) -> tuple[int, int, int]:
     """The version of ``nginx``, e.g. ``(1, 22, 1)``. ``http2 on;`` needs ``(1, 25, 1)`` or later."""
-    argv = [nginx or find_nginx(), "-v"]
+    argv: list[str | Path] = [nginx or find_nginx(), "-v"]
     result = run(argv, timeout=10)
     output = result.stdout + result.stderr  # nginx prints its version on stderr
     match = re.search(r"nginx/(\d+)\.(\d+)\.(\d+)", output)

@@ -25,7 +25,9 @@ def postgres_bindir() -> Path:
     """The directory holding ``postgres`` and ``initdb``; the newest installed major version wins."""
     candidates: list[Path] = []
     try:
-        out = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, timeout=10, check=False)
+        out = subprocess.run(
+            ["pg_config", "--bindir"], capture_output=True, text=True, timeout=10, check=False
+        )
         if out.returncode == 0:
             candidates.append(Path(out.stdout.strip()))
     except FileNotFoundError:
@@ -70,7 +72,9 @@ class PgEndpoint:
 
 
 @contextmanager
-def connect(endpoint: PgEndpoint, *, timeout: float = 3.0, autocommit: bool = True) -> Iterator[psycopg.Connection[Any]]:
+def connect(
+    endpoint: PgEndpoint, *, timeout: float = 3.0, autocommit: bool = True
+) -> Iterator[psycopg.Connection[Any]]:
     """A psycopg connection; failures become TopologyError naming the server, never the password."""
     try:
         conn = psycopg.connect(
@@ -97,10 +101,12 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
-def query(endpoint: PgEndpoint, statement: str | sql.Composed, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+def query(
+    endpoint: PgEndpoint, statement: str | sql.Composed, params: Sequence[Any] = ()
+) -> list[tuple[Any, ...]]:
     """Run one statement and return its rows (an empty list for statements without rows)."""
     with connect(endpoint) as conn, conn.cursor() as cur:
-        cur.execute(statement, params)  # type: ignore[arg-type]
+        cur.execute(statement, params)
         return list(cur.fetchall()) if cur.description else []
 
 
@@ -120,7 +126,9 @@ def ensure_role(endpoint: PgEndpoint, name: str, password: str, *, replication: 
         exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone()
         verb = sql.SQL("ALTER") if exists else sql.SQL("CREATE")
         conn.execute(
-            sql.SQL("{} ROLE {} WITH {} PASSWORD {}").format(verb, sql.Identifier(name), attrs, sql.Literal(password))
+            sql.SQL("{} ROLE {} WITH {} PASSWORD {}").format(
+                verb, sql.Identifier(name), attrs, sql.Literal(password)
+            )
         )
 
 

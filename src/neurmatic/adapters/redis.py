@@ -47,28 +47,40 @@ def async_sentinel(settings: RedisSettings) -> AsyncSentinel | None:
     """An asyncio Sentinel client, or None when no Sentinels are configured."""
     if not settings.sentinels:
         return None
-    return AsyncSentinel(sentinel_addresses(settings), sentinel_kwargs=_sentinel_kwargs(settings))
+    return AsyncSentinel(  # type: ignore[no-untyped-call]
+        sentinel_addresses(settings), sentinel_kwargs=_sentinel_kwargs(settings)
+    )
 
 
 def async_master(settings: RedisSettings, sentinel: AsyncSentinel | None = None) -> aioredis.Redis:
     """The asyncio client for the current master: it follows a Sentinel failover by itself."""
     sentinel = sentinel or async_sentinel(settings)
     if sentinel is not None:
-        return sentinel.master_for(settings.sentinel_master, **_client_kwargs(settings))
+        client: aioredis.Redis = sentinel.master_for(settings.sentinel_master, **_client_kwargs(settings))
+        return client
     return aioredis.Redis.from_url(settings.url.get_secret_value(), **_client_kwargs(settings))
 
 
 def sync_master(settings: RedisSettings) -> redis.Redis:
     """The blocking client for the current master (used by the job worker)."""
     if settings.sentinels:
-        sentinel = Sentinel(sentinel_addresses(settings), sentinel_kwargs=_sentinel_kwargs(settings))
-        return sentinel.master_for(settings.sentinel_master, **_client_kwargs(settings))
+        sentinel = Sentinel(  # type: ignore[no-untyped-call]
+            sentinel_addresses(settings), sentinel_kwargs=_sentinel_kwargs(settings)
+        )
+        master: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
+            settings.sentinel_master, **_client_kwargs(settings)
+        )
+        return master
     return redis.Redis.from_url(settings.url.get_secret_value(), **_client_kwargs(settings))
 
 
 def direct(host: str, port: int, password: str | None, *, timeout: float = 2.0) -> redis.Redis:
     """A blocking client to one server (a probe, or an operator's command on one node)."""
     return redis.Redis(
-        host=host, port=port, password=password, socket_timeout=timeout, socket_connect_timeout=timeout,
+        host=host,
+        port=port,
+        password=password,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
         decode_responses=True,
     )

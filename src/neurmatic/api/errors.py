@@ -37,8 +37,11 @@ async def _api_error(_request: Request, exc: Exception) -> JSONResponse:
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     details = [
-        {"field": ".".join(str(part) for part in item.get("loc", ()) if part != "body"),
-         "message": item.get("msg", "invalid value"), "type": item.get("type")}
+        {
+            "field": ".".join(str(part) for part in item.get("loc", ()) if part != "body"),
+            "message": item.get("msg", "invalid value"),
+            "type": item.get("type"),
+        }
         for item in exc.errors()
     ]
     return error("VALIDATION_ERROR", "the request is not valid", status_code=422, details=details)

@@ -48,8 +48,14 @@ class RequestContextMiddleware:
             path = scope.get("path", "")
             if not path.startswith(_QUIET_PATHS) or status >= 500:
                 route = scope.get("route")
-                log.info("request", extra={
-                    "request_id": request_id, "method": scope.get("method"), "path": path,
-                    "route": getattr(route, "path", None), "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                })
+                log.info(
+                    "request",
+                    extra={
+                        "request_id": request_id,
+                        "method": scope.get("method"),
+                        "path": path,
+                        "route": getattr(route, "path", None),
+                        "status": status,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    },
+                )

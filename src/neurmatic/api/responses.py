@@ -14,8 +14,9 @@ def success(data: Any, *, meta: Any = None, status_code: int = 200) -> JSONRespo
     return JSONResponse(body, status_code=status_code)
 
 
-def error(code: str, message: str, *, status_code: int, details: Any = None,
-          headers: dict[str, str] | None = None) -> JSONResponse:
+def error(
+    code: str, message: str, *, status_code: int, details: Any = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
     return JSONResponse(
         {"success": False, "error": {"code": code, "message": message, "details": details}},
         status_code=status_code,

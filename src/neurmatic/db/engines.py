@@ -81,11 +81,15 @@ class Database:
         self.primary = make_engine(self.primary_url, settings)
         self.replica: AsyncEngine | None = None
         if settings.replica_url is not None:
-            replica_url = DatabaseUrl.parse(settings.replica_url.get_secret_value(), variable="DATABASE_REPLICA_URL")
+            replica_url = DatabaseUrl.parse(
+                settings.replica_url.get_secret_value(), variable="DATABASE_REPLICA_URL"
+            )
             self.replica = make_engine(replica_url, settings)
         self.replica_state = ReplicaState()
         self._write_sessions = async_sessionmaker(self.primary, expire_on_commit=False)
-        self._read_sessions = async_sessionmaker(self.replica, expire_on_commit=False) if self.replica else None
+        self._read_sessions = (
+            async_sessionmaker(self.replica, expire_on_commit=False) if self.replica else None
+        )
         self._monitor: asyncio.Task[None] | None = None
 
     @asynccontextmanager
@@ -108,13 +112,15 @@ class Database:
             return self.replica_state
         try:
             async with self.replica.connect() as conn:
-                row = (await conn.exec_driver_sql(REPLICA_STATUS_SQL)).one()
+                row: Any = (await conn.exec_driver_sql(REPLICA_STATUS_SQL)).one()
             lag = float(row[1])
             max_lag = self.settings.replica_max_lag.total_seconds()
-            self.replica_state = ReplicaState(True if lag <= max_lag else False, bool(row[0]), lag, time.time())
+            self.replica_state = ReplicaState(lag <= max_lag, bool(row[0]), lag, time.time())
         except Exception as exc:
             if self.replica_state.healthy:
-                log.warning("standby unavailable: reads go to the primary", extra={"error": type(exc).__name__})
+                log.warning(
+                    "standby unavailable: reads go to the primary", extra={"error": type(exc).__name__}
+                )
             self.replica_state = ReplicaState(False, None, None, time.time())
         return self.replica_state
 

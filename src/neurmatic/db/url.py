@@ -40,10 +40,17 @@ class DatabaseUrl:
         user, _, password = userinfo.partition(":")
         hosts = [_host_port(item, variable) for item in hostlist.split(",") if item]
         if not hosts or not database:
-            raise ConfigurationError(f"{variable} needs a host and a database name",
-                                     hint="postgresql://user:password@host:5432/database")
-        return cls(unquote(user), unquote(password) if password else None, hosts, unquote(database),
-                   dict(parse_qsl(query)))
+            raise ConfigurationError(
+                f"{variable} needs a host and a database name",
+                hint="postgresql://user:password@host:5432/database",
+            )
+        return cls(
+            unquote(user),
+            unquote(password) if password else None,
+            hosts,
+            unquote(database),
+            dict(parse_qsl(query)),
+        )
 
     @property
     def target_session_attrs(self) -> str:

@@ -11,7 +11,7 @@ from neurmatic.errors import NeurmaticError
 from neurmatic.ops.commands import render, secrets, serve, topology
 from neurmatic.ops.exit_codes import ExitCode, exit_code_for
 
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -68,9 +68,13 @@ class NginxContext:
     def directories(self) -> tuple[Path, ...]:
         """Directories that must exist before nginx starts (it creates temp and cache dirs itself,
         but not the parents of its pid file and logs)."""
-        return tuple(dict.fromkeys(
-            [self.pid_path.parent, self.error_log.parent, self.access_log.parent, self.temp_dir, self.cache_dir]
-        ))
+        return (
+            self.pid_path.parent,
+            self.error_log.parent,
+            self.access_log.parent,
+            self.temp_dir,
+            self.cache_dir,
+        )
 
 
 def _check_safe(name: str, value: object) -> None:

@@ -29,8 +29,14 @@ class ServiceStatus:
     state: str  # ready | starting | stopped | unhealthy
 
     def as_dict(self) -> dict[str, object]:
-        return {"name": self.name, "role": self.role, "host": self.host, "port": self.port,
-                "pid": self.pid, "state": self.state}
+        return {
+            "name": self.name,
+            "role": self.role,
+            "host": self.host,
+            "port": self.port,
+            "pid": self.pid,
+            "state": self.state,
+        }
 
 
 class Service(ABC):
@@ -67,7 +73,7 @@ class Service(ABC):
     def role(self) -> str:
         """The server's *current* role, asked of the server itself (it changes after a failover)."""
 
-    def prepare(self) -> None:
+    def prepare(self) -> None:  # noqa: B027 - optional hook: most servers need no preparation
         """Create data directories and configs on first start; leave an existing node's files alone."""
 
     def environment(self) -> dict[str, str]:
@@ -85,8 +91,14 @@ class Service(ABC):
         if pid is None:
             return ServiceStatus(self.name, "", self.host, self.port, None, "stopped")
         ready = self._safe_probe()
-        return ServiceStatus(self.name, self._safe_role() if ready else "", self.host, self.port, pid,
-                             "ready" if ready else "unhealthy")
+        return ServiceStatus(
+            self.name,
+            self._safe_role() if ready else "",
+            self.host,
+            self.port,
+            pid,
+            "ready" if ready else "unhealthy",
+        )
 
     def _safe_probe(self) -> bool:
         try:

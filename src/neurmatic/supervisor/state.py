@@ -64,8 +64,8 @@ class ServiceAccount:
             raise StateDirError(
                 f"the {self.name} user cannot run {real}"
                 + (f": {blocked[0]} is not searchable by others" if blocked else ""),
-                hint="create the virtual environment with a system Python (`/usr/bin/python3 -m venv .venv`), "
-                "as `./dev setup` does",
+                hint="create the virtual environment with a system Python "
+                "(`/usr/bin/python3 -m venv .venv`), as `./dev setup` does",
             )
 
     def own(self, *paths: Path) -> None:
@@ -84,7 +84,9 @@ def _create_system_user() -> None:
     nologin = "/usr/sbin/nologin" if Path("/usr/sbin/nologin").exists() else "/bin/false"
     result = subprocess.run(
         [useradd, "--system", "--no-create-home", "--shell", nologin, SERVICE_USER],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if result.returncode not in (0, 9):  # 9: the user exists (a concurrent creation)
         raise StateDirError(
@@ -147,16 +149,26 @@ class TopologyState:
             raise StateDirError(
                 f"{root} was made by neurmatic {meta.get('created_by', '?')} (state format "
                 f"{meta.get('format')}); this is neurmatic {__version__} (format {STATE_FORMAT})",
-                hint="use a new --state-dir, or remove this one after `neurmatic down` if its data is not needed",
+                hint="use a new --state-dir, or remove this one after `neurmatic down` "
+                "if its data is not needed",
             )
         missing = [name for name in SECRET_NAMES if not secrets.get(name)]
         if missing:
-            raise StateDirError(f"{paths.secrets_file} lacks {', '.join(missing)}", hint="restore it from backup")
-        return cls(paths, Ports(int(meta["base_port"])), int(meta["api_instances"]), secrets,
-                   ServiceAccount.for_current_process())
+            raise StateDirError(
+                f"{paths.secrets_file} lacks {', '.join(missing)}", hint="restore it from backup"
+            )
+        return cls(
+            paths,
+            Ports(int(meta["base_port"])),
+            int(meta["api_instances"]),
+            secrets,
+            ServiceAccount.for_current_process(),
+        )
 
     @classmethod
-    def create(cls, root: Path, *, base_port: int = DEFAULT_BASE_PORT, api_instances: int = 2) -> TopologyState:
+    def create(
+        cls, root: Path, *, base_port: int = DEFAULT_BASE_PORT, api_instances: int = 2
+    ) -> TopologyState:
         """Create a new state directory with fresh secrets."""
         account = ServiceAccount.for_current_process()
         _check_reachable(root, account)

@@ -35,6 +35,7 @@ class Topology:
 
     def redis_in_start_order(self) -> list[RedisNode]:
         """Masters (no ``replicaof`` in their own config) first: Sentinel may have swapped them."""
+
         def is_replica(node: RedisNode) -> bool:
             return node.config.exists() and "\nreplicaof " in node.config.read_text()
 
@@ -42,8 +43,14 @@ class Topology:
 
     def services(self) -> list[Service]:
         """Every service, in start order (stop order is the reverse)."""
-        return [*self.postgres_in_start_order(), *self.redis_in_start_order(), *self.sentinels,
-                *self.apis, self.worker, self.nginx]
+        return [
+            *self.postgres_in_start_order(),
+            *self.redis_in_start_order(),
+            *self.sentinels,
+            *self.apis,
+            self.worker,
+            self.nginx,
+        ]
 
     def service(self, name: str) -> Service:
         for service in self.services():
@@ -76,8 +83,7 @@ class Topology:
             "FRONTEND_URL": public_url,
             "LOG_LEVEL": "info",
             "DATABASE_URL": f"postgresql://{db_auth}@{node1},{node2}/{DATABASE_NAME}?target_session_attrs=read-write",
-            "DATABASE_REPLICA_URL":
-                f"postgresql://{db_auth}@{node2},{node1}/{DATABASE_NAME}?target_session_attrs=prefer-standby",
+            "DATABASE_REPLICA_URL": f"postgresql://{db_auth}@{node2},{node1}/{DATABASE_NAME}?target_session_attrs=prefer-standby",
             "REDIS_URL": f"redis://{HOST}:{ports.redis(1)}/0",
             "REDIS_PASSWORD": secrets["REDIS_PASSWORD"],
             "REDIS_SENTINELS": ",".join(f"{HOST}:{ports.sentinel(i)}" for i in (1, 2, 3)),

@@ -37,7 +37,10 @@ class Watcher:
         try:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "neurmatic", "supervise", "--state-dir", str(self.state.paths.root)],
-                stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         finally:
             log_file.close()
@@ -84,7 +87,9 @@ class Watcher:
                 except Exception as exc:
                     delay = min(backoff.get(service.name, 1.0) * 2, MAX_BACKOFF_SECONDS)
                     backoff[service.name], next_try[service.name] = delay, time.monotonic() + delay
-                    log.error("restart failed", extra={"service": service.name, "error": str(exc)[:500],
-                                                       "retry_in_s": delay})
+                    log.error(
+                        "restart failed",
+                        extra={"service": service.name, "error": str(exc)[:500], "retry_in_s": delay},
+                    )
             time.sleep(POLL_SECONDS)
         log.info("watcher stopped")

@@ -6,6 +6,7 @@ failover or outage is waited out with backoff instead of crashing the process.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -41,8 +42,10 @@ class Worker:
     def beat(self) -> None:
         payload = json.dumps({"pid": os.getpid(), "at": time.time()})
         self.client.set(heartbeat_key(self.name), payload, ex=HEARTBEAT_TTL_SECONDS)
+        if self.settings.app.worker_heartbeat_file is not None:
+            self.settings.app.worker_heartbeat_file.touch()
 
-    def handle(self, raw: bytes) -> None:
+    def handle(self, raw: bytes | str) -> None:
         # No job types are registered yet (they come with the queues of the jobs issue).
         log.warning("job ignored: no handler registered yet", extra={"bytes": len(raw)})
 
@@ -62,12 +65,12 @@ class Worker:
                     self.handle(item[1])
                 backoff = 0.5
             except redis.RedisError as exc:
-                log.warning("redis unavailable, retrying", extra={"error": type(exc).__name__, "in_s": backoff})
+                log.warning(
+                    "redis unavailable, retrying", extra={"error": type(exc).__name__, "in_s": backoff}
+                )
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 last_beat = 0.0
-        try:
+        with contextlib.suppress(redis.RedisError):
             self.client.delete(heartbeat_key(self.name))
-        except redis.RedisError:
-            pass
         log.info("worker stopped", extra={"worker": self.name})

@@ -16,10 +16,13 @@ from neurmatic.db.engines import REPLICA_STATUS_SQL, Database
 from neurmatic.worker.heartbeat import DEFAULT_QUEUE_KEY, HEARTBEAT_PREFIX
 
 CHECK_TIMEOUT_SECONDS = 2.0
+SENTINEL_TIMEOUT_SECONDS = 1.0
 Component = dict[str, Any]
 
 
-async def timed(check: Callable[[], Awaitable[Component]], timeout: float = CHECK_TIMEOUT_SECONDS) -> Component:
+async def timed(
+    check: Callable[[], Awaitable[Component]], timeout: float = CHECK_TIMEOUT_SECONDS
+) -> Component:
     """Run ``check``; add its latency; turn a timeout or an error into ``status: down``."""
     started = time.perf_counter()
     try:
@@ -53,26 +56,39 @@ async def check_replica(db: Database) -> Component:
     if db.replica is None:
         return {"status": "not_configured"}
     async with db.replica.connect() as conn:
-        in_recovery, lag_seconds = (await conn.exec_driver_sql(REPLICA_STATUS_SQL)).one()
+        row: Any = (await conn.exec_driver_sql(REPLICA_STATUS_SQL)).one()
+    in_recovery, lag_seconds = row
     lag_bytes = None
     async with db.primary.connect() as conn:
-        row = (await conn.execute(text(
-            "SELECT count(*), max(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)) "
-            "FROM pg_stat_replication WHERE state = 'streaming'"
-        ))).one()
+        row = (
+            await conn.execute(
+                text(
+                    "SELECT count(*), max(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)) "
+                    "FROM pg_stat_replication WHERE state = 'streaming'"
+                )
+            )
+        ).one()
         streaming, lag_bytes = int(row[0]), (int(row[1]) if row[1] is not None else None)
     lag = round(float(lag_seconds), 3)
     too_far = lag > db.settings.replica_max_lag.total_seconds()
     status = "up" if in_recovery and streaming and not too_far else "degraded"
-    return {"status": status, "role": "standby" if in_recovery else "primary", "streaming": streaming > 0,
-            "replay_lag_seconds": lag, "replay_lag_bytes": lag_bytes}
+    return {
+        "status": status,
+        "role": "standby" if in_recovery else "primary",
+        "streaming": streaming > 0,
+        "replay_lag_seconds": lag,
+        "replay_lag_bytes": lag_bytes,
+    }
 
 
 async def check_redis(client: aioredis.Redis) -> Component:
     await client.ping()
     info = await client.info("replication")
-    return {"status": "up", "role": "master" if info.get("role") == "master" else str(info.get("role")),
-            "connected_replicas": int(info.get("connected_slaves", 0))}
+    return {
+        "status": "up",
+        "role": "master" if info.get("role") == "master" else str(info.get("role")),
+        "connected_replicas": int(info.get("connected_slaves", 0)),
+    }
 
 
 async def check_sentinels(sentinel: Sentinel | None, master_name: str) -> Component:
@@ -80,8 +96,11 @@ async def check_sentinels(sentinel: Sentinel | None, master_name: str) -> Compon
         return {"status": "not_configured"}
 
     async def ask(node: aioredis.Redis) -> dict[str, Any] | None:
-        try:
-            master = await node.execute_command("SENTINEL", "MASTER", master_name)
+        try:  # each Sentinel gets its own short deadline: one dead node must not hide the others
+            master = await asyncio.wait_for(
+                node.execute_command("SENTINEL", "MASTER", master_name),  # type: ignore[no-untyped-call]
+                SENTINEL_TIMEOUT_SECONDS,
+            )
         except Exception:
             return None
         if isinstance(master, list):
@@ -91,13 +110,24 @@ async def check_sentinels(sentinel: Sentinel | None, master_name: str) -> Compon
     answers = await asyncio.gather(*(ask(node) for node in sentinel.sentinels))
     reachable = [a for a in answers if a is not None]
     if not reachable:
-        return {"status": "down", "reason": "no sentinel answered", "configured": len(answers), "reachable": 0}
+        return {
+            "status": "down",
+            "reason": "no sentinel answered",
+            "configured": len(answers),
+            "reachable": 0,
+        }
     quorum = int(reachable[0].get("quorum", 0))
     flags = str(_text(reachable[0].get("flags", "")))
     master_ok = "down" not in flags
     status = "up" if len(reachable) >= quorum and master_ok else "degraded"
-    return {"status": status, "configured": len(answers), "reachable": len(reachable), "quorum": quorum,
-            "quorum_ok": len(reachable) >= quorum, "master_ok": master_ok}
+    return {
+        "status": status,
+        "configured": len(answers),
+        "reachable": len(reachable),
+        "quorum": quorum,
+        "quorum_ok": len(reachable) >= quorum,
+        "master_ok": master_ok,
+    }
 
 
 async def check_queue(client: aioredis.Redis) -> Component:

@@ -20,18 +20,25 @@ async def live() -> JSONResponse:
     return response
 
 
-@router.get("/ready", summary="Readiness: 200 only when the primary (read-write) and Redis answer",
-            responses={503: {"description": "not ready"}})
+@router.get(
+    "/ready",
+    summary="Readiness: 200 only when the primary (read-write) and Redis answer",
+    responses={503: {"description": "not ready"}},
+)
 async def ready(request: Request) -> JSONResponse:
     ok, components = await is_ready(clients_of(request))
-    response = success({"status": "ready" if ok else "not_ready", "components": components},
-                       status_code=200 if ok else 503)
+    response = success(
+        {"status": "ready" if ok else "not_ready", "components": components}, status_code=200 if ok else 503
+    )
     response.headers.update(NO_STORE)
     return response
 
 
-@router.get("", summary="Component report: status, version, uptime, instance, components",
-            responses={503: {"description": "unhealthy"}})
+@router.get(
+    "",
+    summary="Component report: status, version, uptime, instance, components",
+    responses={503: {"description": "unhealthy"}},
+)
 async def health(request: Request) -> JSONResponse:
     report = await health_report(clients_of(request))
     response = success(report, status_code=503 if report["status"] == "unhealthy" else 200)

@@ -28,7 +28,9 @@ async def health_report(clients: AppClients) -> dict[str, Any]:
         checks.timed(lambda: checks.check_primary(clients.db)),
         checks.timed(lambda: checks.check_replica(clients.db)),
         checks.timed(lambda: checks.check_redis(clients.redis)),
-        checks.timed(lambda: checks.check_sentinels(clients.sentinel, clients.settings.redis.sentinel_master)),
+        checks.timed(
+            lambda: checks.check_sentinels(clients.sentinel, clients.settings.redis.sentinel_master)
+        ),
         checks.timed(lambda: checks.check_queue(clients.redis)),
     )
     components = dict(zip(names, results, strict=True))

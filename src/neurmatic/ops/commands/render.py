@@ -11,8 +11,13 @@ from neurmatic.render.production import production_files
 
 
 @click.command()
-@click.option("--root", type=click.Path(path_type=Path, file_okay=False), default=Path(), show_default=True,
-              help="The project root (infrastructure/ and the compose file are written under it).")
+@click.option(
+    "--root",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path(),
+    show_default=True,
+    help="The project root (infrastructure/ and the compose file are written under it).",
+)
 @click.option("--check", is_flag=True, help="Write nothing; exit 3 when a committed file is stale.")
 def render(root: Path, check: bool) -> None:
     """Render infrastructure/ (nginx, Redis, Sentinel, PostgreSQL) and docker-compose.production.yml."""

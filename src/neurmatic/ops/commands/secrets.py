@@ -19,8 +19,13 @@ def secrets() -> None:
 
 
 @secrets.command()
-@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=Path(".env.production"),
-              show_default=True, help="Where to write the env file ('-' for standard output).")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=Path(".env.production"),
+    show_default=True,
+    help="Where to write the env file ('-' for standard output).",
+)
 @click.option("--force", is_flag=True, help="Overwrite an existing file (its secrets are lost).")
 @click.option("--api-url", default="https://api.neurmatic.com", show_default=True)
 @click.option("--frontend-url", default="https://neurmatic.com", show_default=True)
@@ -38,7 +43,9 @@ def generate(out: Path, force: bool, api_url: str, frontend_url: str) -> None:
     try:
         write_private_file(out, text)
     except OSError as exc:
-        raise ConfigurationError(f"cannot write {out}: {exc.strerror}", hint="choose a writable --out") from exc
+        raise ConfigurationError(
+            f"cannot write {out}: {exc.strerror}", hint="choose a writable --out"
+        ) from exc
     click.echo(f"wrote {out} (mode 0600, {len(text.splitlines())} lines); keep it out of git", err=True)
     if os.environ.get("CI") is None:
         click.echo("fill in the OAuth, SendGrid, AWS and Sentry values your deployment uses", err=True)

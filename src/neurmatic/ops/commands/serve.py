@@ -10,7 +10,9 @@ from neurmatic.logging import configure_logging
 from neurmatic.settings import Settings
 
 env_file_option = click.option(
-    "--env-file", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
+    "--env-file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
     help="Read settings from this file for what the environment does not set.",
 )
 
@@ -32,9 +34,14 @@ def api(env_file: Path | None, host: str | None, port: int | None, instance: str
     configure_logging(settings.app.instance, settings.app.log_level)
     app = create_app(settings)
     uvicorn.run(
-        app, host=host or settings.app.host, port=port or settings.app.port, log_config=None,
-        proxy_headers=True, forwarded_allow_ips=",".join(settings.app.trusted_proxies),
-        timeout_graceful_shutdown=10, access_log=False,
+        app,
+        host=host or settings.app.host,
+        port=port or settings.app.port,
+        log_config=None,
+        proxy_headers=True,
+        forwarded_allow_ips=",".join(settings.app.trusted_proxies),
+        timeout_graceful_shutdown=10,
+        access_log=False,
     )
 
 

@@ -18,8 +18,8 @@ from neurmatic.supervisor.service import ServiceStatus
 from neurmatic.supervisor.state import TopologyState
 from neurmatic.supervisor.topology import Topology
 
-console = Console()
-err = Console(stderr=True)
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _status_table(rows: list[ServiceStatus]) -> Table:
@@ -41,10 +41,19 @@ def _print_urls(topology: Topology) -> None:
 
 @click.command()
 @state_dir_option
-@click.option("--base-port", type=click.IntRange(1024, 65535 - 450), default=None,
-              help="Move every port of the topology: https is BASE+443 [default: 18000].")
-@click.option("--api-instances", type=click.IntRange(2, MAX_API_INSTANCES), default=2, show_default=True,
-              help="API instances behind nginx (only when the topology is first created).")
+@click.option(
+    "--base-port",
+    type=click.IntRange(1024, 65535 - 450),
+    default=None,
+    help="Move every port of the topology: https is BASE+443 [default: 18000].",
+)
+@click.option(
+    "--api-instances",
+    type=click.IntRange(2, MAX_API_INSTANCES),
+    default=2,
+    show_default=True,
+    help="API instances behind nginx (only when the topology is first created).",
+)
 def up(state_dir: Path, base_port: int | None, api_instances: int) -> None:
     """Bring the whole production topology up on 127.0.0.1 (or what is not running yet)."""
     state = runner.open_or_create(state_dir, base_port=base_port, api_instances=api_instances)
@@ -62,7 +71,9 @@ def down(state_dir: Path) -> None:
     if not Paths(state_dir).topology_file.exists():
         err.print(f"nothing to stop: no topology in {state_dir}")
         return
-    runner.down(TopologyState.load(state_dir), progress=lambda msg: err.print(f"[dim]•[/] {msg}", highlight=False))
+    runner.down(
+        TopologyState.load(state_dir), progress=lambda msg: err.print(f"[dim]•[/] {msg}", highlight=False)
+    )
     console.print("topology stopped")
 
 
@@ -74,13 +85,18 @@ def status(state_dir: Path, as_json: bool) -> None:
     state = TopologyState.load(state_dir)
     rows = runner.status(state)
     if as_json:
-        click.echo(json.dumps({"services": [row.as_dict() for row in rows], "urls": Topology(state).urls()},
-                              indent=2))
+        click.echo(
+            json.dumps(
+                {"services": [row.as_dict() for row in rows], "urls": Topology(state).urls()}, indent=2
+            )
+        )
     else:
         console.print(_status_table(rows))
         _print_urls(Topology(state))
     if all(row.state == "stopped" for row in rows):
-        raise TopologyNotRunningError(f"no service of {state_dir} is running", hint="start it with `neurmatic up`")
+        raise TopologyNotRunningError(
+            f"no service of {state_dir} is running", hint="start it with `neurmatic up`"
+        )
 
 
 @click.command()

@@ -16,44 +16,82 @@ def production_env_file(*, api_url: str, frontend_url: str) -> str:
     sections: list[tuple[str, list[tuple[str, str]]]] = [
         ("Environment", [("NODE_ENV", "production"), ("ENVIRONMENT", "production")]),
         ("Server", [("API_URL", api_url), ("FRONTEND_URL", frontend_url)]),
-        ("Database", [
-            ("POSTGRES_USER", "neurmatic_prod"),
-            ("POSTGRES_PASSWORD", postgres_password),
-            ("REPLICATOR_PASSWORD", generate_secret()),
-            ("DATABASE_URL", f"postgresql://neurmatic_prod:{postgres_password}@postgres:5432,postgres-replica:5432"
-                             "/neurmatic_production?target_session_attrs=read-write"),
-            ("DATABASE_REPLICA_URL", f"postgresql://neurmatic_prod:{postgres_password}@postgres-replica:5432,"
-                                     "postgres:5432/neurmatic_production?target_session_attrs=prefer-standby"),
-        ]),
-        ("Redis", [
-            ("REDIS_PASSWORD", redis_password),
-            ("REDIS_URL", f"redis://:{redis_password}@redis-master:6379/0"),
-            ("REDIS_SENTINELS", "sentinel-1:26379,sentinel-2:26379,sentinel-3:26379"),
-            ("REDIS_SENTINEL_MASTER", "mymaster"),
-            ("REDIS_SENTINEL_PASSWORD", generate_secret()),
-        ]),
-        ("JWT", [
-            ("JWT_SECRET", generate_secret()),
-            ("JWT_REFRESH_SECRET", generate_secret()),
-            ("JWT_EXPIRES_IN", "15m"),
-            ("REFRESH_TOKEN_EXPIRES_IN", "30d"),
-        ]),
+        (
+            "Database",
+            [
+                ("POSTGRES_USER", "neurmatic_prod"),
+                ("POSTGRES_PASSWORD", postgres_password),
+                ("REPLICATOR_PASSWORD", generate_secret()),
+                (
+                    "DATABASE_URL",
+                    f"postgresql://neurmatic_prod:{postgres_password}@postgres:5432,postgres-replica:5432"
+                    "/neurmatic_production?target_session_attrs=read-write",
+                ),
+                (
+                    "DATABASE_REPLICA_URL",
+                    f"postgresql://neurmatic_prod:{postgres_password}@postgres-replica:5432,"
+                    "postgres:5432/neurmatic_production?target_session_attrs=prefer-standby",
+                ),
+            ],
+        ),
+        (
+            "Redis",
+            [
+                ("REDIS_PASSWORD", redis_password),
+                ("REDIS_URL", f"redis://:{redis_password}@redis-master:6379/0"),
+                ("REDIS_SENTINELS", "sentinel-1:26379,sentinel-2:26379,sentinel-3:26379"),
+                ("REDIS_SENTINEL_MASTER", "mymaster"),
+                ("REDIS_SENTINEL_PASSWORD", generate_secret()),
+            ],
+        ),
+        (
+            "JWT",
+            [
+                ("JWT_SECRET", generate_secret()),
+                ("JWT_REFRESH_SECRET", generate_secret()),
+                ("JWT_EXPIRES_IN", "15m"),
+                ("REFRESH_TOKEN_EXPIRES_IN", "30d"),
+            ],
+        ),
         ("Session", [("SESSION_SECRET", generate_secret()), ("BCRYPT_ROUNDS", "12")]),
         *[
-            (f"OAuth - {label}", [
-                (f"{key}_CLIENT_ID", ""),
-                (f"{key}_CLIENT_SECRET", ""),
-                (f"{key}_CALLBACK_URL", f"{api_url}/api/v1/auth/oauth/{key.lower()}/callback"),
-            ])
+            (
+                f"OAuth - {label}",
+                [
+                    (f"{key}_CLIENT_ID", ""),
+                    (f"{key}_CLIENT_SECRET", ""),
+                    (f"{key}_CALLBACK_URL", f"{api_url}/api/v1/auth/oauth/{key.lower()}/callback"),
+                ],
+            )
             for label, key in (("Google", "GOOGLE"), ("LinkedIn", "LINKEDIN"), ("GitHub", "GITHUB"))
         ],
-        ("Email", [("SENDGRID_API_KEY", ""), ("FROM_EMAIL", "noreply@neurmatic.com"),
-                   ("SUPPORT_EMAIL", "support@neurmatic.com")]),
-        ("AWS S3", [("AWS_ACCESS_KEY_ID", ""), ("AWS_SECRET_ACCESS_KEY", ""),
-                    ("AWS_S3_BUCKET", "neurmatic-production-media"), ("AWS_BACKUP_BUCKET", "neurmatic-backups"),
-                    ("AWS_REGION", "eu-west-1")]),
-        ("Sentry", [("SENTRY_DSN", ""), ("SENTRY_ENVIRONMENT", "production"),
-                    ("SENTRY_TRACES_SAMPLE_RATE", "0.1"), ("SENTRY_PROFILES_SAMPLE_RATE", "0.1")]),
+        (
+            "Email",
+            [
+                ("SENDGRID_API_KEY", ""),
+                ("FROM_EMAIL", "noreply@neurmatic.com"),
+                ("SUPPORT_EMAIL", "support@neurmatic.com"),
+            ],
+        ),
+        (
+            "AWS S3",
+            [
+                ("AWS_ACCESS_KEY_ID", ""),
+                ("AWS_SECRET_ACCESS_KEY", ""),
+                ("AWS_S3_BUCKET", "neurmatic-production-media"),
+                ("AWS_BACKUP_BUCKET", "neurmatic-backups"),
+                ("AWS_REGION", "eu-west-1"),
+            ],
+        ),
+        (
+            "Sentry",
+            [
+                ("SENTRY_DSN", ""),
+                ("SENTRY_ENVIRONMENT", "production"),
+                ("SENTRY_TRACES_SAMPLE_RATE", "0.1"),
+                ("SENTRY_PROFILES_SAMPLE_RATE", "0.1"),
+            ],
+        ),
         ("Rate limiting", [("RATE_LIMIT_WINDOW_MS", "900000"), ("RATE_LIMIT_MAX_REQUESTS", "100")]),
         ("Logging", [("LOG_LEVEL", "warn")]),
     ]

@@ -47,8 +47,20 @@ class ApiInstance(_PythonProcess):
         return self.state.ports.api(self.index)
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "neurmatic", "api", "--env-file", str(self.paths.app_env_file),
-                "--instance", self.name, "--host", HOST, "--port", str(self.port)]
+        return [
+            sys.executable,
+            "-m",
+            "neurmatic",
+            "api",
+            "--env-file",
+            str(self.paths.app_env_file),
+            "--instance",
+            self.name,
+            "--host",
+            HOST,
+            "--port",
+            str(self.port),
+        ]
 
     def probe(self) -> bool:
         response = httpx.get(f"http://{HOST}:{self.port}/api/v1/health/ready", timeout=3)
@@ -69,8 +81,16 @@ class WorkerProcess(_PythonProcess):
         return None
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "neurmatic", "worker", "--env-file", str(self.paths.app_env_file),
-                "--name", self.name]
+        return [
+            sys.executable,
+            "-m",
+            "neurmatic",
+            "worker",
+            "--env-file",
+            str(self.paths.app_env_file),
+            "--name",
+            self.name,
+        ]
 
     def probe(self) -> bool:
         client = sync_master(app_settings(self.state).redis)

@@ -37,8 +37,12 @@ class NginxBalancer(Service):
         """Render the config for the current set of API instances and check it with ``nginx -t``."""
         _, cert, key = ensure_certificates(self.paths.tls, self.state.account)
         context = local_nginx_context(
-            state_dir=self.paths.root, https_port=self.state.ports.https, http_port=self.state.ports.http,
-            upstreams=self.upstreams(), cert=cert, key=key,
+            state_dir=self.paths.root,
+            https_port=self.state.ports.https,
+            http_port=self.state.ports.http,
+            upstreams=self.upstreams(),
+            cert=cert,
+            key=key,
         )
         for directory in (self.paths.nginx / "cache", self.paths.nginx / "tmp", self.paths.nginx / "logs"):
             directory.mkdir(parents=True, exist_ok=True)
@@ -60,7 +64,9 @@ class NginxBalancer(Service):
         return ssl.create_default_context(cafile=str(self.paths.tls / "ca.pem"))
 
     def probe(self) -> bool:
-        response = httpx.get(f"https://{HOST}:{self.port}/api/v1/health/live", verify=self.ssl_context(), timeout=3)
+        response = httpx.get(
+            f"https://{HOST}:{self.port}/api/v1/health/live", verify=self.ssl_context(), timeout=3
+        )
         return response.status_code == 200
 
     def role(self) -> str:

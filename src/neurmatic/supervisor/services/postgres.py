@@ -27,8 +27,9 @@ from neurmatic.supervisor.state import TopologyState, write_private_file
 
 
 def superuser_endpoint(state: TopologyState, index: int, dbname: str = "postgres") -> PgEndpoint:
-    return PgEndpoint(HOST, state.ports.postgres(index), SUPERUSER,
-                      state.secrets["POSTGRES_SUPERUSER_PASSWORD"], dbname)
+    return PgEndpoint(
+        HOST, state.ports.postgres(index), SUPERUSER, state.secrets["POSTGRES_SUPERUSER_PASSWORD"], dbname
+    )
 
 
 def slot_name(index: int) -> str:
@@ -75,18 +76,26 @@ class PostgresNode(Service):
     def render_config(self) -> None:
         """Write the settings include and pg_hba.conf (both are copied to a standby by pg_basebackup)."""
         settings = render_template(
-            "postgresql.conf.j2", settings=scaled_settings(Machine.this_one()), local=True,
-            listen_addresses=HOST, socket_dir=str(self.paths.run),
+            "postgresql.conf.j2",
+            settings=scaled_settings(Machine.this_one()),
+            local=True,
+            listen_addresses=HOST,
+            socket_dir=str(self.paths.run),
         )
         (self.data_dir / "neurmatic.conf").write_text(settings)
         main_conf = self.data_dir / "postgresql.conf"
         if "include 'neurmatic.conf'" not in main_conf.read_text():
             with main_conf.open("a") as handle:
                 handle.write("\ninclude 'neurmatic.conf'\n")
-        (self.data_dir / "pg_hba.conf").write_text(render_template(
-            "pg_hba.conf.j2", networks=[f"{HOST}/32"], admin_network=f"{HOST}/32",
-            database=DATABASE_NAME, app_user=APP_DB_USER,
-        ))
+        (self.data_dir / "pg_hba.conf").write_text(
+            render_template(
+                "pg_hba.conf.j2",
+                networks=[f"{HOST}/32"],
+                admin_network=f"{HOST}/32",
+                database=DATABASE_NAME,
+                app_user=APP_DB_USER,
+            )
+        )
         self.state.account.own(self.data_dir)
 
 
@@ -102,12 +111,29 @@ class PrimaryBootstrap:
         data.mkdir(parents=True, exist_ok=True)
         data.chmod(0o700)
         pwfile = self.state.paths.run / "initdb.pw"
-        write_private_file(pwfile, self.state.secrets["POSTGRES_SUPERUSER_PASSWORD"] + "\n", self.state.account)
+        write_private_file(
+            pwfile, self.state.secrets["POSTGRES_SUPERUSER_PASSWORD"] + "\n", self.state.account
+        )
         self.state.account.own(data)
         try:
-            run([pg_binary("initdb"), "-D", data, "-U", SUPERUSER, "--pwfile", pwfile, "--auth=scram-sha-256",
-                 "--encoding=UTF8", "--locale=C.UTF-8", "--data-checksums"],
-                user=self.state.account.name, timeout=180, cwd=self.state.paths.root)
+            run(
+                [
+                    pg_binary("initdb"),
+                    "-D",
+                    data,
+                    "-U",
+                    SUPERUSER,
+                    "--pwfile",
+                    pwfile,
+                    "--auth=scram-sha-256",
+                    "--encoding=UTF8",
+                    "--locale=C.UTF-8",
+                    "--data-checksums",
+                ],
+                user=self.state.account.name,
+                timeout=180,
+                cwd=self.state.paths.root,
+            )
         finally:
             pwfile.unlink(missing_ok=True)
         self.node.render_config()
@@ -123,8 +149,10 @@ class PrimaryBootstrap:
 
 def write_pgpass(state: TopologyState) -> Path:
     """The replication password in a libpq password file, so primary_conninfo carries no secret."""
-    lines = [f"{HOST}:{state.ports.postgres(i)}:*:{REPLICATION_USER}:{state.secrets['REPLICATOR_PASSWORD']}"
-             for i in (1, 2)]
+    lines = [
+        f"{HOST}:{state.ports.postgres(i)}:*:{REPLICATION_USER}:{state.secrets['REPLICATOR_PASSWORD']}"
+        for i in (1, 2)
+    ]
     write_private_file(state.paths.pgpass_file, "\n".join(lines) + "\n", state.account)
     return state.paths.pgpass_file
 
@@ -142,11 +170,32 @@ def clone_standby(standby: PostgresNode, primary: PostgresNode) -> None:
     existing = query(primary.endpoint, "SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (slot,))
     if not existing:
         query(primary.endpoint, "SELECT pg_create_physical_replication_slot(%s)", (slot,))
-    run([pg_binary("pg_basebackup"), "-h", HOST, "-p", str(primary.port), "-U", REPLICATION_USER,
-         "-D", standby.data_dir, "-X", "stream", "-S", slot, "--checkpoint=fast", "--no-password"],
-        env={"PGPASSFILE": str(pgpass)}, user=state.account.name, timeout=600, cwd=state.paths.root)
-    conninfo = (f"host={HOST} port={primary.port} user={REPLICATION_USER} passfile={pgpass} "
-                f"application_name={slot}")
+    run(
+        [
+            pg_binary("pg_basebackup"),
+            "-h",
+            HOST,
+            "-p",
+            str(primary.port),
+            "-U",
+            REPLICATION_USER,
+            "-D",
+            standby.data_dir,
+            "-X",
+            "stream",
+            "-S",
+            slot,
+            "--checkpoint=fast",
+            "--no-password",
+        ],
+        env={"PGPASSFILE": str(pgpass)},
+        user=state.account.name,
+        timeout=600,
+        cwd=state.paths.root,
+    )
+    conninfo = (
+        f"host={HOST} port={primary.port} user={REPLICATION_USER} passfile={pgpass} application_name={slot}"
+    )
     with (standby.data_dir / "postgresql.auto.conf").open("a") as handle:
         handle.write(f"primary_conninfo = '{conninfo}'\nprimary_slot_name = '{slot}'\n")
     (standby.data_dir / "standby.signal").touch()

@@ -6,6 +6,10 @@ node is created, and a later ``up`` starts the node with the file as the node le
 
 from __future__ import annotations
 
+from typing import Any
+
+import redis
+
 from neurmatic.adapters.commands import require_binary
 from neurmatic.adapters.redis import direct
 from neurmatic.render import render_template
@@ -15,6 +19,11 @@ from neurmatic.supervisor.state import TopologyState, write_private_file
 
 SENTINEL_QUORUM = 2
 REDIS_MAXMEMORY = "512mb"
+
+
+def sentinel_command(client: redis.Redis, *args: str) -> Any:
+    """``SENTINEL <args>`` on a Sentinel connection."""
+    return client.execute_command("SENTINEL", *args)  # type: ignore[no-untyped-call]
 
 
 def redis_server_binary() -> str:
@@ -48,8 +57,16 @@ class RedisNode(Service):
         self.data_dir.mkdir(parents=True, exist_ok=True)
         replicaof = None if self.index == 1 else f"{HOST} {self.state.ports.redis(1)}"
         text = render_template(
-            "redis.conf.j2", bind=HOST, port=self.port, password=self.password, replicaof=replicaof,
-            announce_ip=HOST, data_dir=str(self.data_dir), logfile="", maxmemory=REDIS_MAXMEMORY, sync_delay=0,
+            "redis.conf.j2",
+            bind=HOST,
+            port=self.port,
+            password=self.password,
+            replicaof=replicaof,
+            announce_ip=HOST,
+            data_dir=str(self.data_dir),
+            logfile="",
+            maxmemory=REDIS_MAXMEMORY,
+            sync_delay=0,
         )
         write_private_file(self.config, text, self.state.account)
         self.state.account.own(self.data_dir)
@@ -97,21 +114,30 @@ class SentinelNode(Service):
             return
         self.data_dir.mkdir(parents=True, exist_ok=True)
         text = render_template(
-            "sentinel.conf.j2", bind=HOST, port=self.port, data_dir=str(self.data_dir), logfile="",
-            announce_ip=HOST, resolve_hostnames=False, sentinel_password=self.state.secrets["REDIS_SENTINEL_PASSWORD"],
-            master_name=SENTINEL_MASTER_NAME, master_host=HOST, master_port=self.state.ports.redis(1),
-            quorum=SENTINEL_QUORUM, redis_password=self.state.secrets["REDIS_PASSWORD"],
+            "sentinel.conf.j2",
+            bind=HOST,
+            port=self.port,
+            data_dir=str(self.data_dir),
+            logfile="",
+            announce_ip=HOST,
+            resolve_hostnames=False,
+            sentinel_password=self.state.secrets["REDIS_SENTINEL_PASSWORD"],
+            master_name=SENTINEL_MASTER_NAME,
+            master_host=HOST,
+            master_port=self.state.ports.redis(1),
+            quorum=SENTINEL_QUORUM,
+            redis_password=self.state.secrets["REDIS_PASSWORD"],
         )
         write_private_file(self.config, text, self.state.account)
         self.state.account.own(self.data_dir)
 
-    def client(self):  # type: ignore[no-untyped-def]
+    def client(self) -> redis.Redis:
         return direct(HOST, self.port, self.state.secrets["REDIS_SENTINEL_PASSWORD"])
 
     def probe(self) -> bool:
         client = self.client()
         try:
-            address = client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", SENTINEL_MASTER_NAME)
+            address = sentinel_command(client, "GET-MASTER-ADDR-BY-NAME", SENTINEL_MASTER_NAME)
         finally:
             client.close()
         return bool(address)
@@ -123,8 +149,8 @@ class SentinelNode(Service):
         """True when this Sentinel sees enough peers to authorise a failover (SENTINEL CKQUORUM)."""
         client = self.client()
         try:
-            client.execute_command("SENTINEL", "CKQUORUM", SENTINEL_MASTER_NAME)
-            master = client.execute_command("SENTINEL", "MASTER", SENTINEL_MASTER_NAME)
+            sentinel_command(client, "CKQUORUM", SENTINEL_MASTER_NAME)
+            master = sentinel_command(client, "MASTER", SENTINEL_MASTER_NAME)
         except Exception:
             return False
         finally:

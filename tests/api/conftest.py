@@ -1,0 +1,23 @@
+"""The API in-process (ASGI) against the topology's real PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import httpx
+
+from neurmatic.api.app import create_app
+from neurmatic.settings import Settings
+
+AppClient = Callable[[Settings], "asynccontextmanager[httpx.AsyncClient]"]
+
+
+@asynccontextmanager
+async def api_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client wired to ``create_app(settings)`` with its lifespan running."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client

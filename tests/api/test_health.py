@@ -1,0 +1,85 @@
+"""Health, readiness and liveness tell the truth about real components, and leak nothing."""
+
+from __future__ import annotations
+
+import socket
+
+from neurmatic.settings import Settings
+from tests.api.conftest import api_client
+from tests.conftest import RunningTopology
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _with(settings: Settings, **changes: object) -> Settings:
+    values = {name: getattr(settings, name).model_copy(update=update) for name, update in changes.items()}  # type: ignore[attr-defined]
+    return settings.model_copy(update=values)
+
+
+async def test_live_ready_and_health_are_green_on_the_topology(topology: RunningTopology) -> None:
+    async with api_client(topology.app_settings()) as client:
+        assert (await client.get("/api/v1/health/live")).status_code == 200
+        ready = await client.get("/api/v1/health/ready")
+        assert ready.status_code == 200 and ready.json()["data"]["status"] == "ready"
+        health = await client.get("/api/v1/health")
+    body = health.json()
+    assert health.status_code == 200 and body["success"] is True
+    assert body["data"]["status"] == "healthy"
+    assert set(body["data"]["components"]) == {"database", "database_replica", "redis", "sentinel", "queue"}
+    assert health.headers["cache-control"] == "no-store"
+
+
+async def test_a_stopped_redis_shows_as_down_and_the_instance_is_not_ready(topology: RunningTopology) -> None:
+    settings = topology.app_settings()
+    dead = f"127.0.0.1:{_closed_port()}"
+    broken = _with(
+        settings, redis={"sentinels": [], "url": settings.redis.url.__class__(f"redis://{dead}/0")}
+    )
+    async with api_client(broken) as client:
+        health = await client.get("/api/v1/health")
+        ready = await client.get("/api/v1/health/ready")
+        live = await client.get("/api/v1/health/live")
+    data = health.json()["data"]
+    assert health.status_code == 503 and data["status"] == "unhealthy"
+    assert data["components"]["redis"]["status"] == "down"
+    assert data["components"]["redis"]["reason"] == "connection failed"
+    assert data["components"]["database"]["status"] == "up"
+    assert ready.status_code == 503 and ready.json()["data"]["components"]["redis"] == "down"
+    assert live.status_code == 200  # the process still serves: liveness must not restart it for Redis
+    assert dead not in health.text
+
+
+async def test_a_dead_standby_degrades_health_and_reads_fall_back_to_the_primary(
+    topology: RunningTopology,
+) -> None:
+    settings = topology.app_settings()
+    replica_url = f"postgresql://neurmatic:x@127.0.0.1:{_closed_port()}/neurmatic_production"
+    broken = _with(settings, database={"replica_url": settings.database.url.__class__(replica_url)})
+    async with api_client(broken) as client:
+        health = await client.get("/api/v1/health")
+        app = client._transport.app  # type: ignore[attr-defined]
+        async with app.state.clients.db.read_session() as session:
+            in_recovery = (
+                await session.execute(__import__("sqlalchemy").text("SELECT pg_is_in_recovery()"))
+            ).scalar()
+    data = health.json()["data"]
+    assert health.status_code == 200 and data["status"] == "degraded"
+    assert data["components"]["database_replica"]["status"] == "down"
+    assert in_recovery is False
+
+
+async def test_read_sessions_go_to_the_standby_when_it_is_healthy(topology: RunningTopology) -> None:
+    from sqlalchemy import text
+
+    async with api_client(topology.app_settings()) as client:
+        app = client._transport.app  # type: ignore[attr-defined]
+        db = app.state.clients.db
+        async with db.read_session() as session:
+            read_on_standby = (await session.execute(text("SELECT pg_is_in_recovery()"))).scalar()
+        async with db.session() as session:
+            write_on_standby = (await session.execute(text("SELECT pg_is_in_recovery()"))).scalar()
+    assert read_on_standby is True and write_on_standby is False

@@ -1,0 +1,63 @@
+"""The real local production topology, started once per test session on free loopback ports."""
+
+from __future__ import annotations
+
+import json
+import ssl
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from neurmatic.settings import Settings
+from neurmatic.supervisor.state import TopologyState, read_env_file
+from tests.support import free_base_port, make_state_parent, neurmatic, require_binary
+
+
+@dataclass
+class RunningTopology:
+    state_dir: Path
+
+    @property
+    def state(self) -> TopologyState:
+        return TopologyState.load(self.state_dir)
+
+    @property
+    def https_url(self) -> str:
+        return f"https://127.0.0.1:{self.state.ports.https}"
+
+    @property
+    def ca(self) -> Path:
+        return self.state_dir / "tls" / "ca.pem"
+
+    def client(self, **kwargs: object) -> httpx.Client:
+        context = ssl.create_default_context(cafile=str(self.ca))
+        return httpx.Client(base_url=self.https_url, verify=context, timeout=10, **kwargs)  # type: ignore[arg-type]
+
+    def status(self) -> dict[str, dict[str, object]]:
+        out = json.loads(neurmatic("status", "--json", state_dir=self.state_dir, check=False).stdout)
+        return {service["name"]: service for service in out["services"]}
+
+    def app_settings(self) -> Settings:
+        return Settings.from_mapping(read_env_file(self.state_dir / "app.env"))
+
+
+@pytest.fixture(scope="session")
+def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningTopology]:
+    for binary, candidates in (("nginx", ["/usr/sbin/nginx"]), ("redis-server", [])):
+        require_binary(binary, *candidates)
+    require_binary("initdb", *sorted(str(p) for p in Path("/usr/lib/postgresql").glob("*/bin/initdb")))
+    state_dir = make_state_parent(tmp_path_factory, "topology") / "state"
+    neurmatic("up", "--base-port", str(free_base_port()), state_dir=state_dir, timeout=600)
+    try:
+        yield RunningTopology(state_dir)
+    finally:
+        neurmatic("down", state_dir=state_dir, check=False, timeout=300)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    from tests.support import remove_state_parents
+
+    remove_state_parents()
