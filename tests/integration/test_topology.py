@@ -218,6 +218,20 @@ def test_sigkill_of_backend_1_loses_no_request_and_the_watcher_restarts_it(topol
     assert served == {"backend-1", "backend-2"}
 
 
+def test_sigkill_of_the_worker_is_repaired_by_the_watcher(topology: RunningTopology) -> None:
+    victim = int(topology.status()["worker"]["pid"])  # type: ignore[arg-type]
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        worker = topology.status()["worker"]
+        if worker["state"] == "ready" and worker["pid"] != victim:
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError(f"the watcher did not bring the worker back: {worker}")
+    assert (topology.state_dir / "run" / "worker.restarts").read_text() == "1"
+
+
 def _processes_of(state_dir: str) -> list[str]:
     found = []
     for proc in psutil.process_iter(["cmdline", "cwd"]):

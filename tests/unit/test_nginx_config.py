@@ -33,6 +33,7 @@ from cryptography.x509.oid import NameOID
 from neurmatic.adapters.nginx import check_config, find_nginx
 from neurmatic.errors import ConfigurationError, MissingBinaryError
 from neurmatic.render.nginx import NginxContext, local_nginx_context, production_nginx_context, render_nginx
+from tests.support import unavailable
 
 SECURITY_HEADERS = (
     "Strict-Transport-Security",
@@ -46,12 +47,9 @@ SECURITY_HEADERS = (
 
 def _require(program: str, finder: Path | None) -> Path:
     """A missing program fails the run under CI (it must never pass by skipping) and skips elsewhere."""
-    if finder is not None:
-        return finder
-    message = f"{program} is not installed (apt-get install -y {program})"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
+    if finder is None:
+        unavailable(f"{program} is not installed (apt-get install -y {program})")
+    return finder
 
 
 def _nginx() -> Path:
@@ -210,7 +208,7 @@ def test_production_config_passes_nginx_t(tmp_path: Path) -> None:
     nginx = _nginx()
     unshare = _require("unshare", Path(found) if (found := shutil.which("unshare")) else None)
     if os.geteuid() != 0:
-        pytest.skip("a private mount namespace needs root")
+        unavailable("a private mount namespace needs root")
     if not Path("/etc/nginx").is_dir():
         _require("nginx (with /etc/nginx)", None)
 

@@ -75,13 +75,12 @@ def _ensure(service: Service, progress: Progress) -> None:
 
 
 def _start_primary(topology: Topology, primary: PostgresNode, progress: Progress) -> None:
-    if primary.initialised:
-        _ensure(primary, progress)
-        return
-    progress(f"{primary.name}: initdb")
     bootstrap = PrimaryBootstrap(primary)
-    bootstrap.initdb()
+    if not primary.initialised:
+        progress(f"{primary.name}: initdb")
+        bootstrap.initdb()
     _ensure(primary, progress)
+    # Idempotent, so run on every bring-up: one interrupted after initdb still ends with the roles.
     bootstrap.create_roles_and_database()
 
 

@@ -6,6 +6,7 @@ data directory holds ``standby.signal``; the role shown is asked of the server (
 
 from __future__ import annotations
 
+import shutil
 import signal
 from pathlib import Path
 
@@ -134,6 +135,9 @@ class PrimaryBootstrap:
                 timeout=180,
                 cwd=self.state.paths.root,
             )
+        except Exception:
+            shutil.rmtree(data, ignore_errors=True)  # a fresh, failed cluster: nothing to keep; retry cleanly
+            raise
         finally:
             pwfile.unlink(missing_ok=True)
         self.node.render_config()
@@ -162,9 +166,12 @@ def clone_standby(standby: PostgresNode, primary: PostgresNode) -> None:
     state = standby.state
     if standby.data_dir.exists() and any(standby.data_dir.iterdir()):
         raise TopologyError(f"{standby.data_dir} is not empty; refusing to overwrite it with a base backup")
-    standby.data_dir.mkdir(parents=True, exist_ok=True)
-    standby.data_dir.chmod(0o700)
-    state.account.own(standby.data_dir)
+    # Clone into a side directory and rename it into place only when complete: a half-copied data
+    # directory must never be mistaken for a node (without standby.signal it would start as a primary).
+    partial = standby.data_dir.with_name(standby.data_dir.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True, mode=0o700)
+    state.account.own(partial)
     pgpass = write_pgpass(state)
     slot = slot_name(standby.index)
     existing = query(primary.endpoint, "SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (slot,))
@@ -180,7 +187,7 @@ def clone_standby(standby: PostgresNode, primary: PostgresNode) -> None:
             "-U",
             REPLICATION_USER,
             "-D",
-            standby.data_dir,
+            partial,
             "-X",
             "stream",
             "-S",
@@ -196,7 +203,10 @@ def clone_standby(standby: PostgresNode, primary: PostgresNode) -> None:
     conninfo = (
         f"host={HOST} port={primary.port} user={REPLICATION_USER} passfile={pgpass} application_name={slot}"
     )
-    with (standby.data_dir / "postgresql.auto.conf").open("a") as handle:
+    with (partial / "postgresql.auto.conf").open("a") as handle:
         handle.write(f"primary_conninfo = '{conninfo}'\nprimary_slot_name = '{slot}'\n")
-    (standby.data_dir / "standby.signal").touch()
-    state.account.own(standby.data_dir)
+    (partial / "standby.signal").touch()
+    state.account.own(partial)
+    if standby.data_dir.exists():
+        standby.data_dir.rmdir()  # empty, checked above
+    partial.rename(standby.data_dir)
