@@ -17,6 +17,11 @@ library's exception type.
     │   ├── ServiceStartError         a server did not become ready (says where its log is)
     │   └── TopologyNotRunningError   a command needs a running topology and there is none
     └── ApiError                      an error the API answers with its JSON error body
+        ├── AuthenticationRequired    AUTHENTICATION_REQUIRED, 401
+        ├── Forbidden                 FORBIDDEN, 403
+        ├── Conflict                  CONFLICT, 409
+        ├── PayloadTooLarge           PAYLOAD_TOO_LARGE, 413
+        ├── RateLimited               RATE_LIMIT_EXCEEDED, 429 (with Retry-After)
         ├── ValidationFailed          VALIDATION_ERROR, 422
         ├── NotFound                  NOT_FOUND, 404
         └── ServiceUnavailable        SERVICE_UNAVAILABLE, 503
@@ -94,6 +99,35 @@ class ApiError(NeurmaticError):
     def __init__(self, message: str, *, details: Any = None) -> None:
         super().__init__(message)
         self.details = details
+
+
+class AuthenticationRequired(ApiError):
+    code = "AUTHENTICATION_REQUIRED"
+    status_code = 401
+
+
+class Forbidden(ApiError):
+    code = "FORBIDDEN"
+    status_code = 403
+
+
+class Conflict(ApiError):
+    code = "CONFLICT"
+    status_code = 409
+
+
+class PayloadTooLarge(ApiError):
+    code = "PAYLOAD_TOO_LARGE"
+    status_code = 413
+
+
+class RateLimited(ApiError):
+    code = "RATE_LIMIT_EXCEEDED"
+    status_code = 429
+
+    def __init__(self, message: str, *, retry_after: int, details: Any = None) -> None:
+        super().__init__(message, details=details)
+        self.retry_after = retry_after
 
 
 class ValidationFailed(ApiError):

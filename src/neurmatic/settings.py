@@ -66,6 +66,7 @@ class AppSettings(_Section):
     port: int = Field(3000, validation_alias="PORT", ge=1, le=65535)
     # Touched on every heartbeat so a container healthcheck can tell a live worker (compose, k8s).
     worker_heartbeat_file: Path | None = Field(None, validation_alias="NEURMATIC_WORKER_HEARTBEAT_FILE")
+    max_body_bytes: int = Field(1_048_576, validation_alias="MAX_REQUEST_BODY_BYTES", gt=0)
     trusted_proxies: CsvList = Field(["127.0.0.1", "::1"], validation_alias="TRUSTED_PROXIES")
 
     @field_validator("environment", mode="before")
@@ -105,6 +106,10 @@ class AuthSettings(_Section):
     )
     session_secret: SecretStr | None = Field(None, validation_alias="SESSION_SECRET")
     bcrypt_rounds: int = Field(12, validation_alias="BCRYPT_ROUNDS", ge=4, le=31)
+    login_max_failures: int = Field(5, validation_alias="LOGIN_MAX_FAILURES", ge=1)
+    login_lockout: Duration = Field(timedelta(minutes=15), validation_alias="LOGIN_LOCKOUT")
+    email_verification_ttl: Duration = Field(timedelta(hours=24), validation_alias="EMAIL_VERIFICATION_TTL")
+    password_reset_ttl: Duration = Field(timedelta(hours=1), validation_alias="PASSWORD_RESET_TTL")
 
 
 class OAuthProvider(BaseModel):
@@ -142,6 +147,10 @@ class EmailSettings(_Section):
     from_email: str = Field("noreply@neurmatic.com", validation_alias="FROM_EMAIL")
     support_email: str = Field("support@neurmatic.com", validation_alias="SUPPORT_EMAIL")
     smtp_url: str | None = Field(None, validation_alias="SMTP_URL")
+    sendgrid_api_url: str = Field(
+        "https://api.sendgrid.com/v3/mail/send", validation_alias="SENDGRID_API_URL"
+    )
+    outbox_dir: Path | None = Field(None, validation_alias="MAIL_OUTBOX_DIR")
 
 
 class AwsSettings(_Section):
@@ -165,6 +174,11 @@ class SentrySettings(_Section):
 class RateLimitSettings(_Section):
     window_ms: int = Field(900_000, validation_alias="RATE_LIMIT_WINDOW_MS", gt=0)
     max_requests: int = Field(100, validation_alias="RATE_LIMIT_MAX_REQUESTS", gt=0)
+    # Stricter limits, "COUNT/WINDOW", applied per client IP and per account.
+    login: str = Field("10/15m", validation_alias="RATE_LIMIT_LOGIN")
+    register: str = Field("5/1h", validation_alias="RATE_LIMIT_REGISTER")
+    forgot_password: str = Field("3/1h", validation_alias="RATE_LIMIT_FORGOT_PASSWORD")
+    two_factor: str = Field("5/15m", validation_alias="RATE_LIMIT_2FA")
 
 
 class Settings(BaseModel):

@@ -6,12 +6,22 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from neurmatic import __version__
+from neurmatic.api.auth.router import router as auth_router
+from neurmatic.api.auth.twofactor_router import router as twofactor_router
 from neurmatic.api.errors import install_error_handlers
 from neurmatic.api.health.router import router as health_router
 from neurmatic.api.middleware import RequestContextMiddleware
+from neurmatic.api.security.middleware import (
+    BodySizeLimitMiddleware,
+    GlobalRateLimitMiddleware,
+    SecurityHeadersMiddleware,
+)
+from neurmatic.api.security.rate_limit import Limit
 from neurmatic.api.state import AppClients
+from neurmatic.api.users.router import router as users_router
 from neurmatic.secret_policy import check_secrets
 from neurmatic.settings import Settings
 
@@ -40,8 +50,36 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     api = APIRouter(prefix=API_PREFIX)
-    api.include_router(health_router)
+    for router in (health_router, auth_router, twofactor_router, users_router):
+        api.include_router(router)
     app.include_router(api)
     install_error_handlers(app)
-    app.add_middleware(RequestContextMiddleware, instance=settings.app.instance)
+    install_middleware(app, settings)
     return app
+
+
+def install_middleware(app: FastAPI, settings: Settings) -> None:
+    """Outermost last: request context → security headers → CORS → body limit → global rate limit."""
+    app.add_middleware(
+        GlobalRateLimitMiddleware,
+        limit=Limit(settings.rate_limit.max_requests, max(1, settings.rate_limit.window_ms // 1000)),
+        trusted_proxies=settings.app.trusted_proxies,
+    )
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.app.max_body_bytes)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=[settings.app.frontend_url.rstrip("/")],
+        allow_credentials=True,
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "X-CSRF-Token", "X-Request-ID"],
+        expose_headers=[
+            "X-Request-ID",
+            "X-RateLimit-Limit",
+            "X-RateLimit-Remaining",
+            "X-RateLimit-Reset",
+            "Retry-After",
+        ],
+        max_age=86400,
+    )
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(RequestContextMiddleware, instance=settings.app.instance)

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from neurmatic.api.responses import error
-from neurmatic.errors import ApiError
+from neurmatic.errors import ApiError, RateLimited
 
 log = logging.getLogger("neurmatic.api")
 
@@ -31,11 +31,22 @@ _STATUS_CODES = {
 
 async def _api_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    return error(exc.code, exc.message, status_code=exc.status_code, details=exc.details)
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    return error(exc.code, exc.message, status_code=exc.status_code, details=exc.details, headers=headers)
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    if any(item.get("type") == "json_invalid" for item in exc.errors()):
+        reason = next(
+            str(i.get("ctx", {}).get("error", "")) for i in exc.errors() if i.get("type") == "json_invalid"
+        )
+        return error(
+            "VALIDATION_ERROR",
+            "the request body is not valid JSON",
+            status_code=400,
+            details=[{"field": "body", "message": reason or "malformed JSON"}],
+        )
     details = [
         {
             "field": ".".join(str(part) for part in item.get("loc", ()) if part != "body"),

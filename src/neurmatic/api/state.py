@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from dataclasses import dataclass, field
 
@@ -10,6 +11,9 @@ from redis.asyncio.sentinel import Sentinel
 from starlette.requests import HTTPConnection
 
 from neurmatic.adapters.redis import async_master, async_sentinel
+from neurmatic.api.auth.sessions import SessionStore
+from neurmatic.api.auth.tokens import TokenCodec
+from neurmatic.api.security.rate_limit import RateLimiter
 from neurmatic.db.engines import Database
 from neurmatic.settings import Settings
 
@@ -20,6 +24,10 @@ class AppClients:
     db: Database
     redis: aioredis.Redis
     sentinel: Sentinel | None
+    tokens: TokenCodec
+    sessions: SessionStore
+    limiter: RateLimiter
+    csrf_secret: str
     started_at: float = field(default_factory=time.monotonic)
 
     @classmethod
@@ -27,7 +35,19 @@ class AppClients:
         db = Database(settings.database)
         await db.start()
         sentinel = async_sentinel(settings.redis)
-        return cls(settings, db, async_master(settings.redis, sentinel), sentinel)
+        redis = async_master(settings.redis, sentinel)
+        tokens = TokenCodec(settings.auth)
+        session_secret = settings.auth.session_secret
+        return cls(
+            settings=settings,
+            db=db,
+            redis=redis,
+            sentinel=sentinel,
+            tokens=tokens,
+            sessions=SessionStore(redis, tokens.refresh_ttl),
+            limiter=RateLimiter(redis),
+            csrf_secret=session_secret.get_secret_value() if session_secret else secrets.token_urlsafe(48),
+        )
 
     async def close(self) -> None:
         await self.redis.aclose()

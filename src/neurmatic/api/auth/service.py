@@ -1,0 +1,168 @@
+"""Registration, login (with lockout and 2FA), refresh rotation with reuse detection, logout.
+
+Services raise errors of the error tree (never HTTP errors); the router turns results into bodies.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from neurmatic.api.auth import passwords
+from neurmatic.api.auth.schemas import LoginRequest, RegisterRequest, TokenPair
+from neurmatic.api.auth.tokens import new_token_id
+from neurmatic.api.auth.twofactor import check_second_factor
+from neurmatic.api.security.rate_limit import Limit
+from neurmatic.api.state import AppClients
+from neurmatic.api.users.models import Status, User
+from neurmatic.errors import AuthenticationRequired, Conflict, RateLimited, ValidationFailed
+
+log = logging.getLogger("neurmatic.auth")
+WRONG_CREDENTIALS = "the email or password is wrong"
+
+
+@dataclass(frozen=True)
+class Issued:
+    user: User
+    session_id: str
+    tokens: TokenPair
+
+
+class AuthService:
+    def __init__(self, clients: AppClients, db: AsyncSession) -> None:
+        self.clients = clients
+        self.db = db
+        self.settings = clients.settings
+
+    async def register(self, data: RegisterRequest, ip: str) -> User:
+        limits = self.settings.rate_limit
+        await self.clients.limiter.enforce(
+            "register:ip",
+            ip,
+            Limit.parse(limits.register),
+            "too many sign-ups from this address; try again later",
+        )
+        if not data.terms_accepted:
+            raise ValidationFailed(
+                "the terms must be accepted", details=[{"field": "termsAccepted", "message": "must be true"}]
+            )
+        problems = passwords.password_problems(data.password, email=data.email, username=data.username)
+        if problems:
+            raise ValidationFailed(
+                "the password is too weak: " + "; ".join(problems),
+                details=[{"field": "password", "message": p} for p in problems],
+            )
+        taken = await self.db.scalar(
+            select(User).where(
+                or_(User.email == data.email, func.lower(User.username) == data.username.lower())
+            )
+        )
+        if taken is not None:
+            field = "email" if taken.email == data.email else "username"
+            raise Conflict(
+                f"this {field} is already registered", details=[{"field": field, "message": "taken"}]
+            )
+        user = User(
+            email=data.email,
+            username=data.username,
+            password_hash=await passwords.hash_password(data.password, self.settings.auth.bcrypt_rounds),
+            terms_accepted_at=datetime.now(UTC),
+        )
+        self.db.add(user)
+        await self.db.flush()
+        return user
+
+    async def login(self, data: LoginRequest, ip: str, user_agent: str) -> Issued:
+        limit = Limit.parse(self.settings.rate_limit.login)
+        await self.clients.limiter.enforce(
+            "login:ip", ip, limit, "too many sign-in attempts from this address"
+        )
+        await self._refuse_if_locked(data.email)
+        user = await self.db.scalar(select(User).where(User.email == data.email))
+        valid = await passwords.verify_password(data.password, user.password_hash if user else None)
+        if user is None or not valid:
+            await self._count_failure(data.email)
+            raise AuthenticationRequired(WRONG_CREDENTIALS)
+        if user.status is not Status.ACTIVE:
+            raise AuthenticationRequired(f"this account is {user.status.value}; contact support")
+        if user.totp_enabled:
+            await self._check_totp(user, data.totp)
+        await self.clients.limiter.reset("login:failures", data.email)
+        await self._upgrade_hash(user, data.password)
+        user.last_login_at = datetime.now(UTC)
+        return await self.issue(user, ip=ip, user_agent=user_agent)
+
+    async def _check_totp(self, user: User, code: str | None) -> None:
+        if not code:
+            raise AuthenticationRequired(
+                "enter the code from your authenticator app", details={"twoFactorRequired": True}
+            )
+        await self.clients.limiter.enforce(
+            "2fa:user",
+            str(user.id),
+            Limit.parse(self.settings.rate_limit.two_factor),
+            "too many two-factor attempts; wait before trying again",
+        )
+        if not await check_second_factor(self.db, user, code, self.clients.csrf_secret):
+            await self._count_failure(user.email)
+            raise AuthenticationRequired("the two-factor code is wrong", details={"twoFactorRequired": True})
+
+    async def _refuse_if_locked(self, email: str) -> None:
+        failures, seconds_left = await self.clients.limiter.peek("login:failures", email)
+        if failures >= self.settings.auth.login_max_failures:
+            wait = max(1, seconds_left)
+            raise RateLimited(
+                f"too many failed sign-ins: this account is locked for {-(-wait // 60)} more minute(s)",
+                retry_after=wait,
+                details={"locked": True, "retryAfterSeconds": wait},
+            )
+
+    async def _count_failure(self, email: str) -> None:
+        auth = self.settings.auth
+        await self.clients.limiter.hit(
+            "login:failures", email, Limit(auth.login_max_failures, int(auth.login_lockout.total_seconds()))
+        )
+
+    async def _upgrade_hash(self, user: User, password: str) -> None:
+        """Re-hash on login when BCRYPT_ROUNDS was raised since the hash was made."""
+        rounds = self.settings.auth.bcrypt_rounds
+        if user.password_hash and passwords.hash_rounds(user.password_hash) < rounds:
+            user.password_hash = await passwords.hash_password(password, rounds)
+
+    async def issue(self, user: User, *, ip: str, user_agent: str) -> Issued:
+        """A new session (one device) and its first token pair."""
+        jti = new_token_id()
+        sid = await self.clients.sessions.create(str(user.id), jti, ip=ip, user_agent=user_agent)
+        return Issued(user, sid, self._pair(user, sid, jti))
+
+    def _pair(self, user: User, sid: str, jti: str) -> TokenPair:
+        codec = self.clients.tokens
+        return TokenPair(
+            access_token=codec.access_token(str(user.id), sid, user.role.value),
+            refresh_token=codec.refresh_token(str(user.id), sid, jti),
+            expires_in=codec.access_ttl,
+        )
+
+    async def refresh(self, refresh_token: str) -> TokenPair:
+        claims = self.clients.tokens.decode_refresh(refresh_token)
+        new_jti = new_token_id()
+        outcome = await self.clients.sessions.rotate(
+            claims.session_id, claims.user_id, claims.token_id, new_jti
+        )
+        if outcome == "reused":
+            log.warning("refresh token reuse: session revoked", extra={"user_id": claims.user_id})
+            raise AuthenticationRequired(
+                "this refresh token was already used; the session is revoked for safety"
+            )
+        if outcome != "rotated":
+            raise AuthenticationRequired("this session has ended; sign in again")
+        user = await self.db.get(User, uuid.UUID(claims.user_id))
+        if user is None or user.status is not Status.ACTIVE:
+            await self.clients.sessions.revoke(claims.session_id, claims.user_id)
+            raise AuthenticationRequired("this account is not active")
+        return self._pair(user, claims.session_id, new_jti)

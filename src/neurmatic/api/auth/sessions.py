@@ -1,0 +1,181 @@
+"""Sessions in Redis, shared by every API instance (as the operators' guide says).
+
+A session is one login on one device: ``session:{sid}`` (a hash) plus the user's index
+``user_sessions:{uid}``. It holds the id of the only refresh token that may be used next. Refreshing swaps
+that id atomically (a Lua script); presenting an older token of the same session is *reuse*, a sign the
+token was stolen, and deletes the whole session, so both the thief's and the owner's next refresh fail.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+
+SESSION_PREFIX = "neurmatic:session:"
+USER_SESSIONS_PREFIX = "neurmatic:user_sessions:"
+TOUCH_EVERY_SECONDS = 60  # last-active is written at most once a minute per session
+
+# KEYS[1] session hash, KEYS[2] user index; ARGV: presented jti, new jti, ttl, now, sid
+_ROTATE = """
+local current = redis.call('HGET', KEYS[1], 'refresh_jti')
+if not current then return 'missing' end
+if current ~= ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('SREM', KEYS[2], ARGV[5])
+  return 'reused'
+end
+redis.call('HSET', KEYS[1], 'refresh_jti', ARGV[2], 'last_active_at', ARGV[4])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+return 'rotated'
+"""
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    id: str
+    user_id: str
+    created_at: float
+    last_active_at: float
+    ip: str
+    user_agent: str
+    device: str
+
+    @classmethod
+    def from_hash(cls, sid: str, data: dict[str, str]) -> SessionInfo:
+        return cls(
+            sid,
+            data.get("user_id", ""),
+            float(data.get("created_at", 0)),
+            float(data.get("last_active_at", 0)),
+            data.get("ip", ""),
+            data.get("user_agent", ""),
+            data.get("device", ""),
+        )
+
+
+def describe_device(user_agent: str) -> str:
+    """A short human label from the User-Agent ("Firefox on Linux"); good enough for a session list."""
+    ua = user_agent.lower()
+    browser = next(
+        (
+            name
+            for key, name in (
+                ("edg/", "Edge"),
+                ("firefox", "Firefox"),
+                ("chrome", "Chrome"),
+                ("safari", "Safari"),
+                ("curl", "curl"),
+                ("python", "Python"),
+            )
+            if key in ua
+        ),
+        "Unknown browser",
+    )
+    system = next(
+        (
+            name
+            for key, name in (
+                ("android", "Android"),
+                ("iphone", "iOS"),
+                ("windows", "Windows"),
+                ("mac os", "macOS"),
+                ("linux", "Linux"),
+            )
+            if key in ua
+        ),
+        "",
+    )
+    return f"{browser} on {system}" if system else browser
+
+
+class SessionStore:
+    def __init__(self, redis: aioredis.Redis, ttl_seconds: int) -> None:
+        self.redis = redis
+        self.ttl = ttl_seconds
+        self._rotate = redis.register_script(_ROTATE)
+
+    @staticmethod
+    def _key(sid: str) -> str:
+        return f"{SESSION_PREFIX}{sid}"
+
+    @staticmethod
+    def _user_key(user_id: str) -> str:
+        return f"{USER_SESSIONS_PREFIX}{user_id}"
+
+    async def create(self, user_id: str, refresh_jti: str, *, ip: str, user_agent: str) -> str:
+        sid = secrets.token_urlsafe(18)
+        now = str(time.time())
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                self._key(sid),
+                mapping={
+                    "user_id": user_id,
+                    "refresh_jti": refresh_jti,
+                    "created_at": now,
+                    "last_active_at": now,
+                    "ip": ip,
+                    "user_agent": user_agent[:300],
+                    "device": describe_device(user_agent),
+                },
+            )
+            pipe.expire(self._key(sid), self.ttl)
+            pipe.sadd(self._user_key(user_id), sid)
+            pipe.expire(self._user_key(user_id), self.ttl)
+            await pipe.execute()
+        return sid
+
+    async def is_active(self, sid: str, user_id: str) -> bool:
+        """True while the session exists and belongs to ``user_id``; refreshes last-active now and then."""
+        data = await self.redis.hmget(self._key(sid), ["user_id", "last_active_at"])
+        owner, last_active = data[0], data[1]
+        if _text(owner) != user_id:
+            return False
+        now = time.time()
+        if last_active is None or now - float(_text(last_active)) > TOUCH_EVERY_SECONDS:
+            await self.redis.hset(self._key(sid), "last_active_at", str(now))
+        return True
+
+    async def rotate(self, sid: str, user_id: str, presented_jti: str, new_jti: str) -> str:
+        """``rotated``, ``reused`` (the session is now revoked) or ``missing``."""
+        result = await self._rotate(
+            keys=[self._key(sid), self._user_key(user_id)],
+            args=[presented_jti, new_jti, self.ttl, str(time.time()), sid],
+        )
+        return _text(result)
+
+    async def list_for_user(self, user_id: str) -> list[SessionInfo]:
+        sessions = []
+        for raw_sid in await self.redis.smembers(self._user_key(user_id)):
+            sid = _text(raw_sid)
+            data = await self.redis.hgetall(self._key(sid))
+            if not data:
+                await self.redis.srem(self._user_key(user_id), sid)
+                continue
+            sessions.append(SessionInfo.from_hash(sid, {_text(k): _text(v) for k, v in data.items()}))
+        return sorted(sessions, key=lambda s: s.created_at, reverse=True)
+
+    async def revoke(self, sid: str, user_id: str) -> bool:
+        owner = await self.redis.hget(self._key(sid), "user_id")
+        if _text(owner) != user_id:
+            return False
+        await self.redis.delete(self._key(sid))
+        await self.redis.srem(self._user_key(user_id), sid)
+        return True
+
+    async def revoke_all(self, user_id: str) -> int:
+        sids = [_text(s) for s in await self.redis.smembers(self._user_key(user_id))]
+        if sids:
+            await self.redis.delete(*(self._key(s) for s in sids))
+        await self.redis.delete(self._user_key(user_id))
+        return len(sids)
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    return value.decode() if isinstance(value, bytes) else str(value)

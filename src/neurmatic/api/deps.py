@@ -1,0 +1,107 @@
+"""Annotated dependencies: DbSession, ReadSession, Redis, Clients, CurrentUser, AdminUser, ClientIp."""
+
+from __future__ import annotations
+
+import hmac
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from hashlib import sha256
+from typing import Annotated
+
+import redis.asyncio as aioredis
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from neurmatic.api.security.client_ip import client_ip
+from neurmatic.api.state import AppClients, clients_of
+from neurmatic.api.users.models import Role, Status, User
+from neurmatic.errors import AuthenticationRequired, Forbidden
+
+ACCESS_COOKIE = "neurmatic_access"
+CSRF_COOKIE = "neurmatic_csrf"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+bearer = HTTPBearer(auto_error=False, description="The access token from /auth/login or /auth/refresh")
+
+
+def _clients(request: Request) -> AppClients:
+    return clients_of(request)
+
+
+Clients = Annotated[AppClients, Depends(_clients)]
+
+
+async def _db_session(clients: Clients) -> AsyncIterator[AsyncSession]:
+    async with clients.db.session() as session:
+        yield session
+
+
+async def _read_session(clients: Clients) -> AsyncIterator[AsyncSession]:
+    async with clients.db.read_session() as session:
+        yield session
+
+
+def _redis(clients: Clients) -> aioredis.Redis:
+    return clients.redis
+
+
+def _client_ip(request: Request, clients: Clients) -> str:
+    return client_ip(request, clients.settings.app.trusted_proxies)
+
+
+DbSession = Annotated[AsyncSession, Depends(_db_session)]
+ReadSession = Annotated[AsyncSession, Depends(_read_session)]
+Redis = Annotated[aioredis.Redis, Depends(_redis)]
+ClientIp = Annotated[str, Depends(_client_ip)]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated user and the session the request came with."""
+
+    user: User
+    session_id: str
+    via_cookie: bool
+
+
+def csrf_token_for(session_id: str, secret: str) -> str:
+    """The CSRF token of a session: derived, so nothing extra is stored and it dies with the session."""
+    return hmac.new(secret.encode(), f"csrf:{session_id}".encode(), sha256).hexdigest()
+
+
+async def _principal(
+    request: Request,
+    clients: Clients,
+    db: DbSession,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    via_cookie = credentials is None
+    token = credentials.credentials if credentials else request.cookies.get(ACCESS_COOKIE)
+    if not token:
+        raise AuthenticationRequired("sign in first: send `Authorization: Bearer <access token>`")
+    claims = clients.tokens.decode_access(token)
+    if not await clients.sessions.is_active(claims.session_id, claims.user_id):
+        raise AuthenticationRequired("this session has ended; sign in again")
+    if via_cookie and request.method not in SAFE_METHODS:
+        expected = csrf_token_for(claims.session_id, clients.csrf_secret)
+        presented = request.headers.get(CSRF_HEADER, "")
+        if not hmac.compare_digest(presented, expected) or request.cookies.get(CSRF_COOKIE) != expected:
+            raise Forbidden("missing or wrong CSRF token: send the X-CSRF-Token header from the csrf cookie")
+    user = await db.get(User, uuid.UUID(claims.user_id))
+    if user is None or user.status is not Status.ACTIVE:
+        await clients.sessions.revoke(claims.session_id, claims.user_id)
+        raise AuthenticationRequired("this account is not active")
+    return Principal(user, claims.session_id, via_cookie)
+
+
+async def _admin(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+    if principal.user.role is not Role.ADMIN:
+        raise Forbidden("this needs an administrator")
+    return principal
+
+
+CurrentUser = Annotated[Principal, Depends(_principal)]
+AdminUser = Annotated[Principal, Depends(_admin)]

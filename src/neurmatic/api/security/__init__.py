@@ -1,0 +1,1 @@
+"""The API's security layer: client IP, rate limits, CSRF, security headers, body limits, sanitising."""

@@ -1,0 +1,104 @@
+"""Rate limits kept in Redis, so every API instance counts the same requests.
+
+Fixed windows (``INCR`` + ``PEXPIRE`` in one script): simple, one round trip, and exact enough for abuse
+control. A limit is written ``COUNT/WINDOW`` (``5/15m``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from neurmatic.durations import parse_duration
+from neurmatic.errors import ConfigurationError, RateLimited
+
+log = logging.getLogger("neurmatic.ratelimit")
+PREFIX = "neurmatic:rl:"
+_HIT = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return {count, redis.call('PTTL', KEYS[1])}
+"""
+
+
+@dataclass(frozen=True)
+class Limit:
+    count: int
+    window_seconds: int
+
+    @classmethod
+    def parse(cls, text: str) -> Limit:
+        count, _, window = text.partition("/")
+        try:
+            return cls(int(count), max(1, int(parse_duration(window or "1s").total_seconds())))
+        except ValueError as exc:
+            raise ConfigurationError(f"rate limit {text!r} is not COUNT/WINDOW (e.g. 5/15m)") from exc
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_seconds: int
+
+    def headers(self) -> dict[str, str]:
+        headers = {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(self.remaining),
+            "X-RateLimit-Reset": str(self.reset_seconds),
+        }
+        if not self.allowed:
+            headers["Retry-After"] = str(self.reset_seconds)
+        return headers
+
+
+class RateLimiter:
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self.redis = redis
+        self._hit = redis.register_script(_HIT)
+
+    async def hit(self, rule: str, key: str, limit: Limit) -> Decision:
+        """Count one request; fail open (allowed) when Redis cannot answer, and log it."""
+        try:
+            count, ttl_ms = await self._hit(
+                keys=[f"{PREFIX}{rule}:{key}"], args=[limit.window_seconds * 1000]
+            )
+        except RedisError as exc:
+            log.warning(
+                "rate limiter unavailable, allowing", extra={"rule": rule, "error": type(exc).__name__}
+            )
+            return Decision(True, limit.count, limit.count, limit.window_seconds)
+        reset = max(1, -(-int(ttl_ms) // 1000))
+        return Decision(int(count) <= limit.count, limit.count, max(0, limit.count - int(count)), reset)
+
+    async def enforce(self, rule: str, key: str, limit: Limit, message: str) -> Decision:
+        """Count one request and raise RateLimited (429, Retry-After) when over the limit."""
+        decision = await self.hit(rule, key, limit)
+        if not decision.allowed:
+            raise RateLimited(
+                message,
+                retry_after=decision.reset_seconds,
+                details={"retryAfterSeconds": decision.reset_seconds},
+            )
+        return decision
+
+    async def peek(self, rule: str, key: str) -> tuple[int, int]:
+        """``(count, seconds until the window resets)`` without counting; ``(0, 0)`` when unknown."""
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.get(f"{PREFIX}{rule}:{key}")
+                pipe.ttl(f"{PREFIX}{rule}:{key}")
+                count, ttl = await pipe.execute()
+        except RedisError:
+            return 0, 0
+        return int(count or 0), max(0, int(ttl))
+
+    async def reset(self, rule: str, key: str) -> None:
+        try:
+            await self.redis.delete(f"{PREFIX}{rule}:{key}")
+        except RedisError:
+            log.warning("rate limiter unavailable, counter not reset", extra={"rule": rule})

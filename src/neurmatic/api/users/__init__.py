@@ -1,0 +1,1 @@
+"""Users: the account model, profile endpoints and session management."""
