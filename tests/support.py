@@ -53,13 +53,19 @@ def free_base_port() -> int:
 
 
 def neurmatic(
-    *args: str, state_dir: Path | None = None, timeout: float = 300, check: bool = True
+    *args: str,
+    state_dir: Path | None = None,
+    timeout: float = 300,
+    check: bool = True,
+    stdin: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run the real ``neurmatic`` command, as a user would."""
     argv = [sys.executable, "-m", "neurmatic", *args]
     if state_dir is not None:
         argv += ["--state-dir", str(state_dir)]
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=ROOT, check=False)
+    result = subprocess.run(
+        argv, capture_output=True, text=True, timeout=timeout, cwd=ROOT, check=False, input=stdin
+    )
     if check and result.returncode != 0:
         raise AssertionError(
             f"neurmatic {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"

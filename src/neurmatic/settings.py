@@ -132,6 +132,46 @@ class OAuthSettings(_Section):
     github_client_id: str | None = Field(None, validation_alias="GITHUB_CLIENT_ID")
     github_client_secret: SecretStr | None = Field(None, validation_alias="GITHUB_CLIENT_SECRET")
     github_callback_url: str | None = Field(None, validation_alias="GITHUB_CALLBACK_URL")
+    # The providers' endpoints: their production URLs by default, overridable so tests (or an egress
+    # gateway) can point a provider at another server speaking the same protocol.
+    google_authorize_url: str = Field(
+        "https://accounts.google.com/o/oauth2/v2/auth", validation_alias="GOOGLE_AUTHORIZE_URL"
+    )
+    google_token_url: str = Field("https://oauth2.googleapis.com/token", validation_alias="GOOGLE_TOKEN_URL")
+    google_userinfo_url: str = Field(
+        "https://openidconnect.googleapis.com/v1/userinfo", validation_alias="GOOGLE_USERINFO_URL"
+    )
+    google_jwks_url: str = Field(
+        "https://www.googleapis.com/oauth2/v3/certs", validation_alias="GOOGLE_JWKS_URL"
+    )
+    google_issuer: str = Field("https://accounts.google.com", validation_alias="GOOGLE_ISSUER")
+    linkedin_authorize_url: str = Field(
+        "https://www.linkedin.com/oauth/v2/authorization", validation_alias="LINKEDIN_AUTHORIZE_URL"
+    )
+    linkedin_token_url: str = Field(
+        "https://www.linkedin.com/oauth/v2/accessToken", validation_alias="LINKEDIN_TOKEN_URL"
+    )
+    linkedin_userinfo_url: str = Field(
+        "https://api.linkedin.com/v2/userinfo", validation_alias="LINKEDIN_USERINFO_URL"
+    )
+    linkedin_jwks_url: str = Field(
+        "https://www.linkedin.com/oauth/openid/jwks", validation_alias="LINKEDIN_JWKS_URL"
+    )
+    linkedin_issuer: str = Field("https://www.linkedin.com/oauth", validation_alias="LINKEDIN_ISSUER")
+    github_authorize_url: str = Field(
+        "https://github.com/login/oauth/authorize", validation_alias="GITHUB_AUTHORIZE_URL"
+    )
+    github_token_url: str = Field(
+        "https://github.com/login/oauth/access_token", validation_alias="GITHUB_TOKEN_URL"
+    )
+    # The REST API root: the user is read from ``/user``, the verified email from ``/user/emails``.
+    github_api_url: str = Field("https://api.github.com", validation_alias="GITHUB_API_URL")
+    # Where the browser lands after a successful sign-in, tokens in the URL fragment (never sent to a
+    # server, never logged); unset, the callback answers the JSON login body instead.
+    success_redirect: str | None = Field(None, validation_alias="OAUTH_SUCCESS_REDIRECT")
+    http_timeout_seconds: float = Field(10.0, validation_alias="OAUTH_HTTP_TIMEOUT", gt=0)
+    # Per client IP, for the start and the callback endpoints each ("COUNT/WINDOW").
+    rate_limit: str = Field("20/15m", validation_alias="RATE_LIMIT_OAUTH")
 
     def provider(self, name: str) -> OAuthProvider:
         """The settings of one provider (``google``, ``linkedin`` or ``github``)."""
@@ -176,7 +216,7 @@ class RateLimitSettings(_Section):
     max_requests: int = Field(100, validation_alias="RATE_LIMIT_MAX_REQUESTS", gt=0)
     # Stricter limits, "COUNT/WINDOW", applied per client IP and per account.
     login: str = Field("10/15m", validation_alias="RATE_LIMIT_LOGIN")
-    register: str = Field("5/1h", validation_alias="RATE_LIMIT_REGISTER")
+    sign_up: str = Field("5/1h", validation_alias="RATE_LIMIT_REGISTER")
     forgot_password: str = Field("3/1h", validation_alias="RATE_LIMIT_FORGOT_PASSWORD")
     two_factor: str = Field("5/15m", validation_alias="RATE_LIMIT_2FA")
 

@@ -19,5 +19,6 @@ async def api_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        # https, so the Secure cookies the API sets are sent back as a browser would.
+        async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
             yield client

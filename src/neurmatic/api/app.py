@@ -9,6 +9,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from neurmatic import __version__
+from neurmatic.api.admin.router import router as admin_router
 from neurmatic.api.auth.router import router as auth_router
 from neurmatic.api.auth.twofactor_router import router as twofactor_router
 from neurmatic.api.errors import install_error_handlers
@@ -50,7 +51,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     api = APIRouter(prefix=API_PREFIX)
-    for router in (health_router, auth_router, twofactor_router, users_router):
+    for router in (health_router, auth_router, twofactor_router, users_router, admin_router):
         api.include_router(router)
     app.include_router(api)
     install_error_handlers(app)

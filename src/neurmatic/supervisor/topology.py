@@ -93,6 +93,9 @@ class Topology:
             "JWT_REFRESH_SECRET": secrets["JWT_REFRESH_SECRET"],
             "SESSION_SECRET": secrets["SESSION_SECRET"],
             "TRUSTED_PROXIES": "127.0.0.1,::1",
+            # Every local client (tests, drills, load) comes from 127.0.0.1, so the operators' 100 requests
+            # per 15 minutes per client would throttle the whole machine; production keeps 100.
+            "RATE_LIMIT_MAX_REQUESTS": "5000",
         }
 
     def write_app_environment(self) -> None:

@@ -44,7 +44,7 @@ class AuthService:
         await self.clients.limiter.enforce(
             "register:ip",
             ip,
-            Limit.parse(limits.register),
+            Limit.parse(limits.sign_up),
             "too many sign-ups from this address; try again later",
         )
         if not data.terms_accepted:

@@ -1,0 +1,1 @@
+"""Administration endpoints (admin role only)."""

@@ -1,0 +1,77 @@
+"""``neurmatic users create-admin``: the first administrator of a deployment."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import sys
+from pathlib import Path
+
+import click
+from sqlalchemy import select
+
+from neurmatic.api.auth.passwords import hash_password, password_problems
+from neurmatic.api.auth.schemas import USERNAME
+from neurmatic.api.users.models import Role, Status, User
+from neurmatic.db.engines import Database
+from neurmatic.errors import ConfigurationError
+from neurmatic.ops.commands.options import state_dir_option
+from neurmatic.settings import Settings
+from neurmatic.supervisor.layout import Paths
+
+
+@click.group()
+def users() -> None:
+    """Accounts."""
+
+
+def _settings(env_file: Path | None, state_dir: Path) -> Settings:
+    if env_file is not None:
+        return Settings.load(env_file)
+    app_env = Paths(state_dir).app_env_file
+    return Settings.load(app_env if app_env.exists() else None)
+
+
+@users.command("create-admin")
+@click.option("--email", required=True)
+@click.option("--username", required=True)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input (for scripts).")
+@click.option(
+    "--env-file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="Settings file [default: the topology's app.env, else the environment].",
+)
+@state_dir_option
+def create_admin(
+    email: str, username: str, password_stdin: bool, env_file: Path | None, state_dir: Path
+) -> None:
+    """Create an administrator, or promote the existing account with that email."""
+    settings = _settings(env_file, state_dir)
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else getpass.getpass("Password: ")
+    problems = password_problems(password, email=email, username=username)
+    if problems:
+        raise ConfigurationError("the password is too weak: " + "; ".join(problems))
+    if not USERNAME.match(username):
+        raise ConfigurationError("the username must be 3-50 letters, digits, '_' or '-'")
+    created = asyncio.run(_create_admin(settings, email.strip().lower(), username, password))
+    click.echo(f"{'created' if created else 'promoted'} administrator {email}")
+
+
+async def _create_admin(settings: Settings, email: str, username: str, password: str) -> bool:
+    from datetime import UTC, datetime
+
+    db = Database(settings.database)
+    try:
+        async with db.session() as session:
+            user = await session.scalar(select(User).where(User.email == email))
+            created = user is None
+            if user is None:
+                user = User(email=email, username=username, email_verified_at=datetime.now(UTC))
+                session.add(user)
+            user.password_hash = await hash_password(password, settings.auth.bcrypt_rounds)
+            user.role, user.status = Role.ADMIN, Status.ACTIVE
+            await session.commit()
+            return created
+    finally:
+        await db.close()
