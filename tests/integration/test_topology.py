@@ -263,3 +263,16 @@ def test_down_stops_everything_and_up_finds_the_data_again(topology: RunningTopo
     assert {name: s["state"] for name, s in topology.status().items()} == dict.fromkeys(
         EXPECTED_ROLES, "ready"
     )
+
+
+def test_one_content_security_policy_per_response_and_the_docs_keep_theirs(topology: RunningTopology) -> None:
+    with topology.client() as client:
+        docs = client.get("/api/docs")
+        api = client.get("/api/v1/health")
+        missing = client.get("/api/v1/no-such-route")
+    assert len(docs.headers.get_list("content-security-policy")) == 1
+    assert "cdn.jsdelivr.net" in docs.headers["content-security-policy"]
+    for response in (api, missing):
+        assert response.headers.get_list("content-security-policy") == [
+            response.headers["content-security-policy"]]
+        assert response.headers["content-security-policy"].startswith("default-src 'none'")
