@@ -23,6 +23,7 @@ EXPECTED_ROLES = {
     "sentinel-1": "sentinel",
     "sentinel-2": "sentinel",
     "sentinel-3": "sentinel",
+    "mail": "mail",
     "backend-1": "api",
     "backend-2": "api",
     "worker": "worker",
@@ -274,5 +275,6 @@ def test_one_content_security_policy_per_response_and_the_docs_keep_theirs(topol
     assert "cdn.jsdelivr.net" in docs.headers["content-security-policy"]
     for response in (api, missing):
         assert response.headers.get_list("content-security-policy") == [
-            response.headers["content-security-policy"]]
+            response.headers["content-security-policy"]
+        ]
         assert response.headers["content-security-policy"].startswith("default-src 'none'")

@@ -10,6 +10,9 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from neurmatic import __version__
 from neurmatic.api.admin.router import router as admin_router
+from neurmatic.api.articles.router import router as articles_router
+from neurmatic.api.auth.email_router import router as email_router
+from neurmatic.api.auth.oauth.router import router as oauth_router
 from neurmatic.api.auth.router import router as auth_router
 from neurmatic.api.auth.twofactor_router import router as twofactor_router
 from neurmatic.api.errors import install_error_handlers
@@ -51,7 +54,16 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     api = APIRouter(prefix=API_PREFIX)
-    for router in (health_router, auth_router, twofactor_router, users_router, admin_router):
+    for router in (
+        health_router,
+        auth_router,
+        email_router,
+        oauth_router,
+        twofactor_router,
+        users_router,
+        admin_router,
+        articles_router,
+    ):
         api.include_router(router)
     app.include_router(api)
     install_error_handlers(app)

@@ -97,6 +97,19 @@ async def _principal(
     return Principal(user, claims.session_id, via_cookie)
 
 
+async def _optional_principal(
+    request: Request,
+    clients: Clients,
+    db: DbSession,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal | None:
+    """The signed-in user when the request carries credentials, None for an anonymous request (a
+    request with a bad or expired token still gets 401, so a client knows to refresh)."""
+    if credentials is None and ACCESS_COOKIE not in request.cookies:
+        return None
+    return await _principal(request, clients, db, credentials)
+
+
 async def _admin(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
     if principal.user.role is not Role.ADMIN:
         raise Forbidden("this needs an administrator")
@@ -105,3 +118,4 @@ async def _admin(principal: Annotated[Principal, Depends(_principal)]) -> Princi
 
 CurrentUser = Annotated[Principal, Depends(_principal)]
 AdminUser = Annotated[Principal, Depends(_admin)]
+OptionalUser = Annotated[Principal | None, Depends(_optional_principal)]

@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 
 from neurmatic.errors import NeurmaticError
-from neurmatic.ops.commands import render, secrets, serve, topology, users
+from neurmatic.ops.commands import mailcatcher, render, secrets, serve, topology, users
 from neurmatic.ops.exit_codes import ExitCode, exit_code_for
 
 err_console = Console(stderr=True, soft_wrap=True)
@@ -20,7 +20,14 @@ def cli() -> None:
     """Neurmatic: the platform, its local production topology and its operations kit."""
 
 
-for command in (*topology.COMMANDS, *serve.COMMANDS, render.render, secrets.secrets, users.users):
+for command in (
+    *topology.COMMANDS,
+    *serve.COMMANDS,
+    *mailcatcher.COMMANDS,
+    render.render,
+    secrets.secrets,
+    users.users,
+):
     cli.add_command(command)
 
 

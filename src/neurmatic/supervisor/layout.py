@@ -22,7 +22,7 @@ class Ports:
     """Every port of the topology, at a fixed offset from ``base`` so one option moves them all.
 
     With the default base 18000 the numbers echo the usual ones: https 18443, http 18080,
-    PostgreSQL 18432/18433, Redis 18379/18380, Sentinels 18381-18383, API 18301.. .
+    PostgreSQL 18432/18433, Redis 18379/18380, Sentinels 18381-18383, API 18301.., mail 18025.
     """
 
     base: int = DEFAULT_BASE_PORT
@@ -47,6 +47,11 @@ class Ports:
     def api(self, index: int) -> int:
         return self.base + 300 + index
 
+    @property
+    def mail(self) -> int:
+        """The local SMTP catcher (the topology's outgoing mail lands there)."""
+        return self.base + 25
+
     def all_ports(self, api_instances: int = 2) -> list[int]:
         return [
             self.https,
@@ -55,6 +60,7 @@ class Ports:
             *(self.redis(i) for i in (1, 2)),
             *(self.sentinel(i) for i in (1, 2, 3)),
             *(self.api(i) for i in range(1, api_instances + 1)),
+            self.mail,
         ]
 
     @property

@@ -60,7 +60,7 @@ def up(state: TopologyState, progress: Progress = lambda _msg: None) -> Topology
     for service in [*topology.redis_in_start_order(), *topology.sentinels]:
         _ensure(service, progress)
     _await_sentinel_quorum(topology, progress)
-    for service in [*topology.apis, topology.worker, topology.nginx]:
+    for service in [topology.mail, *topology.apis, topology.worker, topology.nginx]:
         _ensure(service, progress)
     Watcher(state).ensure_running()
     return topology

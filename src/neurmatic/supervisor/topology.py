@@ -10,6 +10,7 @@ from neurmatic.supervisor.layout import (
 )
 from neurmatic.supervisor.service import Service
 from neurmatic.supervisor.services.app import ApiInstance, WorkerProcess
+from neurmatic.supervisor.services.mail import MailCatcher
 from neurmatic.supervisor.services.nginx import NginxBalancer
 from neurmatic.supervisor.services.postgres import PostgresNode
 from neurmatic.supervisor.services.redis import RedisNode, SentinelNode
@@ -27,6 +28,7 @@ class Topology:
         api_indexes = list(range(1, state.api_instances + 1))
         self.apis = [ApiInstance(state, i) for i in api_indexes]
         self.worker = WorkerProcess(state)
+        self.mail = MailCatcher(state)
         self.nginx = NginxBalancer(state, api_indexes)
 
     def postgres_in_start_order(self) -> list[PostgresNode]:
@@ -47,6 +49,7 @@ class Topology:
             *self.postgres_in_start_order(),
             *self.redis_in_start_order(),
             *self.sentinels,
+            self.mail,
             *self.apis,
             self.worker,
             self.nginx,
@@ -93,6 +96,7 @@ class Topology:
             "JWT_REFRESH_SECRET": secrets["JWT_REFRESH_SECRET"],
             "SESSION_SECRET": secrets["SESSION_SECRET"],
             "TRUSTED_PROXIES": "127.0.0.1,::1",
+            "SMTP_URL": f"smtp://{HOST}:{ports.mail}",  # the local catcher (`mail`)
             # Every local client (tests, drills, load) comes from 127.0.0.1, so the operators' 100 requests
             # per 15 minutes per client would throttle the whole machine; production keeps 100.
             "RATE_LIMIT_MAX_REQUESTS": "5000",

@@ -5,7 +5,6 @@ from __future__ import annotations
 HEARTBEAT_PREFIX = "neurmatic:workers:"
 HEARTBEAT_TTL_SECONDS = 15
 HEARTBEAT_INTERVAL_SECONDS = 5
-DEFAULT_QUEUE_KEY = "neurmatic:queue:default"
 
 
 def heartbeat_key(worker_name: str) -> str:

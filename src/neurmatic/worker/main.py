@@ -1,76 +1,146 @@
-"""``neurmatic worker``: connect to Redis (through Sentinel), announce itself, wait for jobs.
+"""``neurmatic worker``: an RQ worker on every queue, through Sentinel, with the heartbeat contract.
 
-The loop blocks on the queue with a timeout so it can refresh its heartbeat and notice SIGTERM; a Redis
-failover or outage is waited out with backoff instead of crashing the process.
+RQ forks one child per job (a crashing or leaking job cannot take the worker down) and does a warm
+shutdown on SIGTERM: the job in progress finishes, then the worker exits (the supervisor waits 30 s).
+When RQ's loop ends without a stop request (Redis lost mid-job during a failover), a new RQ worker
+starts after a backoff instead of the process exiting.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
-import os
 import signal
-import time
+import threading
+import uuid
 from types import FrameType
+from typing import Any
 
 import redis
+from redis.sentinel import SentinelManagedConnection
+from rq import SimpleWorker
+from rq import Worker as ForkingWorker
+from rq.job import Job
+from rq.job_lifecycle import call_exception_handlers
+from rq.worker.base import BaseWorker
 
 from neurmatic.adapters.redis import sync_master
+from neurmatic.mail.transports import transport_for
 from neurmatic.settings import Settings
-from neurmatic.worker.heartbeat import (
-    DEFAULT_QUEUE_KEY,
-    HEARTBEAT_INTERVAL_SECONDS,
-    HEARTBEAT_TTL_SECONDS,
-    heartbeat_key,
-)
+from neurmatic.worker import tasks
+from neurmatic.worker.housekeeping import Housekeeper
+from neurmatic.worker.queues import ALL_QUEUES
 
 log = logging.getLogger("neurmatic.worker")
+WORKER_TTL_SECONDS = 35  # RQ blocks on the queues for ttl - 15 = 20 s between its own heartbeats
+BLOCKING_SOCKET_TIMEOUT = 35.0  # must outlast that blocking wait
+MAX_RESTART_BACKOFF_SECONDS = 30.0
+
+
+class _SafeFailureLog(BaseWorker):
+    """RQ's failure log line carries the job's arguments; ours carries the job id and the error only
+    (a mail job's arguments hold a one-time link)."""
+
+    def handle_exception(self, job: Job, *exc_info: Any) -> None:
+        error = exc_info[1] if len(exc_info) > 1 else None
+        log.error(
+            "job failed",
+            extra={
+                "job_id": job.id,
+                "queue": job.origin,
+                "description": job.description,
+                "error": type(error).__name__,
+                "reason": getattr(error, "message", None) or "see the job's traceback in the failed jobs",
+                "retries_left": job.retries_left or 0,
+            },
+        )
+        call_exception_handlers(self._exc_handlers, job, *exc_info)
+
+
+class QueueWorker(_SafeFailureLog, ForkingWorker):
+    """The production worker: a forked child per job."""
+
+    stop_requested = False
+
+    def request_stop(self, signum: int, frame: FrameType | None) -> None:
+        self.stop_requested = True
+        super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
+
+
+class InlineWorker(_SafeFailureLog, SimpleWorker):
+    """Runs jobs in its own process (tests, debugging): same queues, same failure handling."""
+
+
+class _SentinelConnection(SentinelManagedConnection):
+    """redis-py's blocking Sentinel connection keeps its socket when a read is interrupted (its
+    ``disconnect_on_error`` defaults to False, unlike every other connection class). RQ's warm shutdown
+    interrupts the blocking BLPOP with an exception; the pending reply would then answer the worker's
+    next command (it waited out the BLPOP and failed with a ResponseError). Drop the socket instead."""
+
+    def read_response(self, *args: Any, disconnect_on_error: bool | None = True, **kwargs: Any) -> Any:
+        return super().read_response(*args, disconnect_on_error=disconnect_on_error, **kwargs)
+
+
+def queue_connection(settings: Settings) -> redis.Redis:
+    """The worker's Redis client: the master through Sentinel, with a socket timeout longer than RQ's
+    blocking wait (the 2 s the API uses would cut every wait short)."""
+    client = sync_master(settings.redis)
+    pool = client.connection_pool
+    pool.connection_kwargs["socket_timeout"] = BLOCKING_SOCKET_TIMEOUT
+    if pool.connection_class is SentinelManagedConnection:
+        pool.connection_class = _SentinelConnection
+    return client
 
 
 class Worker:
+    """The ``neurmatic worker`` process."""
+
     def __init__(self, settings: Settings, name: str) -> None:
         self.settings = settings
         self.name = name
-        self.stopping = False
-        self.client = sync_master(settings.redis)
+        # Chosen now so a production worker without a mail transport refuses to start (ConfigurationError).
+        tasks.use_transport(transport_for(settings))
+        self.stop = threading.Event()
 
-    def request_stop(self, signum: int, _frame: FrameType | None) -> None:
+    def _request_stop(self, signum: int, _frame: FrameType | None) -> None:
         log.info("stop requested", extra={"signal": signal.Signals(signum).name})
-        self.stopping = True
+        self.stop.set()
 
-    def beat(self) -> None:
-        payload = json.dumps({"pid": os.getpid(), "at": time.time()})
-        self.client.set(heartbeat_key(self.name), payload, ex=HEARTBEAT_TTL_SECONDS)
-        if self.settings.app.worker_heartbeat_file is not None:
-            self.settings.app.worker_heartbeat_file.touch()
-
-    def handle(self, raw: bytes | str) -> None:
-        # No job types are registered yet (they come with the queues of the jobs issue).
-        log.warning("job ignored: no handler registered yet", extra={"bytes": len(raw)})
+    def _install_signal_handlers(self) -> None:
+        # RQ installs its own while it works; these cover start-up and the pauses between restarts.
+        signal.signal(signal.SIGTERM, self._request_stop)
+        signal.signal(signal.SIGINT, self._request_stop)
 
     def run(self) -> None:
-        signal.signal(signal.SIGTERM, self.request_stop)
-        signal.signal(signal.SIGINT, self.request_stop)
-        log.info("worker started", extra={"worker": self.name, "queue": DEFAULT_QUEUE_KEY})
-        backoff = 0.5
-        last_beat = 0.0
-        while not self.stopping:
-            try:
-                if time.monotonic() - last_beat >= HEARTBEAT_INTERVAL_SECONDS:
-                    self.beat()
-                    last_beat = time.monotonic()
-                item = self.client.blpop([DEFAULT_QUEUE_KEY], timeout=1)
-                if item is not None:
-                    self.handle(item[1])
-                backoff = 0.5
-            except redis.RedisError as exc:
-                log.warning(
-                    "redis unavailable, retrying", extra={"error": type(exc).__name__, "in_s": backoff}
+        self._install_signal_handlers()
+        housekeeper = Housekeeper(self.settings, self.name, ALL_QUEUES)
+        try:
+            housekeeper.beat()
+        except redis.RedisError as exc:
+            log.warning("redis unavailable at start", extra={"error": type(exc).__name__})
+        housekeeper.start()
+        connection = queue_connection(self.settings)
+        log.info("worker started", extra={"worker": self.name, "queues": list(ALL_QUEUES)})
+        backoff = 1.0
+        try:
+            while not self.stop.is_set():
+                worker = QueueWorker(
+                    list(ALL_QUEUES),
+                    name=f"{self.name}.{uuid.uuid4().hex[:8]}",  # RQ refuses a name a dead worker still holds
+                    connection=connection,
+                    worker_ttl=WORKER_TTL_SECONDS,
+                    log_job_description=False,
                 )
-                time.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-                last_beat = 0.0
-        with contextlib.suppress(redis.RedisError):
-            self.client.delete(heartbeat_key(self.name))
+                try:
+                    worker.work(logging_level=self.settings.app.log_level.upper())
+                except redis.RedisError as exc:
+                    log.warning("worker could not register", extra={"error": type(exc).__name__})
+                self._install_signal_handlers()
+                if worker.stop_requested:
+                    break
+                log.warning("worker loop ended unexpectedly; restarting", extra={"in_s": backoff})
+                self.stop.wait(backoff)
+                backoff = min(backoff * 2, MAX_RESTART_BACKOFF_SECONDS)
+        finally:
+            housekeeper.stop()
+            connection.close()
         log.info("worker stopped", extra={"worker": self.name})

@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from neurmatic.api.auth.mail_flows import send_account_mail
+from neurmatic.api.auth.one_time import Purpose
 from neurmatic.api.auth.presenters import user_out
 from neurmatic.api.auth.schemas import LoginRequest, LoginResponse, RefreshRequest, RegisterRequest, TokenPair
 from neurmatic.api.auth.service import AuthService
@@ -29,6 +31,7 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 async def register(body: RegisterRequest, clients: Clients, db: DbSession, ip: ClientIp) -> JSONResponse:
     user = await AuthService(clients, db).register(body, ip)
     await db.commit()
+    await send_account_mail(clients, db, user, Purpose.VERIFY_EMAIL)  # a queue outage is only logged
     return success(user_out(user).model_dump(by_alias=True), status_code=201)
 
 

@@ -13,7 +13,8 @@ from redis.asyncio.sentinel import Sentinel
 from sqlalchemy import text
 
 from neurmatic.db.engines import REPLICA_STATUS_SQL, Database
-from neurmatic.worker.heartbeat import DEFAULT_QUEUE_KEY, HEARTBEAT_PREFIX
+from neurmatic.worker.heartbeat import HEARTBEAT_PREFIX
+from neurmatic.worker.queues import ALL_QUEUES, QueueKeys
 
 CHECK_TIMEOUT_SECONDS = 2.0
 SENTINEL_TIMEOUT_SECONDS = 1.0
@@ -131,9 +132,27 @@ async def check_sentinels(sentinel: Sentinel | None, master_name: str) -> Compon
 
 
 async def check_queue(client: aioredis.Redis) -> Component:
+    """Live workers (their heartbeat keys) and, per RQ queue, jobs waiting, retries scheduled and failed
+    jobs kept. Up while a worker is alive: a backlog or failures are numbers to alert on, not an outage."""
     workers = [key async for key in client.scan_iter(match=f"{HEARTBEAT_PREFIX}*", count=100)]
-    depth = int(await client.llen(DEFAULT_QUEUE_KEY))
-    return {"status": "up" if workers else "degraded", "workers": len(workers), "depth": depth}
+    async with client.pipeline(transaction=False) as pipe:
+        for name in ALL_QUEUES:
+            keys = QueueKeys.of(name)
+            pipe.llen(keys.jobs)
+            pipe.zcard(keys.scheduled)
+            pipe.zcount(keys.failed, time.time(), "+inf")  # scores are expiry times: skip expired entries
+        counts = [int(count) for count in await pipe.execute()]
+    queues = {
+        name: {"depth": counts[3 * i], "scheduled": counts[3 * i + 1], "failed": counts[3 * i + 2]}
+        for i, name in enumerate(ALL_QUEUES)
+    }
+    return {
+        "status": "up" if workers else "degraded",
+        "workers": len(workers),
+        "depth": sum(queue["depth"] for queue in queues.values()),
+        "failed": sum(queue["failed"] for queue in queues.values()),
+        "queues": queues,
+    }
 
 
 def _text(value: Any) -> str:

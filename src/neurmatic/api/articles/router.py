@@ -1,0 +1,159 @@
+"""/api/v1/articles and /api/v1/categories."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+
+from neurmatic.api.articles import service, views
+from neurmatic.api.articles.models import Article, ArticleStatus, Bookmark, Category
+from neurmatic.api.articles.presenters import article_out, category_out
+from neurmatic.api.articles.schemas import ArticleCreate, ArticleSort, ArticleUpdate, CategoryCreate
+from neurmatic.api.articles.slugs import slugify
+from neurmatic.api.deps import Clients, CurrentUser, DbSession, OptionalUser
+from neurmatic.api.responses import success
+from neurmatic.api.security.openapi import error_responses
+from neurmatic.api.users.models import User
+from neurmatic.errors import Conflict, Forbidden
+
+router = APIRouter(tags=["articles"])
+
+
+def _pagination(page: int, limit: int, total: int) -> dict[str, object]:
+    return {"pagination": {"page": page, "limit": limit, "total": total, "totalPages": -(-total // limit)}}
+
+
+@router.get(
+    "/articles",
+    summary="Published articles (or your drafts), filtered, sorted, searched",
+    responses=error_responses(403, 422, 429),
+)
+async def list_articles(
+    clients: Clients,
+    db: DbSession,
+    viewer: OptionalUser,
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    category: str | None = None,
+    tag: str | None = None,
+    author: str | None = None,
+    status: ArticleStatus | None = None,
+    sort: ArticleSort = ArticleSort.NEWEST,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+) -> JSONResponse:
+    filters = service.ArticleFilters(category, tag, author, status, q, sort)
+    user = viewer.user if viewer else None
+    rows, total = await service.list_articles(db, filters, user, page=page, limit=limit)
+    pending = await views.pending_views(clients.redis, [article.id for article, _ in rows])
+    data = [article_out(a, author_, pending_views=pending.get(a.id, 0), full=False) for a, author_ in rows]
+    return success(data, meta=_pagination(page, limit, total))
+
+
+@router.get("/articles/{slug}", summary="One article (counts a view)", responses=error_responses(404, 429))
+async def get_article(slug: str, clients: Clients, db: DbSession, viewer: OptionalUser) -> JSONResponse:
+    article = await service.find_article(db, slug, viewer.user if viewer else None)
+    pending = (
+        await views.count_view(clients.redis, article.id) if article.status is ArticleStatus.PUBLISHED else 0
+    )
+    author = await db.get(User, article.author_id)
+    return success(article_out(article, author, pending_views=pending))
+
+
+@router.post(
+    "/articles", status_code=201, summary="Write an article", responses=error_responses(401, 403, 422, 429)
+)
+async def create_article(body: ArticleCreate, principal: CurrentUser, db: DbSession) -> JSONResponse:
+    article = await service.create_article(db, principal.user, body)
+    await db.commit()
+    await db.refresh(article)
+    return success(article_out(article, principal.user), status_code=201)
+
+
+@router.patch(
+    "/articles/{slug}",
+    summary="Edit an article (author, moderator or admin)",
+    responses=error_responses(401, 403, 404, 422),
+)
+async def update_article(
+    slug: str, body: ArticleUpdate, principal: CurrentUser, db: DbSession
+) -> JSONResponse:
+    article = await service.find_article(db, slug, principal.user)
+    await service.update_article(db, article, principal.user, body)
+    await db.commit()
+    await db.refresh(article)
+    return success(article_out(article, await db.get(User, article.author_id)))
+
+
+@router.delete(
+    "/articles/{slug}",
+    summary="Delete an article (author, moderator or admin)",
+    responses=error_responses(401, 403, 404),
+)
+async def delete_article(slug: str, principal: CurrentUser, db: DbSession) -> JSONResponse:
+    article = await service.find_article(db, slug, principal.user)
+    if not service.can_edit(article, principal.user):
+        raise Forbidden("only the author, a moderator or an administrator may delete this article")
+    await db.delete(article)
+    await db.commit()
+    return success({"deleted": slug})
+
+
+@router.put("/articles/{slug}/bookmark", summary="Bookmark an article", responses=error_responses(401, 404))
+async def bookmark(slug: str, principal: CurrentUser, db: DbSession) -> JSONResponse:
+    article = await service.find_article(db, slug, principal.user)
+    if await db.get(Bookmark, (principal.user.id, article.id)) is None:
+        db.add(Bookmark(user_id=principal.user.id, article_id=article.id))
+        await db.commit()
+    return success({"bookmarked": slug})
+
+
+@router.delete("/articles/{slug}/bookmark", summary="Remove a bookmark", responses=error_responses(401, 404))
+async def unbookmark(slug: str, principal: CurrentUser, db: DbSession) -> JSONResponse:
+    article = await service.find_article(db, slug, principal.user)
+    existing = await db.get(Bookmark, (principal.user.id, article.id))
+    if existing is not None:
+        await db.delete(existing)
+        await db.commit()
+    return success({"bookmarked": None})
+
+
+@router.get("/users/me/bookmarks", summary="My bookmarked articles", responses=error_responses(401))
+async def my_bookmarks(principal: CurrentUser, db: DbSession) -> JSONResponse:
+    rows = (
+        await db.execute(
+            select(Article, User)
+            .join(Bookmark, Bookmark.article_id == Article.id)
+            .join(User, User.id == Article.author_id)
+            .where(Bookmark.user_id == principal.user.id)
+            .order_by(Bookmark.created_at.desc())
+            .limit(100)
+        )
+    ).all()
+    return success([article_out(a, u, full=False) for a, u in rows])
+
+
+@router.get("/categories", summary="Every category", responses=error_responses(429))
+async def categories(db: DbSession) -> JSONResponse:
+    rows = (await db.scalars(select(Category).order_by(Category.name))).all()
+    return success([category_out(c) for c in rows])
+
+
+@router.post(
+    "/categories",
+    status_code=201,
+    summary="Create a category (moderator or admin)",
+    responses=error_responses(401, 403, 409, 422),
+)
+async def create_category(body: CategoryCreate, principal: CurrentUser, db: DbSession) -> JSONResponse:
+    if principal.user.role not in service.EDITORS:
+        raise Forbidden("only moderators and administrators create categories")
+    slug = slugify(body.name)
+    if await db.scalar(select(Category.id).where(Category.slug == slug)) is not None:
+        raise Conflict("this category exists")
+    category = Category(slug=slug, name=body.name)
+    db.add(category)
+    await db.commit()
+    return success(category_out(category), status_code=201)

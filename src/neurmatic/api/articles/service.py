@@ -1,0 +1,184 @@
+"""Article rules: who may write what, statuses and scheduling, slugs, tags, sanitizing, listing."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, func, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from neurmatic.api.articles.models import Article, ArticleStatus, Category, Tag, article_tags
+from neurmatic.api.articles.schemas import ArticleCreate, ArticleSort, ArticleUpdate
+from neurmatic.api.articles.slugs import slugify, with_suffix
+from neurmatic.api.security.sanitize import clean_html, plain_text
+from neurmatic.api.users.models import Role, User
+from neurmatic.errors import Forbidden, NotFound, ValidationFailed
+
+EDITORS = (Role.MODERATOR, Role.ADMIN)
+SORTS: dict[ArticleSort, tuple[ColumnElement[Any], ...]] = {
+    ArticleSort.NEWEST: (Article.published_at.desc().nulls_last(), Article.created_at.desc()),
+    ArticleSort.OLDEST: (Article.published_at.asc().nulls_last(), Article.created_at.asc()),
+    ArticleSort.MOST_VIEWED: (Article.views.desc(), Article.published_at.desc().nulls_last()),
+    ArticleSort.RECENTLY_CREATED: (Article.created_at.desc(),),
+}
+
+
+@dataclass(frozen=True)
+class ArticleFilters:
+    category: str | None = None
+    tag: str | None = None
+    author: str | None = None
+    status: ArticleStatus | None = None
+    q: str | None = None
+    sort: ArticleSort = ArticleSort.NEWEST
+
+
+def can_edit(article: Article, user: User | None) -> bool:
+    return user is not None and (article.author_id == user.id or user.role in EDITORS)
+
+
+def _apply_status(article: Article, status: ArticleStatus, scheduled_at: datetime | None) -> None:
+    now = datetime.now(UTC)
+    if status is ArticleStatus.SCHEDULED:
+        if scheduled_at is None or scheduled_at <= now:
+            raise ValidationFailed(
+                "a scheduled article needs a scheduledAt in the future",
+                details=[{"field": "scheduledAt", "message": "must be in the future"}],
+            )
+        article.scheduled_at = scheduled_at
+    elif status is ArticleStatus.PUBLISHED and article.published_at is None:
+        article.published_at = now
+    article.status = status
+
+
+async def _category(db: AsyncSession, slug: str | None) -> int | None:
+    if slug is None:
+        return None
+    category_id = await db.scalar(select(Category.id).where(Category.slug == slug))
+    if category_id is None:
+        raise ValidationFailed("no such category", details=[{"field": "category", "message": "unknown slug"}])
+    return category_id
+
+
+async def _tags(db: AsyncSession, names: list[str]) -> list[Tag]:
+    tags = []
+    for name in dict.fromkeys(plain_text(n)[:60] for n in names if plain_text(n)):
+        slug = slugify(name, 60)
+        tag = await db.scalar(select(Tag).where(Tag.slug == slug))
+        if tag is None:
+            tag = Tag(slug=slug, name=name)
+            db.add(tag)
+        tags.append(tag)
+    return tags
+
+
+async def create_article(db: AsyncSession, author: User, data: ArticleCreate) -> Article:
+    title = plain_text(data.title)
+    article = Article(
+        title=title,
+        summary=plain_text(data.summary) if data.summary else None,
+        body_html=clean_html(data.body_html),
+        author_id=author.id,
+        category_id=await _category(db, data.category),
+        slug=slugify(title),
+    )
+    article.tags = await _tags(db, data.tags)
+    _apply_status(article, data.status, data.scheduled_at)
+    if await db.scalar(select(Article.id).where(Article.slug == article.slug)) is not None:
+        article.slug = with_suffix(article.slug)
+    db.add(article)
+    try:
+        await db.flush()
+    except IntegrityError:  # two writers raced for the same slug: the suffix makes ours unique
+        await db.rollback()
+        raise
+    return article
+
+
+async def update_article(db: AsyncSession, article: Article, user: User, data: ArticleUpdate) -> Article:
+    if not can_edit(article, user):
+        raise Forbidden("only the author, a moderator or an administrator may change this article")
+    changes = data.model_dump(exclude_unset=True)
+    if "title" in changes and data.title:
+        article.title = plain_text(data.title)
+    if "summary" in changes:
+        article.summary = plain_text(data.summary) if data.summary else None
+    if "body_html" in changes and data.body_html:
+        article.body_html = clean_html(data.body_html)
+    if "category" in changes:
+        article.category_id = await _category(db, data.category)
+    if data.tags is not None:
+        article.tags = await _tags(db, data.tags)
+    if data.status is not None:
+        _apply_status(article, data.status, data.scheduled_at or article.scheduled_at)
+    await db.flush()
+    return article
+
+
+async def find_article(db: AsyncSession, slug: str, viewer: User | None) -> Article:
+    article = await db.scalar(select(Article).where(Article.slug == slug))
+    if article is None or (article.status is not ArticleStatus.PUBLISHED and not can_edit(article, viewer)):
+        raise NotFound("no such article")
+    return article
+
+
+def _visible(
+    query: Select[tuple[Article]], filters: ArticleFilters, viewer: User | None
+) -> Select[tuple[Article]]:
+    status = filters.status or ArticleStatus.PUBLISHED
+    if status is not ArticleStatus.PUBLISHED:
+        if viewer is None:
+            raise Forbidden("sign in to list unpublished articles")
+        if viewer.role not in EDITORS:
+            query = query.where(Article.author_id == viewer.id)
+    return query.where(Article.status == status)
+
+
+async def list_articles(
+    db: AsyncSession, filters: ArticleFilters, viewer: User | None, *, page: int, limit: int
+) -> tuple[list[tuple[Article, User]], int]:
+    query = _visible(select(Article), filters, viewer)
+    if filters.category:
+        query = query.join(Category, Article.category_id == Category.id).where(
+            Category.slug == filters.category
+        )
+    if filters.tag:
+        query = query.where(
+            Article.id.in_(select(article_tags.c.article_id).join(Tag).where(Tag.slug == filters.tag))
+        )
+    if filters.author:
+        query = query.where(Article.author_id.in_(select(User.id).where(User.username == filters.author)))
+    if filters.q:
+        query = query.where(
+            text("articles.search @@ websearch_to_tsquery('english', :q)").bindparams(q=filters.q)
+        )
+    total = await db.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+    if filters.q and filters.sort is ArticleSort.NEWEST:
+        rank = text("ts_rank(articles.search, websearch_to_tsquery('english', :q)) DESC").bindparams(
+            q=filters.q
+        )
+        query = query.order_by(rank, *SORTS[filters.sort])
+    else:
+        query = query.order_by(*SORTS[filters.sort])
+    with_authors = query.add_columns(User).join(User, User.id == Article.author_id)
+    rows: Any = (await db.execute(with_authors.offset((page - 1) * limit).limit(limit))).all()
+    return [(row[0], row[1]) for row in rows], total
+
+
+async def publish_due(db: AsyncSession, now: datetime | None = None) -> list[uuid.UUID]:
+    """Publish every scheduled article whose time has come (the scheduling cron job calls this)."""
+    moment = now or datetime.now(UTC)
+    due = await db.scalars(
+        select(Article)
+        .where(Article.status == ArticleStatus.SCHEDULED, Article.scheduled_at <= moment)
+        .with_for_update(skip_locked=True, of=Article)
+    )
+    published = []
+    for article in due.all():
+        article.status, article.published_at = ArticleStatus.PUBLISHED, article.scheduled_at or moment
+        published.append(article.id)
+    return published

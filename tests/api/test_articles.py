@@ -1,0 +1,225 @@
+"""Articles: permissions, statuses and scheduling, pagination, filters, sorting, search, sanitizing,
+views counted in Redis, bookmarks."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from neurmatic.settings import Settings
+from tests.api.accounts import account_client, bearer, fast_settings, login, new_account, signed_in
+from tests.conftest import RunningTopology
+from tests.support import neurmatic
+
+
+@pytest.fixture
+def settings(topology: RunningTopology) -> Settings:
+    return fast_settings(topology.app_settings())
+
+
+def _article(**extra: Any) -> dict[str, Any]:
+    tag = uuid.uuid4().hex[:6]
+    return {
+        "title": f"Quantised attention {tag}",
+        "summary": "Notes on int8 kernels",
+        "bodyHtml": "<p>Flash attention <b>explained</b></p>",
+        "status": "published",
+        **extra,
+    }
+
+
+async def _write(client: httpx.AsyncClient, token: str, **extra: Any) -> dict[str, Any]:
+    response = await client.post("/api/v1/articles", headers=bearer(token), json=_article(**extra))
+    assert response.status_code == 201, response.text
+    return dict(response.json()["data"])
+
+
+async def test_create_read_update_delete_with_author_permissions(settings: Settings) -> None:
+    async with account_client(settings) as client:
+        _, author = await signed_in(client)
+        _, stranger = await signed_in(client)
+        article = await _write(client, author["accessToken"])
+        slug = article["slug"]
+        public = await client.get(f"/api/v1/articles/{slug}")
+        foreign_edit = await client.patch(
+            f"/api/v1/articles/{slug}",
+            headers=bearer(stranger["accessToken"]),
+            json={"title": "Hijacked title"},
+        )
+        own_edit = await client.patch(
+            f"/api/v1/articles/{slug}",
+            headers=bearer(author["accessToken"]),
+            json={"title": "A better title"},
+        )
+        foreign_delete = await client.delete(
+            f"/api/v1/articles/{slug}", headers=bearer(stranger["accessToken"])
+        )
+        deleted = await client.delete(f"/api/v1/articles/{slug}", headers=bearer(author["accessToken"]))
+        gone = await client.get(f"/api/v1/articles/{slug}")
+        anonymous_write = await client.post("/api/v1/articles", json=_article())
+    assert (
+        public.status_code == 200
+        and public.json()["data"]["bodyHtml"] == "<p>Flash attention <b>explained</b></p>"
+    )
+    assert foreign_edit.status_code == 403 and own_edit.json()["data"]["title"] == "A better title"
+    assert foreign_delete.status_code == 403 and deleted.status_code == 200 and gone.status_code == 404
+    assert anonymous_write.status_code == 401
+
+
+async def test_moderators_may_edit_any_article(settings: Settings, topology: RunningTopology) -> None:
+    async with account_client(settings) as client:
+        _, author = await signed_in(client)
+        article = await _write(client, author["accessToken"])
+        moderator = new_account()
+        neurmatic(
+            "users",
+            "create-admin",
+            "--email",
+            moderator.email,
+            "--username",
+            moderator.username,
+            "--password-stdin",
+            state_dir=topology.state_dir,
+            stdin=moderator.password + "\n",
+        )
+        admin_token = (await login(client, moderator)).json()["data"]["accessToken"]
+        edited = await client.patch(
+            f"/api/v1/articles/{article['slug']}",
+            headers=bearer(admin_token),
+            json={"summary": "Edited by the moderation team"},
+        )
+    assert edited.status_code == 200 and edited.json()["data"]["summary"] == "Edited by the moderation team"
+
+
+async def test_html_is_sanitized_and_slugs_are_unique(settings: Settings) -> None:
+    async with account_client(settings) as client:
+        _, author = await signed_in(client)
+        title = f"Same title {uuid.uuid4().hex[:6]}"
+        first = await _write(
+            client,
+            author["accessToken"],
+            title=title,
+            bodyHtml=(
+                '<p onclick="steal()">Hi<script>alert(1)</script><a href="javascript:alert(2)">x</a>'
+                '<img src="https://example.com/a.png" onerror="x()"></p>'
+            ),
+        )
+        second = await _write(client, author["accessToken"], title=title)
+    body = first["bodyHtml"]
+    assert (
+        "script" not in body and "onclick" not in body and "javascript:" not in body and "onerror" not in body
+    )
+    assert '<img src="https://example.com/a.png">' in body
+    assert first["slug"] != second["slug"] and second["slug"].startswith(first["slug"])
+
+
+async def test_drafts_are_private_and_scheduled_articles_publish_when_due(settings: Settings) -> None:
+    from neurmatic.api.articles.service import publish_due
+    from neurmatic.db.engines import Database
+
+    async with account_client(settings) as client:
+        _, author = await signed_in(client)
+        draft = await _write(client, author["accessToken"], status="draft")
+        when = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+        scheduled = await _write(client, author["accessToken"], status="scheduled", scheduledAt=when)
+        past = await client.post(
+            "/api/v1/articles",
+            headers=bearer(author["accessToken"]),
+            json=_article(status="scheduled", scheduledAt="2020-01-01T00:00:00Z"),
+        )
+        anonymous = await client.get(f"/api/v1/articles/{draft['slug']}")
+        own = await client.get(f"/api/v1/articles/{draft['slug']}", headers=bearer(author["accessToken"]))
+        drafts = await client.get("/api/v1/articles?status=draft", headers=bearer(author["accessToken"]))
+        anonymous_drafts = await client.get("/api/v1/articles?status=draft")
+        db = Database(settings.database)
+        try:
+            async with db.session() as session:
+                assert scheduled["id"] not in [str(i) for i in await publish_due(session)]
+                published = await publish_due(session, datetime.now(UTC) + timedelta(hours=2))
+                await session.commit()
+        finally:
+            await db.close()
+        after = await client.get(f"/api/v1/articles/{scheduled['slug']}")
+    assert past.status_code == 422 and past.json()["error"]["details"][0]["field"] == "scheduledAt"
+    assert anonymous.status_code == 404 and own.status_code == 200
+    assert [a["slug"] for a in drafts.json()["data"]] == [draft["slug"]]
+    assert anonymous_drafts.status_code == 403
+    assert scheduled["id"] in [str(i) for i in published]
+    assert after.status_code == 200 and after.json()["data"]["status"] == "published"
+
+
+async def test_listing_paginates_filters_sorts_and_searches(
+    settings: Settings, topology: RunningTopology
+) -> None:
+    marker = uuid.uuid4().hex[:8]
+    async with account_client(settings) as client:
+        author, tokens = await signed_in(client)
+        token = tokens["accessToken"]
+        for i in range(5):
+            await _write(
+                client,
+                token,
+                title=f"Article {i} {marker}",
+                tags=[f"tag-{marker}", "llm"],
+                bodyHtml=f"<p>{'retrieval augmented generation' if i == 3 else 'kernels'} {marker}</p>",
+            )
+        page1 = await client.get(f"/api/v1/articles?author={author.username}&limit=2&page=1")
+        page3 = await client.get(f"/api/v1/articles?author={author.username}&limit=2&page=3")
+        by_tag = await client.get(f"/api/v1/articles?tag=tag-{marker}&limit=100")
+        oldest = await client.get(f"/api/v1/articles?author={author.username}&sort=publishedAt")
+        found = await client.get(f"/api/v1/articles?q=retrieval%20augmented%20{marker}")
+        too_many = await client.get("/api/v1/articles?limit=101")
+        bad_sort = await client.get("/api/v1/articles?sort=password")
+    meta = page1.json()["meta"]["pagination"]
+    assert meta == {"page": 1, "limit": 2, "total": 5, "totalPages": 3}
+    assert len(page1.json()["data"]) == 2 and len(page3.json()["data"]) == 1
+    assert len(by_tag.json()["data"]) == 5 and "bodyHtml" not in by_tag.json()["data"][0]
+    assert oldest.json()["data"][0]["title"] == f"Article 0 {marker}"
+    assert [a["title"] for a in found.json()["data"]] == [f"Article 3 {marker}"]
+    assert too_many.status_code == 422 and bad_sort.status_code == 422
+
+
+async def test_views_are_counted_in_redis_and_flushed_to_the_database(settings: Settings) -> None:
+    from neurmatic.api.articles.views import flush_views
+    from neurmatic.db.engines import Database
+
+    async with account_client(settings) as client:
+        _, tokens = await signed_in(client)
+        article = await _write(client, tokens["accessToken"])
+        for _ in range(3):
+            await client.get(f"/api/v1/articles/{article['slug']}")
+        counted = (await client.get(f"/api/v1/articles/{article['slug']}")).json()["data"]["views"]
+        app = client._transport.app  # type: ignore[attr-defined]
+        db = Database(settings.database)
+        try:
+            async with db.session() as session:
+                await flush_views(app.state.clients.redis, session)
+            async with db.session() as session:
+                from sqlalchemy import text
+
+                stored = await session.scalar(
+                    text("SELECT views FROM articles WHERE id = :id"), {"id": article["id"]}
+                )
+        finally:
+            await db.close()
+        after = (await client.get(f"/api/v1/articles/{article['slug']}")).json()["data"]["views"]
+    assert counted == 4 and stored == 4 and after == 5
+
+
+async def test_bookmarks(settings: Settings) -> None:
+    async with account_client(settings) as client:
+        _, tokens = await signed_in(client)
+        auth = bearer(tokens["accessToken"])
+        article = await _write(client, tokens["accessToken"])
+        for _ in range(2):  # idempotent
+            assert (
+                await client.put(f"/api/v1/articles/{article['slug']}/bookmark", headers=auth)
+            ).status_code == 200
+        listed = (await client.get("/api/v1/users/me/bookmarks", headers=auth)).json()["data"]
+        await client.delete(f"/api/v1/articles/{article['slug']}/bookmark", headers=auth)
+        emptied = (await client.get("/api/v1/users/me/bookmarks", headers=auth)).json()["data"]
+    assert [a["slug"] for a in listed] == [article["slug"]] and emptied == []

@@ -1,0 +1,48 @@
+"""The account mails on the whole topology: through nginx to a backend, onto the queue in Redis, delivered
+by the topology's worker over SMTP to its ``mail`` service, and the link used through nginx again."""
+
+from __future__ import annotations
+
+import uuid
+
+from tests.conftest import RunningTopology
+from tests.mailbox import token_in, wait_for_mail
+
+PASSWORD = "Correct-Horse-Battery-9"
+NEW_PASSWORD = "Brand-New-Secret-42"
+
+
+def test_verify_and_reset_through_nginx_with_the_topology_worker_and_mail_service(
+    topology: RunningTopology,
+) -> None:
+    tag = uuid.uuid4().hex[:10]
+    email = f"mail-{tag}@example.com"
+    mailbox = topology.state_dir / "mail"
+    # A client address of its own (nginx appends the real peer, a trusted proxy): the per-address
+    # sign-up limit of other tests is not shared.
+    headers = {"X-Forwarded-For": f"203.0.113.{int(tag[:2], 16) % 250 + 1}"}
+    with topology.client(headers=headers) as client:
+        created = client.post(
+            "/api/v1/auth/register",
+            json={"email": email, "username": f"mail_{tag}", "password": PASSWORD, "termsAccepted": True},
+        )
+        assert created.status_code == 201, created.text
+        [verification] = wait_for_mail(mailbox, email)
+        assert verification["To"] == email and verification["From"] == "noreply@neurmatic.com"
+        token = token_in(verification, "/verify-email")
+        assert f"{topology.https_url}/verify-email?token=" in verification.get_body(("plain",)).get_content()
+        verified = client.post("/api/v1/auth/verify-email", json={"token": token})
+        assert verified.status_code == 200 and verified.json()["data"]["emailVerified"] is True
+
+        session = client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+        access = {"Authorization": f"Bearer {session.json()['data']['accessToken']}"}
+        assert client.post("/api/v1/auth/forgot-password", json={"email": email}).status_code == 200
+        reset_mail = wait_for_mail(mailbox, email, count=2)[-1]
+        reset = client.post(
+            "/api/v1/auth/reset-password",
+            json={"token": token_in(reset_mail, "/reset-password"), "newPassword": NEW_PASSWORD},
+        )
+        assert reset.status_code == 200, reset.text
+        assert client.get("/api/v1/users/me", headers=access).status_code == 401
+        relogin = client.post("/api/v1/auth/login", json={"email": email, "password": NEW_PASSWORD})
+        assert relogin.status_code == 200
