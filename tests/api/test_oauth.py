@@ -378,3 +378,34 @@ async def test_start_and_callback_are_rate_limited_per_address(settings: Setting
             for _ in range(3)
         ]
     assert starts == [302, 302, 429] and callbacks == [401, 401, 429]
+
+
+async def test_a_provider_sign_in_still_asks_for_the_second_factor(settings: Settings, google: str) -> None:
+    import pyotp
+
+    async with browser(settings) as (app, web):
+        sub, email = oidc_identity(google)
+        account = await _register(app, email)
+        await update_user(app, email, email_verified_at=datetime.now(UTC))
+        tokens = (await login(app, account)).json()["data"]
+        secret = (await app.post("/api/v1/auth/2fa/setup", headers=bearer(tokens["accessToken"]))).json()[
+            "data"
+        ]
+        totp = pyotp.TOTP(secret["secret"])
+        await app.post(
+            "/api/v1/auth/2fa/verify", headers=bearer(tokens["accessToken"]), json={"code": totp.now()}
+        )
+        asked = await oidc_sign_in(app, web, "google", sub)
+        challenge = asked.json()["error"]["details"]["challenge"]
+        wrong = await app.post("/api/v1/auth/2fa/challenge", json={"challenge": challenge, "code": "000000"})
+        answered = await app.post(
+            "/api/v1/auth/2fa/challenge", json={"challenge": challenge, "code": totp.now()}
+        )
+        replayed = await app.post(
+            "/api/v1/auth/2fa/challenge", json={"challenge": challenge, "code": totp.now()}
+        )
+    assert asked.status_code == 401 and asked.json()["error"]["details"]["twoFactorRequired"] is True
+    assert "accessToken" not in asked.text
+    assert wrong.status_code == 401
+    assert answered.status_code == 200 and answered.json()["data"]["user"]["email"] == email.lower()
+    assert replayed.status_code == 401

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import uuid
+
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
 from neurmatic.api.auth import twofactor
-from neurmatic.api.auth.schemas import Body
-from neurmatic.api.deps import Clients, CurrentUser, DbSession
+from neurmatic.api.auth.challenge import challenge_user, close_challenge
+from neurmatic.api.auth.presenters import user_out
+from neurmatic.api.auth.schemas import Body, LoginResponse
+from neurmatic.api.auth.service import AuthService
+from neurmatic.api.deps import ClientIp, Clients, CurrentUser, DbSession
 from neurmatic.api.responses import success
 from neurmatic.api.security.openapi import error_responses
 from neurmatic.api.security.rate_limit import Limit
+from neurmatic.api.users.models import Status, User
 from neurmatic.errors import AuthenticationRequired, Conflict
 
 router = APIRouter(prefix="/auth/2fa", tags=["two-factor"])
@@ -81,3 +87,41 @@ async def disable(body: CodeRequest, principal: CurrentUser, clients: Clients, d
     await twofactor.replace_backup_codes(db, user)
     await db.commit()
     return success({"twoFactorEnabled": False})
+
+
+class ChallengeRequest(Body):
+    challenge: str = Field(min_length=10, max_length=100, description="From the sign-in that asked for 2FA")
+    code: str = Field(min_length=6, max_length=20, description="A TOTP code or a backup code")
+
+
+@router.post(
+    "/challenge",
+    summary="Finish a sign-in that asked for the second factor (e.g. after OAuth)",
+    response_model=LoginResponse,
+    responses=error_responses(401, 422, 429),
+)
+async def answer_challenge(
+    body: ChallengeRequest, request: Request, clients: Clients, db: DbSession, ip: ClientIp
+) -> JSONResponse:
+    user_id = await challenge_user(clients.redis, body.challenge)
+    if user_id is None:
+        raise AuthenticationRequired("this sign-in has expired; start again")
+    await clients.limiter.enforce(
+        "2fa:user",
+        user_id,
+        Limit.parse(clients.settings.rate_limit.two_factor),
+        "too many two-factor attempts; wait before trying again",
+    )
+    user = await db.get(User, uuid.UUID(user_id))
+    if user is None or user.status is not Status.ACTIVE:
+        raise AuthenticationRequired("this account is not active")
+    if not await twofactor.check_second_factor(db, user, body.code, clients.csrf_secret):
+        raise AuthenticationRequired("the two-factor code is wrong", details={"twoFactorRequired": True})
+    if not await close_challenge(clients.redis, body.challenge):
+        raise AuthenticationRequired("this sign-in was already completed")
+    issued = await AuthService(clients, db).issue(
+        user, ip=ip, user_agent=request.headers.get("user-agent", "")
+    )
+    await db.commit()
+    payload = LoginResponse(user=user_out(user), **issued.tokens.model_dump())
+    return success(payload.model_dump(by_alias=True))

@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from neurmatic.api.auth.challenge import open_challenge
 from neurmatic.api.auth.oauth.accounts import resolve_user
 from neurmatic.api.auth.oauth.client import ProviderClient
 from neurmatic.api.auth.oauth.providers import Protocol, Provider, provider
@@ -101,4 +102,12 @@ class OAuthService:
         if resolved.credentials_reset:
             await self.clients.sessions.revoke_all(str(resolved.user.id))
             log.warning("unverified account claimed by provider sign-in", extra={"provider": p.name})
+        if resolved.user.totp_enabled:
+            # The provider vouches for the first factor only: an account with 2FA still needs its code.
+            await db.commit()
+            challenge = await open_challenge(self.clients.redis, str(resolved.user.id))
+            raise AuthenticationRequired(
+                "enter the code from your authenticator app at POST /api/v1/auth/2fa/challenge",
+                details={"twoFactorRequired": True, "challenge": challenge},
+            )
         return await AuthService(self.clients, db).issue(resolved.user, ip=ip, user_agent=user_agent)
