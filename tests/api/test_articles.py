@@ -223,3 +223,35 @@ async def test_bookmarks(settings: Settings) -> None:
         await client.delete(f"/api/v1/articles/{article['slug']}/bookmark", headers=auth)
         emptied = (await client.get("/api/v1/users/me/bookmarks", headers=auth)).json()["data"]
     assert [a["slug"] for a in listed] == [article["slug"]] and emptied == []
+
+
+async def test_anonymous_reads_are_cached_and_invalidated_on_write(settings: Settings) -> None:
+    marker = uuid.uuid4().hex[:8]
+    async with account_client(settings) as client:
+        _, tokens = await signed_in(client)
+        await _write(client, tokens["accessToken"], tags=[f"cache-{marker}"])
+        url = f"/api/v1/articles?tag=cache-{marker}"
+        first, second = await client.get(url), await client.get(url)
+        await _write(client, tokens["accessToken"], tags=[f"cache-{marker}"])
+        after_write = await client.get(url)
+    assert first.headers["x-app-cache"] == "MISS" and second.headers["x-app-cache"] == "HIT"
+    assert second.json() == first.json() and len(second.json()["data"]) == 1
+    assert after_write.headers["x-app-cache"] == "MISS" and len(after_write.json()["data"]) == 2
+    assert first.headers["cache-control"] == "no-cache"  # nginx must not keep a copy it cannot purge
+
+
+async def test_reads_go_to_the_standby_except_right_after_the_readers_own_write(settings: Settings) -> None:
+    async with account_client(settings) as client:
+        writer_account, writer = await signed_in(client)
+        _, reader = await signed_in(client)
+        article = await _write(client, writer["accessToken"])
+        own = await client.get(f"/api/v1/articles/{article['slug']}", headers=bearer(writer["accessToken"]))
+        other = await client.get(f"/api/v1/articles/{article['slug']}", headers=bearer(reader["accessToken"]))
+        own_list = await client.get(
+            f"/api/v1/articles?author={writer_account.username}", headers=bearer(writer["accessToken"])
+        )
+    assert own.status_code == 200 and own.headers["x-read-from"] == "primary"
+    assert (
+        own_list.headers["x-read-from"] == "primary" and own_list.json()["data"][0]["slug"] == article["slug"]
+    )
+    assert other.status_code == 200 and other.headers["x-read-from"] == "standby"

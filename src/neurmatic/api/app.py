@@ -10,6 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from neurmatic import __version__
 from neurmatic.api.admin.router import router as admin_router
+from neurmatic.api.articles.read_router import router as articles_read_router
 from neurmatic.api.articles.router import router as articles_router
 from neurmatic.api.auth.email_router import router as email_router
 from neurmatic.api.auth.oauth.router import router as oauth_router
@@ -62,6 +63,7 @@ def create_app(settings: Settings) -> FastAPI:
         twofactor_router,
         users_router,
         admin_router,
+        articles_read_router,
         articles_router,
     ):
         api.include_router(router)

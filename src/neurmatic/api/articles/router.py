@@ -1,73 +1,45 @@
-"""/api/v1/articles and /api/v1/categories."""
+"""Writing articles (create, edit, delete), bookmarks and categories; reads are in read_router.py."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import uuid
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
-from neurmatic.api.articles import service, views
-from neurmatic.api.articles.models import Article, ArticleStatus, Bookmark, Category
+from neurmatic.api.articles import service
+from neurmatic.api.articles.cache import ArticleCache
+from neurmatic.api.articles.models import Article, Bookmark, Category
 from neurmatic.api.articles.presenters import article_out, category_out
-from neurmatic.api.articles.schemas import ArticleCreate, ArticleSort, ArticleUpdate, CategoryCreate
+from neurmatic.api.articles.schemas import ArticleCreate, ArticleUpdate, CategoryCreate
 from neurmatic.api.articles.slugs import slugify
-from neurmatic.api.deps import Clients, CurrentUser, DbSession, OptionalUser
+from neurmatic.api.deps import Clients, CurrentUser, DbSession
 from neurmatic.api.responses import success
 from neurmatic.api.security.openapi import error_responses
+from neurmatic.api.state import AppClients
 from neurmatic.api.users.models import User
 from neurmatic.errors import Conflict, Forbidden
 
 router = APIRouter(tags=["articles"])
 
 
-def _pagination(page: int, limit: int, total: int) -> dict[str, object]:
-    return {"pagination": {"page": page, "limit": limit, "total": total, "totalPages": -(-total // limit)}}
-
-
-@router.get(
-    "/articles",
-    summary="Published articles (or your drafts), filtered, sorted, searched",
-    responses=error_responses(403, 422, 429),
-)
-async def list_articles(
-    clients: Clients,
-    db: DbSession,
-    viewer: OptionalUser,
-    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    category: str | None = None,
-    tag: str | None = None,
-    author: str | None = None,
-    status: ArticleStatus | None = None,
-    sort: ArticleSort = ArticleSort.NEWEST,
-    q: Annotated[str | None, Query(max_length=200)] = None,
-) -> JSONResponse:
-    filters = service.ArticleFilters(category, tag, author, status, q, sort)
-    user = viewer.user if viewer else None
-    rows, total = await service.list_articles(db, filters, user, page=page, limit=limit)
-    pending = await views.pending_views(clients.redis, [article.id for article, _ in rows])
-    data = [article_out(a, author_, pending_views=pending.get(a.id, 0), full=False) for a, author_ in rows]
-    return success(data, meta=_pagination(page, limit, total))
-
-
-@router.get("/articles/{slug}", summary="One article (counts a view)", responses=error_responses(404, 429))
-async def get_article(slug: str, clients: Clients, db: DbSession, viewer: OptionalUser) -> JSONResponse:
-    article = await service.find_article(db, slug, viewer.user if viewer else None)
-    pending = (
-        await views.count_view(clients.redis, article.id) if article.status is ArticleStatus.PUBLISHED else 0
-    )
-    author = await db.get(User, article.author_id)
-    return success(article_out(article, author, pending_views=pending))
+async def after_write(clients: AppClients, user_id: uuid.UUID) -> None:
+    """Forget cached anonymous reads, and send this writer's reads to the primary for a while."""
+    cache = ArticleCache(clients.redis)
+    await cache.invalidate()
+    await cache.mark_writer(str(user_id), int(clients.settings.database.replica_max_lag.total_seconds()))
 
 
 @router.post(
     "/articles", status_code=201, summary="Write an article", responses=error_responses(401, 403, 422, 429)
 )
-async def create_article(body: ArticleCreate, principal: CurrentUser, db: DbSession) -> JSONResponse:
+async def create_article(
+    body: ArticleCreate, principal: CurrentUser, db: DbSession, clients: Clients
+) -> JSONResponse:
     article = await service.create_article(db, principal.user, body)
     await db.commit()
+    await after_write(clients, principal.user.id)
     await db.refresh(article)
     return success(article_out(article, principal.user), status_code=201)
 
@@ -78,11 +50,12 @@ async def create_article(body: ArticleCreate, principal: CurrentUser, db: DbSess
     responses=error_responses(401, 403, 404, 422),
 )
 async def update_article(
-    slug: str, body: ArticleUpdate, principal: CurrentUser, db: DbSession
+    slug: str, body: ArticleUpdate, principal: CurrentUser, db: DbSession, clients: Clients
 ) -> JSONResponse:
     article = await service.find_article(db, slug, principal.user)
     await service.update_article(db, article, principal.user, body)
     await db.commit()
+    await after_write(clients, principal.user.id)
     await db.refresh(article)
     return success(article_out(article, await db.get(User, article.author_id)))
 
@@ -92,12 +65,13 @@ async def update_article(
     summary="Delete an article (author, moderator or admin)",
     responses=error_responses(401, 403, 404),
 )
-async def delete_article(slug: str, principal: CurrentUser, db: DbSession) -> JSONResponse:
+async def delete_article(slug: str, principal: CurrentUser, db: DbSession, clients: Clients) -> JSONResponse:
     article = await service.find_article(db, slug, principal.user)
     if not service.can_edit(article, principal.user):
         raise Forbidden("only the author, a moderator or an administrator may delete this article")
     await db.delete(article)
     await db.commit()
+    await after_write(clients, principal.user.id)
     return success({"deleted": slug})
 
 
