@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,6 +19,11 @@ from neurmatic.api.auth.router import router as auth_router
 from neurmatic.api.auth.twofactor_router import router as twofactor_router
 from neurmatic.api.errors import install_error_handlers
 from neurmatic.api.health.router import router as health_router
+from neurmatic.api.metrics.middleware import MetricsMiddleware
+from neurmatic.api.metrics.registry import ApiMetrics
+from neurmatic.api.metrics.router import api_router as metrics_router
+from neurmatic.api.metrics.router import internal_router as internal_metrics_router
+from neurmatic.api.metrics.sampler import run_sampler
 from neurmatic.api.middleware import RequestContextMiddleware
 from neurmatic.api.security.middleware import (
     BodySizeLimitMiddleware,
@@ -37,12 +43,16 @@ def create_app(settings: Settings) -> FastAPI:
     """Build the app. Unfit secrets outside development stop it here, before any client opens."""
     check_secrets(settings)
 
+    metrics = ApiMetrics()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.clients = await AppClients.open(settings)
+        sampler = asyncio.create_task(run_sampler(app.state.clients, metrics), name="metrics-sampler")
         try:
             yield
         finally:
+            sampler.cancel()
             await app.state.clients.close()
 
     app = FastAPI(
@@ -54,6 +64,7 @@ def create_app(settings: Settings) -> FastAPI:
         openapi_url="/api/openapi.json",
     )
     app.state.settings = settings
+    app.state.metrics = metrics
     api = APIRouter(prefix=API_PREFIX)
     for router in (
         health_router,
@@ -65,9 +76,11 @@ def create_app(settings: Settings) -> FastAPI:
         admin_router,
         articles_read_router,
         articles_router,
+        metrics_router,
     ):
         api.include_router(router)
     app.include_router(api)
+    app.include_router(internal_metrics_router)
     install_error_handlers(app)
     install_middleware(app, settings)
     return app
@@ -98,3 +111,4 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
     )
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware, instance=settings.app.instance)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

@@ -9,6 +9,8 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from neurmatic.api.metrics.middleware import route_template
+
 log = logging.getLogger("neurmatic.access")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
@@ -47,14 +49,13 @@ class RequestContextMiddleware:
         finally:
             path = scope.get("path", "")
             if not path.startswith(_QUIET_PATHS) or status >= 500:
-                route = scope.get("route")
                 log.info(
                     "request",
                     extra={
                         "request_id": request_id,
                         "method": scope.get("method"),
                         "path": path,
-                        "route": getattr(route, "path", None),
+                        "route": route_template(scope),
                         "status": status,
                         "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                     },

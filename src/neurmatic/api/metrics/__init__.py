@@ -1,0 +1,1 @@
+"""Prometheus metrics of one API instance: real counters, bounded labels."""

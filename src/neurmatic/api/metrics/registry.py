@@ -1,0 +1,57 @@
+"""The metrics one API instance keeps, in a registry of its own (so two apps in one process, as in
+tests, never collide). Labels are bounded: the route *template*, never the raw path."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.process_collector import ProcessCollector
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+@dataclass
+class ApiMetrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        ProcessCollector(registry=r)  # process_cpu_seconds_total, process_resident_memory_bytes, fds
+        self.requests = Counter(
+            "neurmatic_http_requests_total",
+            "HTTP requests answered",
+            ["method", "route", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "neurmatic_http_request_duration_seconds",
+            "Time to answer a request",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.in_progress = Gauge("neurmatic_http_requests_in_progress", "Requests being answered", registry=r)
+        self.errors = Counter(
+            "neurmatic_http_server_errors_total", "Responses with a 5xx status", ["route"], registry=r
+        )
+        self.db_pool_checked_out = Gauge(
+            "neurmatic_db_pool_connections_in_use", "Pooled connections in use", ["engine"], registry=r
+        )
+        self.db_pool_size = Gauge(
+            "neurmatic_db_pool_connections_open", "Pooled connections open", ["engine"], registry=r
+        )
+        self.replica_lag = Gauge(
+            "neurmatic_db_replica_lag_seconds", "Standby replay lag (-1 unknown)", registry=r
+        )
+        self.redis_up = Gauge(
+            "neurmatic_redis_up", "1 when the Redis master answered the last ping", registry=r
+        )
+        self.redis_latency = Gauge(
+            "neurmatic_redis_ping_seconds", "Latency of the last Redis ping", registry=r
+        )
+        self.queue_depth = Gauge("neurmatic_queue_depth", "Jobs waiting, per queue", ["queue"], registry=r)
+        self.queue_failed = Gauge(
+            "neurmatic_queue_failed_jobs", "Failed jobs kept, per queue", ["queue"], registry=r
+        )
+        self.workers = Gauge("neurmatic_workers_alive", "Workers with a live heartbeat", registry=r)

@@ -1,0 +1,50 @@
+"""Gauges that need a round trip (pool, Redis, queues, workers, lag), refreshed in the background every
+few seconds rather than on each scrape, so a scrape never waits on a slow dependency."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from neurmatic.api.metrics.registry import ApiMetrics
+from neurmatic.api.state import AppClients
+from neurmatic.worker.heartbeat import HEARTBEAT_PREFIX
+
+log = logging.getLogger("neurmatic.metrics")
+SAMPLE_EVERY_SECONDS = 5.0
+QUEUES = ("email", "notifications", "analytics", "scheduling", "maintenance", "default")
+
+
+async def sample(clients: AppClients, metrics: ApiMetrics) -> None:
+    for name, engine in (("primary", clients.db.primary), ("replica", clients.db.replica)):
+        if engine is not None:
+            pool = engine.pool
+            metrics.db_pool_checked_out.labels(name).set(getattr(pool, "checkedout", lambda: 0)())
+            metrics.db_pool_size.labels(name).set(getattr(pool, "size", lambda: 0)())
+    lag = clients.db.replica_state.lag_seconds
+    metrics.replica_lag.set(lag if lag is not None else -1)
+    started = time.perf_counter()
+    try:
+        await clients.redis.ping()
+        metrics.redis_latency.set(time.perf_counter() - started)
+        metrics.redis_up.set(1)
+        async with clients.redis.pipeline(transaction=False) as pipe:
+            for queue in QUEUES:
+                pipe.llen(f"rq:queue:{queue}")
+                pipe.zcard(f"rq:failed:{queue}")
+            counts = await pipe.execute()
+        for index, queue in enumerate(QUEUES):
+            metrics.queue_depth.labels(queue).set(counts[2 * index])
+            metrics.queue_failed.labels(queue).set(counts[2 * index + 1])
+        workers = [key async for key in clients.redis.scan_iter(match=f"{HEARTBEAT_PREFIX}*", count=100)]
+        metrics.workers.set(len(workers))
+    except Exception as exc:  # a sampler must never die: report Redis as down and try again later
+        metrics.redis_up.set(0)
+        log.debug("metrics sample failed", extra={"error": type(exc).__name__})
+
+
+async def run_sampler(clients: AppClients, metrics: ApiMetrics) -> None:
+    while True:
+        await sample(clients, metrics)
+        await asyncio.sleep(SAMPLE_EVERY_SECONDS)

@@ -1,0 +1,95 @@
+"""Metrics: real counters that move with traffic, bounded labels, admin-only and internal-only access."""
+
+from __future__ import annotations
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from neurmatic.settings import Settings
+from tests.api.accounts import account_client, bearer, fast_settings, login, new_account
+from tests.conftest import RunningTopology
+from tests.support import neurmatic
+
+
+@pytest.fixture
+def settings(topology: RunningTopology) -> Settings:
+    return fast_settings(topology.app_settings())
+
+
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    values = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            values[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return values
+
+
+def _requests(
+    samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], route: str, status: str
+) -> float:
+    return sum(
+        v
+        for (name, labels), v in samples.items()
+        if name == "neurmatic_http_requests_total"
+        and dict(labels).get("route") == route
+        and dict(labels).get("status") == status
+    )
+
+
+async def test_counters_move_with_traffic_and_labels_stay_bounded(
+    settings: Settings, topology: RunningTopology
+) -> None:
+    admin = new_account()
+    neurmatic(
+        "users",
+        "create-admin",
+        "--email",
+        admin.email,
+        "--username",
+        admin.username,
+        "--password-stdin",
+        state_dir=topology.state_dir,
+        stdin=admin.password + "\n",
+    )
+    async with account_client(settings) as client:
+        token = (await login(client, admin)).json()["data"]["accessToken"]
+        before = _samples((await client.get("/api/v1/metrics", headers=bearer(token))).text)
+        for i in range(7):
+            await client.get(f"/api/v1/articles/no-such-article-{i}")
+        for i in range(3):
+            await client.get(f"/random/path/{i}")
+        after_text = (await client.get("/api/v1/metrics", headers=bearer(token))).text
+    after = _samples(after_text)
+    assert (
+        _requests(after, "/api/v1/articles/{slug}", "404")
+        - _requests(before, "/api/v1/articles/{slug}", "404")
+        == 7
+    )
+    assert _requests(after, "unmatched", "404") - _requests(before, "unmatched", "404") == 3
+    assert "/random/path/1" not in after_text and "no-such-article-3" not in after_text
+    assert after[("neurmatic_redis_up", ())] == 1
+    assert ("process_resident_memory_bytes", ()) in after and ("process_cpu_seconds_total", ()) in after
+    assert any(name == "neurmatic_http_request_duration_seconds_bucket" for name, _ in after)
+    assert any(name == "neurmatic_db_pool_connections_open" for name, _ in after)
+    assert any(name == "neurmatic_queue_depth" for name, _ in after)
+
+
+async def test_metrics_are_for_admins_and_the_internal_network_only(settings: Settings) -> None:
+    from tests.api.accounts import signed_in
+
+    async with account_client(settings) as client:
+        anonymous = await client.get("/api/v1/metrics")
+        _, member = await signed_in(client)
+        as_member = await client.get("/api/v1/metrics", headers=bearer(member["accessToken"]))
+        relayed = await client.get("/internal/metrics")  # the test client sends X-Forwarded-For, like nginx
+        del client.headers["X-Forwarded-For"]
+        direct = await client.get("/internal/metrics")
+    assert anonymous.status_code == 401 and as_member.status_code == 403
+    assert relayed.status_code == 403
+    assert direct.status_code == 200 and "neurmatic_http_requests_total" in direct.text
+
+
+def test_nginx_never_forwards_the_scrape_endpoint(topology: RunningTopology) -> None:
+    with topology.client() as client:
+        response = client.get("/internal/metrics")
+    assert response.status_code == 404 and "neurmatic_http" not in response.text
