@@ -18,7 +18,8 @@ async def api_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """An httpx client wired to ``create_app(settings)`` with its lifespan running."""
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
+        # Like a real server: an unhandled error is a 500 response, not an exception in the test.
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         # https, so the Secure cookies the API sets are sent back as a browser would.
         async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
             yield client

@@ -25,6 +25,7 @@ from neurmatic.api.metrics.router import api_router as metrics_router
 from neurmatic.api.metrics.router import internal_router as internal_metrics_router
 from neurmatic.api.metrics.sampler import run_sampler
 from neurmatic.api.middleware import RequestContextMiddleware
+from neurmatic.api.observability import init_sentry
 from neurmatic.api.security.middleware import (
     BodySizeLimitMiddleware,
     GlobalRateLimitMiddleware,
@@ -42,6 +43,7 @@ API_PREFIX = "/api/v1"
 def create_app(settings: Settings) -> FastAPI:
     """Build the app. Unfit secrets outside development stop it here, before any client opens."""
     check_secrets(settings)
+    init_sentry(settings, "api")
 
     metrics = ApiMetrics()
 

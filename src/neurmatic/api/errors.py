@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from neurmatic.api.observability import report_exception
 from neurmatic.api.responses import error
 from neurmatic.errors import ApiError, RateLimited
 
@@ -66,7 +67,9 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error", extra={"request_id": getattr(request.state, "request_id", None)})
+    request_id = getattr(request.state, "request_id", None)
+    log.exception("unhandled error", extra={"request_id": request_id})
+    report_exception(exc, request_id)
     return error("INTERNAL_ERROR", "an unexpected error occurred", status_code=500)
 
 

@@ -7,6 +7,7 @@ import re
 import time
 import uuid
 
+import sentry_sdk
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from neurmatic.api.metrics.middleware import route_template
@@ -31,6 +32,8 @@ class RequestContextMiddleware:
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        # Sentry's ASGI integration gives each request its own scope: tag the events raised in it.
+        sentry_sdk.get_isolation_scope().set_tag("request_id", request_id)
         started = time.perf_counter()
         status = 500
 
