@@ -25,6 +25,8 @@ from neurmatic.api.metrics.router import api_router as metrics_router
 from neurmatic.api.metrics.router import internal_router as internal_metrics_router
 from neurmatic.api.metrics.sampler import run_sampler
 from neurmatic.api.middleware import RequestContextMiddleware
+from neurmatic.api.notifications.hub import NotificationHub
+from neurmatic.api.notifications.router import router as notifications_router
 from neurmatic.api.observability import init_sentry
 from neurmatic.api.security.middleware import (
     BodySizeLimitMiddleware,
@@ -51,10 +53,13 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.clients = await AppClients.open(settings)
         sampler = asyncio.create_task(run_sampler(app.state.clients, metrics), name="metrics-sampler")
+        app.state.hub = NotificationHub(app.state.clients.redis)
+        app.state.hub.start()
         try:
             yield
         finally:
             sampler.cancel()
+            await app.state.hub.stop()
             await app.state.clients.close()
 
     app = FastAPI(
@@ -79,6 +84,7 @@ def create_app(settings: Settings) -> FastAPI:
         articles_read_router,
         articles_router,
         metrics_router,
+        notifications_router,
     ):
         api.include_router(router)
     app.include_router(api)

@@ -1,0 +1,1 @@
+"""Notifications: persisted, listed, marked read, and pushed live over WebSockets through Redis pub/sub."""

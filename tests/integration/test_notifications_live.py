@@ -1,0 +1,77 @@
+"""A notification raised on one backend reaches a WebSocket connected through nginx to the other."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import uuid
+
+import httpx
+from websockets.sync.client import connect
+
+from tests.conftest import RunningTopology
+
+PASSWORD = "Correct-Horse-Battery-9"
+
+
+def _signed_in(topology: RunningTopology) -> str:
+    email = f"live-{uuid.uuid4().hex[:8]}@example.com"
+    with topology.client() as client:
+        client.post(
+            "/api/v1/auth/register",
+            json={
+                "email": email,
+                "username": f"live_{uuid.uuid4().hex[:8]}",
+                "password": PASSWORD,
+                "termsAccepted": True,
+            },
+        )
+        return str(
+            client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD}).json()["data"][
+                "accessToken"
+            ]
+        )
+
+
+def test_event_from_one_backend_reaches_a_socket_on_the_other(topology: RunningTopology) -> None:
+    token = _signed_in(topology)
+    context = ssl.create_default_context(cafile=str(topology.ca))
+    uri = f"wss://127.0.0.1:{topology.state.ports.https}/api/v1/ws"
+    with connect(uri, ssl=context, open_timeout=10) as socket:
+        socket.send(json.dumps({"type": "auth", "token": token}))
+        ready = json.loads(socket.recv(timeout=10))
+        assert ready["type"] == "ready"
+        holder = ready["instance"]
+        other = "backend-2" if holder == "backend-1" else "backend-1"
+        port = topology.state.ports.api(int(other.rsplit("-", 1)[1]))
+        raised = httpx.post(
+            f"http://127.0.0.1:{port}/api/v1/notifications/test", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert raised.status_code == 201
+        pushed = json.loads(socket.recv(timeout=10))
+        socket.send(json.dumps({"type": "ping"}))
+        pong = json.loads(socket.recv(timeout=10))
+    assert pushed["type"] == "notification"
+    assert pushed["notification"]["data"]["instance"] == other != holder
+    assert pong == {"type": "pong"}
+    with topology.client() as client:
+        listed = client.get("/api/v1/notifications?unread=true", headers={"Authorization": f"Bearer {token}"})
+        marked = client.post("/api/v1/notifications/read-all", headers={"Authorization": f"Bearer {token}"})
+        after = client.get("/api/v1/notifications?unread=true", headers={"Authorization": f"Bearer {token}"})
+    assert [n["kind"] for n in listed.json()["data"]] == ["test"]
+    assert marked.json()["data"]["marked"] == 1 and after.json()["data"] == []
+
+
+def test_a_socket_without_a_valid_token_is_closed(topology: RunningTopology) -> None:
+    from websockets.exceptions import ConnectionClosed
+
+    context = ssl.create_default_context(cafile=str(topology.ca))
+    uri = f"wss://127.0.0.1:{topology.state.ports.https}/api/v1/ws"
+    with connect(uri, ssl=context, open_timeout=10) as socket:
+        socket.send(json.dumps({"type": "auth", "token": "not-a-token"}))
+        try:
+            socket.recv(timeout=10)
+        except ConnectionClosed as closed:
+            assert closed.rcvd is not None and closed.rcvd.code == 4401
+            return
+    raise AssertionError("the server kept an unauthenticated socket open")
