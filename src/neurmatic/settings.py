@@ -221,6 +221,12 @@ class RateLimitSettings(_Section):
     two_factor: str = Field("5/15m", validation_alias="RATE_LIMIT_2FA")
 
 
+class MediaSettings(_Section):
+    storage: str = Field("local", validation_alias="MEDIA_STORAGE", pattern="^(local|s3)$")
+    local_dir: Path = Field(Path(".neurmatic-media"), validation_alias="MEDIA_LOCAL_DIR")
+    max_bytes: int = Field(10 * 1024 * 1024, validation_alias="MEDIA_MAX_BYTES", gt=0)
+
+
 class Settings(BaseModel):
     """Every setting of Neurmatic, grouped by concern."""
 
@@ -233,6 +239,7 @@ class Settings(BaseModel):
     aws: AwsSettings
     sentry: SentrySettings
     rate_limit: RateLimitSettings
+    media: MediaSettings
 
     @classmethod
     def load(cls, env_file: Path | None = None) -> Self:

@@ -19,6 +19,7 @@ from neurmatic.api.auth.router import router as auth_router
 from neurmatic.api.auth.twofactor_router import router as twofactor_router
 from neurmatic.api.errors import install_error_handlers
 from neurmatic.api.health.router import router as health_router
+from neurmatic.api.media.router import router as media_router
 from neurmatic.api.metrics.middleware import MetricsMiddleware
 from neurmatic.api.metrics.registry import ApiMetrics
 from neurmatic.api.metrics.router import api_router as metrics_router
@@ -85,6 +86,7 @@ def create_app(settings: Settings) -> FastAPI:
         articles_router,
         metrics_router,
         notifications_router,
+        media_router,
     ):
         api.include_router(router)
     app.include_router(api)

@@ -100,6 +100,8 @@ class Topology:
             # Every local client (tests, drills, load) comes from 127.0.0.1, so the operators' 100 requests
             # per 15 minutes per client would throttle the whole machine; production keeps 100.
             "RATE_LIMIT_MAX_REQUESTS": "5000",
+            "MEDIA_STORAGE": "local",
+            "MEDIA_LOCAL_DIR": str(self.state.paths.root / "media"),
         }
 
     def write_app_environment(self) -> None:

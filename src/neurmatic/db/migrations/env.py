@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from neurmatic.api.articles import models as article_models  # noqa: F401
+from neurmatic.api.media import models as media_models  # noqa: F401
 from neurmatic.api.notifications import models as notification_models  # noqa: F401
 from neurmatic.api.users import models as user_models  # noqa: F401
 from neurmatic.db import models  # noqa: F401 - registers the models on the metadata
