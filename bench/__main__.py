@@ -1,4 +1,5 @@
-"""``./dev bench [health|replication|all] [--state-dir D] [--requests N] [--concurrency C]``.
+"""``./dev bench [health|replication|all] [--state-dir D] [--requests N] [--concurrency C]``, and
+``./dev bench articles ...`` (see bench/articles_load.py).
 
 Runs against a topology that is already up (``./dev up``); only 127.0.0.1 is ever contacted, and every
 loop is bounded by a request count and a time limit.
@@ -10,6 +11,7 @@ import argparse
 import asyncio
 import ssl
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -110,6 +112,11 @@ def bench_replication(state: TopologyState, samples: int) -> None:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["articles"]:
+        from bench.articles_load import main as articles_main
+
+        articles_main()
+        return
     parser = argparse.ArgumentParser(prog="./dev bench", description=__doc__)
     parser.add_argument("what", nargs="?", default="all", choices=["health", "live", "replication", "all"])
     parser.add_argument("--state-dir", type=Path, default=None)

@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 
 from neurmatic.errors import NeurmaticError
-from neurmatic.ops.commands import mailcatcher, render, secrets, serve, topology, users
+from neurmatic.ops.commands import mailcatcher, render, secrets, seed, serve, topology, users
 from neurmatic.ops.exit_codes import ExitCode, exit_code_for
 
 err_console = Console(stderr=True, soft_wrap=True)
@@ -27,6 +27,7 @@ for command in (
     render.render,
     secrets.secrets,
     users.users,
+    seed.seed_command,
 ):
     cli.add_command(command)
 
