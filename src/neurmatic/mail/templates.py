@@ -6,6 +6,7 @@ reads the token and calls the API, so the token never sits in an API access log 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
 from urllib.parse import urlencode
@@ -46,40 +47,39 @@ def humanise(duration: timedelta) -> str:
     return f"{amount} {unit}{'' if amount == 1 else 's'}"
 
 
-def _render(template: str, *, to: str, subject: str, heading: str, **context: object) -> MailMessage:
-    env = _environment()
-    values = {"subject": subject, "heading": heading, **context}
-    return MailMessage(
-        to=to,
-        subject=subject,
-        text=env.get_template(f"mail/{template}.txt.j2").render(values),
-        html=env.get_template(f"mail/{template}.html.j2").render(values),
-    )
+@dataclass(frozen=True)
+class AccountMail:
+    """One kind of account mail: its templates (``mail/<template>.{txt,html}.j2``), subject and link path."""
+
+    template: str
+    subject: str
+    heading: str
+    path: str
+
+    def render(
+        self, settings: Settings, *, to: str, username: str, token: str, valid_for: timedelta
+    ) -> MailMessage:
+        """The message to ``to``, with a ``{FRONTEND_URL}{path}?token=…`` link valid for ``valid_for``."""
+        env = _environment()
+        context = {
+            "subject": self.subject,
+            "heading": self.heading,
+            "username": username,
+            "link": action_link(settings.app.frontend_url, self.path, token),
+            "valid_for": humanise(valid_for),
+            "support_email": settings.email.support_email,
+        }
+        return MailMessage(
+            to=to,
+            subject=self.subject,
+            text=env.get_template(f"mail/{self.template}.txt.j2").render(context),
+            html=env.get_template(f"mail/{self.template}.html.j2").render(context),
+        )
 
 
-def verification_mail(settings: Settings, *, to: str, username: str, token: str) -> MailMessage:
-    """The "confirm your email" mail, with a link valid for ``EMAIL_VERIFICATION_TTL``."""
-    return _render(
-        "verify_email",
-        to=to,
-        subject="Confirm your email for Neurmatic",
-        heading="Confirm your email",
-        username=username,
-        link=action_link(settings.app.frontend_url, VERIFY_EMAIL_PATH, token),
-        valid_for=humanise(settings.auth.email_verification_ttl),
-        support_email=settings.email.support_email,
-    )
-
-
-def password_reset_mail(settings: Settings, *, to: str, username: str, token: str) -> MailMessage:
-    """The "choose a new password" mail, with a single-use link valid for ``PASSWORD_RESET_TTL``."""
-    return _render(
-        "reset_password",
-        to=to,
-        subject="Reset your Neurmatic password",
-        heading="Reset your password",
-        username=username,
-        link=action_link(settings.app.frontend_url, RESET_PASSWORD_PATH, token),
-        valid_for=humanise(settings.auth.password_reset_ttl),
-        support_email=settings.email.support_email,
-    )
+VERIFICATION_MAIL = AccountMail(
+    "verify_email", "Confirm your email for Neurmatic", "Confirm your email", VERIFY_EMAIL_PATH
+)
+PASSWORD_RESET_MAIL = AccountMail(
+    "reset_password", "Reset your Neurmatic password", "Reset your password", RESET_PASSWORD_PATH
+)

@@ -1,1 +1,1 @@
-"""The background job worker. Its queues arrive with the jobs issue; today it connects and waits."""
+"""The background job worker: RQ queues on the Sentinel-managed Redis, the job functions, the heartbeat."""

@@ -6,6 +6,7 @@ address (the work happens after the response), so they cannot tell anyone which 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, BackgroundTasks
@@ -21,6 +22,7 @@ from neurmatic.api.deps import ClientIp, Clients, DbSession
 from neurmatic.api.responses import success
 from neurmatic.api.security.openapi import error_responses
 from neurmatic.api.security.rate_limit import Limit
+from neurmatic.api.state import AppClients
 from neurmatic.api.users.models import User
 from neurmatic.errors import ValidationFailed
 
@@ -60,6 +62,18 @@ async def _limit_mail_requests(clients: Clients, rule: str, ip: str, email: str)
     await clients.limiter.enforce(f"{rule}:email", email, limit, message)
 
 
+def _answer_then_mail(
+    background: BackgroundTasks,
+    task: Callable[[AppClients, str], Awaitable[None]],
+    clients: AppClients,
+    email: str,
+    answer: str,
+) -> JSONResponse:
+    """Answer ``answer`` now; look the address up and mail it afterwards (same body, same timing)."""
+    background.add_task(task, clients, email)
+    return success({"message": answer})
+
+
 @router.post(
     "/verify-email",
     summary="Confirm the email address with the token from the verification mail",
@@ -84,8 +98,7 @@ async def resend_verification(
     body: EmailRequest, clients: Clients, ip: ClientIp, background: BackgroundTasks
 ) -> JSONResponse:
     await _limit_mail_requests(clients, "resend-verification", ip, body.email)
-    background.add_task(resend_verification_for, clients, body.email)
-    return success({"message": RESEND_ANSWER})
+    return _answer_then_mail(background, resend_verification_for, clients, body.email, RESEND_ANSWER)
 
 
 @router.post(
@@ -97,8 +110,7 @@ async def forgot_password(
     body: EmailRequest, clients: Clients, ip: ClientIp, background: BackgroundTasks
 ) -> JSONResponse:
     await _limit_mail_requests(clients, "forgot-password", ip, body.email)
-    background.add_task(password_reset_for, clients, body.email)
-    return success({"message": FORGOT_ANSWER})
+    return _answer_then_mail(background, password_reset_for, clients, body.email, FORGOT_ANSWER)
 
 
 @router.post(

@@ -19,7 +19,7 @@ from neurmatic.api.auth.one_time import Purpose, create_token
 from neurmatic.api.state import AppClients
 from neurmatic.api.users.models import Status, User
 from neurmatic.mail.message import MailMessage
-from neurmatic.mail.templates import password_reset_mail, verification_mail
+from neurmatic.mail.templates import PASSWORD_RESET_MAIL, VERIFICATION_MAIL
 from neurmatic.settings import Settings
 from neurmatic.worker.queues import QueueUnavailable, submit_mail
 
@@ -37,7 +37,7 @@ async def _submit(clients: AppClients, message: MailMessage, purpose: Purpose) -
     log.info("account mail queued", extra={**context, "job_id": job_id})
 
 
-_TEMPLATES = {Purpose.VERIFY_EMAIL: verification_mail, Purpose.RESET_PASSWORD: password_reset_mail}
+_MAILS = {Purpose.VERIFY_EMAIL: VERIFICATION_MAIL, Purpose.RESET_PASSWORD: PASSWORD_RESET_MAIL}
 
 
 def _ttl(settings: Settings, purpose: Purpose) -> timedelta:
@@ -48,9 +48,11 @@ def _ttl(settings: Settings, purpose: Purpose) -> timedelta:
 async def send_account_mail(clients: AppClients, db: AsyncSession, user: User, purpose: Purpose) -> None:
     """A new token for ``purpose`` (committed) and its mail on the queue."""
     settings = clients.settings
-    token = await create_token(db, user, purpose, _ttl(settings, purpose))
+    ttl = _ttl(settings, purpose)
+    token = await create_token(db, user, purpose, ttl)
     await db.commit()
-    message = _TEMPLATES[purpose](settings, to=user.email, username=user.username, token=token)
+    mail = _MAILS[purpose]
+    message = mail.render(settings, to=user.email, username=user.username, token=token, valid_for=ttl)
     await _submit(clients, message, purpose)
 
 

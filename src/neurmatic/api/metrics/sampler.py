@@ -10,10 +10,10 @@ import time
 from neurmatic.api.metrics.registry import ApiMetrics
 from neurmatic.api.state import AppClients
 from neurmatic.worker.heartbeat import HEARTBEAT_PREFIX
+from neurmatic.worker.queues import ALL_QUEUES, QueueKeys
 
 log = logging.getLogger("neurmatic.metrics")
 SAMPLE_EVERY_SECONDS = 5.0
-QUEUES = ("email", "notifications", "analytics", "scheduling", "maintenance", "default")
 
 
 async def sample(clients: AppClients, metrics: ApiMetrics) -> None:
@@ -30,11 +30,12 @@ async def sample(clients: AppClients, metrics: ApiMetrics) -> None:
         metrics.redis_latency.set(time.perf_counter() - started)
         metrics.redis_up.set(1)
         async with clients.redis.pipeline(transaction=False) as pipe:
-            for queue in QUEUES:
-                pipe.llen(f"rq:queue:{queue}")
-                pipe.zcard(f"rq:failed:{queue}")
+            for queue in ALL_QUEUES:
+                keys = QueueKeys.of(queue)
+                pipe.llen(keys.jobs)
+                pipe.zcard(keys.failed)
             counts = await pipe.execute()
-        for index, queue in enumerate(QUEUES):
+        for index, queue in enumerate(ALL_QUEUES):
             metrics.queue_depth.labels(queue).set(counts[2 * index])
             metrics.queue_failed.labels(queue).set(counts[2 * index + 1])
         workers = [key async for key in clients.redis.scan_iter(match=f"{HEARTBEAT_PREFIX}*", count=100)]
