@@ -17,11 +17,14 @@ import time
 from collections.abc import Sequence
 
 import redis
+from rq import Queue, Retry
 from rq.scheduler import RQScheduler
 
 from neurmatic.adapters.redis import sync_master
 from neurmatic.settings import Settings
+from neurmatic.worker.cron import CronJob, CronTicker, cron_job_id
 from neurmatic.worker.heartbeat import HEARTBEAT_INTERVAL_SECONDS, HEARTBEAT_TTL_SECONDS, heartbeat_key
+from neurmatic.worker.queues import FAILED_JOB_TTL_SECONDS
 
 log = logging.getLogger("neurmatic.worker")
 TICK_SECONDS = 1.0  # how often due retries are moved: their intervals start at 2 s
@@ -41,6 +44,16 @@ class Housekeeper(threading.Thread):
         self._last_beat = 0.0
         self._last_lock_attempt = 0.0
         self._failing = False
+        self.cron = CronTicker(self.client, self._enqueue_cron_job, name)
+
+    def _enqueue_cron_job(self, job: CronJob, occurrence: str) -> None:
+        Queue(job.queue.value, connection=self.client).enqueue(
+            job.function,
+            job_id=cron_job_id(occurrence),
+            retry=Retry(max=3, interval=[10, 60, 300]),
+            failure_ttl=FAILED_JOB_TTL_SECONDS,
+            description=f"cron {occurrence}",
+        )
 
     def beat(self) -> None:
         """Announce this worker for ``HEARTBEAT_TTL_SECONDS``; touch the heartbeat file for containers."""
@@ -68,6 +81,7 @@ class Housekeeper(threading.Thread):
                 if time.monotonic() - self._last_beat >= HEARTBEAT_INTERVAL_SECONDS:
                     self.beat()
                 self.schedule()
+                self.cron.tick()
                 if self._failing:
                     log.info("redis reachable again; heartbeat resumed")
                 self._failing = False

@@ -26,7 +26,7 @@ from rq.worker.base import BaseWorker
 from neurmatic.adapters.redis import sync_master
 from neurmatic.mail.transports import transport_for
 from neurmatic.settings import Settings
-from neurmatic.worker import tasks
+from neurmatic.worker import jobs, tasks
 from neurmatic.worker.housekeeping import Housekeeper
 from neurmatic.worker.queues import ALL_QUEUES
 
@@ -99,6 +99,7 @@ class Worker:
         self.name = name
         # Chosen now so a production worker without a mail transport refuses to start (ConfigurationError).
         tasks.use_transport(transport_for(settings))
+        jobs.use_settings(settings)
         self.stop = threading.Event()
 
     def _request_stop(self, signum: int, _frame: FrameType | None) -> None:

@@ -50,12 +50,14 @@ def api(env_file: Path | None, host: str | None, port: int | None, instance: str
 @click.option("--name", default="worker", show_default=True, help="This worker's name (its heartbeat key).")
 def worker(env_file: Path | None, name: str) -> None:
     """Run the background job worker."""
+    from neurmatic.api.observability import init_sentry
     from neurmatic.secret_policy import check_secrets
     from neurmatic.worker.main import Worker
 
     settings = Settings.load(env_file)
     check_secrets(settings)
     configure_logging(name, settings.app.log_level)
+    init_sentry(settings, "worker")
     Worker(settings, name).run()
 
 
