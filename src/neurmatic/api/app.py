@@ -10,6 +10,9 @@ from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from neurmatic import __version__
+from neurmatic.api.admin.dashboard import MOUNT as DASHBOARD_MOUNT
+from neurmatic.api.admin.dashboard import AdminDashboardGuard, build_dashboard
+from neurmatic.api.admin.login_page import router as admin_login_router
 from neurmatic.api.admin.router import router as admin_router
 from neurmatic.api.articles.read_router import router as articles_read_router
 from neurmatic.api.articles.router import router as articles_router
@@ -91,6 +94,8 @@ def create_app(settings: Settings) -> FastAPI:
         api.include_router(router)
     app.include_router(api)
     app.include_router(internal_metrics_router)
+    app.include_router(admin_login_router)
+    app.mount(DASHBOARD_MOUNT, AdminDashboardGuard(build_dashboard(settings)))
     install_error_handlers(app)
     install_middleware(app, settings)
     return app

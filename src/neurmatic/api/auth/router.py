@@ -49,11 +49,11 @@ async def login(
     payload = LoginResponse(user=user_out(issued.user), **issued.tokens.model_dump())
     response = success(payload.model_dump(by_alias=True))
     if body.use_cookies:
-        _set_cookies(response, clients, issued.session_id, issued.tokens.access_token)
+        set_session_cookies(response, clients, issued.session_id, issued.tokens.access_token)
     return response
 
 
-def _set_cookies(response: Response, clients: Clients, session_id: str, access_token: str) -> None:
+def set_session_cookies(response: Response, clients: Clients, session_id: str, access_token: str) -> None:
     """Browser pages (the admin pages) authenticate with an httpOnly cookie; unsafe requests made with
     it must echo the CSRF cookie in X-CSRF-Token (double submit, bound to the session)."""
     ttl = clients.tokens.access_ttl

@@ -17,6 +17,12 @@ DOCS_CSP = (
     "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https:; "
     "frame-ancestors 'none'"
 )
+# rq-dashboard's pages carry inline scripts; the dashboard is admin-only and renders our own data.
+DASHBOARD_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; "
+    "base-uri 'none'"
+)
 SECURITY_HEADERS = {
     "strict-transport-security": "max-age=31536000; includeSubDomains",
     "x-content-type-options": "nosniff",
@@ -40,7 +46,14 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        csp = DOCS_CSP if scope.get("path", "").startswith("/api/docs") else API_CSP
+        path = str(scope.get("path", ""))
+        csp = (
+            DOCS_CSP
+            if path.startswith("/api/docs")
+            else DASHBOARD_CSP
+            if path.startswith("/admin/")
+            else API_CSP
+        )
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
