@@ -4,7 +4,6 @@ the WebSockets this instance holds, so a user connected to ``backend-2`` gets wh
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import defaultdict
 
@@ -14,6 +13,7 @@ from fastapi import WebSocket
 from neurmatic.api.notifications.service import CHANNEL_PREFIX
 
 log = logging.getLogger("neurmatic.notifications.hub")
+STOP_TIMEOUT_SECONDS = 2.0
 
 
 class NotificationHub:
@@ -62,7 +62,8 @@ class NotificationHub:
         self._task = asyncio.create_task(self._listen(), name="notification-hub")
 
     async def stop(self) -> None:
+        """Cancel the subscription; never wait on it for long (a pub/sub read that ignores cancellation
+        must not hold up the shutdown of the whole instance)."""
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.wait({self._task}, timeout=STOP_TIMEOUT_SECONDS)
