@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.api.conftest import api_client
 from tests.conftest import RunningTopology
 
@@ -47,3 +49,22 @@ def test_create_app_refuses_weak_secrets_in_production(topology: RunningTopology
     weak.auth.jwt_secret = weak.auth.jwt_secret.__class__("changeme")  # type: ignore[union-attr]
     with pytest.raises(ConfigurationError, match="JWT_SECRET is a placeholder"):
         create_app(weak)
+
+
+async def test_access_log_lines_carry_request_user_route_status_and_duration(
+    topology: RunningTopology, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from tests.api.accounts import account_client, bearer, fast_settings, signed_in
+
+    async with account_client(fast_settings(topology.app_settings())) as client:
+        _, tokens = await signed_in(client)
+        with caplog.at_level(logging.INFO, logger="neurmatic.access"):
+            await client.get(
+                "/api/v1/users/me",
+                headers={**bearer(tokens["accessToken"]), "X-Request-ID": "log-test-request-01"},
+            )
+    [line] = [r for r in caplog.records if getattr(r, "request_id", None) == "log-test-request-01"]
+    assert line.route == "/api/v1/users/me" and line.status == 200  # type: ignore[attr-defined]
+    assert line.user_id == tokens["user"]["id"] and line.duration_ms > 0  # type: ignore[attr-defined]

@@ -94,6 +94,7 @@ async def _principal(
     if user is None or user.status is not Status.ACTIVE:
         await clients.sessions.revoke(claims.session_id, claims.user_id)
         raise AuthenticationRequired("this account is not active")
+    request.state.user_id = str(user.id)  # for the access log line of this request
     return Principal(user, claims.session_id, via_cookie)
 
 

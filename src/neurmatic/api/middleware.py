@@ -59,6 +59,7 @@ class RequestContextMiddleware:
                         "method": scope.get("method"),
                         "path": path,
                         "route": route_template(scope),
+                        "user_id": scope.get("state", {}).get("user_id"),
                         "status": status,
                         "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                     },
