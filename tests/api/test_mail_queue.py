@@ -23,7 +23,7 @@ from neurmatic.mail.message import MailMessage
 from neurmatic.mail.smtp import SmtpTransport
 from neurmatic.worker import tasks
 from neurmatic.worker.main import InlineWorker, queue_connection
-from neurmatic.worker.queues import ALL_QUEUES, enqueue_mail, mail_retry
+from neurmatic.worker.queues import ALL_QUEUES, JOB_OUTCOMES_KEY, enqueue_mail, mail_retry
 from tests.api.conftest import api_client
 from tests.conftest import RunningTopology
 from tests.mailbox import Flaky, SmtpCatcher, wait_for_mail
@@ -84,6 +84,9 @@ def test_a_deferred_mail_is_retried_until_the_server_accepts_it(
     [mail] = wait_for_mail(tmp_path, message.to, timeout=1)
     assert mail["Subject"] == "Retry me" and mail["From"] == "noreply@neurmatic.com"
     assert len(FailedJobRegistry(queue_name, connection=connection)) == 0
+    outcomes = connection.hgetall(JOB_OUTCOMES_KEY)
+    assert int(outcomes[f"{queue_name}:succeeded".encode()]) == 1  # the outcome the metrics export
+    assert int(outcomes[f"{queue_name}:failed".encode()]) == 1  # the first, deferred attempt
 
 
 def test_a_refused_mail_fails_at_once_and_is_kept_with_the_failed_jobs(

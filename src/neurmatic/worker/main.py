@@ -8,6 +8,7 @@ starts after a backoff instead of the process exiting.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
@@ -28,7 +29,7 @@ from neurmatic.mail.transports import transport_for
 from neurmatic.settings import Settings
 from neurmatic.worker import jobs, tasks
 from neurmatic.worker.housekeeping import Housekeeper
-from neurmatic.worker.queues import ALL_QUEUES
+from neurmatic.worker.queues import ALL_QUEUES, JOB_OUTCOMES_KEY
 
 log = logging.getLogger("neurmatic.worker")
 WORKER_TTL_SECONDS = 35  # RQ blocks on the queues for ttl - 15 = 20 s between its own heartbeats
@@ -56,7 +57,23 @@ class _SafeFailureLog(BaseWorker):
         call_exception_handlers(self._exc_handlers, job, *exc_info)
 
 
-class QueueWorker(_SafeFailureLog, ForkingWorker):
+class _CountedOutcomes(BaseWorker):
+    """Counts each job's outcome per queue in Redis, where every API instance's metrics read them."""
+
+    def _count(self, job: Job, outcome: str) -> None:
+        with contextlib.suppress(redis.RedisError):
+            self.connection.hincrby(JOB_OUTCOMES_KEY, f"{job.origin}:{outcome}", 1)
+
+    def handle_job_success(self, job: Job, queue: Any, *args: Any, **kwargs: Any) -> None:
+        super().handle_job_success(job, queue, *args, **kwargs)
+        self._count(job, "succeeded")
+
+    def handle_job_failure(self, job: Job, queue: Any, *args: Any, **kwargs: Any) -> None:
+        super().handle_job_failure(job, queue, *args, **kwargs)
+        self._count(job, "failed")
+
+
+class QueueWorker(_CountedOutcomes, _SafeFailureLog, ForkingWorker):
     """The production worker: a forked child per job."""
 
     stop_requested = False
@@ -66,7 +83,7 @@ class QueueWorker(_SafeFailureLog, ForkingWorker):
         super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
 
 
-class InlineWorker(_SafeFailureLog, SimpleWorker):
+class InlineWorker(_CountedOutcomes, _SafeFailureLog, SimpleWorker):
     """Runs jobs in its own process (tests, debugging): same queues, same failure handling."""
 
 

@@ -34,6 +34,7 @@ class QueueName(enum.StrEnum):
 
 
 ALL_QUEUES: tuple[str, ...] = tuple(name.value for name in QueueName)
+JOB_OUTCOMES_KEY = "neurmatic:job_outcomes"  # hash "<queue>:<succeeded|failed>" -> count, read by metrics
 # 2 s, 10 s, 1 min, 5 min, 15 min: a blip is retried at once, an outage of the provider is waited out
 # for about 20 minutes before the job is declared failed.
 MAIL_RETRY_INTERVALS = (2, 10, 60, 300, 900)

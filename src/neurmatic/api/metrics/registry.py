@@ -54,4 +54,10 @@ class ApiMetrics:
         self.queue_failed = Gauge(
             "neurmatic_queue_failed_jobs", "Failed jobs kept, per queue", ["queue"], registry=r
         )
+        self.job_outcomes = Gauge(
+            "neurmatic_jobs_total",
+            "Jobs run by the workers, per queue and outcome",
+            ["queue", "outcome"],
+            registry=r,
+        )
         self.workers = Gauge("neurmatic_workers_alive", "Workers with a live heartbeat", registry=r)

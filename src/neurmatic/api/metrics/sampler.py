@@ -10,7 +10,7 @@ import time
 from neurmatic.api.metrics.registry import ApiMetrics
 from neurmatic.api.state import AppClients
 from neurmatic.worker.heartbeat import HEARTBEAT_PREFIX
-from neurmatic.worker.queues import ALL_QUEUES, QueueKeys
+from neurmatic.worker.queues import ALL_QUEUES, JOB_OUTCOMES_KEY, QueueKeys
 
 log = logging.getLogger("neurmatic.metrics")
 SAMPLE_EVERY_SECONDS = 5.0
@@ -38,6 +38,11 @@ async def sample(clients: AppClients, metrics: ApiMetrics) -> None:
         for index, queue in enumerate(ALL_QUEUES):
             metrics.queue_depth.labels(queue).set(counts[2 * index])
             metrics.queue_failed.labels(queue).set(counts[2 * index + 1])
+        for field_name, count in (await clients.redis.hgetall(JOB_OUTCOMES_KEY)).items():
+            queue, _, outcome = (
+                field_name.decode() if isinstance(field_name, bytes) else field_name
+            ).rpartition(":")
+            metrics.job_outcomes.labels(queue, outcome).set(int(count))
         workers = [key async for key in clients.redis.scan_iter(match=f"{HEARTBEAT_PREFIX}*", count=100)]
         metrics.workers.set(len(workers))
     except Exception as exc:  # a sampler must never die: report Redis as down and try again later
