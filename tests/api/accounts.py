@@ -8,12 +8,14 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from neurmatic.settings import Settings
 from tests.api.conftest import api_client
+from tests.support import neurmatic
 
 PASSWORD = "Correct-Horse-Battery-9"
 _counter = itertools.count(1)
@@ -80,3 +82,20 @@ async def signed_in(client: httpx.AsyncClient) -> tuple[Account, dict[str, Any]]
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def create_admin(state_dir: Path) -> tuple[Account, str]:
+    """A new administrator made with the real ``neurmatic users create-admin``; (account, its output)."""
+    admin = new_account()
+    result = neurmatic(
+        "users",
+        "create-admin",
+        "--email",
+        admin.email,
+        "--username",
+        admin.username,
+        "--password-stdin",
+        state_dir=state_dir,
+        stdin=admin.password + "\n",
+    )
+    return admin, result.stdout

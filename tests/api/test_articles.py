@@ -11,9 +11,15 @@ import httpx
 import pytest
 
 from neurmatic.settings import Settings
-from tests.api.accounts import account_client, bearer, fast_settings, login, new_account, signed_in
+from tests.api.accounts import (
+    account_client,
+    bearer,
+    create_admin,
+    fast_settings,
+    login,
+    signed_in,
+)
 from tests.conftest import RunningTopology
-from tests.support import neurmatic
 
 
 @pytest.fixture
@@ -74,18 +80,7 @@ async def test_moderators_may_edit_any_article(settings: Settings, topology: Run
     async with account_client(settings) as client:
         _, author = await signed_in(client)
         article = await _write(client, author["accessToken"])
-        moderator = new_account()
-        neurmatic(
-            "users",
-            "create-admin",
-            "--email",
-            moderator.email,
-            "--username",
-            moderator.username,
-            "--password-stdin",
-            state_dir=topology.state_dir,
-            stdin=moderator.password + "\n",
-        )
+        moderator, _ = create_admin(topology.state_dir)
         admin_token = (await login(client, moderator)).json()["data"]["accessToken"]
         edited = await client.patch(
             f"/api/v1/articles/{article['slug']}",

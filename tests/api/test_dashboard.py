@@ -8,9 +8,15 @@ import httpx
 import pytest
 
 from neurmatic.settings import Settings
-from tests.api.accounts import Account, account_client, bearer, fast_settings, new_account, signed_in
+from tests.api.accounts import (
+    Account,
+    account_client,
+    bearer,
+    create_admin,
+    fast_settings,
+    signed_in,
+)
 from tests.conftest import RunningTopology
-from tests.support import neurmatic
 
 
 @pytest.fixture
@@ -19,19 +25,7 @@ def settings(topology: RunningTopology) -> Settings:
 
 
 def _admin(topology: RunningTopology) -> Account:
-    admin = new_account()
-    neurmatic(
-        "users",
-        "create-admin",
-        "--email",
-        admin.email,
-        "--username",
-        admin.username,
-        "--password-stdin",
-        state_dir=topology.state_dir,
-        stdin=admin.password + "\n",
-    )
-    return admin
+    return create_admin(topology.state_dir)[0]
 
 
 async def _sign_in_form(

@@ -6,9 +6,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from neurmatic.settings import Settings
-from tests.api.accounts import account_client, bearer, fast_settings, login, new_account
+from tests.api.accounts import account_client, bearer, create_admin, fast_settings, login
 from tests.conftest import RunningTopology
-from tests.support import neurmatic
 
 
 @pytest.fixture
@@ -39,18 +38,7 @@ def _requests(
 async def test_counters_move_with_traffic_and_labels_stay_bounded(
     settings: Settings, topology: RunningTopology
 ) -> None:
-    admin = new_account()
-    neurmatic(
-        "users",
-        "create-admin",
-        "--email",
-        admin.email,
-        "--username",
-        admin.username,
-        "--password-stdin",
-        state_dir=topology.state_dir,
-        stdin=admin.password + "\n",
-    )
+    admin, _ = create_admin(topology.state_dir)
     async with account_client(settings) as client:
         token = (await login(client, admin)).json()["data"]["accessToken"]
         before = _samples((await client.get("/api/v1/metrics", headers=bearer(token))).text)

@@ -6,9 +6,17 @@ import pyotp
 import pytest
 
 from neurmatic.settings import Settings
-from tests.api.accounts import account_client, bearer, fast_settings, login, new_account, register, signed_in
+from tests.api.accounts import (
+    account_client,
+    bearer,
+    create_admin,
+    fast_settings,
+    login,
+    new_account,
+    register,
+    signed_in,
+)
 from tests.conftest import RunningTopology
-from tests.support import neurmatic
 
 
 @pytest.fixture
@@ -203,19 +211,8 @@ async def test_admin_endpoints_need_the_admin_role_and_suspension_ends_sessions(
     async with account_client(settings) as client:
         member, member_tokens = await signed_in(client)
         forbidden = await client.get("/api/v1/admin/users", headers=bearer(member_tokens["accessToken"]))
-        admin = new_account()
-        result = neurmatic(
-            "users",
-            "create-admin",
-            "--email",
-            admin.email,
-            "--username",
-            admin.username,
-            "--password-stdin",
-            state_dir=topology.state_dir,
-            stdin=admin.password + "\n",
-        )
-        assert "created administrator" in result.stdout
+        admin, result = create_admin(topology.state_dir)
+        assert "created administrator" in result
         admin_tokens = (await login(client, admin)).json()["data"]
         assert admin_tokens["user"]["role"] == "admin"
         listing = await client.get("/api/v1/admin/users?limit=5", headers=bearer(admin_tokens["accessToken"]))
