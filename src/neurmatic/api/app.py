@@ -64,6 +64,7 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             sampler.cancel()
             await app.state.hub.stop()
+            await asyncio.wait({sampler}, timeout=3)
             await app.state.clients.close()
 
     app = FastAPI(

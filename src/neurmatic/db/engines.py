@@ -137,6 +137,7 @@ class Database:
     async def close(self) -> None:
         if self._monitor is not None:
             self._monitor.cancel()
+            await asyncio.wait({self._monitor}, timeout=3)
         await self.primary.dispose()
         if self.replica is not None:
             await self.replica.dispose()

@@ -4,6 +4,7 @@ the WebSockets this instance holds, so a user connected to ``backend-2`` gets wh
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import defaultdict
 
@@ -13,7 +14,8 @@ from fastapi import WebSocket
 from neurmatic.api.notifications.service import CHANNEL_PREFIX
 
 log = logging.getLogger("neurmatic.notifications.hub")
-STOP_TIMEOUT_SECONDS = 2.0
+STOP_TIMEOUT_SECONDS = 3.0
+POLL_SECONDS = 1.0
 
 
 class NotificationHub:
@@ -21,6 +23,7 @@ class NotificationHub:
         self.redis = redis
         self.sockets: dict[str, set[WebSocket]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def add(self, user_id: str, socket: WebSocket) -> None:
         self.sockets[user_id].add(socket)
@@ -38,18 +41,16 @@ class NotificationHub:
                 self.remove(user_id, socket)
 
     async def _listen(self) -> None:
-        while True:  # resubscribe after a Redis failover or outage
+        # Polls with a short timeout instead of blocking in listen(): the loop returns to us every second,
+        # so a stop is honoured promptly even when a read would not react to cancellation.
+        while not self._stopping:  # resubscribe after a Redis failover or outage
+            pubsub = self.redis.pubsub()
             try:
-                pubsub = self.redis.pubsub()
                 await pubsub.psubscribe(f"{CHANNEL_PREFIX}*")
-                async for message in pubsub.listen():
-                    if message.get("type") != "pmessage":
-                        continue
-                    raw_channel, data = message["channel"], message["data"]
-                    user_id = (raw_channel.decode() if isinstance(raw_channel, bytes) else raw_channel)[
-                        len(CHANNEL_PREFIX) :
-                    ]
-                    await self._deliver(user_id, data.decode() if isinstance(data, bytes) else data)
+                while not self._stopping:
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=POLL_SECONDS)
+                    if message is not None and message.get("type") == "pmessage":
+                        await self._dispatch(message["channel"], message["data"])
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -57,13 +58,23 @@ class NotificationHub:
                     "notification subscription lost; resubscribing", extra={"error": type(exc).__name__}
                 )
                 await asyncio.sleep(1)
+            finally:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(pubsub.aclose(), POLL_SECONDS)  # type: ignore[no-untyped-call]
+
+    async def _dispatch(self, raw_channel: bytes | str, data: bytes | str) -> None:
+        channel = raw_channel.decode() if isinstance(raw_channel, bytes) else raw_channel
+        await self._deliver(
+            channel[len(CHANNEL_PREFIX) :], data.decode() if isinstance(data, bytes) else data
+        )
 
     def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self._listen(), name="notification-hub")
 
     async def stop(self) -> None:
-        """Cancel the subscription; never wait on it for long (a pub/sub read that ignores cancellation
-        must not hold up the shutdown of the whole instance)."""
+        """Stop the subscription; never wait on it for long (shutdown must not hang on Redis)."""
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             await asyncio.wait({self._task}, timeout=STOP_TIMEOUT_SECONDS)
