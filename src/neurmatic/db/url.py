@@ -73,7 +73,7 @@ class DatabaseUrl:
             auth += ":" + quote(self.password, safe="")
         hosts = ",".join(f"{host}:{port}" for host, port in self.hosts)
         params = {k: v for k, v in self.params.items() if with_pool_params or k not in POOL_PARAMS}
-        query = f"?{urlencode(params)}" if params else ""
+        query = f"?{urlencode(params, quote_via=quote)}" if params else ""  # libpq reads "+" literally
         return f"postgresql://{auth}@{hosts}/{quote(self.database, safe='')}{query}"
 
     def redacted(self) -> str:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
 from rich.console import Console
 
 from neurmatic.errors import NeurmaticError
-from neurmatic.ops.commands import mailcatcher, render, secrets, seed, serve, topology, users
+from neurmatic.ops.commands import backup, mailcatcher, render, secrets, seed, serve, topology, users
 from neurmatic.ops.exit_codes import ExitCode, exit_code_for
 
 err_console = Console(stderr=True, soft_wrap=True)
@@ -24,6 +25,7 @@ for command in (
     *topology.COMMANDS,
     *serve.COMMANDS,
     *mailcatcher.COMMANDS,
+    *backup.COMMANDS,
     render.render,
     secrets.secrets,
     users.users,
@@ -48,4 +50,12 @@ def main() -> None:
         sys.exit(exit_code_for(exc))
     except KeyboardInterrupt:
         sys.exit(ExitCode.ABORTED)
+    except Exception as exc:  # a bug or an unforeseen failure: say what, not a traceback (unless asked)
+        if os.environ.get("NEURMATIC_DEBUG"):
+            raise
+        err_console.print(
+            f"[bold red]unexpected error:[/] {type(exc).__name__}: {str(exc)[:500]}", highlight=False
+        )
+        err_console.print("  → run again with NEURMATIC_DEBUG=1 for the traceback", highlight=False)
+        sys.exit(ExitCode.FAILURE)
     sys.exit(ExitCode.OK)

@@ -18,7 +18,23 @@ class ExitCode(IntEnum):
     SERVICE_FAILED = 7  # a server did not start or a command it ran failed
     NOT_RUNNING = 8  # the topology is not running
     UNHEALTHY = 9  # a check found the system unhealthy
-    ABORTED = 10  # the user declined a confirmation
+    ABORTED = 10  # the user declined a confirmation, or a destructive step needs --yes
+    BACKUP_INVALID = 11  # the backup is truncated, corrupt, or does not match its manifest
+    BACKUP_FAILED = 12  # the backup could not be made (nothing partial was left)
+    RESTORE_FAILED = 13  # the restore stopped (the target is as it was)
+
+
+def _backup_errors() -> tuple[tuple[type[errors.NeurmaticError], ExitCode], ...]:
+    from neurmatic.ops.flows.backup import BackupFailed
+    from neurmatic.ops.flows.backup_files import BackupInvalid
+    from neurmatic.ops.flows.restore import RestoreFailed, TargetNotEmpty
+
+    return (
+        (BackupInvalid, ExitCode.BACKUP_INVALID),
+        (BackupFailed, ExitCode.BACKUP_FAILED),
+        (RestoreFailed, ExitCode.RESTORE_FAILED),
+        (TargetNotEmpty, ExitCode.ABORTED),
+    )
 
 
 _BY_ERROR: tuple[tuple[type[errors.NeurmaticError], ExitCode], ...] = (
@@ -34,7 +50,7 @@ _BY_ERROR: tuple[tuple[type[errors.NeurmaticError], ExitCode], ...] = (
 
 
 def exit_code_for(exc: errors.NeurmaticError) -> ExitCode:
-    for error_type, code in _BY_ERROR:
+    for error_type, code in (*_backup_errors(), *_BY_ERROR):
         if isinstance(exc, error_type):
             return code
     return ExitCode.FAILURE

@@ -1,0 +1,121 @@
+"""Backup files and their manifests: names, checksums, and the checks that say a file is a backup.
+
+A backup is ``neurmatic_YYYYMMDD_HHMMSS.sql.gz`` (the operators' name) with ``….manifest.json`` beside
+it. Both are written under temporary names and renamed only when complete and verified, so a partial
+file never looks like a backup.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import zlib
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from neurmatic.errors import NeurmaticError
+
+PREFIX = "neurmatic_"
+SUFFIX = ".sql.gz"
+MANIFEST_SUFFIX = ".manifest.json"
+DUMP_TRAILER = b"-- PostgreSQL database dump complete"
+CHUNK = 1024 * 1024
+
+
+class BackupInvalid(NeurmaticError):
+    """The file is not a complete, intact backup (truncated, corrupt, or not matching its manifest)."""
+
+
+@dataclass
+class Manifest:
+    database: str
+    server_version: str
+    created_at: str
+    file: str
+    size: int
+    sha256: str
+    duration_seconds: float
+    tables: dict[str, int] = field(default_factory=dict)  # row counts, in the dump's own snapshot
+    format: str = "plain-gzip"
+    tool: str = "neurmatic"
+
+    def write(self, path: Path) -> None:
+        write_atomically(path, (json.dumps(asdict(self), indent=2, sort_keys=True) + "\n").encode())
+
+    @classmethod
+    def read(cls, path: Path) -> Manifest:
+        try:
+            return cls(**json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError) as exc:
+            raise BackupInvalid(f"the manifest {path} cannot be read: {exc}") from exc
+
+
+def backup_name(moment: datetime | None = None) -> str:
+    return f"{PREFIX}{(moment or datetime.now(UTC)).strftime('%Y%m%d_%H%M%S')}{SUFFIX}"
+
+
+def manifest_path(backup: Path) -> Path:
+    return backup.with_name(backup.name.removesuffix(SUFFIX) + MANIFEST_SUFFIX)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def check_gzip_dump(path: Path) -> None:
+    """The whole file decompresses and ends with pg_dump's completion line (a truncated dump does not)."""
+    tail = b""
+    try:
+        with gzip.open(path, "rb") as handle:
+            while chunk := handle.read(CHUNK):
+                tail = (tail + chunk)[-4096:]
+    except (OSError, EOFError, zlib.error) as exc:
+        raise BackupInvalid(
+            f"{path.name} is not an intact gzip file: {exc}",
+            hint="it was truncated or damaged; use an older backup",
+        ) from exc
+    if DUMP_TRAILER not in tail:
+        raise BackupInvalid(
+            f"{path.name} is incomplete: pg_dump's completion line is missing",
+            hint="the dump was cut short; use an older backup",
+        )
+
+
+def verify_backup(path: Path) -> Manifest | None:
+    """Refuse anything that is not an intact backup; its manifest (checked against the file) if any."""
+    if not path.is_file():
+        raise BackupInvalid(f"{path} does not exist")
+    check_gzip_dump(path)
+    manifest_file = manifest_path(path)
+    if not manifest_file.exists():
+        return None
+    manifest = Manifest.read(manifest_file)
+    if manifest.sha256 != sha256_of(path) or manifest.size != path.stat().st_size:
+        raise BackupInvalid(
+            f"{path.name} does not match its manifest (checksum or size differ)",
+            hint="the file changed after it was written; use another backup",
+        )
+    return manifest
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.partial")
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    tmp.replace(path)
+
+
+def local_backups(directory: Path) -> list[Path]:
+    """Complete backups in ``directory``, newest first (partial files are dot-files and never listed)."""
+    if not directory.is_dir():
+        return []
+    return sorted((p for p in directory.glob(f"{PREFIX}*{SUFFIX}") if p.is_file()), reverse=True)
