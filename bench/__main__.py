@@ -18,7 +18,8 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from neurmatic.supervisor.layout import APP_DB_USER, DATABASE_NAME, HOST, resolve_state_dir
+from neurmatic.supervisor.layout import HOST, resolve_state_dir
+from neurmatic.supervisor.services.postgres import app_connection
 from neurmatic.supervisor.state import TopologyState
 
 TIME_LIMIT_SECONDS = 60.0
@@ -85,14 +86,7 @@ def bench_replication(state: TopologyState, samples: int) -> None:
     """Time from COMMIT on the primary until the row is visible on the standby."""
 
     def connect(index: int) -> psycopg.Connection[tuple[object, ...]]:
-        return psycopg.connect(
-            host=HOST,
-            port=state.ports.postgres(index),
-            user=APP_DB_USER,
-            password=state.secrets["POSTGRES_PASSWORD"],
-            dbname=DATABASE_NAME,
-            autocommit=True,
-        )
+        return app_connection(state, index)
 
     delays: list[float] = []
     with connect(1) as primary, connect(2) as standby:

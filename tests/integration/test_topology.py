@@ -11,7 +11,8 @@ import psutil
 import psycopg
 
 from neurmatic.adapters.redis import direct
-from neurmatic.supervisor.layout import APP_DB_USER, DATABASE_NAME, HOST
+from neurmatic.supervisor.layout import HOST
+from neurmatic.supervisor.services.postgres import app_connection
 from tests.conftest import RunningTopology
 from tests.support import neurmatic, port_is_free
 
@@ -32,15 +33,7 @@ EXPECTED_ROLES = {
 
 
 def _app_conn(topology: RunningTopology, index: int) -> psycopg.Connection[tuple[object, ...]]:
-    state = topology.state
-    return psycopg.connect(
-        host=HOST,
-        port=state.ports.postgres(index),
-        user=APP_DB_USER,
-        password=state.secrets["POSTGRES_PASSWORD"],
-        dbname=DATABASE_NAME,
-        autocommit=True,
-    )
+    return app_connection(topology.state, index)
 
 
 def test_status_json_lists_every_service_ready_with_its_role(topology: RunningTopology) -> None:

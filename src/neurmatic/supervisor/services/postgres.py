@@ -9,6 +9,9 @@ from __future__ import annotations
 import shutil
 import signal
 from pathlib import Path
+from typing import Any
+
+import psycopg
 
 from neurmatic.adapters.commands import run
 from neurmatic.adapters.postgres import (
@@ -30,6 +33,18 @@ from neurmatic.supervisor.state import TopologyState, write_private_file
 def superuser_endpoint(state: TopologyState, index: int, dbname: str = "postgres") -> PgEndpoint:
     return PgEndpoint(
         HOST, state.ports.postgres(index), SUPERUSER, state.secrets["POSTGRES_SUPERUSER_PASSWORD"], dbname
+    )
+
+
+def app_connection(state: TopologyState, index: int) -> psycopg.Connection[tuple[Any, ...]]:
+    """An autocommit connection to node ``index`` as the application role (benchmarks, tests, drills)."""
+    return psycopg.connect(
+        host=HOST,
+        port=state.ports.postgres(index),
+        user=APP_DB_USER,
+        password=state.secrets["POSTGRES_PASSWORD"],
+        dbname=DATABASE_NAME,
+        autocommit=True,
     )
 
 
