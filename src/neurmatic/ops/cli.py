@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 
 from neurmatic.errors import NeurmaticError
-from neurmatic.ops.commands import backup, mailcatcher, render, secrets, seed, serve, topology, users
+from neurmatic.ops.commands import backup, health, mailcatcher, render, secrets, seed, serve, topology, users
 from neurmatic.ops.exit_codes import ExitCode, exit_code_for
 
 err_console = Console(stderr=True, soft_wrap=True)
@@ -26,6 +26,7 @@ for command in (
     *serve.COMMANDS,
     *mailcatcher.COMMANDS,
     *backup.COMMANDS,
+    *health.COMMANDS,
     render.render,
     secrets.secrets,
     users.users,

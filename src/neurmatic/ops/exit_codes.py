@@ -22,6 +22,7 @@ class ExitCode(IntEnum):
     BACKUP_INVALID = 11  # the backup is truncated, corrupt, or does not match its manifest
     BACKUP_FAILED = 12  # the backup could not be made (nothing partial was left)
     RESTORE_FAILED = 13  # the restore stopped (the target is as it was)
+    DEGRADED = 14  # a check warns (nothing fails)
 
 
 def _backup_errors() -> tuple[tuple[type[errors.NeurmaticError], ExitCode], ...]:

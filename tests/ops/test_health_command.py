@@ -1,0 +1,39 @@
+"""``neurmatic health``: one stopped component is exactly the one marked failed, and the exit code says so."""
+
+from __future__ import annotations
+
+import json
+
+from neurmatic.ops.exit_codes import ExitCode
+from neurmatic.supervisor.topology import Topology
+from tests.conftest import RunningTopology
+from tests.support import neurmatic
+
+
+def _health(topology: RunningTopology) -> tuple[int, dict[str, object]]:
+    result = neurmatic("health", "--json", state_dir=topology.state_dir, check=False)
+    return result.returncode, json.loads(result.stdout)
+
+
+def test_health_marks_exactly_the_stopped_component(topology: RunningTopology, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    neurmatic("backup", "--dir", str(tmp_path), state_dir=topology.state_dir)
+    result = neurmatic(
+        "health", "--json", "--backup-dir", str(tmp_path), state_dir=topology.state_dir, check=False
+    )
+    report = json.loads(result.stdout)
+    assert result.returncode == ExitCode.OK, report
+    assert report["status"] == "healthy" and {c["status"] for c in report["checks"]} == {"ok"}
+    Topology(topology.state).service("redis-2").stop()
+    try:
+        result = neurmatic(
+            "health", "--json", "--backup-dir", str(tmp_path), state_dir=topology.state_dir, check=False
+        )
+        report = json.loads(result.stdout)
+        failed = [c["name"] for c in report["checks"] if c["status"] != "ok"]
+        assert result.returncode == ExitCode.UNHEALTHY and report["status"] == "unhealthy"
+        assert failed == ["redis-2"]
+        human = neurmatic("health", "--backup-dir", str(tmp_path), state_dir=topology.state_dir, check=False)
+        assert "✗ redis-2" in human.stdout and "overall: unhealthy" in human.stdout
+    finally:
+        neurmatic("up", state_dir=topology.state_dir)
+    assert _health(topology)[1]["status"] in ("healthy", "degraded")
