@@ -23,11 +23,13 @@ class ExitCode(IntEnum):
     BACKUP_FAILED = 12  # the backup could not be made (nothing partial was left)
     RESTORE_FAILED = 13  # the restore stopped (the target is as it was)
     DEGRADED = 14  # a check warns (nothing fails)
+    S3_UNAVAILABLE = 15  # S3 failed; the local backup is made and intact
 
 
 def _backup_errors() -> tuple[tuple[type[errors.NeurmaticError], ExitCode], ...]:
     from neurmatic.ops.flows.backup import BackupFailed
     from neurmatic.ops.flows.backup_files import BackupInvalid
+    from neurmatic.ops.flows.backup_s3 import S3Unavailable
     from neurmatic.ops.flows.restore import RestoreFailed, TargetNotEmpty
 
     return (
@@ -35,6 +37,7 @@ def _backup_errors() -> tuple[tuple[type[errors.NeurmaticError], ExitCode], ...]
         (BackupFailed, ExitCode.BACKUP_FAILED),
         (RestoreFailed, ExitCode.RESTORE_FAILED),
         (TargetNotEmpty, ExitCode.ABORTED),
+        (S3Unavailable, ExitCode.S3_UNAVAILABLE),
     )
 
 

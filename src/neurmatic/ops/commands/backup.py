@@ -19,8 +19,18 @@ from neurmatic.db.url import DatabaseUrl
 from neurmatic.ops.commands.options import json_option, state_dir_option
 from neurmatic.ops.flows.backup import create_backup
 from neurmatic.ops.flows.backup_files import Manifest, local_backups, manifest_path
+from neurmatic.ops.flows.backup_s3 import (
+    S3Unavailable,
+    apply_lifecycle,
+    client_for,
+    prune_local,
+    prune_remote,
+    remote_backups,
+    upload,
+)
 from neurmatic.ops.flows.pg_access import PgTarget
 from neurmatic.ops.flows.restore import restore_backup
+from neurmatic.settings import Settings
 from neurmatic.supervisor.layout import DATABASE_NAME, HOST, SUPERUSER
 from neurmatic.supervisor.state import TopologyState, read_env_file
 
@@ -40,6 +50,35 @@ def _targets(state: TopologyState) -> tuple[PgTarget, PgTarget]:
     hosts = tuple((HOST, state.ports.postgres(i)) for i in (1, 2))
     admin = PgTarget(hosts, SUPERUSER, state.secrets["POSTGRES_SUPERUSER_PASSWORD"], "postgres")
     return app, admin
+
+
+def _days(variable: str, default: int) -> int:
+    return int(os.environ.get(variable) or default)
+
+
+def _settings(state: TopologyState) -> Settings:
+    """The topology's settings, with the process environment (AWS_*, S3_BUCKET, ...) taking precedence."""
+    return Settings.load(state.paths.app_env_file)
+
+
+def _to_s3(state: TopologyState, path: Path, manifest: Manifest) -> tuple[str | None, S3Unavailable | None]:
+    """Upload and prune remotely when a backup bucket is configured; an S3 failure keeps the local file."""
+    aws = _settings(state).aws
+    if not aws.backup_bucket:
+        return None, None
+    client = client_for(aws)
+    try:
+        remote = upload(
+            client,
+            aws.backup_bucket,
+            path,
+            manifest,
+            os.environ.get("BACKUP_S3_STORAGE_CLASS") or "STANDARD_IA",
+        )
+        prune_remote(client, aws.backup_bucket, _days("BACKUP_S3_RETENTION_DAYS", 90))
+    except S3Unavailable as exc:
+        return None, exc
+    return remote, None
 
 
 def _directory(option: Path | None, state: TopologyState) -> Path:
@@ -69,14 +108,41 @@ def backup(ctx: click.Context, state_dir: Path, directory: Path | None, as_json:
     ) as bar:
         task = bar.add_task("dump", total=None)
         path, manifest = create_backup(app, target_dir, progress=lambda n: bar.advance(task, n))
+    pruned = prune_local(local_backups(target_dir), _days("BACKUP_RETENTION_DAYS", 30))
+    remote, s3_error = _to_s3(state, path, manifest)
     if as_json:
-        click.echo(json.dumps({"path": str(path), **asdict(manifest)}, indent=2))
+        click.echo(
+            json.dumps(
+                {"path": str(path), "s3": remote, "pruned": [str(p) for p in pruned], **asdict(manifest)},
+                indent=2,
+            )
+        )
     else:
         err.print(
             f"backup {path} ({manifest.size / 1e6:.1f} MB, {sum(manifest.tables.values())} rows in "
             f"{len(manifest.tables)} tables, {manifest.duration_seconds:.1f}s, "
             f"sha256 {manifest.sha256[:12]}…)"
         )
+    if remote:
+        err.print(f"uploaded to {remote} (checksum verified)")
+    if s3_error is not None:
+        raise s3_error
+
+
+@backup.group("lifecycle")
+def lifecycle() -> None:
+    """The S3 lifecycle of the backup bucket."""
+
+
+@lifecycle.command("apply")
+@state_dir_option
+def lifecycle_apply(state_dir: Path) -> None:
+    """Put the guide's rule on the bucket: Glacier after 90 days, expiry after 365, abort stale uploads."""
+    aws = _settings(TopologyState.load(state_dir)).aws
+    if not aws.backup_bucket:
+        raise click.ClickException("no backup bucket: set AWS_BACKUP_BUCKET (or S3_BUCKET)")
+    rule = apply_lifecycle(client_for(aws), aws.backup_bucket)
+    click.echo(json.dumps(rule, indent=2))
 
 
 @backup.command("list")
@@ -97,8 +163,17 @@ def list_backups(state_dir: Path, directory: Path | None, as_json: bool) -> None
                 "sha256": manifest.sha256 if manifest else None,
             }
         )
+    aws = _settings(TopologyState.load(state_dir)).aws
+    remote = (
+        [
+            {"key": b.key, "size": b.size, "created_at": b.created.isoformat()}
+            for b in remote_backups(client_for(aws), aws.backup_bucket)
+        ]
+        if aws.backup_bucket
+        else []
+    )
     if as_json:
-        click.echo(json.dumps({"local": rows}, indent=2))
+        click.echo(json.dumps({"local": rows, "s3": remote}, indent=2))
         return
     for row in rows:
         click.echo(f"{row['created_at'] or '?':25} {row['size'] / 1e6:10.1f} MB  {row['path']}")
