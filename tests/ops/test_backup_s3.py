@@ -90,6 +90,12 @@ def test_upload_retention_and_lifecycle(topology: RunningTopology, s3: str, tmp_
     assert rules[0]["Transitions"][0] == {"Days": 90, "StorageClass": "GLACIER"}
     assert rules[0]["Expiration"]["Days"] == 365
     assert rules[0]["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 7
+    target = f"from_s3_{Path(report['path']).stem.split('.')[0][-6:]}"
+    restored = _neurmatic(topology, s3, "restore", report["s3"], "--db", target, "--dir", str(tmp_path))
+    assert restored.returncode == 0, restored.stderr
+    assert f"restored {Path(report['path']).name} into {target}" in restored.stderr
+    missing = _neurmatic(topology, s3, "restore", f"s3://{BUCKET}/database/neurmatic_19990101_000000.sql.gz")
+    assert missing.returncode == ExitCode.S3_UNAVAILABLE
 
 
 def test_an_unreachable_s3_is_reported_and_the_local_backup_kept(

@@ -23,6 +23,7 @@ from neurmatic.ops.flows.backup_s3 import (
     S3Unavailable,
     apply_lifecycle,
     client_for,
+    download,
     prune_local,
     prune_remote,
     remote_backups,
@@ -210,20 +211,26 @@ def verify(source: Path | None, state_dir: Path, directory: Path | None) -> None
 
 
 @click.command()
-@click.argument("source", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("source")
 @click.option(
     "--db", "database", default=None, help="Target database [default: $DB_NAME or neurmatic_production]."
 )
 @click.option("--yes", is_flag=True, help="Replace a non-empty target (a safety dump is taken first).")
 @state_dir_option
 @dir_option
-def restore(source: Path, database: str | None, yes: bool, state_dir: Path, directory: Path | None) -> None:
-    """Restore a backup: verified first, restored beside the target, checked, then swapped in."""
+def restore(source: str, database: str | None, yes: bool, state_dir: Path, directory: Path | None) -> None:
+    """Restore a backup (a path or s3://…): verified first, restored beside the target, then swapped in."""
     state = TopologyState.load(state_dir)
     app, admin = _targets(state)
     name = database or os.environ.get("DB_NAME") or DATABASE_NAME
+    backup_file = Path(source)
+    if source.startswith("s3://"):
+        err.print(f"[dim]•[/] downloading {source}")
+        backup_file = download(
+            client_for(_settings(state).aws), source, _directory(directory, state) / "downloads"
+        )
     result = restore_backup(
-        source,
+        backup_file,
         admin=admin,
         database=name,
         owner=app.user,
@@ -243,7 +250,7 @@ def restore(source: Path, database: str | None, yes: bool, state_dir: Path, dire
         )
     )
     safety = f"; safety dump {result.safety_backup}" if result.safety_backup else ""
-    err.print(f"[green]✓[/] restored {source.name} into {name}: {len(result.tables)} tables{safety}")
+    err.print(f"[green]✓[/] restored {backup_file.name} into {name}: {len(result.tables)} tables{safety}")
 
 
 COMMANDS = (backup, restore)

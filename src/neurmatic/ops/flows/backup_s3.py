@@ -91,6 +91,27 @@ def upload(
     return f"s3://{bucket}/{key}"
 
 
+def download(client: Any, url: str, directory: Path) -> Path:
+    """Fetch ``s3://bucket/key`` and its manifest into ``directory``; the checksum is checked by the
+    restore's own verification (against the manifest) before anything is touched."""
+    bucket, _, key = url.removeprefix("s3://").partition("/")
+    if not bucket or not key.endswith(SUFFIX):
+        raise NeurmaticError(f"{url} is not an s3://bucket/database/{PREFIX}….sql.gz backup")
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / key.rsplit("/", 1)[-1]
+    try:
+        client.download_file(bucket, key, str(target))
+        manifest_key = key.removesuffix(SUFFIX) + ".manifest.json"
+        client.download_file(bucket, manifest_key, str(manifest_path(target)))
+    except (BotoCoreError, ClientError) as exc:
+        target.unlink(missing_ok=True)
+        raise S3Unavailable(
+            f"cannot download {url}: {type(exc).__name__}",
+            hint="check the address with `neurmatic backup list` and the AWS_* settings",
+        ) from exc
+    return target
+
+
 def remote_backups(client: Any, bucket: str) -> list[RemoteBackup]:
     found = []
     try:
