@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from neurmatic.api.auth.schemas import UserOut
+from typing import Any
+
+from neurmatic.api.auth.schemas import LoginResponse, TokenPair, UserOut
 from neurmatic.api.users.models import User
+
+
+def login_body(user: User, tokens: TokenPair) -> dict[str, Any]:
+    """The body of a successful sign-in (password, OAuth or 2FA challenge): the user and the token pair."""
+    return LoginResponse(user=user_out(user), **tokens.model_dump()).model_dump(by_alias=True)
 
 
 def user_out(user: User) -> UserOut:

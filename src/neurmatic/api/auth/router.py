@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from neurmatic.api.auth.mail_flows import send_account_mail
 from neurmatic.api.auth.one_time import Purpose
-from neurmatic.api.auth.presenters import user_out
+from neurmatic.api.auth.presenters import login_body, user_out
 from neurmatic.api.auth.schemas import LoginRequest, LoginResponse, RefreshRequest, RegisterRequest, TokenPair
 from neurmatic.api.auth.service import AuthService
 from neurmatic.api.deps import (
@@ -46,8 +46,7 @@ async def login(
 ) -> JSONResponse:
     issued = await AuthService(clients, db).login(body, ip, request.headers.get("user-agent", ""))
     await db.commit()
-    payload = LoginResponse(user=user_out(issued.user), **issued.tokens.model_dump())
-    response = success(payload.model_dump(by_alias=True))
+    response = success(login_body(issued.user, issued.tokens))
     if body.use_cookies:
         set_session_cookies(response, clients, issued.session_id, issued.tokens.access_token)
     return response

@@ -33,6 +33,16 @@ class Issued:
     tokens: TokenPair
 
 
+async def limit_two_factor(clients: AppClients, user_id: str) -> None:
+    """The per-account limit on second-factor attempts (login, setup, disable, challenge share it)."""
+    await clients.limiter.enforce(
+        "2fa:user",
+        user_id,
+        Limit.parse(clients.settings.rate_limit.two_factor),
+        "too many two-factor attempts; wait before trying again",
+    )
+
+
 class AuthService:
     def __init__(self, clients: AppClients, db: AsyncSession) -> None:
         self.clients = clients
@@ -102,12 +112,7 @@ class AuthService:
             raise AuthenticationRequired(
                 "enter the code from your authenticator app", details={"twoFactorRequired": True}
             )
-        await self.clients.limiter.enforce(
-            "2fa:user",
-            str(user.id),
-            Limit.parse(self.settings.rate_limit.two_factor),
-            "too many two-factor attempts; wait before trying again",
-        )
+        await limit_two_factor(self.clients, str(user.id))
         if not await check_second_factor(self.db, user, code, self.clients.csrf_secret):
             await self._count_failure(user.email)
             raise AuthenticationRequired("the two-factor code is wrong", details={"twoFactorRequired": True})

@@ -10,13 +10,12 @@ from pydantic import Field
 
 from neurmatic.api.auth import twofactor
 from neurmatic.api.auth.challenge import challenge_user, close_challenge
-from neurmatic.api.auth.presenters import user_out
+from neurmatic.api.auth.presenters import login_body
 from neurmatic.api.auth.schemas import Body, LoginResponse
-from neurmatic.api.auth.service import AuthService
+from neurmatic.api.auth.service import AuthService, limit_two_factor
 from neurmatic.api.deps import ClientIp, Clients, CurrentUser, DbSession
 from neurmatic.api.responses import success
 from neurmatic.api.security.openapi import error_responses
-from neurmatic.api.security.rate_limit import Limit
 from neurmatic.api.users.models import Status, User
 from neurmatic.errors import AuthenticationRequired, Conflict
 
@@ -46,12 +45,7 @@ async def setup(principal: CurrentUser, clients: Clients, db: DbSession) -> JSON
 
 
 async def _require_code(principal: CurrentUser, clients: Clients, db: DbSession, code: str) -> None:
-    await clients.limiter.enforce(
-        "2fa:user",
-        str(principal.user.id),
-        Limit.parse(clients.settings.rate_limit.two_factor),
-        "too many two-factor attempts; wait before trying again",
-    )
+    await limit_two_factor(clients, str(principal.user.id))
     user = await db.merge(principal.user)
     if not await twofactor.check_second_factor(db, user, code, clients.csrf_secret):
         raise AuthenticationRequired("the two-factor code is wrong")
@@ -106,12 +100,7 @@ async def answer_challenge(
     user_id = await challenge_user(clients.redis, body.challenge)
     if user_id is None:
         raise AuthenticationRequired("this sign-in has expired; start again")
-    await clients.limiter.enforce(
-        "2fa:user",
-        user_id,
-        Limit.parse(clients.settings.rate_limit.two_factor),
-        "too many two-factor attempts; wait before trying again",
-    )
+    await limit_two_factor(clients, user_id)
     user = await db.get(User, uuid.UUID(user_id))
     if user is None or user.status is not Status.ACTIVE:
         raise AuthenticationRequired("this account is not active")
@@ -123,5 +112,4 @@ async def answer_challenge(
         user, ip=ip, user_agent=request.headers.get("user-agent", "")
     )
     await db.commit()
-    payload = LoginResponse(user=user_out(user), **issued.tokens.model_dump())
-    return success(payload.model_dump(by_alias=True))
+    return success(login_body(user, issued.tokens))

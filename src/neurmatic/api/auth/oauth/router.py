@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from neurmatic.api.auth.oauth.service import Callback, OAuthService
 from neurmatic.api.auth.oauth.state import BINDING_COOKIE, STATE_TTL_SECONDS
-from neurmatic.api.auth.presenters import user_out
+from neurmatic.api.auth.presenters import login_body
 from neurmatic.api.auth.schemas import LoginResponse
 from neurmatic.api.deps import ClientIp, Clients, DbSession
 from neurmatic.api.responses import success
@@ -91,8 +91,7 @@ async def callback(
         tokens = urlencode(issued.tokens.model_dump(by_alias=True))
         response = RedirectResponse(f"{target.split('#')[0]}#{tokens}", status_code=302)
     else:
-        payload = LoginResponse(user=user_out(issued.user), **issued.tokens.model_dump())
-        response = success(payload.model_dump(by_alias=True))
+        response = success(login_body(issued.user, issued.tokens))
     # The binding cookie is left to expire: another tab may have a sign-in of its own under way.
     response.headers["Cache-Control"] = "no-store"
     return response
