@@ -92,8 +92,9 @@ def test_sessions_and_queued_jobs_survive_a_sentinel_failover(own_topology: Runn
     assert refreshed.status_code == 200
 
     neurmatic("up", state_dir=own_topology.state_dir)  # the worker comes back and finds its job
-    [delivered] = wait_for_mail(own_topology.state_dir / "mail", recipient)
-    assert delivered["Subject"] == "Queued before the failover"
+    # RQ delivers at least once: a job caught mid-run by the failover may run again, never zero times.
+    delivered = wait_for_mail(own_topology.state_dir / "mail", recipient)
+    assert delivered and all(m["Subject"] == "Queued before the failover" for m in delivered)
     deadline = time.monotonic() + 20  # Sentinel turns the old master into a replica of the new one
     while True:
         roles = {name: s["role"] for name, s in own_topology.status().items()}
