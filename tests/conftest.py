@@ -7,8 +7,10 @@ import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from neurmatic.settings import Settings
@@ -39,6 +41,18 @@ class RunningTopology:
     def status(self) -> dict[str, dict[str, object]]:
         out = json.loads(neurmatic("status", "--json", state_dir=self.state_dir, check=False).stdout)
         return {service["name"]: service for service in out["services"]}
+
+    def superuser(self, database: str = "postgres") -> psycopg.Connection[tuple[Any, ...]]:
+        """An autocommit administrator connection to postgres-1 (the primary unless a test swapped it)."""
+        state = self.state
+        return psycopg.connect(
+            host="127.0.0.1",
+            port=state.ports.postgres(1),
+            user="postgres",
+            dbname=database,
+            password=state.secrets["POSTGRES_SUPERUSER_PASSWORD"],
+            autocommit=True,
+        )
 
     def app_settings(self) -> Settings:
         return Settings.from_mapping(read_env_file(self.state_dir / "app.env"))

@@ -10,23 +10,13 @@ import subprocess
 import uuid
 from pathlib import Path
 
-import psycopg
-
 from neurmatic.ops.exit_codes import ExitCode
-from neurmatic.supervisor.layout import HOST
 from tests.conftest import RunningTopology
 from tests.support import neurmatic
 
 
 def _rows(topology: RunningTopology, database: str) -> dict[str, int]:
-    state = topology.state
-    with psycopg.connect(
-        host=HOST,
-        port=state.ports.postgres(1),
-        user="postgres",
-        dbname=database,
-        password=state.secrets["POSTGRES_SUPERUSER_PASSWORD"],
-    ) as conn:
+    with topology.superuser(database) as conn:
         tables = conn.execute(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
         ).fetchall()
@@ -95,14 +85,7 @@ def test_an_sql_error_mid_restore_fails_and_says_where(topology: RunningTopology
     result = neurmatic("restore", str(broken), "--db", target, state_dir=topology.state_dir, check=False)
     assert result.returncode == ExitCode.RESTORE_FAILED
     assert "line 3" in result.stderr and 'relation "missing" does not exist' in result.stderr
-    state = topology.state
-    with psycopg.connect(
-        host=HOST,
-        port=state.ports.postgres(1),
-        user="postgres",
-        dbname="postgres",
-        password=state.secrets["POSTGRES_SUPERUSER_PASSWORD"],
-    ) as conn:
+    with topology.superuser() as conn:
         left = conn.execute(
             "SELECT datname FROM pg_database WHERE datname LIKE %s", (f"{target}%",)
         ).fetchall()

@@ -9,7 +9,18 @@ import click
 from rich.console import Console
 
 from neurmatic.errors import NeurmaticError
-from neurmatic.ops.commands import backup, health, mailcatcher, render, secrets, seed, serve, topology, users
+from neurmatic.ops.commands import (
+    backup,
+    health,
+    mailcatcher,
+    render,
+    restore,
+    secrets,
+    seed,
+    serve,
+    topology,
+    users,
+)
 from neurmatic.ops.exit_codes import ExitCode, exit_code_for
 
 err_console = Console(stderr=True, soft_wrap=True)
@@ -26,6 +37,7 @@ for command in (
     *serve.COMMANDS,
     *mailcatcher.COMMANDS,
     *backup.COMMANDS,
+    *restore.COMMANDS,
     *health.COMMANDS,
     render.render,
     secrets.secrets,

@@ -28,6 +28,7 @@ class ExitCode(IntEnum):
 
 def _backup_errors() -> tuple[tuple[type[errors.NeurmaticError], ExitCode], ...]:
     from neurmatic.ops.flows.backup import BackupFailed
+    from neurmatic.ops.flows.backup_archive import ArchiveError
     from neurmatic.ops.flows.backup_files import BackupInvalid
     from neurmatic.ops.flows.backup_s3 import S3Unavailable
     from neurmatic.ops.flows.restore import RestoreFailed, TargetNotEmpty
@@ -35,6 +36,7 @@ def _backup_errors() -> tuple[tuple[type[errors.NeurmaticError], ExitCode], ...]
     return (
         (BackupInvalid, ExitCode.BACKUP_INVALID),
         (BackupFailed, ExitCode.BACKUP_FAILED),
+        (ArchiveError, ExitCode.BACKUP_FAILED),
         (RestoreFailed, ExitCode.RESTORE_FAILED),
         (TargetNotEmpty, ExitCode.ABORTED),
         (S3Unavailable, ExitCode.S3_UNAVAILABLE),

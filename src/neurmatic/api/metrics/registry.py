@@ -61,3 +61,11 @@ class ApiMetrics:
             registry=r,
         )
         self.workers = Gauge("neurmatic_workers_alive", "Workers with a live heartbeat", registry=r)
+        self.backup_last_success = Gauge(
+            "neurmatic_backup_last_success_timestamp_seconds",
+            "When the last good backup finished (Unix time; 0 when none is recorded)",
+            registry=r,
+        )
+        self.backup_last_size = Gauge(
+            "neurmatic_backup_last_size_bytes", "Size of the last good backup", registry=r
+        )

@@ -9,6 +9,8 @@ import time
 
 from neurmatic.api.metrics.registry import ApiMetrics
 from neurmatic.api.state import AppClients
+from neurmatic.backup_status import REDIS_KEY as BACKUP_STATUS_KEY
+from neurmatic.backup_status import BackupStatus
 from neurmatic.worker.heartbeat import HEARTBEAT_PREFIX
 from neurmatic.worker.queues import ALL_QUEUES, JOB_OUTCOMES_KEY, QueueKeys
 
@@ -45,6 +47,11 @@ async def sample(clients: AppClients, metrics: ApiMetrics) -> None:
             metrics.job_outcomes.labels(queue, outcome).set(int(count))
         workers = [key async for key in clients.redis.scan_iter(match=f"{HEARTBEAT_PREFIX}*", count=100)]
         metrics.workers.set(len(workers))
+        recorded = await clients.redis.get(BACKUP_STATUS_KEY)
+        if recorded:
+            status = BackupStatus.from_json(recorded)
+            metrics.backup_last_success.set(status.timestamp)
+            metrics.backup_last_size.set(status.size)
     except Exception as exc:  # a sampler must never die: report Redis as down and try again later
         metrics.redis_up.set(0)
         log.debug("metrics sample failed", extra={"error": type(exc).__name__})

@@ -1,74 +1,51 @@
-"""``neurmatic backup [list|verify]`` and ``neurmatic restore SOURCE``, on the topology of --state-dir."""
+"""``neurmatic backup [list|verify|lifecycle|schedule]``, on the topology of --state-dir."""
 
 from __future__ import annotations
 
 import json
 import os
 from dataclasses import asdict
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
-from psycopg import sql
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-from neurmatic.db.migrate import upgrade_to_head
-from neurmatic.db.url import DatabaseUrl
+from neurmatic.backup_status import BackupStatus
+from neurmatic.ops.commands.backup_context import BackupContext, days, dir_option, jobs_option
+from neurmatic.ops.commands.backup_schedule import schedule
 from neurmatic.ops.commands.options import json_option, state_dir_option
-from neurmatic.ops.flows.backup import create_backup
+from neurmatic.ops.flows.backup import BackupOptions, create_backup
 from neurmatic.ops.flows.backup_files import Manifest, local_backups, manifest_path
+from neurmatic.ops.flows.backup_record import record_success
 from neurmatic.ops.flows.backup_s3 import (
     S3Unavailable,
     apply_lifecycle,
     client_for,
-    download,
     prune_local,
     prune_remote,
     remote_backups,
     upload,
 )
-from neurmatic.ops.flows.pg_access import PgTarget
-from neurmatic.ops.flows.restore import restore_backup
-from neurmatic.settings import Settings
-from neurmatic.supervisor.layout import DATABASE_NAME, HOST, SUPERUSER
-from neurmatic.supervisor.state import TopologyState, read_env_file
+from neurmatic.ops.flows.backup_verify import verify_by_restore
+from neurmatic.supervisor.services.app import app_settings
 
 err = Console(stderr=True, soft_wrap=True)
-dir_option = click.option(
-    "--dir",
-    "directory",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=None,
-    help="Backup directory [default: $BACKUP_DIR or <state dir>/backups].",
-)
 
 
-def _targets(state: TopologyState) -> tuple[PgTarget, PgTarget]:
-    """(the application role, the administrator) on whichever node is the primary now."""
-    app = PgTarget.from_url(DatabaseUrl.parse(read_env_file(state.paths.app_env_file)["DATABASE_URL"]))
-    hosts = tuple((HOST, state.ports.postgres(i)) for i in (1, 2))
-    admin = PgTarget(hosts, SUPERUSER, state.secrets["POSTGRES_SUPERUSER_PASSWORD"], "postgres")
-    return app, admin
+def _step(message: str) -> None:
+    err.print(f"[dim]•[/] {message}", highlight=False)
 
 
-def _days(variable: str, default: int) -> int:
-    return int(os.environ.get(variable) or default)
-
-
-def _settings(state: TopologyState) -> Settings:
-    """The topology's settings, with the process environment (AWS_*, S3_BUCKET, ...) taking precedence."""
-    return Settings.load(state.paths.app_env_file)
-
-
-def _to_s3(state: TopologyState, path: Path, manifest: Manifest) -> tuple[str | None, S3Unavailable | None]:
+def _to_s3(ctx: BackupContext, path: Path, manifest: Manifest) -> tuple[str | None, S3Unavailable | None]:
     """Upload and prune remotely when a backup bucket is configured; an S3 failure keeps the local file."""
-    aws = _settings(state).aws
+    aws = ctx.settings.aws
     if not aws.backup_bucket:
         return None, None
     client = client_for(aws)
     try:
+        _step(f"uploading to s3://{aws.backup_bucket}/database/")
         remote = upload(
             client,
             aws.backup_bucket,
@@ -76,28 +53,13 @@ def _to_s3(state: TopologyState, path: Path, manifest: Manifest) -> tuple[str | 
             manifest,
             os.environ.get("BACKUP_S3_STORAGE_CLASS") or "STANDARD_IA",
         )
-        prune_remote(client, aws.backup_bucket, _days("BACKUP_S3_RETENTION_DAYS", 90))
+        prune_remote(client, aws.backup_bucket, days("BACKUP_S3_RETENTION_DAYS", 90))
     except S3Unavailable as exc:
         return None, exc
     return remote, None
 
 
-def _directory(option: Path | None, state: TopologyState) -> Path:
-    return option or Path(os.environ.get("BACKUP_DIR") or state.paths.root / "backups")
-
-
-@click.group(invoke_without_command=True)
-@state_dir_option
-@dir_option
-@json_option
-@click.pass_context
-def backup(ctx: click.Context, state_dir: Path, directory: Path | None, as_json: bool) -> None:
-    """Back up the database (verified, with a manifest); `backup list`, `backup verify` for the rest."""
-    if ctx.invoked_subcommand is not None:
-        return
-    state = TopologyState.load(state_dir)
-    app, _ = _targets(state)
-    target_dir = _directory(directory, state)
+def _dump(ctx: BackupContext, options: BackupOptions, quiet: bool) -> tuple[Path, Manifest]:
     with Progress(
         TextColumn("dumping"),
         BarColumn(),
@@ -105,27 +67,84 @@ def backup(ctx: click.Context, state_dir: Path, directory: Path | None, as_json:
         TransferSpeedColumn(),
         console=err,
         transient=True,
-        disable=as_json or not err.is_terminal,
+        disable=quiet or not err.is_terminal,
     ) as bar:
         task = bar.add_task("dump", total=None)
-        path, manifest = create_backup(app, target_dir, progress=lambda n: bar.advance(task, n))
-    pruned = prune_local(local_backups(target_dir), _days("BACKUP_RETENTION_DAYS", 30))
-    remote, s3_error = _to_s3(state, path, manifest)
+        return create_backup(ctx.app, ctx.directory, progress=lambda n: bar.advance(task, n), options=options)
+
+
+@click.group(invoke_without_command=True)
+@state_dir_option
+@dir_option
+@json_option
+@click.option(
+    "--format",
+    "dump_format",
+    type=click.Choice(["plain", "directory"]),
+    default="plain",
+    show_default=True,
+    help="plain: the guide's .sql.gz; directory: parallel pg_dump, faster for large databases.",
+)
+@click.option(
+    "--compress",
+    type=click.Choice(["zstd", "lz4", "gzip"]),
+    default="zstd",
+    show_default=True,
+    help="Compression of the directory format.",
+)
+@jobs_option
+@click.option("--verify", "then_verify", is_flag=True, help="Then run the restore test on the new backup.")
+@click.pass_context
+def backup(
+    click_ctx: click.Context,
+    state_dir: Path,
+    directory: Path | None,
+    as_json: bool,
+    dump_format: str,
+    compress: str,
+    jobs: int,
+    then_verify: bool,
+) -> None:
+    """Back up the database (verified, with a manifest); `backup list`, `backup verify` for the rest."""
+    if click_ctx.invoked_subcommand is not None:
+        return
+    ctx = BackupContext.load(state_dir, directory)
+    _step(f"dumping {ctx.app.dbname} ({dump_format}{', ' + compress if dump_format == 'directory' else ''})")
+    path, manifest = _dump(ctx, BackupOptions(dump_format, compress, jobs), as_json)
+    _step(f"written and checked: {path.name}, sha256 {manifest.sha256[:12]}…")
+    pruned = prune_local(local_backups(ctx.directory), days("BACKUP_RETENTION_DAYS", 30))
+    for old in pruned:
+        _step(f"retention: removed {old.name}")
+    verified = False
+    if then_verify:
+        verify_by_restore(path, admin=ctx.admin, owner=ctx.app.user, safety_dir=ctx.safety_dir, step=_step)
+        verified = True
+    remote, s3_error = _to_s3(ctx, path, manifest)
+    status = BackupStatus(
+        manifest.created_at,
+        path.name,
+        manifest.size,
+        manifest.sha256,
+        manifest.duration_seconds,
+        verified,
+        remote,
+    )
+    warning = record_success(status, ctx.directory, app_settings(ctx.state).redis)
     if as_json:
-        click.echo(
-            json.dumps(
-                {"path": str(path), "s3": remote, "pruned": [str(p) for p in pruned], **asdict(manifest)},
-                indent=2,
-            )
-        )
+        body = {"path": str(path), "s3": remote, "verified": verified, "pruned": [str(p) for p in pruned]}
+        click.echo(json.dumps({**body, **asdict(manifest)}, indent=2))
     else:
         err.print(
-            f"backup {path} ({manifest.size / 1e6:.1f} MB, {sum(manifest.tables.values())} rows in "
-            f"{len(manifest.tables)} tables, {manifest.duration_seconds:.1f}s, "
-            f"sha256 {manifest.sha256[:12]}…)"
+            f"[green]✓[/] backup {path} ({manifest.size / 1e6:.1f} MB, "
+            f"{sum(manifest.tables.values())} rows in {len(manifest.tables)} tables, "
+            f"{manifest.duration_seconds:.1f}s"
+            f"{', restore-tested' if verified else ''})",
+            highlight=False,
         )
     if remote:
         err.print(f"uploaded to {remote} (checksum verified)")
+    if warning:
+        err.print(f"[yellow]![/] {warning}")
     if s3_error is not None:
         raise s3_error
 
@@ -139,7 +158,7 @@ def lifecycle() -> None:
 @state_dir_option
 def lifecycle_apply(state_dir: Path) -> None:
     """Put the guide's rule on the bucket: Glacier after 90 days, expiry after 365, abort stale uploads."""
-    aws = _settings(TopologyState.load(state_dir)).aws
+    aws = BackupContext.load(state_dir).settings.aws
     if not aws.backup_bucket:
         raise click.ClickException("no backup bucket: set AWS_BACKUP_BUCKET (or S3_BUCKET)")
     rule = apply_lifecycle(client_for(aws), aws.backup_bucket)
@@ -151,21 +170,22 @@ def lifecycle_apply(state_dir: Path) -> None:
 @dir_option
 @json_option
 def list_backups(state_dir: Path, directory: Path | None, as_json: bool) -> None:
-    """Local backups, newest first."""
-    target_dir = _directory(directory, TopologyState.load(state_dir))
+    """Local and S3 backups, newest first."""
+    ctx = BackupContext.load(state_dir, directory)
     rows: list[dict[str, Any]] = []
-    for path in local_backups(target_dir):
+    for path in local_backups(ctx.directory):
         manifest = Manifest.read(manifest_path(path)) if manifest_path(path).exists() else None
         rows.append(
             {
                 "path": str(path),
                 "size": path.stat().st_size,
                 "created_at": manifest.created_at if manifest else None,
+                "format": manifest.format if manifest else None,
                 "sha256": manifest.sha256 if manifest else None,
             }
         )
-    aws = _settings(TopologyState.load(state_dir)).aws
-    remote = (
+    aws = ctx.settings.aws
+    remote: list[dict[str, Any]] = (
         [
             {"key": b.key, "size": b.size, "created_at": b.created.isoformat()}
             for b in remote_backups(client_for(aws), aws.backup_bucket)
@@ -178,79 +198,33 @@ def list_backups(state_dir: Path, directory: Path | None, as_json: bool) -> None
         return
     for row in rows:
         click.echo(f"{row['created_at'] or '?':25} {row['size'] / 1e6:10.1f} MB  {row['path']}")
+    for item in remote:
+        click.echo(
+            f"{item['created_at']:25} {item['size'] / 1e6:10.1f} MB  s3://{aws.backup_bucket}/{item['key']}"
+        )
 
 
 @backup.command("verify")
 @click.argument("source", type=click.Path(path_type=Path, dir_okay=False), required=False)
 @state_dir_option
 @dir_option
-def verify(source: Path | None, state_dir: Path, directory: Path | None) -> None:
-    """The monthly restore test: restore into a scratch database, compare with the manifest, drop it."""
-    state = TopologyState.load(state_dir)
-    app, admin = _targets(state)
-    chosen = source or next(iter(local_backups(_directory(directory, state))), None)
+@jobs_option
+def verify(source: Path | None, state_dir: Path, directory: Path | None, jobs: int) -> None:
+    """The monthly restore test: restore into a scratch database, compare table list, row counts and
+    per-table checksums with the manifest, drop it. Exit 0 pass, 13 fail, 11 invalid backup."""
+    ctx = BackupContext.load(state_dir, directory)
+    chosen = source or next(iter(local_backups(ctx.directory)), None)
     if chosen is None:
         raise click.ClickException("no backup to verify; make one with `neurmatic backup`")
-    scratch = f"neurmatic_verify_{datetime.now(UTC).strftime('%Y%m%d%H%M%S')}"
-    try:
-        result = restore_backup(
-            chosen,
-            admin=admin,
-            database=scratch,
-            owner=app.user,
-            yes=False,
-            safety_dir=_directory(directory, state) / "safety",
-            step=lambda m: err.print(f"[dim]•[/] {m}"),
-        )
-    finally:
-        with admin.connect(autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(scratch)))
+    result = verify_by_restore(
+        chosen, admin=ctx.admin, owner=ctx.app.user, safety_dir=ctx.safety_dir, step=_step, jobs=jobs
+    )
     err.print(
-        f"[green]✓[/] {chosen.name}: {len(result.tables)} tables and their row counts match the manifest"
+        f"[green]✓[/] {chosen.name}: {len(result.tables)} tables, their row counts and checksums match "
+        "the manifest",
+        highlight=False,
     )
 
 
-@click.command()
-@click.argument("source")
-@click.option(
-    "--db", "database", default=None, help="Target database [default: $DB_NAME or neurmatic_production]."
-)
-@click.option("--yes", is_flag=True, help="Replace a non-empty target (a safety dump is taken first).")
-@state_dir_option
-@dir_option
-def restore(source: str, database: str | None, yes: bool, state_dir: Path, directory: Path | None) -> None:
-    """Restore a backup (a path or s3://…): verified first, restored beside the target, then swapped in."""
-    state = TopologyState.load(state_dir)
-    app, admin = _targets(state)
-    name = database or os.environ.get("DB_NAME") or DATABASE_NAME
-    backup_file = Path(source)
-    if source.startswith("s3://"):
-        err.print(f"[dim]•[/] downloading {source}")
-        backup_file = download(
-            client_for(_settings(state).aws), source, _directory(directory, state) / "downloads"
-        )
-    result = restore_backup(
-        backup_file,
-        admin=admin,
-        database=name,
-        owner=app.user,
-        yes=yes,
-        safety_dir=_directory(directory, state) / "safety",
-        step=lambda m: err.print(f"[dim]•[/] {m}"),
-    )
-    err.print("[dim]•[/] migrations: upgrading the restored schema to head")
-    # As the administrator acting as the owner role: the application role may only reach its own database.
-    upgrade_to_head(
-        DatabaseUrl(
-            admin.user,
-            admin.password,
-            list(admin.hosts),
-            name,
-            {"target_session_attrs": "read-write", "options": f"-c role={app.user}"},
-        )
-    )
-    safety = f"; safety dump {result.safety_backup}" if result.safety_backup else ""
-    err.print(f"[green]✓[/] restored {backup_file.name} into {name}: {len(result.tables)} tables{safety}")
-
-
-COMMANDS = (backup, restore)
+backup.add_command(schedule)
+COMMANDS = (backup,)

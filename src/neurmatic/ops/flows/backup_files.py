@@ -1,8 +1,10 @@
 """Backup files and their manifests: names, checksums, and the checks that say a file is a backup.
 
-A backup is ``neurmatic_YYYYMMDD_HHMMSS.sql.gz`` (the operators' name) with ``….manifest.json`` beside
-it. Both are written under temporary names and renamed only when complete and verified, so a partial
-file never looks like a backup.
+A backup is ``neurmatic_YYYYMMDD_HHMMSS.sql.gz`` (the operators' name, a plain SQL dump) or, for large
+databases, ``….dir.tar.zst`` / ``.dir.tar.lz4`` / ``.dir.tar`` (pg_dump's directory format, dumped and
+restored with parallel jobs, packed into one file), with ``….manifest.json`` beside it. Both are
+written under temporary names and renamed only when complete and verified, so a partial file never
+looks like a backup.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from pathlib import Path
 from neurmatic.errors import NeurmaticError
 
 PREFIX = "neurmatic_"
-SUFFIX = ".sql.gz"
+SUFFIX = ".sql.gz"  # the default, plain format
+ARCHIVE_SUFFIXES = {"zstd": ".dir.tar.zst", "lz4": ".dir.tar.lz4", "gzip": ".dir.tar"}
+BACKUP_SUFFIXES = (SUFFIX, *ARCHIVE_SUFFIXES.values())
 MANIFEST_SUFFIX = ".manifest.json"
 DUMP_TRAILER = b"-- PostgreSQL database dump complete"
 CHUNK = 1024 * 1024
@@ -39,7 +43,9 @@ class Manifest:
     sha256: str
     duration_seconds: float
     tables: dict[str, int] = field(default_factory=dict)  # row counts, in the dump's own snapshot
-    format: str = "plain-gzip"
+    format: str = "plain-gzip"  # or directory-zstd, directory-lz4, directory-gzip
+    checksums: dict[str, str] = field(default_factory=dict)  # per-table content checksums, same snapshot
+    jobs: int = 1
     tool: str = "neurmatic"
 
     def write(self, path: Path) -> None:
@@ -53,12 +59,28 @@ class Manifest:
             raise BackupInvalid(f"the manifest {path} cannot be read: {exc}") from exc
 
 
-def backup_name(moment: datetime | None = None) -> str:
-    return f"{PREFIX}{(moment or datetime.now(UTC)).strftime('%Y%m%d_%H%M%S')}{SUFFIX}"
+def backup_name(moment: datetime | None = None, suffix: str = SUFFIX) -> str:
+    return f"{PREFIX}{(moment or datetime.now(UTC)).strftime('%Y%m%d_%H%M%S')}{suffix}"
+
+
+def backup_suffix(name: str) -> str | None:
+    """The backup suffix ``name`` ends with (the longest, so ``.dir.tar.zst`` beats ``.tar``), if any."""
+    matching = [suffix for suffix in BACKUP_SUFFIXES if name.endswith(suffix)]
+    return max(matching, key=len) if matching and name.rsplit("/", 1)[-1].startswith(PREFIX) else None
+
+
+def is_archive(path: Path) -> bool:
+    """A directory-format backup (restored with pg_restore), as opposed to a plain SQL dump."""
+    return backup_suffix(path.name) in ARCHIVE_SUFFIXES.values()
+
+
+def manifest_name(name: str) -> str:
+    """``neurmatic_….manifest.json`` for a backup name or S3 key (the same prefix path is kept)."""
+    return name.removesuffix(backup_suffix(name) or "") + MANIFEST_SUFFIX
 
 
 def manifest_path(backup: Path) -> Path:
-    return backup.with_name(backup.name.removesuffix(SUFFIX) + MANIFEST_SUFFIX)
+    return backup.with_name(manifest_name(backup.name))
 
 
 def sha256_of(path: Path) -> str:
@@ -92,7 +114,12 @@ def verify_backup(path: Path) -> Manifest | None:
     """Refuse anything that is not an intact backup; its manifest (checked against the file) if any."""
     if not path.is_file():
         raise BackupInvalid(f"{path} does not exist")
-    check_gzip_dump(path)
+    if is_archive(path):
+        from neurmatic.ops.flows.backup_archive import check_archive
+
+        check_archive(path)
+    else:
+        check_gzip_dump(path)
     manifest_file = manifest_path(path)
     if not manifest_file.exists():
         return None
@@ -118,4 +145,5 @@ def local_backups(directory: Path) -> list[Path]:
     """Complete backups in ``directory``, newest first (partial files are dot-files and never listed)."""
     if not directory.is_dir():
         return []
-    return sorted((p for p in directory.glob(f"{PREFIX}*{SUFFIX}") if p.is_file()), reverse=True)
+    found = (p for p in directory.glob(f"{PREFIX}*") if p.is_file() and backup_suffix(p.name))
+    return sorted(found, key=lambda p: p.name, reverse=True)

@@ -14,7 +14,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from neurmatic.errors import NeurmaticError
-from neurmatic.ops.flows.backup_files import PREFIX, SUFFIX, Manifest, manifest_path
+from neurmatic.ops.flows.backup_files import PREFIX, Manifest, backup_suffix, manifest_name, manifest_path
 from neurmatic.settings import AwsSettings
 
 KEY_PREFIX = "database/"
@@ -70,7 +70,7 @@ def upload(
             ExtraArgs={
                 "StorageClass": storage_class,
                 "Metadata": {"sha256": manifest.sha256},
-                "ContentType": "application/gzip",
+                "ContentType": "application/octet-stream",
             },
         )
         head = client.head_object(Bucket=bucket, Key=key)
@@ -95,14 +95,13 @@ def download(client: Any, url: str, directory: Path) -> Path:
     """Fetch ``s3://bucket/key`` and its manifest into ``directory``; the checksum is checked by the
     restore's own verification (against the manifest) before anything is touched."""
     bucket, _, key = url.removeprefix("s3://").partition("/")
-    if not bucket or not key.endswith(SUFFIX):
-        raise NeurmaticError(f"{url} is not an s3://bucket/database/{PREFIX}….sql.gz backup")
+    if not bucket or not backup_suffix(key):
+        raise NeurmaticError(f"{url} is not an s3://bucket/database/{PREFIX}….sql.gz (or .dir.tar…) backup")
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / key.rsplit("/", 1)[-1]
     try:
         client.download_file(bucket, key, str(target))
-        manifest_key = key.removesuffix(SUFFIX) + ".manifest.json"
-        client.download_file(bucket, manifest_key, str(manifest_path(target)))
+        client.download_file(bucket, manifest_name(key), str(manifest_path(target)))
     except (BotoCoreError, ClientError) as exc:
         target.unlink(missing_ok=True)
         raise S3Unavailable(
@@ -118,7 +117,7 @@ def remote_backups(client: Any, bucket: str) -> list[RemoteBackup]:
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=KEY_PREFIX):
             for item in page.get("Contents", []):
                 created = created_from_name(item["Key"])
-                if item["Key"].endswith(SUFFIX) and created is not None:
+                if backup_suffix(item["Key"]) and created is not None:
                     found.append(RemoteBackup(item["Key"], int(item["Size"]), created))
     except (BotoCoreError, ClientError) as exc:
         raise S3Unavailable(f"cannot list s3://{bucket}/{KEY_PREFIX}: {type(exc).__name__}") from exc
@@ -131,7 +130,7 @@ def prune_remote(client: Any, bucket: str, keep_days: int, now: datetime | None 
     deleted = []
     for backup in remote_backups(client, bucket)[1:]:
         if backup.created < cutoff:
-            manifest_key = backup.key.removesuffix(SUFFIX) + ".manifest.json"
+            manifest_key = manifest_name(backup.key)
             client.delete_objects(
                 Bucket=bucket, Delete={"Objects": [{"Key": backup.key}, {"Key": manifest_key}]}
             )

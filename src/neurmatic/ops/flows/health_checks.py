@@ -25,6 +25,7 @@ from cryptography import x509
 
 from neurmatic.adapters.postgres import is_in_recovery, query
 from neurmatic.adapters.redis import direct
+from neurmatic.backup_status import BackupStatus
 from neurmatic.ops.flows.backup_files import local_backups
 from neurmatic.supervisor.layout import HOST, SENTINEL_MASTER_NAME
 from neurmatic.supervisor.services.postgres import superuser_endpoint
@@ -134,11 +135,16 @@ def _certificate(path: Path) -> Outcome:
 
 
 def _backup_freshness(directory: Path) -> Outcome:
+    """Age of the last good backup: its record when there is one, else the newest backup file."""
+    recorded = BackupStatus.read(directory)
     backups = local_backups(directory)
-    if not backups:
+    if recorded is None and not backups:
         return "warn", "no backup yet"
-    age_hours = (time.time() - backups[0].stat().st_mtime) / 3600
-    return ("warn" if age_hours > BACKUP_WARN_HOURS else "ok"), f"last backup {age_hours:.1f} h ago"
+    finished = recorded.timestamp if recorded else backups[0].stat().st_mtime
+    age_hours = (time.time() - finished) / 3600
+    verified = ", verified" if recorded and recorded.verified else ""
+    status = "warn" if age_hours > BACKUP_WARN_HOURS else "ok"
+    return status, f"last good backup {age_hours:.1f} h ago{verified}"
 
 
 def checks_for(state: TopologyState, backup_dir: Path) -> dict[str, Callable[[], Outcome]]:

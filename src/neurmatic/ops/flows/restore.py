@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import os
 import re
+import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,8 +22,9 @@ from psycopg import sql
 from neurmatic.adapters.postgres import pg_binary
 from neurmatic.errors import NeurmaticError
 from neurmatic.ops.flows.backup import create_backup
-from neurmatic.ops.flows.backup_files import CHUNK, Manifest, verify_backup
-from neurmatic.ops.flows.pg_access import PgTarget, count_rows
+from neurmatic.ops.flows.backup_archive import ArchiveError, restore_directory, unpack
+from neurmatic.ops.flows.backup_files import CHUNK, Manifest, is_archive, verify_backup
+from neurmatic.ops.flows.pg_access import PgTarget, count_rows, table_fingerprints
 
 Step = Callable[[str], None]
 _PSQL_ERROR = re.compile(r"psql:<stdin>:(\d+): (ERROR: .*)")
@@ -58,7 +60,38 @@ def _admin_sql(admin: PgTarget, statement: sql.Composed) -> None:
         conn.execute(statement)
 
 
-def _load(backup: Path, target: PgTarget, role: str) -> None:
+def differences(restored: dict[str, tuple[int, str]], manifest: Manifest) -> list[str]:
+    """How a restored database differs from the manifest: tables missing or extra, counts, checksums."""
+    found: list[str] = []
+    for table in sorted(set(manifest.tables) - set(restored)):
+        found.append(f"{table}: missing")
+    for table in sorted(set(restored) - set(manifest.tables)):
+        found.append(f"{table}: not in the backup")
+    for table in sorted(set(restored) & set(manifest.tables)):
+        rows, checksum = restored[table]
+        if rows != manifest.tables[table]:
+            found.append(f"{table}: {rows} rows, the manifest says {manifest.tables[table]}")
+        elif manifest.checksums and checksum != manifest.checksums.get(table):
+            found.append(f"{table}: same row count, different content (checksum)")
+    return found
+
+
+def _load(backup: Path, target: PgTarget, role: str, jobs: int) -> None:
+    """Load the dump into ``target`` (empty), objects owned by ``role``, stopping at the first error."""
+    if not is_archive(backup):
+        _load_plain(backup, target, role)
+        return
+    workdir = backup.with_name(f".{backup.name}.unpacked")
+    shutil.rmtree(workdir, ignore_errors=True)
+    try:
+        restore_directory(unpack(backup, workdir), target, role, jobs)
+    except ArchiveError as exc:
+        raise RestoreFailed(exc.message, hint=exc.hint) from exc
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _load_plain(backup: Path, target: PgTarget, role: str) -> None:
     """Feed the dump to psql: stop at the first error, all or nothing, objects owned by ``role``."""
     argv = [
         str(pg_binary("psql")),
@@ -109,6 +142,7 @@ def restore_backup(
     yes: bool,
     safety_dir: Path,
     step: Step = lambda _m: None,
+    jobs: int = 2,
 ) -> RestoreResult:
     step("verifying the backup")
     manifest: Manifest | None = verify_backup(backup)
@@ -127,13 +161,17 @@ def restore_backup(
     )
     try:
         step(f"restoring into {staging}")
-        _load(backup, admin.with_db(staging), owner)
-        restored = table_counts(admin.with_db(staging))
-        if manifest is not None and restored != manifest.tables:
-            differing = sorted(
-                t for t in set(restored) | set(manifest.tables) if restored.get(t) != manifest.tables.get(t)
+        _load(backup, admin.with_db(staging), owner, jobs)
+        step("comparing tables, row counts and checksums with the manifest")
+        with admin.with_db(staging).connect(autocommit=True) as conn:
+            fingerprints = table_fingerprints(conn, checksums=bool(manifest and manifest.checksums))
+        restored = {table: rows for table, (rows, _) in fingerprints.items()}
+        mismatches = differences(fingerprints, manifest) if manifest is not None else []
+        if mismatches:
+            raise RestoreFailed(
+                f"the restored database differs from the manifest: {'; '.join(mismatches[:5])}",
+                hint="nothing was changed; the backup does not hold what its manifest says",
             )
-            raise RestoreFailed(f"restored row counts differ from the manifest in {', '.join(differing[:5])}")
     except BaseException:
         _admin_sql(admin, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(staging)))
         raise

@@ -1,0 +1,97 @@
+"""``neurmatic backup schedule``: the guide's daily 02:00 UTC backup, installed and shown."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import asdict
+from datetime import time
+from pathlib import Path
+
+import click
+
+from neurmatic.ops.commands.backup_context import dir_option
+from neurmatic.ops.commands.options import json_option, state_dir_option
+from neurmatic.ops.flows.schedule import (
+    Installed,
+    Schedule,
+    install_cron_file,
+    install_crontab,
+    install_systemd,
+)
+
+
+def _parse_time(_ctx: click.Context, _param: click.Parameter, value: str) -> time:
+    try:
+        hour, minute = (int(part) for part in value.split(":"))
+        return time(hour, minute)
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} is not HH:MM (24-hour, UTC)") from exc
+
+
+def _default_method() -> str:
+    if shutil.which("crontab"):
+        return "cron"
+    return "systemd"
+
+
+@click.command("schedule")
+@state_dir_option
+@dir_option
+@click.option(
+    "--at", "at", default="02:00", callback=_parse_time, show_default=True, help="Time of day, UTC."
+)
+@click.option(
+    "--method",
+    type=click.Choice(["cron", "systemd"]),
+    default=None,
+    help="cron (the user's crontab, or --cron-file) or a systemd timer [default: cron when installed].",
+)
+@click.option(
+    "--cron-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write an /etc/cron.d-style file here instead of editing the crontab.",
+)
+@click.option(
+    "--unit-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("/etc/systemd/system"),
+    show_default=True,
+    help="Where the systemd service and timer go.",
+)
+@click.option("--verify", "then_verify", is_flag=True, help="Run the restore test after every backup.")
+@click.option("--remove", is_flag=True, help="Uninstall the schedule instead.")
+@json_option
+def schedule(
+    state_dir: Path,
+    directory: Path | None,
+    at: time,
+    method: str | None,
+    cron_file: Path | None,
+    unit_dir: Path,
+    then_verify: bool,
+    remove: bool,
+    as_json: bool,
+) -> None:
+    """Install (idempotently) the daily backup, and print exactly what was installed."""
+    backups = directory or Path(os.environ.get("BACKUP_DIR") or state_dir / "backups")
+    plan = Schedule(at, state_dir.resolve(), backups.resolve(), then_verify)
+    chosen = method or ("cron" if cron_file else _default_method())
+    installed: Installed
+    if chosen == "systemd":
+        installed = install_systemd(plan, unit_dir, remove=remove)
+    elif cron_file is not None:
+        installed = install_cron_file(plan, cron_file, remove=remove)
+    else:
+        installed = install_crontab(plan, remove=remove)
+    if as_json:
+        click.echo(json.dumps({"removed": remove, "at_utc": f"{at:%H:%M}", **asdict(installed)}, indent=2))
+        return
+    verb = "removed" if remove else "installed"
+    click.echo(f"{verb} the daily backup ({installed.method}) in: {', '.join(installed.where)}")
+    if installed.entry:
+        click.echo(f"  {installed.entry}")
+    for note in installed.notes:
+        click.echo(f"  note: {note}")

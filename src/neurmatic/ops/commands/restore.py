@@ -1,0 +1,134 @@
+"""``neurmatic restore SOURCE`` and ``neurmatic restore-table BACKUP --table T…``."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from neurmatic.db.migrate import upgrade_to_head
+from neurmatic.db.url import DatabaseUrl
+from neurmatic.ops.commands.backup_context import BackupContext, dir_option, jobs_option
+from neurmatic.ops.commands.options import json_option, state_dir_option
+from neurmatic.ops.flows.backup_s3 import client_for, download
+from neurmatic.ops.flows.restore import restore_backup
+from neurmatic.ops.flows.restore_table import TablePlan, restore_tables
+from neurmatic.supervisor.layout import DATABASE_NAME
+
+err = Console(stderr=True, soft_wrap=True)
+
+
+def _step(message: str) -> None:
+    err.print(f"[dim]•[/] {message}", highlight=False)
+
+
+def _local(ctx: BackupContext, source: str) -> Path:
+    """The backup as a local file: downloaded (with its manifest) when it is an s3:// address."""
+    if not source.startswith("s3://"):
+        return Path(source)
+    _step(f"downloading {source}")
+    return download(client_for(ctx.settings.aws), source, ctx.directory / "downloads")
+
+
+@click.command()
+@click.argument("source")
+@click.option(
+    "--db", "database", default=None, help="Target database [default: $DB_NAME or neurmatic_production]."
+)
+@click.option("--yes", is_flag=True, help="Replace a non-empty target (a safety dump is taken first).")
+@state_dir_option
+@dir_option
+@jobs_option
+def restore(
+    source: str, database: str | None, yes: bool, state_dir: Path, directory: Path | None, jobs: int
+) -> None:
+    """Restore a backup (a path or s3://…): verified first, restored beside the target, then swapped in."""
+    ctx = BackupContext.load(state_dir, directory)
+    name = database or os.environ.get("DB_NAME") or DATABASE_NAME
+    backup_file = _local(ctx, source)
+    result = restore_backup(
+        backup_file,
+        admin=ctx.admin,
+        database=name,
+        owner=ctx.app.user,
+        yes=yes,
+        safety_dir=ctx.safety_dir,
+        step=_step,
+        jobs=jobs,
+    )
+    _step("migrations: upgrading the restored schema to head")
+    # As the administrator acting as the owner role: the application role may only reach its own database.
+    admin = ctx.admin
+    upgrade_to_head(
+        DatabaseUrl(
+            admin.user,
+            admin.password,
+            list(admin.hosts),
+            name,
+            {"target_session_attrs": "read-write", "options": f"-c role={ctx.app.user}"},
+        )
+    )
+    safety = f"; safety dump {result.safety_backup}" if result.safety_backup else ""
+    err.print(f"[green]✓[/] restored {backup_file.name} into {name}: {len(result.tables)} tables{safety}")
+
+
+def _describe(plan: TablePlan) -> str:
+    if plan.recreate:
+        done = "recreated" if plan.applied else "would be recreated"
+        return f"{plan.table}: missing in production; {done} with {plan.backup_rows} rows"
+    return (
+        f"{plan.table}: {plan.missing} rows missing (to insert), {plan.changed} changed "
+        f"({'to overwrite' if plan.overwrite else 'kept'}), {plan.extra} only in production (kept)"
+    )
+
+
+@click.command("restore-table")
+@click.argument("source")
+@click.option("--table", "tables", multiple=True, required=True, help="A table to recover (repeatable).")
+@click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
+@click.option("--overwrite", is_flag=True, help="Also replace rows that differ with the backup's version.")
+@click.option("--db", "database", default=None, help="Production database [default: neurmatic_production].")
+@state_dir_option
+@dir_option
+@jobs_option
+@json_option
+def restore_table(
+    source: str,
+    tables: tuple[str, ...],
+    dry_run: bool,
+    overwrite: bool,
+    database: str | None,
+    state_dir: Path,
+    directory: Path | None,
+    jobs: int,
+    as_json: bool,
+) -> None:
+    """The guide's data-loss procedure: restore the backup into a separate database, then bring the named
+    tables' lost rows (or a dropped table) back into production, in one transaction."""
+    ctx = BackupContext.load(state_dir, directory)
+    plans = restore_tables(
+        _local(ctx, source),
+        admin=ctx.admin,
+        production=database or DATABASE_NAME,
+        owner=ctx.app.user,
+        tables=list(tables),
+        dry_run=dry_run,
+        overwrite=overwrite,
+        scratch_dir=ctx.safety_dir,
+        step=_step,
+        jobs=jobs,
+    )
+    if as_json:
+        click.echo(json.dumps({"dry_run": dry_run, "tables": [asdict(p) for p in plans]}, indent=2))
+        return
+    for plan in plans:
+        err.print(("would: " if dry_run else "[green]✓[/] ") + _describe(plan), highlight=False)
+    if dry_run:
+        err.print("dry run: nothing was changed")
+
+
+COMMANDS = (restore, restore_table)

@@ -1,0 +1,30 @@
+"""Record the last good backup for the health check (a file) and the metrics (a Redis key)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from neurmatic.adapters.redis import sync_master
+from neurmatic.backup_status import FILE_NAME, REDIS_KEY, BackupStatus
+from neurmatic.ops.flows.backup_files import write_atomically
+from neurmatic.settings import RedisSettings
+
+log = logging.getLogger("neurmatic.backup")
+
+
+def record_success(status: BackupStatus, directory: Path, redis: RedisSettings | None) -> str | None:
+    """Write the record; a warning (not a failure) when Redis cannot take it: the backup itself is good."""
+    write_atomically(directory / FILE_NAME, (status.to_json() + "\n").encode())
+    if redis is None:
+        return None
+    try:
+        client = sync_master(redis)
+        try:
+            client.set(REDIS_KEY, status.to_json())
+        finally:
+            client.close()
+    except Exception as exc:
+        log.warning("backup status not recorded in Redis", extra={"error": type(exc).__name__})
+        return f"the metrics were not told (Redis: {type(exc).__name__})"
+    return None

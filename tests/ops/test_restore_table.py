@@ -1,0 +1,76 @@
+"""``neurmatic restore-table``: the guide's data-loss procedure, on a copy of production."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+from neurmatic.ops.exit_codes import ExitCode
+from tests.conftest import RunningTopology
+from tests.support import neurmatic
+
+
+def _sql(topology: RunningTopology, database: str, statement: str) -> list[tuple[object, ...]]:
+    with topology.superuser(database) as conn:
+        cursor = conn.execute(statement)  # type: ignore[call-overload]
+        return cursor.fetchall() if cursor.description else []
+
+
+def _restore_table(topology: RunningTopology, *args: str) -> dict[str, dict[str, object]]:
+    out = neurmatic("restore-table", *args, "--json", state_dir=topology.state_dir)
+    return {plan["table"]: plan for plan in json.loads(out.stdout)["tables"]}
+
+
+def test_lost_rows_and_a_dropped_table_come_back_and_newer_rows_stay(
+    topology: RunningTopology, tmp_path: Path
+) -> None:
+    neurmatic("seed", "--articles", "120", "--users", "8", state_dir=topology.state_dir)
+    backup = json.loads(
+        neurmatic("backup", "--dir", str(tmp_path), "--json", state_dir=topology.state_dir).stdout
+    )["path"]
+    live = f"live_{uuid.uuid4().hex[:6]}"  # a copy of production plays production here
+    neurmatic("restore", backup, "--db", live, state_dir=topology.state_dir)
+    count = "SELECT count(*) FROM articles"
+    total = int(_sql(topology, live, count)[0][0])  # type: ignore[arg-type]
+    _sql(topology, live, "DELETE FROM articles WHERE id IN (SELECT id FROM articles ORDER BY id LIMIT 25)")
+    _sql(
+        topology,
+        live,
+        "UPDATE users SET bio = 'edited after the backup' "
+        "WHERE id = (SELECT id FROM users ORDER BY id LIMIT 1)",
+    )
+    _sql(topology, live, "DROP TABLE bookmarks")
+    _sql(
+        topology,
+        live,
+        "UPDATE articles SET title = 'newer than the backup' "
+        "WHERE id = (SELECT id FROM articles ORDER BY id LIMIT 1)",
+    )
+    args = (backup, "--db", live, "--table", "articles", "--table", "bookmarks", "--table", "users")
+    planned = _restore_table(topology, *args, "--dry-run")
+    assert planned["public.articles"]["missing"] == 25 and planned["public.articles"]["changed"] == 1
+    assert planned["public.bookmarks"]["recreate"] is True and planned["public.users"]["changed"] == 1
+    assert not any(plan["applied"] for plan in planned.values())
+    assert int(_sql(topology, live, count)[0][0]) == total - 25  # type: ignore[arg-type]  # dry run
+    assert _sql(topology, live, "SELECT to_regclass('public.bookmarks') IS NULL") == [(True,)]
+    done = _restore_table(topology, *args)
+    assert all(plan["applied"] for plan in done.values())
+    assert int(_sql(topology, live, count)[0][0]) == total  # type: ignore[arg-type]
+    assert _sql(topology, live, "SELECT count(*) FROM articles WHERE title = 'newer than the backup'") == [
+        (1,)
+    ]
+    assert _sql(topology, live, "SELECT count(*) FROM users WHERE bio = 'edited after the backup'") == [(1,)]
+    assert _sql(topology, live, "SELECT to_regclass('public.bookmarks') IS NOT NULL") == [(True,)]
+    again = _restore_table(topology, *args)  # nothing left to recover
+    assert again["public.articles"]["missing"] == 0
+
+
+def test_an_unknown_table_is_refused_with_the_list(topology: RunningTopology, tmp_path: Path) -> None:
+    backup = json.loads(
+        neurmatic("backup", "--dir", str(tmp_path), "--json", state_dir=topology.state_dir).stdout
+    )["path"]
+    result = neurmatic(
+        "restore-table", backup, "--table", "no_such_table", state_dir=topology.state_dir, check=False
+    )
+    assert result.returncode == ExitCode.RESTORE_FAILED and "public.articles" in result.stderr
