@@ -1,5 +1,5 @@
 """``./dev bench [health|replication|all] [--state-dir D] [--requests N] [--concurrency C]``, and
-``./dev bench articles ...`` (see bench/articles_load.py).
+``./dev bench articles ...`` (see bench/articles_load.py), ``./dev bench backup ...`` (bench/backup_bench.py).
 
 Runs against a topology that is already up (``./dev up``); only 127.0.0.1 is ever contacted, and every
 loop is bounded by a request count and a time limit.
@@ -110,6 +110,11 @@ def main() -> None:
         from bench.articles_load import main as articles_main
 
         articles_main()
+        return
+    if sys.argv[1:2] == ["backup"]:
+        from bench.backup_bench import main as backup_main
+
+        backup_main(sys.argv[2:])
         return
     parser = argparse.ArgumentParser(prog="./dev bench", description=__doc__)
     parser.add_argument("what", nargs="?", default="all", choices=["health", "live", "replication", "all"])

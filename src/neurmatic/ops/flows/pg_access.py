@@ -64,11 +64,10 @@ _CANONICAL_OUTPUT = (
     "SET LOCAL bytea_output = 'hex'",
 )
 # Order-independent: the sum of each row's 64-bit hash, so no ORDER BY (and no sort of a large table)
-# is needed and memory stays flat; any changed, missing or extra row changes it.
-_FINGERPRINT = (
-    "SELECT count(*), COALESCE(sum(('x' || substr(md5(t::text), 1, 16))::bit(64)::bigint), 0)::text "
-    "FROM {}.{} AS t"
-)
+# is needed and memory stays flat; any changed, missing or extra row changes it. hashtextextended is
+# PostgreSQL's own fast 64-bit hash (a corruption check, not a cryptographic one), several times
+# cheaper than md5 on the two cores a backup shares with pg_dump and the compressor.
+_FINGERPRINT = "SELECT count(*), COALESCE(sum(hashtextextended(t::text, 0)), 0)::text FROM {}.{} AS t"
 
 
 def table_fingerprints(
