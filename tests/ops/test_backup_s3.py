@@ -107,3 +107,23 @@ def test_an_unreachable_s3_is_reported_and_the_local_backup_kept(
     assert "local backup is kept" in made.stderr
     backups = sorted(tmp_path.glob("neurmatic_*.sql.gz"))
     assert len(backups) == 1 and backups[0].stat().st_size > 0
+
+
+def test_directory_format_through_s3_restores_identical_tables(
+    topology: RunningTopology, s3: str, tmp_path: Path
+) -> None:
+    from neurmatic.ops.flows.pg_access import table_fingerprints
+
+    made = _neurmatic(topology, s3, "backup", "--format", "directory", "--dir", str(tmp_path), "--json")
+    assert made.returncode == 0, made.stderr
+    report = json.loads(made.stdout)
+    assert report["s3"].endswith(".dir.tar.zst")
+    target = f"zst_from_s3_{Path(report['path']).name[10:25]}"
+    downloads = tmp_path / "elsewhere"  # a different directory: the file really comes from S3
+    restored = _neurmatic(topology, s3, "restore", report["s3"], "--db", target, "--dir", str(downloads))
+    assert restored.returncode == 0, restored.stderr
+    assert (downloads / "downloads" / Path(report["path"]).name).exists()
+    with topology.superuser(target) as conn:
+        fingerprints = table_fingerprints(conn)
+    assert {t: rows for t, (rows, _) in fingerprints.items()} == report["tables"]
+    assert {t: checksum for t, (_, checksum) in fingerprints.items()} == report["checksums"]
