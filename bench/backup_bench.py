@@ -51,7 +51,8 @@ BATCH_SQL = (
     "INSERT INTO articles (title, body, author_id, views, created_at) "
     "SELECT 'Article ' || i || ' ' || md5(i::text), p.body || ' ' || md5(i::text), i %% 5000, "
     "(i * 7919) %% 100000, '2026-01-01'::timestamptz + (i || ' seconds')::interval "
-    "FROM generate_series(%(start)s, %(stop)s) AS i JOIN paragraphs p ON p.n = (i * 7919) %% 20000"
+    "FROM generate_series(%(start)s::bigint, %(stop)s::bigint) AS i "
+    "JOIN paragraphs p ON p.n = (i * 7919) %% 20000"
 )
 COMMENTS_SQL = (
     "INSERT INTO comments (article_id, body, created_at) SELECT id, left(body, 200), created_at "

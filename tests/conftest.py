@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import ssl
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,9 +64,16 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningTopolo
     for binary, candidates in (("nginx", ["/usr/sbin/nginx"]), ("redis-server", [])):
         require_binary(binary, *candidates)
     require_binary("initdb", *sorted(str(p) for p in Path("/usr/lib/postgresql").glob("*/bin/initdb")))
-    state_dir = make_state_parent(tmp_path_factory, "topology") / "state"
-    neurmatic("up", "--base-port", str(free_base_port()), state_dir=state_dir, timeout=600)
+    with started_topology(tmp_path_factory, "topology") as running:
+        yield running
+
+
+@contextmanager
+def started_topology(factory: pytest.TempPathFactory, name: str) -> Iterator[RunningTopology]:
+    """A topology of its own on free ports, always brought down, even when `up` stops half-way."""
+    state_dir = make_state_parent(factory, name) / "state"
     try:
+        neurmatic("up", "--base-port", str(free_base_port()), state_dir=state_dir, timeout=600)
         yield RunningTopology(state_dir)
     finally:
         neurmatic("down", state_dir=state_dir, check=False, timeout=300)

@@ -9,12 +9,14 @@ import socket
 import subprocess
 import sys
 import tempfile
+import uuid
 from pathlib import Path
 from typing import NoReturn
 
+import httpx
 import pytest
 
-from neurmatic.supervisor.layout import HOST, Ports
+from neurmatic.supervisor.layout import HOST, MAX_API_INSTANCES, Ports
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,10 +46,13 @@ def port_is_free(port: int) -> bool:
 
 
 def free_base_port() -> int:
-    """A base port whose every derived port is free right now."""
+    """A base port whose every derived port is free, with room for the most API instances (scaling),
+    below the kernel's ephemeral range: a topology's later ports (an instance started by `scale` minutes
+    after the check) can never have been taken meanwhile by some client's local port."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
     for _ in range(200):
-        base = random.randrange(20000, 60000 - 500, 10)
-        if all(port_is_free(port) for port in Ports(base).all_ports()):
+        base = random.randrange(10000, max(10010, low - Ports().span - 20), 10)
+        if all(port_is_free(port) for port in Ports(base).all_ports(MAX_API_INSTANCES)):
             return base
     raise RuntimeError("no free range of ports found on 127.0.0.1")
 
@@ -91,3 +96,17 @@ _created: list[Path] = []
 def remove_state_parents() -> None:
     for parent in _created:
         shutil.rmtree(parent, ignore_errors=True)
+
+
+PASSWORD = "Correct-Horse-Battery-9"
+
+
+def register_and_login(client: httpx.Client, prefix: str) -> tuple[str, httpx.Response]:
+    """A new account registered and signed in through ``client`` (nginx); (its email, the sign-in)."""
+    email = f"{prefix}-{uuid.uuid4().hex[:8]}@example.com"
+    account = {"email": email, "username": f"{prefix}_{uuid.uuid4().hex[:8]}", "password": PASSWORD}
+    created = client.post("/api/v1/auth/register", json={**account, "termsAccepted": True})
+    assert created.status_code == 201, created.text
+    login = client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+    assert login.status_code == 200, login.text
+    return email, login

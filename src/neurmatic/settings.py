@@ -211,6 +211,14 @@ class SentrySettings(_Section):
     profiles_sample_rate: float = Field(0.1, validation_alias="SENTRY_PROFILES_SAMPLE_RATE", ge=0, le=1)
 
 
+class NotificationSettings(_Section):
+    """Where operators are told of deploys and rollbacks (the guide's ``SLACK_WEBHOOK_URL``)."""
+
+    # A webhook URL is a credential: anyone holding it can post to the channel.
+    slack_webhook_url: SecretStr | None = Field(None, validation_alias="SLACK_WEBHOOK_URL")
+    slack_timeout_seconds: float = Field(3.0, validation_alias="SLACK_TIMEOUT", gt=0)
+
+
 class RateLimitSettings(_Section):
     window_ms: int = Field(900_000, validation_alias="RATE_LIMIT_WINDOW_MS", gt=0)
     max_requests: int = Field(100, validation_alias="RATE_LIMIT_MAX_REQUESTS", gt=0)
@@ -227,6 +235,16 @@ class MediaSettings(_Section):
     max_bytes: int = Field(10 * 1024 * 1024, validation_alias="MEDIA_MAX_BYTES", gt=0)
 
 
+class DisasterRecoverySettings(_Section):
+    """The operators' recovery objectives (guide, "Disaster Recovery"): 4 h to recover, 24 h of data.
+
+    ``neurmatic drill`` measures each drill against them; seconds so a drill's figures compare directly.
+    """
+
+    rto_seconds: float = Field(4 * 3600, validation_alias="DR_RTO_SECONDS", gt=0)
+    rpo_seconds: float = Field(24 * 3600, validation_alias="DR_RPO_SECONDS", ge=0)
+
+
 class Settings(BaseModel):
     """Every setting of Neurmatic, grouped by concern."""
 
@@ -238,8 +256,10 @@ class Settings(BaseModel):
     email: EmailSettings
     aws: AwsSettings
     sentry: SentrySettings
+    notifications: NotificationSettings
     rate_limit: RateLimitSettings
     media: MediaSettings
+    dr: DisasterRecoverySettings
 
     @classmethod
     def load(cls, env_file: Path | None = None) -> Self:

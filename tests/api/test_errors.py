@@ -68,3 +68,20 @@ async def test_access_log_lines_carry_request_user_route_status_and_duration(
     [line] = [r for r in caplog.records if getattr(r, "request_id", None) == "log-test-request-01"]
     assert line.route == "/api/v1/users/me" and line.status == 200  # type: ignore[attr-defined]
     assert line.user_id == tokens["user"]["id"] and line.duration_ms > 0  # type: ignore[attr-defined]
+
+
+async def test_an_unreachable_redis_is_a_503_with_retry_after_not_a_500(topology: RunningTopology) -> None:
+    from tests.api.accounts import account_client, bearer, fast_settings, signed_in
+    from tests.support import port_is_free
+
+    settings = fast_settings(topology.app_settings())
+    async with account_client(settings) as client:
+        _, tokens = await signed_in(client)  # a session stored in Redis while it was there
+    closed = next(p for p in range(46100, 46200) if port_is_free(p))
+    settings.redis.sentinels = [f"127.0.0.1:{closed}"]  # every Sentinel gone: no master to be found
+    settings.redis.socket_timeout_seconds = 0.5
+    async with api_client(settings) as client:
+        response = await client.get("/api/v1/users/me", headers=bearer(tokens["accessToken"]))
+    assert response.status_code == 503, response.text
+    assert response.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+    assert response.headers["retry-after"] == "2"

@@ -3,13 +3,10 @@ revocation takes effect on both at once. Driven through nginx, checked on each b
 
 from __future__ import annotations
 
-import uuid
-
 import httpx
 
 from tests.conftest import RunningTopology
-
-PASSWORD = "Correct-Horse-Battery-9"
+from tests.support import register_and_login
 
 
 def _direct(topology: RunningTopology, backend: str) -> str:
@@ -20,20 +17,8 @@ def _direct(topology: RunningTopology, backend: str) -> str:
 def test_token_from_one_backend_works_on_the_other_and_revocation_is_instant(
     topology: RunningTopology,
 ) -> None:
-    email = f"nginx-{uuid.uuid4().hex[:8]}@example.com"
     with topology.client() as client:
-        created = client.post(
-            "/api/v1/auth/register",
-            json={
-                "email": email,
-                "username": f"nginx_{uuid.uuid4().hex[:8]}",
-                "password": PASSWORD,
-                "termsAccepted": True,
-            },
-        )
-        assert created.status_code == 201, created.text
-        login = client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
-        assert login.status_code == 200, login.text
+        email, login = register_and_login(client, "nginx")
         issued_by = login.headers["x-served-by"]
         token = login.json()["data"]["accessToken"]
         auth = {"Authorization": f"Bearer {token}"}
@@ -51,18 +36,9 @@ def test_token_from_one_backend_works_on_the_other_and_revocation_is_instant(
 
 
 def test_authenticated_responses_are_never_cached_by_nginx(topology: RunningTopology) -> None:
-    email = f"cache-{uuid.uuid4().hex[:8]}@example.com"
     with topology.client() as client:
-        client.post(
-            "/api/v1/auth/register",
-            json={
-                "email": email,
-                "username": f"cache_{uuid.uuid4().hex[:8]}",
-                "password": PASSWORD,
-                "termsAccepted": True,
-            },
-        )
-        token = client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD}).json()["data"]
+        _, login = register_and_login(client, "cache")
+        token = login.json()["data"]
         auth = {"Authorization": f"Bearer {token['accessToken']}"}
         statuses = {
             client.get("/api/v1/users/me", headers=auth).headers.get("x-cache-status") for _ in range(3)

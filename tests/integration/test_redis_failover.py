@@ -17,21 +17,17 @@ from neurmatic.supervisor.layout import HOST
 from neurmatic.supervisor.state import TopologyState
 from neurmatic.supervisor.topology import Topology
 from neurmatic.worker.queues import enqueue_mail
-from tests.conftest import RunningTopology
+from tests.conftest import RunningTopology, started_topology
 from tests.mailbox import wait_for_mail
-from tests.support import free_base_port, make_state_parent, neurmatic
+from tests.support import neurmatic, register_and_login
 
 PASSWORD = "Correct-Horse-Battery-9"
 
 
 @pytest.fixture(scope="module")
 def own_topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningTopology]:
-    state_dir = make_state_parent(tmp_path_factory, "failover") / "state"
-    neurmatic("up", "--base-port", str(free_base_port()), state_dir=state_dir, timeout=600)
-    try:
-        yield RunningTopology(state_dir)
-    finally:
-        neurmatic("down", state_dir=state_dir, check=False, timeout=300)
+    with started_topology(tmp_path_factory, "failover") as running:
+        yield running
 
 
 def _sentinel(state: TopologyState, index: int = 1):  # type: ignore[no-untyped-def]
@@ -40,18 +36,9 @@ def _sentinel(state: TopologyState, index: int = 1):  # type: ignore[no-untyped-
 
 def test_sessions_and_queued_jobs_survive_a_sentinel_failover(own_topology: RunningTopology) -> None:
     state = own_topology.state
-    email = f"failover-{uuid.uuid4().hex[:8]}@example.com"
     with own_topology.client() as client:
-        client.post(
-            "/api/v1/auth/register",
-            json={
-                "email": email,
-                "username": f"fo_{uuid.uuid4().hex[:8]}",
-                "password": PASSWORD,
-                "termsAccepted": True,
-            },
-        )
-        token = client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD}).json()["data"]
+        email, login = register_and_login(client, "fo")
+        token = login.json()["data"]
     Topology(state).service("worker").stop()  # the job must wait in the queue through the failover
     settings = own_topology.app_settings()
     master = sync_master(settings.redis)

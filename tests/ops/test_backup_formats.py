@@ -71,6 +71,10 @@ def test_a_truncated_archive_is_refused(topology: RunningTopology, tmp_path: Pat
     cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     result = neurmatic("backup", "verify", str(cut), state_dir=topology.state_dir, check=False)
     assert result.returncode == ExitCode.BACKUP_INVALID and "not an intact" in result.stderr, result.stderr
+    manifest = path.with_name(path.name.replace(".dir.tar.zst", ".manifest.json"))
+    (cut.parent / "neurmatic_20200101_000000.manifest.json").write_bytes(manifest.read_bytes())
+    with_manifest = neurmatic("restore", str(cut), "--yes", state_dir=topology.state_dir, check=False)
+    assert with_manifest.returncode == ExitCode.BACKUP_INVALID and "manifest" in with_manifest.stderr
 
 
 def test_backup_verify_flag_and_the_last_success_seen_by_health_and_metrics(

@@ -31,13 +31,15 @@ def nginx_version(nginx: Path | None = None) -> tuple[int, int, int]:
     return major, minor, patch
 
 
-def check_config(conf: Path, *, prefix: Path, nginx: Path | None = None) -> None:
+def check_config(conf: Path, *, prefix: Path, nginx: Path | None = None, user: str | None = None) -> None:
     """Run ``nginx -t`` on ``conf``; a bad config raises CommandError carrying nginx's own message.
 
     ``-e stderr`` keeps nginx away from its compiled-in error log under ``/var/log/nginx``, which an
-    unprivileged user cannot open.
+    unprivileged user cannot open. ``user`` runs the test as the account the server runs as: run as root,
+    ``nginx -t`` hands the temp and cache directories to ``nobody`` (mode 0700), locking a running
+    nginx's workers out of them (its cache misses answer 500) until they are given back.
     """
-    run([nginx or find_nginx(), "-t", "-e", "stderr", "-p", prefix, "-c", conf], timeout=30)
+    run([nginx or find_nginx(), "-t", "-e", "stderr", "-p", prefix, "-c", conf], timeout=30, user=user)
 
 
 def reload(master_pid: int) -> None:

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from neurmatic.api.observability import report_exception
+from neurmatic.api.outages import install_outage_handlers
 from neurmatic.api.responses import error
 from neurmatic.errors import ApiError, RateLimited
 
@@ -77,4 +78,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    install_outage_handlers(app, _unexpected_error)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -11,6 +11,9 @@ from rich.console import Console
 from neurmatic.errors import NeurmaticError
 from neurmatic.ops.commands import (
     backup,
+    deploy,
+    drill,
+    failover,
     health,
     mailcatcher,
     render,
@@ -37,8 +40,11 @@ for command in (
     *serve.COMMANDS,
     *mailcatcher.COMMANDS,
     *backup.COMMANDS,
+    *deploy.COMMANDS,
     *restore.COMMANDS,
     *health.COMMANDS,
+    *failover.COMMANDS,
+    *drill.COMMANDS,
     render.render,
     secrets.secrets,
     users.users,

@@ -24,6 +24,11 @@ class ExitCode(IntEnum):
     RESTORE_FAILED = 13  # the restore stopped (the target is as it was)
     DEGRADED = 14  # a check warns (nothing fails)
     S3_UNAVAILABLE = 15  # S3 failed; the local backup is made and intact
+    OBJECTIVE_MISSED = 16  # a DR drill missed its RTO/RPO, or the system did not recover
+    FAILOVER_FAILED = 17  # a failover, switchover or standby rebuild stopped (the message says where)
+    DEPLOY_FAILED = 20  # a deploy, rollback or scaling stopped (the message says what runs now)
+    ROLLED_BACK = 21  # the new release failed and the previous one was put back automatically
+    SCHEMA_REFUSED = 22  # the release's migrations drop or narrow the schema (rolled back, nothing switched)
 
 
 def _backup_errors() -> tuple[tuple[type[errors.NeurmaticError], ExitCode], ...]:
@@ -43,6 +48,24 @@ def _backup_errors() -> tuple[tuple[type[errors.NeurmaticError], ExitCode], ...]
     )
 
 
+def _deploy_errors() -> tuple[tuple[type[errors.NeurmaticError], ExitCode], ...]:
+    from neurmatic.db.release_migrations import MigrationFailed
+    from neurmatic.ops.flows.releases import DeployFailed, DeployRolledBack, SchemaNotExpandOnly
+
+    return (
+        (DeployRolledBack, ExitCode.ROLLED_BACK),
+        (SchemaNotExpandOnly, ExitCode.SCHEMA_REFUSED),
+        (DeployFailed, ExitCode.DEPLOY_FAILED),
+        (MigrationFailed, ExitCode.DEPLOY_FAILED),
+    )
+
+
+def _failover_errors() -> tuple[tuple[type[errors.NeurmaticError], ExitCode], ...]:
+    from neurmatic.ops.flows.failover_types import FailoverFailed
+
+    return ((FailoverFailed, ExitCode.FAILOVER_FAILED),)
+
+
 _BY_ERROR: tuple[tuple[type[errors.NeurmaticError], ExitCode], ...] = (
     (errors.ConfigurationError, ExitCode.CONFIGURATION),
     (errors.MissingBinaryError, ExitCode.MISSING_DEPENDENCY),
@@ -56,7 +79,7 @@ _BY_ERROR: tuple[tuple[type[errors.NeurmaticError], ExitCode], ...] = (
 
 
 def exit_code_for(exc: errors.NeurmaticError) -> ExitCode:
-    for error_type, code in (*_backup_errors(), *_BY_ERROR):
+    for error_type, code in (*_backup_errors(), *_failover_errors(), *_deploy_errors(), *_BY_ERROR):
         if isinstance(exc, error_type):
             return code
     return ExitCode.FAILURE

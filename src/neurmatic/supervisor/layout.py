@@ -127,3 +127,28 @@ class Paths:
 
     def pidfile(self, service: str) -> Path:
         return self.run / f"{service}.pid"
+
+    def hold(self, service: str) -> Path:
+        """Present while a deploy or scaling works on ``service``: the watcher leaves it alone."""
+        return self.run / f"{service}.hold"
+
+    @property
+    def releases(self) -> Path:
+        """Side-by-side releases, one directory each (``releases/<version>/{src,venv}``)."""
+        return self.root / "releases"
+
+    def release_dir(self, version: str) -> Path:
+        return self.releases / version
+
+    def release_python(self, version: str) -> Path:
+        return self.release_dir(version) / "venv" / "bin" / "python"
+
+    @property
+    def release_history(self) -> Path:
+        """The release records (versions, commits, times, statuses) and the current/previous pointers."""
+        return self.root / "releases.json"
+
+    @property
+    def service_releases(self) -> Path:
+        """Which release each API instance and the worker runs (absent: the installed package)."""
+        return self.root / "service-releases.json"

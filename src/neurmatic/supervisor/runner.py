@@ -12,12 +12,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 from neurmatic.db.migrate import upgrade_to_head
+from neurmatic.db.release_migrations import migrate_release, release_migrations
 from neurmatic.db.url import DatabaseUrl
-from neurmatic.errors import ServiceStartError, StateDirError
+from neurmatic.errors import ServiceStartError, StateDirError, TopologyError
 from neurmatic.supervisor.layout import DEFAULT_BASE_PORT, Paths
 from neurmatic.supervisor.service import Service, ServiceStatus, check_port_free
-from neurmatic.supervisor.services.postgres import PostgresNode, PrimaryBootstrap, clone_standby, write_pgpass
-from neurmatic.supervisor.state import TopologyState
+from neurmatic.supervisor.services.postgres import (
+    FENCE_MARKER,
+    PostgresNode,
+    PrimaryBootstrap,
+    clone_standby,
+    write_pgpass,
+)
+from neurmatic.supervisor.state import TopologyState, service_releases
 from neurmatic.supervisor.topology import Topology
 from neurmatic.supervisor.watcher import Watcher
 
@@ -26,9 +33,17 @@ Progress = Callable[[str], None]
 SENTINEL_QUORUM_TIMEOUT = 30.0
 
 
-def open_or_create(root: Path, *, base_port: int | None, api_instances: int = 2) -> TopologyState:
-    """Load the state directory, or create it (checking every port first) when it has no topology."""
+def open_or_create(
+    root: Path, *, base_port: int | None, api_instances: int = 2, secrets_file: Path | None = None
+) -> TopologyState:
+    """Load the state directory, or create it (checking every port first) when it has no topology;
+    a new one takes its secrets from ``secrets_file`` when given (the secrets manager's copy)."""
     if Paths(root).topology_file.exists():
+        if secrets_file is not None:
+            raise StateDirError(
+                f"{root} already holds a topology with its own secrets",
+                hint="--secrets-file only seeds a new state directory; drop it or choose another --state-dir",
+            )
         state = TopologyState.load(root)
         if base_port is not None and base_port != state.ports.base:
             raise StateDirError(
@@ -41,7 +56,25 @@ def open_or_create(root: Path, *, base_port: int | None, api_instances: int = 2)
     ports = Ports(base_port or DEFAULT_BASE_PORT)
     for port in ports.all_ports(api_instances):
         check_port_free(port, "the topology")
-    return TopologyState.create(root, base_port=ports.base, api_instances=api_instances)
+    secrets = imported_secrets(secrets_file) if secrets_file else None
+    return TopologyState.create(root, base_port=ports.base, api_instances=api_instances, secrets=secrets)
+
+
+def imported_secrets(path: Path) -> dict[str, str]:
+    """Every secret the topology needs, from an env file; a missing one is named, never made up."""
+    from neurmatic.supervisor.state import SECRET_NAMES, read_env_file
+
+    try:
+        values = read_env_file(path)
+    except OSError as exc:
+        raise StateDirError(f"cannot read the secrets file {path}: {exc.strerror}") from exc
+    missing = [name for name in SECRET_NAMES if not values.get(name)]
+    if missing:
+        raise StateDirError(
+            f"{path} lacks {', '.join(missing)}",
+            hint="use the secrets.env saved from the lost state directory",
+        )
+    return {name: values[name] for name in SECRET_NAMES}
 
 
 def up(state: TopologyState, progress: Progress = lambda _msg: None) -> Topology:
@@ -49,14 +82,18 @@ def up(state: TopologyState, progress: Progress = lambda _msg: None) -> Topology
     topology = Topology(state)
     write_pgpass(state)
     primary, standby = topology.postgres_in_start_order()
+    check_one_primary(primary, standby)
     _start_primary(topology, primary, progress)
     topology.write_app_environment()
-    progress("migrations: upgrading the schema to head")
-    upgrade_to_head(DatabaseUrl.parse(topology.app_environment()["DATABASE_URL"]))
+    _migrate(topology, progress)
     if not standby.initialised:
         progress(f"{standby.name}: cloning from {primary.name} with pg_basebackup")
         clone_standby(standby, primary)
-    _ensure(standby, progress)
+    if standby.is_fenced and not standby.is_standby_node:
+        # The old primary of a failover: starting it would make two primaries. Everything else comes up.
+        progress(f"{standby.name}: not started, {standby.fence_reason()}; run `neurmatic standby rebuild`")
+    else:
+        _ensure(standby, progress)
     for service in [*topology.redis_in_start_order(), *topology.sentinels]:
         _ensure(service, progress)
     _await_sentinel_quorum(topology, progress)
@@ -64,6 +101,49 @@ def up(state: TopologyState, progress: Progress = lambda _msg: None) -> Topology
         _ensure(service, progress)
     Watcher(state).ensure_running()
     return topology
+
+
+def check_one_primary(primary: PostgresNode, other: PostgresNode) -> None:
+    """Refuse a bring-up that would start two primaries, or none.
+
+    ``primary`` is the first of :meth:`Topology.postgres_in_start_order`; the order alone cannot tell a
+    healthy pair from two nodes that both believe they are primaries (standby.signal removed by hand).
+    """
+    if not primary.initialised:
+        return  # a new topology: initdb makes the first primary
+    if primary.is_standby_node or primary.is_fenced:
+        raise TopologyError(
+            f"no PostgreSQL node may start as the primary: {primary.name} and {other.name} are both "
+            "standbys or fenced",
+            hint="promote the standby with `neurmatic failover db` (it completes an interrupted failover)",
+        )
+    if other.initialised and not other.is_standby_node and not other.is_fenced:
+        raise TopologyError(
+            f"{primary.name} and {other.name} are both primaries on disk (neither has standby.signal); "
+            "starting both would split the database",
+            hint=f"keep the node with the newest data; create {FENCE_MARKER} in the other's data directory "
+            "and run `neurmatic standby rebuild`",
+        )
+
+
+def _migrate(topology: Topology, progress: Progress) -> None:
+    """Upgrade the schema with the migrations of the release the API runs (its own interpreter and code).
+
+    After a rollback the database may be ahead of that release (deploys only expand it): left alone.
+    """
+    url = DatabaseUrl.parse(topology.app_environment()["DATABASE_URL"])
+    paths = topology.state.paths
+    if not paths.service_releases.exists():  # never deployed: the installed package, in-process
+        progress("migrations: upgrading the schema to head")
+        upgrade_to_head(url)
+        return
+    release = service_releases(paths).get("backend-1")
+    python = paths.release_python(release) if release else None
+    outcome = migrate_release(
+        python, release_migrations(paths.release_dir(release) / "src" if release else None), url, check=False
+    )
+    ahead = " (the database is ahead of this release: left as it is)" if outcome.ahead else ""
+    progress(f"migrations of {release or 'the installed package'}: at {outcome.to_revision}{ahead}")
 
 
 def _ensure(service: Service, progress: Progress) -> None:

@@ -7,6 +7,7 @@ into ``secrets.env`` (mode 0600) and never printed.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import pwd
@@ -165,11 +166,24 @@ class TopologyState:
             ServiceAccount.for_current_process(),
         )
 
+    def with_api_instances(self, count: int) -> TopologyState:
+        """Persist a new number of API instances (``neurmatic scale api N``) and return the new state."""
+        meta = json.loads(self.paths.topology_file.read_text())
+        meta["api_instances"] = count
+        write_private_file(self.paths.topology_file, json.dumps(meta, indent=2) + "\n", self.account)
+        return dataclasses.replace(self, api_instances=count)
+
     @classmethod
     def create(
-        cls, root: Path, *, base_port: int = DEFAULT_BASE_PORT, api_instances: int = 2
+        cls,
+        root: Path,
+        *,
+        base_port: int = DEFAULT_BASE_PORT,
+        api_instances: int = 2,
+        secrets: dict[str, str] | None = None,
     ) -> TopologyState:
-        """Create a new state directory with fresh secrets."""
+        """Create a new state directory with fresh secrets, or with ``secrets`` (a server rebuilt after
+        its loss keeps its JWT and session secrets, so the tokens users hold stay valid)."""
         account = ServiceAccount.for_current_process()
         _check_reachable(root, account)
         paths = Paths(root)
@@ -179,7 +193,7 @@ class TopologyState:
                 directory.mkdir(exist_ok=True)
         except OSError as exc:
             raise StateDirError(f"cannot create {root}: {exc}", hint="choose a writable --state-dir") from exc
-        secrets = {name: generate_secret() for name in SECRET_NAMES}
+        secrets = secrets or {name: generate_secret() for name in SECRET_NAMES}
         write_private_file(paths.secrets_file, "".join(f"{k}={v}\n" for k, v in secrets.items()))
         meta = {
             "format": STATE_FORMAT,
@@ -203,3 +217,30 @@ def _check_reachable(root: Path, account: ServiceAccount) -> None:
                 f"the {account.name} user cannot reach {root}: {parent} is not searchable by others",
                 hint=f"choose a --state-dir under a world-searchable directory, or `chmod o+x {parent}`",
             )
+
+
+def service_releases(paths: Paths) -> dict[str, str]:
+    """Which release each API instance and the worker runs; a service not named runs the installed package.
+
+    Read afresh on every call: the watcher restarts a crashed service from the release it last ran.
+    """
+    try:
+        data = json.loads(paths.service_releases.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise StateDirError(
+            f"cannot read {paths.service_releases}: {exc}",
+            hint="restore it, or remove it to run the installed package",
+        ) from exc
+    return {str(name): str(version) for name, version in data.items()}
+
+
+def set_service_release(paths: Paths, service: str, version: str | None) -> None:
+    """Record that ``service`` runs ``version`` (None: the installed package), atomically."""
+    releases = service_releases(paths)
+    if version is None:
+        releases.pop(service, None)
+    else:
+        releases[service] = version
+    write_private_file(paths.service_releases, json.dumps(releases, indent=2, sort_keys=True) + "\n")

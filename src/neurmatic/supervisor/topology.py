@@ -32,8 +32,9 @@ class Topology:
         self.nginx = NginxBalancer(state, api_indexes)
 
     def postgres_in_start_order(self) -> list[PostgresNode]:
-        """The node that is a primary on disk (no standby.signal) first: roles swap after a failover."""
-        return sorted(self.postgres, key=lambda node: (node.is_standby_node, node.index))
+        """The node that is a primary on disk (no standby.signal, not fenced) first: roles swap after a
+        failover, and a fenced old primary must never be the one started as the primary."""
+        return sorted(self.postgres, key=lambda node: (node.is_standby_node or node.is_fenced, node.index))
 
     def redis_in_start_order(self) -> list[RedisNode]:
         """Masters (no ``replicaof`` in their own config) first: Sentinel may have swapped them."""

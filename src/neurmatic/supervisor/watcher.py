@@ -2,11 +2,14 @@
 
 Databases are not restarted: a dead PostgreSQL or Redis master is a failover matter (``neurmatic
 failover``), and blindly restarting it could bring back a node that must stay fenced. A service
-stopped on purpose has no pid file, so the watcher leaves it alone.
+stopped on purpose has no pid file, and one a deploy or scaling is working on has a hold file
+(``run/<name>.hold``), so the watcher leaves both alone. It restarts a service from the release that
+service last ran (``service-releases.json``, read at each restart).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -14,6 +17,7 @@ import subprocess
 import sys
 import time
 
+from neurmatic.errors import StateDirError
 from neurmatic.supervisor.process import PidFile, is_running, reap_children, terminate
 from neurmatic.supervisor.state import TopologyState
 
@@ -73,9 +77,14 @@ class Watcher:
         log.info("watcher started", extra={"state_dir": str(self.state.paths.root)})
         while not self.stopping:
             reap_children()
+            # Read the state afresh: `neurmatic scale` changes the number of API instances.
+            with contextlib.suppress(StateDirError):
+                self.state = TopologyState.load(self.state.paths.root)
             for service in (s for s in Topology(self.state).services() if s.restartable):
                 entry = service.pidfile.read()
                 if entry is None or is_running(*entry) or time.monotonic() < next_try.get(service.name, 0):
+                    continue
+                if self.state.paths.hold(service.name).exists():  # a deploy is replacing it
                     continue
                 log.warning("service died; restarting", extra={"service": service.name, "pid": entry[0]})
                 try:

@@ -13,10 +13,11 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 from neurmatic.backup_status import BackupStatus
-from neurmatic.ops.commands.backup_context import BackupContext, days, dir_option, jobs_option
+from neurmatic.ops.commands.backup_context import dir_option, jobs_option
 from neurmatic.ops.commands.backup_schedule import schedule
 from neurmatic.ops.commands.options import json_option, state_dir_option
 from neurmatic.ops.flows.backup import BackupOptions, create_backup
+from neurmatic.ops.flows.backup_context import BackupContext, days
 from neurmatic.ops.flows.backup_files import Manifest, local_backups, manifest_path
 from neurmatic.ops.flows.backup_record import record_success
 from neurmatic.ops.flows.backup_s3 import (

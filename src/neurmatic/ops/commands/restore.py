@@ -10,12 +10,10 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from neurmatic.db.migrate import upgrade_to_head
-from neurmatic.db.url import DatabaseUrl
-from neurmatic.ops.commands.backup_context import BackupContext, dir_option, jobs_option
+from neurmatic.ops.commands.backup_context import dir_option, jobs_option
 from neurmatic.ops.commands.options import json_option, state_dir_option
+from neurmatic.ops.flows.backup_context import BackupContext, restore_and_migrate
 from neurmatic.ops.flows.backup_s3 import client_for, download
-from neurmatic.ops.flows.restore import restore_backup
 from neurmatic.ops.flows.restore_table import TablePlan, restore_tables
 from neurmatic.supervisor.layout import DATABASE_NAME
 
@@ -50,28 +48,7 @@ def restore(
     ctx = BackupContext.load(state_dir, directory)
     name = database or os.environ.get("DB_NAME") or DATABASE_NAME
     backup_file = _local(ctx, source)
-    result = restore_backup(
-        backup_file,
-        admin=ctx.admin,
-        database=name,
-        owner=ctx.app.user,
-        yes=yes,
-        safety_dir=ctx.safety_dir,
-        step=_step,
-        jobs=jobs,
-    )
-    _step("migrations: upgrading the restored schema to head")
-    # As the administrator acting as the owner role: the application role may only reach its own database.
-    admin = ctx.admin
-    upgrade_to_head(
-        DatabaseUrl(
-            admin.user,
-            admin.password,
-            list(admin.hosts),
-            name,
-            {"target_session_attrs": "read-write", "options": f"-c role={ctx.app.user}"},
-        )
-    )
+    result = restore_and_migrate(ctx, backup_file, name, yes=yes, jobs=jobs, step=_step)
     safety = f"; safety dump {result.safety_backup}" if result.safety_backup else ""
     err.print(f"[green]✓[/] restored {backup_file.name} into {name}: {len(result.tables)} tables{safety}")
 

@@ -54,9 +54,17 @@ def _print_urls(topology: Topology) -> None:
     show_default=True,
     help="API instances behind nginx (only when the topology is first created).",
 )
-def up(state_dir: Path, base_port: int | None, api_instances: int) -> None:
+@click.option(
+    "--secrets-file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="Create the new state directory with these secrets (a secrets.env kept off the server).",
+)
+def up(state_dir: Path, base_port: int | None, api_instances: int, secrets_file: Path | None) -> None:
     """Bring the whole production topology up on 127.0.0.1 (or what is not running yet)."""
-    state = runner.open_or_create(state_dir, base_port=base_port, api_instances=api_instances)
+    state = runner.open_or_create(
+        state_dir, base_port=base_port, api_instances=api_instances, secrets_file=secrets_file
+    )
     started = time.monotonic()
     topology = runner.up(state, progress=lambda msg: err.print(f"[dim]•[/] {msg}", highlight=False))
     console.print(_status_table(runner.status(state)))

@@ -96,6 +96,7 @@ def create_backup(
     final = directory / (name or backup_name(suffix=options.suffix))
     partial = final.with_name(f".{final.name}.partial")
     started = time.monotonic()
+    target = target.pinned()
     conn, snapshot, version = _snapshot(target)
     try:
         with ThreadPoolExecutor(max_workers=1) as pool:

@@ -42,6 +42,23 @@ class PgTarget:
     def connect(self, **kwargs: Any) -> psycopg.Connection[Any]:
         return psycopg.connect(self.conninfo, password=self.password, **kwargs)
 
+    def pinned(self) -> PgTarget:
+        """This target on the one node that is the primary now.
+
+        A multi-host target finds the primary only when its database exists on every node. A database
+        just created on the primary may not have replayed on the standby yet, and libpq gives up on the
+        first node that answers "does not exist" rather than trying the next. Pinning once at the start
+        of a procedure sends every later connection (ours and pg_dump's, psql's, pg_restore's) to the
+        primary.
+        """
+        if len(self.hosts) == 1:
+            return self
+        with self.connect(autocommit=True) as conn:
+            row = conn.execute("SELECT inet_server_port()").fetchone()
+        port = int(row[0]) if row and row[0] is not None else self.hosts[0][1]
+        host = next((h for h, p in self.hosts if p == port), self.hosts[0][0])
+        return replace(self, hosts=((host, port),))
+
 
 USER_TABLES = """
 SELECT schemaname, tablename FROM pg_tables

@@ -145,6 +145,7 @@ def restore_backup(
     jobs: int = 2,
 ) -> RestoreResult:
     step("verifying the backup")
+    admin = admin.pinned()  # every connection and tool below goes to the primary of this moment
     manifest: Manifest | None = verify_backup(backup)
     target_exists = _exists(admin, database)
     if target_exists and table_counts(admin.with_db(database)) and not yes:

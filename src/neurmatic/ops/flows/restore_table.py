@@ -65,6 +65,7 @@ def restore_tables(
     step: Step,
     jobs: int = 2,
 ) -> list[TablePlan]:
+    admin = admin.pinned()
     scratch = f"neurmatic_recovery_{datetime.now(UTC).strftime('%Y%m%d%H%M%S%f')}"
     step(f"restoring {backup.name} into the separate database {scratch}")
     restore_backup(

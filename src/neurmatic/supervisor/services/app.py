@@ -1,7 +1,8 @@
 """Our own processes: the API instances (``backend-N``) and the job worker.
 
-They run ``python -m neurmatic`` from the same interpreter as the supervisor and read the topology's
-``app.env``; they are the services the watcher restarts when they crash.
+They run ``python -m neurmatic`` and read the topology's ``app.env``; they are the services the watcher
+restarts when they crash. The interpreter is the one of the release the service runs
+(``releases/<version>/venv``, recorded per service by deploys) or, before any deploy, the supervisor's own.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import httpx
 from neurmatic.adapters.redis import sync_master
 from neurmatic.settings import Settings
 from neurmatic.supervisor.layout import HOST
+from neurmatic.supervisor.process import is_running, terminate
 from neurmatic.supervisor.service import Service
-from neurmatic.supervisor.state import TopologyState, read_env_file
+from neurmatic.supervisor.state import TopologyState, read_env_file, service_releases
 from neurmatic.worker.heartbeat import heartbeat_key
 
 
@@ -27,9 +29,25 @@ def app_settings(state: TopologyState) -> Settings:
 class _PythonProcess(Service):
     """A ``python -m neurmatic`` process run as the service account, which must reach the interpreter."""
 
+    @property
+    def release(self) -> str | None:
+        """The release this service runs (None: the installed package), as recorded now."""
+        return service_releases(self.paths).get(self.name)
+
+    def interpreter(self) -> Path:
+        release = self.release
+        return self.paths.release_python(release) if release else Path(sys.executable)
+
     def start(self) -> int:
-        self.state.account.check_can_execute(Path(sys.executable))
+        self.state.account.check_can_execute(self.interpreter())
         return super().start()
+
+    def stop(self) -> None:
+        """Forget the pid first, so the watcher never takes the process exiting for a crash to restart."""
+        entry = self.pidfile.read()
+        self.pidfile.remove()
+        if entry and is_running(*entry):
+            terminate(entry[0], grace=self.stop_grace, sig=self.stop_signal)
 
 
 class ApiInstance(_PythonProcess):
@@ -48,7 +66,7 @@ class ApiInstance(_PythonProcess):
 
     def command(self) -> list[str]:
         return [
-            sys.executable,
+            str(self.interpreter()),
             "-m",
             "neurmatic",
             "api",
@@ -82,7 +100,7 @@ class WorkerProcess(_PythonProcess):
 
     def command(self) -> list[str]:
         return [
-            sys.executable,
+            str(self.interpreter()),
             "-m",
             "neurmatic",
             "worker",
@@ -96,6 +114,14 @@ class WorkerProcess(_PythonProcess):
         client = sync_master(app_settings(self.state).redis)
         try:
             return bool(client.exists(heartbeat_key(self.name)))
+        finally:
+            client.close()
+
+    def forget_heartbeat(self) -> None:
+        """Delete the stopped worker's heartbeat, so readiness is the next worker's own (it lives 15 s)."""
+        client = sync_master(app_settings(self.state).redis)
+        try:
+            client.delete(heartbeat_key(self.name))
         finally:
             client.close()
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import ssl
+import time
 
 import httpx
+import psutil
 
 from neurmatic.adapters.nginx import check_config, find_nginx
 from neurmatic.render.nginx import local_nginx_context, render_nginx
 from neurmatic.supervisor.layout import HOST
+from neurmatic.supervisor.process import is_running, reap_children
 from neurmatic.supervisor.service import Service
 from neurmatic.supervisor.state import TopologyState
 from neurmatic.supervisor.tls import ensure_certificates
@@ -33,8 +37,7 @@ class NginxBalancer(Service):
     def upstreams(self) -> list[str]:
         return [f"{HOST}:{self.state.ports.api(i)}" for i in self.api_indexes]
 
-    def prepare(self) -> None:
-        """Render the config for the current set of API instances and check it with ``nginx -t``."""
+    def _render(self) -> str:
         _, cert, key = ensure_certificates(self.paths.tls, self.state.account)
         context = local_nginx_context(
             state_dir=self.paths.root,
@@ -44,11 +47,16 @@ class NginxBalancer(Service):
             cert=cert,
             key=key,
         )
+        return render_nginx(context)
+
+    def prepare(self) -> None:
+        """Render the config for the current set of API instances and check it with ``nginx -t``."""
+        text = self._render()
         for directory in (self.paths.nginx / "cache", self.paths.nginx / "tmp", self.paths.nginx / "logs"):
             directory.mkdir(parents=True, exist_ok=True)
-        self.config.write_text(render_nginx(context))
+        self.config.write_text(text)
         self.state.account.own(self.paths.nginx)
-        check_config(self.config, prefix=self.paths.nginx)
+        check_config(self.config, prefix=self.paths.nginx, user=self.state.account.name)
         self.state.account.own(self.paths.nginx)
 
     def command(self) -> list[str]:
@@ -73,10 +81,46 @@ class NginxBalancer(Service):
         return "lb"
 
     def reload(self) -> None:
-        """Re-render and gracefully reload: new workers take the new upstream, old ones finish first."""
-        self.prepare()
+        """Re-render and gracefully reload: new workers take the new upstream, old ones finish first.
+
+        Only the config file is replaced (atomically, checked first): the cache and temp directories
+        are in use by the running workers and are left exactly as they are.
+        """
+        if self.running_pid() is None:
+            self.prepare()
+            return
+        candidate = self.config.with_name(f".{self.config.name}.new")
+        candidate.write_text(self._render())
+        self.state.account.own(candidate)
+        try:
+            check_config(candidate, prefix=self.paths.nginx, user=self.state.account.name)
+        except BaseException:
+            candidate.unlink(missing_ok=True)
+            raise
+        candidate.replace(self.config)
         pid = self.running_pid()
         if pid is not None:
-            import os
-
             os.kill(pid, signal.SIGHUP)
+
+    def worker_pids(self) -> set[int]:
+        """The master's children (workers, cache manager and loader) now."""
+        pid = self.running_pid()
+        if pid is None:
+            return set()
+        try:
+            return {child.pid for child in psutil.Process(pid).children()}
+        except psutil.Error:
+            return set()
+
+    def reload_settled(self, timeout: float) -> bool:
+        """Reload, then wait until every process of the previous config has exited, i.e. finished the
+        requests it had in flight. False when some are still busy at ``timeout`` (a WebSocket, say)."""
+        old = self.worker_pids()
+        self.reload()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            reap_children()
+            if not any(is_running(pid) for pid in old) and self.worker_pids() - old:
+                return True
+            time.sleep(0.05)
+        return False

@@ -2,12 +2,19 @@
 
 Roles are not fixed: after a failover the standby is the primary. A node is a standby exactly when its
 data directory holds ``standby.signal``; the role shown is asked of the server (``pg_is_in_recovery``).
+
+A node that lost its primary role in a failover is *fenced*: ``neurmatic.fenced`` in its data directory
+(why, when, who took over). A fenced node never starts as a primary again (``start`` refuses, ``up``
+skips it), since its WAL may have diverged from the new primary's; ``neurmatic standby rebuild`` makes it
+a standby and removes the marker once it streams.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +33,7 @@ from neurmatic.errors import TopologyError
 from neurmatic.render import render_template
 from neurmatic.render.postgres import Machine, scaled_settings
 from neurmatic.supervisor.layout import APP_DB_USER, DATABASE_NAME, HOST, REPLICATION_USER, SUPERUSER
-from neurmatic.supervisor.service import Service
+from neurmatic.supervisor.service import Service, ServiceStatus
 from neurmatic.supervisor.state import TopologyState, write_private_file
 
 
@@ -50,6 +57,14 @@ def app_connection(state: TopologyState, index: int) -> psycopg.Connection[tuple
 
 def slot_name(index: int) -> str:
     return f"postgres_{index}"
+
+
+FENCE_MARKER = "neurmatic.fenced"
+STANDBY_SETTINGS = ("primary_conninfo", "primary_slot_name")
+
+
+class NodeFenced(TopologyError):
+    """A fenced node (the old primary of a failover) was asked to start as a primary."""
 
 
 class PostgresNode(Service):
@@ -78,6 +93,45 @@ class PostgresNode(Service):
     @property
     def is_standby_node(self) -> bool:
         return (self.data_dir / "standby.signal").exists()
+
+    @property
+    def fence_file(self) -> Path:
+        return self.data_dir / FENCE_MARKER
+
+    @property
+    def is_fenced(self) -> bool:
+        return self.fence_file.exists()
+
+    def fence_reason(self) -> str:
+        """The marker's story in one line (for errors and ``status``)."""
+        try:
+            info = json.loads(self.fence_file.read_text())
+            return f"fenced by {info.get('by', '?')} at {info.get('at', '?')}: {info.get('reason', '?')}"
+        except (OSError, ValueError):
+            return "fenced (unreadable marker)"
+
+    def fence(self, reason: str, *, successor: str, by: str) -> None:
+        """Write the fence marker (before the node is stopped, so nothing can restart it in between)."""
+        info = {"reason": reason, "successor": successor, "by": by, "at": datetime.now(UTC).isoformat()}
+        write_private_file(self.fence_file, json.dumps(info, indent=2) + "\n", self.state.account)
+
+    def unfence(self) -> None:
+        self.fence_file.unlink(missing_ok=True)
+
+    def start(self) -> int:
+        """Refuse a fenced node unless it is a standby now (a standby cannot take writes)."""
+        if self.is_fenced and not self.is_standby_node:
+            raise NodeFenced(
+                f"{self.name} is fenced and must not start as a primary ({self.fence_reason()})",
+                hint=f"run `neurmatic standby rebuild` to make {self.name} a standby of the new primary",
+            )
+        return super().start()
+
+    def status(self) -> ServiceStatus:
+        current = super().status()
+        if current.state == "stopped" and self.is_fenced:  # the role it must keep until rebuilt
+            return ServiceStatus(self.name, "fenced", self.host, self.port, None, "stopped")
+        return current
 
     def command(self) -> list[str]:
         return [str(pg_binary("postgres")), "-D", str(self.data_dir), "-p", str(self.port)]
@@ -176,11 +230,43 @@ def write_pgpass(state: TopologyState) -> Path:
     return state.paths.pgpass_file
 
 
-def clone_standby(standby: PostgresNode, primary: PostgresNode) -> None:
-    """Make ``standby`` a hot standby of ``primary``: pg_basebackup through a replication slot."""
+def write_standby_settings(
+    data_dir: Path, state: TopologyState, standby_index: int, primary_port: int
+) -> None:
+    """Make the (stopped) node in ``data_dir`` a standby of the primary on ``primary_port``.
+
+    ``primary_conninfo`` names the pgpass file, never the password; earlier standby settings (a node that
+    was a standby before, or settings pg_rewind copied from the new primary) are replaced, not appended.
+    """
+    pgpass = write_pgpass(state)
+    slot = slot_name(standby_index)
+    conninfo = (
+        f"host={HOST} port={primary_port} user={REPLICATION_USER} passfile={pgpass} application_name={slot}"
+    )
+    auto_conf = data_dir / "postgresql.auto.conf"
+    kept = [
+        line
+        for line in (auto_conf.read_text().splitlines() if auto_conf.exists() else [])
+        if line.split("=", 1)[0].strip() not in STANDBY_SETTINGS
+    ]
+    kept += [f"primary_conninfo = '{conninfo}'", f"primary_slot_name = '{slot}'"]
+    auto_conf.write_text("\n".join(kept) + "\n")
+    (data_dir / "standby.signal").touch()
+    state.account.own(auto_conf, data_dir / "standby.signal")
+
+
+def clone_standby(standby: PostgresNode, primary: PostgresNode, *, replace_existing: bool = False) -> None:
+    """Make ``standby`` a hot standby of ``primary``: pg_basebackup through a replication slot.
+
+    ``replace_existing`` (``standby rebuild`` when pg_rewind cannot help) swaps a stopped node's old data
+    directory for the clone only once the clone is complete; a fence marker is carried over, so the node
+    stays fenced until it is seen streaming.
+    """
     state = standby.state
-    if standby.data_dir.exists() and any(standby.data_dir.iterdir()):
+    if not replace_existing and standby.data_dir.exists() and any(standby.data_dir.iterdir()):
         raise TopologyError(f"{standby.data_dir} is not empty; refusing to overwrite it with a base backup")
+    if replace_existing and standby.running_pid() is not None:
+        raise TopologyError(f"{standby.name} is running; stop it before replacing its data directory")
     # Clone into a side directory and rename it into place only when complete: a half-copied data
     # directory must never be mistaken for a node (without standby.signal it would start as a primary).
     partial = standby.data_dir.with_name(standby.data_dir.name + ".partial")
@@ -215,13 +301,13 @@ def clone_standby(standby: PostgresNode, primary: PostgresNode) -> None:
         timeout=600,
         cwd=state.paths.root,
     )
-    conninfo = (
-        f"host={HOST} port={primary.port} user={REPLICATION_USER} passfile={pgpass} application_name={slot}"
-    )
-    with (partial / "postgresql.auto.conf").open("a") as handle:
-        handle.write(f"primary_conninfo = '{conninfo}'\nprimary_slot_name = '{slot}'\n")
-    (partial / "standby.signal").touch()
+    write_standby_settings(partial, state, standby.index, primary.port)
+    if standby.is_fenced:
+        shutil.copy2(standby.fence_file, partial / FENCE_MARKER)
     state.account.own(partial)
+    old = standby.data_dir.with_name(standby.data_dir.name + ".old")
     if standby.data_dir.exists():
-        standby.data_dir.rmdir()  # empty, checked above
+        shutil.rmtree(old, ignore_errors=True)
+        standby.data_dir.rename(old)  # empty (checked above) unless replace_existing
     partial.rename(standby.data_dir)
+    shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,80 @@
+"""A dependency that is down (or moving, during a failover) is a 503 with Retry-After, not a 500.
+
+During a Redis or PostgreSQL failover, requests meet refused connections, a master that is now a
+replica, or a standby that cannot write. Those are outages of a dependency, not bugs: the client should
+retry shortly, and the answer must come from the exception middleware (a handler registered for
+``Exception`` re-raises after answering, which also drops the keep-alive connection nginx reuses).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from redis import exceptions as redis_errors
+from sqlalchemy import exc as sa_errors
+
+from neurmatic.api.responses import error
+
+log = logging.getLogger("neurmatic.api")
+RETRY_AFTER_SECONDS = 2
+# asyncpg errors that mean "this server cannot take the request now", whatever SQLAlchemy wraps them in.
+_PG_OUTAGES = (
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.ReadOnlySQLTransactionError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.InterfaceError,
+    OSError,
+)
+_REDIS_OUTAGES = (redis_errors.ConnectionError, redis_errors.TimeoutError, redis_errors.ReadOnlyError)
+
+
+def is_outage(exc: BaseException) -> bool:
+    """True when ``exc`` means a dependency is unreachable or cannot write right now."""
+    if isinstance(exc, (*_REDIS_OUTAGES, OSError)):
+        return True
+    if isinstance(exc, sa_errors.DBAPIError):
+        return bool(
+            exc.connection_invalidated
+            or isinstance(exc, sa_errors.OperationalError | sa_errors.InterfaceError)
+            or isinstance(exc.orig, _PG_OUTAGES)
+            or isinstance(getattr(exc.orig, "__cause__", None), _PG_OUTAGES)
+        )
+    return False
+
+
+def unavailable_response(request: Request, exc: Exception) -> JSONResponse:
+    log.warning(
+        "dependency unavailable",
+        extra={"request_id": getattr(request.state, "request_id", None), "error": type(exc).__name__},
+    )
+    return error(
+        "SERVICE_UNAVAILABLE",
+        "a service this request needs is briefly unavailable; retry shortly",
+        status_code=503,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+Handler = Callable[[Request, Exception], Awaitable[JSONResponse]]
+
+
+def install_outage_handlers(app: FastAPI, unexpected: Handler) -> None:
+    """503 for outages; any other database error goes on to ``unexpected`` (the 500 handler)."""
+
+    async def on_redis(request: Request, exc: Exception) -> JSONResponse:
+        return unavailable_response(request, exc)
+
+    async def on_database(request: Request, exc: Exception) -> JSONResponse:
+        if is_outage(exc):
+            return unavailable_response(request, exc)
+        return await unexpected(request, exc)
+
+    for redis_error in _REDIS_OUTAGES:
+        app.add_exception_handler(redis_error, on_redis)
+    app.add_exception_handler(ConnectionError, on_redis)  # refused or reset sockets (OSError subclasses)
+    app.add_exception_handler(sa_errors.DBAPIError, on_database)

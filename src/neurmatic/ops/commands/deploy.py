@@ -1,0 +1,193 @@
+"""``neurmatic deploy | rollback | releases | scale api N``: releases and capacity, with no downtime."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from neurmatic.ops.commands.options import json_option, state_dir_option
+from neurmatic.ops.flows.deploy import deploy as deploy_flow
+from neurmatic.ops.flows.notify import SlackNotifier
+from neurmatic.ops.flows.release_build import project_repository
+from neurmatic.ops.flows.releases import INSTALLED, DeployFailed, ReleaseHistory, label
+from neurmatic.ops.flows.rollback import rollback as rollback_flow
+from neurmatic.ops.flows.rolling import RolloutOptions
+from neurmatic.ops.flows.scaling import scale_api
+from neurmatic.settings import Settings
+from neurmatic.supervisor.layout import MAX_API_INSTANCES
+from neurmatic.supervisor.state import TopologyState
+
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def _progress(message: str) -> None:
+    err.print(f"[dim]•[/] {message}", highlight=False)
+
+
+def _notifier(state: TopologyState) -> SlackNotifier:
+    """From SLACK_WEBHOOK_URL in the environment (or the topology's app.env)."""
+    return SlackNotifier.from_settings(Settings.load(state.paths.app_env_file).notifications)
+
+
+def _options(ready_timeout: float, drain_timeout: float) -> RolloutOptions:
+    return RolloutOptions(ready_timeout=ready_timeout, drain_timeout=drain_timeout)
+
+
+ready_timeout_option = click.option(
+    "--ready-timeout",
+    type=click.FloatRange(1, 3600),
+    default=60.0,
+    show_default=True,
+    help="Seconds a new instance has to answer /health/ready before the switch is rolled back.",
+)
+drain_timeout_option = click.option(
+    "--drain-timeout",
+    type=click.FloatRange(0, 3600),
+    default=30.0,
+    show_default=True,
+    help="Seconds requests in flight get before an instance is stopped.",
+)
+
+
+@click.command()
+@click.argument("version")
+@click.option(
+    "--source",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    default=None,
+    help="A git repository (VERSION or --ref is exported) or a source directory [default: this project].",
+)
+@click.option("--ref", default=None, help="The git ref to deploy [default: VERSION].")
+@ready_timeout_option
+@drain_timeout_option
+@state_dir_option
+@json_option
+def deploy(
+    version: str,
+    source: Path | None,
+    ref: str | None,
+    ready_timeout: float,
+    drain_timeout: float,
+    state_dir: Path,
+    as_json: bool,
+) -> None:
+    """Deploy VERSION: backup, build beside the others, expand-only migrations, one instance at a time."""
+    state = TopologyState.load(state_dir)
+    chosen = source or project_repository()
+    if chosen is None:
+        raise DeployFailed("no --source given and the installed package is not in a git repository")
+    record = deploy_flow(
+        state,
+        version,
+        source=chosen.absolute(),
+        ref=ref,
+        options=_options(ready_timeout, drain_timeout),
+        notifier=_notifier(state),
+        progress=_progress,
+    )
+    if as_json:
+        click.echo(json.dumps(asdict(record), indent=2))
+    else:
+        total = record.durations.get("total", 0.0)
+        console.print(f"[green]✓[/] {version} deployed in {total:.1f}s (was {label(record.replaced)})")
+
+
+@click.command()
+@click.argument("version", required=False)
+@click.option(
+    "--restore-db", is_flag=True, help="Also restore the backup taken before the deploy (data loss!)."
+)
+@click.option("--yes", is_flag=True, help="Do not ask before restoring the database.")
+@ready_timeout_option
+@drain_timeout_option
+@state_dir_option
+@json_option
+def rollback(
+    version: str | None,
+    restore_db: bool,
+    yes: bool,
+    ready_timeout: float,
+    drain_timeout: float,
+    state_dir: Path,
+    as_json: bool,
+) -> None:
+    """Go back to the previous release (or VERSION), one instance at a time."""
+    state = TopologyState.load(state_dir)
+    if restore_db and not yes:
+        click.confirm(
+            "Restore the database from the pre-deploy backup? Every write made since is lost", abort=True
+        )
+    outcome = rollback_flow(
+        state,
+        version,
+        restore_db=restore_db,
+        options=_options(ready_timeout, drain_timeout),
+        notifier=_notifier(state),
+        progress=_progress,
+    )
+    if as_json:
+        click.echo(json.dumps(outcome.as_dict(), indent=2))
+    else:
+        console.print(
+            f"[green]✓[/] rolled back from {label(outcome.left)} to {label(outcome.now)} "
+            f"in {outcome.duration_seconds:.1f}s"
+        )
+
+
+@click.command()
+@state_dir_option
+@json_option
+def releases(state_dir: Path, as_json: bool) -> None:
+    """The release history, newest first; the current one is marked."""
+    history = ReleaseHistory.load(TopologyState.load(state_dir).paths)
+    rows = [
+        {**asdict(record), "current": record.version == history.current}
+        for record in reversed(history.records)
+    ]
+    if as_json:
+        click.echo(json.dumps({"current": history.current, "releases": rows}, indent=2))
+        return
+    if history.current is None:
+        console.print(f"current: {INSTALLED}")
+    for row in rows:
+        marker = "*" if row["current"] else " "
+        commit = (row["commit"] or "-")[:12]
+        when = row["deployed_at"] or row["created_at"]
+        console.print(
+            f"{marker} {row['version']:<20} {commit:<12} {when:<25} {row['status']}", highlight=False
+        )
+
+
+@click.group()
+def scale() -> None:
+    """Capacity: how many API instances run behind nginx."""
+
+
+@scale.command("api")
+@click.argument("count", type=click.IntRange(2, MAX_API_INSTANCES))
+@ready_timeout_option
+@drain_timeout_option
+@state_dir_option
+@json_option
+def scale_api_command(
+    count: int, ready_timeout: float, drain_timeout: float, state_dir: Path, as_json: bool
+) -> None:
+    """Run COUNT API instances: new ones start before nginx sends them traffic; removed ones drain first."""
+    outcome = scale_api(
+        TopologyState.load(state_dir),
+        count,
+        options=_options(ready_timeout, drain_timeout),
+        progress=_progress,
+    )
+    if as_json:
+        click.echo(json.dumps(outcome.as_dict(), indent=2))
+    else:
+        console.print(f"[green]✓[/] {outcome.after} API instances (were {outcome.before})")
+
+
+COMMANDS = (deploy, rollback, releases, scale)

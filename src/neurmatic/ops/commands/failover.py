@@ -1,0 +1,121 @@
+"""``neurmatic failover db [--switchover] | failover redis`` and ``neurmatic standby rebuild``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from neurmatic.ops.commands.options import json_option, state_dir_option
+from neurmatic.ops.flows.failover import failover_database, failover_redis, rebuild_standby
+from neurmatic.ops.flows.failover_types import Progress
+from neurmatic.supervisor.state import TopologyState
+
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def _progress() -> Progress:
+    """Steps go to stderr (stdout stays the summary, or pure JSON)."""
+    return lambda message: err.print(f"[dim]•[/] {message}", highlight=False)
+
+
+@click.group()
+def failover() -> None:
+    """Move the PostgreSQL primary or the Redis master to the other node."""
+
+
+@failover.command("db")
+@state_dir_option
+@json_option
+@click.option(
+    "--switchover",
+    is_flag=True,
+    help="Planned: stop the primary cleanly, lose no commit, make it the new standby.",
+)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def failover_db(state_dir: Path, as_json: bool, switchover: bool, yes: bool) -> None:
+    """Promote the standby. Without --switchover the old primary is fenced (stopped, never to start as a
+    primary again) until `neurmatic standby rebuild`; commits it had not shipped are lost."""
+    state = TopologyState.load(state_dir)
+    if not yes:
+        question = (
+            "Switch the PostgreSQL primary over to the standby (writes pause for a few seconds)?"
+            if switchover
+            else "Promote the standby and FENCE the current primary (commits it has not shipped are lost; "
+            "--switchover is the planned, lossless swap)?"
+        )
+        click.confirm(question, abort=True, err=True)
+    result = failover_database(state, switchover=switchover, progress=_progress())
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2))
+        return
+    console.print(
+        f"{result.method}: {result.old_primary} → {result.new_primary} in {result.elapsed_seconds:.1f}s "
+        f"(promoted at {result.promoted_at_lsn})",
+        highlight=False,
+    )
+    if result.old_primary_now == "fenced":
+        lost = result.unreplicated_bytes
+        if lost:
+            console.print(f"  {lost} bytes of WAL on {result.old_primary} had not reached the standby")
+        console.print(
+            f"  {result.old_primary} is fenced; make it a standby with `neurmatic standby rebuild`",
+            highlight=False,
+        )
+    else:
+        console.print(
+            f"  {result.old_primary} streams as a standby ({result.follow_method})", highlight=False
+        )
+
+
+@failover.command("redis")
+@state_dir_option
+@json_option
+@click.option("--timeout", type=click.FloatRange(1, 600), default=30.0, show_default=True, help="Seconds.")
+def failover_redis_command(state_dir: Path, as_json: bool, timeout: float) -> None:
+    """Ask Sentinel to fail the Redis master over; wait until every Sentinel agrees on the new one."""
+    result = failover_redis(TopologyState.load(state_dir), timeout=timeout, progress=_progress())
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2))
+        return
+    console.print(
+        f"redis failover: {result.old_master} → {result.new_master} in {result.elapsed_seconds:.1f}s; "
+        f"{result.sentinels_agreeing} Sentinel(s) agree; the old master is {result.old_master_now}",
+        highlight=False,
+    )
+
+
+@click.group()
+def standby() -> None:
+    """The PostgreSQL standby."""
+
+
+@standby.command("rebuild")
+@state_dir_option
+@json_option
+def standby_rebuild(state_dir: Path, as_json: bool) -> None:
+    """Make the node that is not the primary (e.g. the fenced old primary) a streaming standby again:
+    pg_rewind, or a fresh pg_basebackup when rewinding is impossible. Asks nothing: the only data it
+    discards is what a confirmed failover already gave up."""
+    result = rebuild_standby(TopologyState.load(state_dir), progress=_progress())
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2))
+        return
+    if result.method == "none":
+        console.print(
+            f"{result.node} already streams from {result.primary}; nothing rebuilt", highlight=False
+        )
+        return
+    console.print(
+        f"{result.node}: streaming standby of {result.primary} again, by {result.method} "
+        f"in {result.elapsed_seconds:.1f}s",
+        highlight=False,
+    )
+    if result.fallback_reason:
+        console.print(f"  pg_rewind not used: {result.fallback_reason}", highlight=False)
+
+
+COMMANDS = (failover, standby)

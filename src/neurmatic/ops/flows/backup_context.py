@@ -1,0 +1,73 @@
+"""What every backup and restore procedure needs from a topology: where to connect and where files go."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from neurmatic.db.migrate import upgrade_to_head
+from neurmatic.db.url import DatabaseUrl
+from neurmatic.ops.flows.pg_access import PgTarget
+from neurmatic.ops.flows.restore import RestoreResult, Step, restore_backup
+from neurmatic.settings import Settings
+from neurmatic.supervisor.layout import HOST, SUPERUSER
+from neurmatic.supervisor.state import TopologyState, read_env_file
+
+
+@dataclass(frozen=True)
+class BackupContext:
+    state: TopologyState
+    app: PgTarget  # the application role, on whichever node is the primary now
+    admin: PgTarget  # the administrator, same nodes
+    directory: Path
+
+    @classmethod
+    def load(cls, state_dir: Path, directory: Path | None = None) -> BackupContext:
+        state = TopologyState.load(state_dir)
+        url = DatabaseUrl.parse(read_env_file(state.paths.app_env_file)["DATABASE_URL"])
+        hosts = tuple((HOST, state.ports.postgres(i)) for i in (1, 2))
+        admin = PgTarget(hosts, SUPERUSER, state.secrets["POSTGRES_SUPERUSER_PASSWORD"], "postgres")
+        backups = directory or Path(os.environ.get("BACKUP_DIR") or state.paths.root / "backups")
+        return cls(state, PgTarget.from_url(url), admin, backups)
+
+    @property
+    def settings(self) -> Settings:
+        """The topology's settings, with the process environment (AWS_*, S3_BUCKET, ...) taking precedence."""
+        return Settings.load(self.state.paths.app_env_file)
+
+    @property
+    def safety_dir(self) -> Path:
+        return self.directory / "safety"
+
+
+def days(variable: str, default: int) -> int:
+    return int(os.environ.get(variable) or default)
+
+
+def restore_and_migrate(
+    ctx: BackupContext, backup_file: Path, database: str, *, yes: bool, jobs: int, step: Step
+) -> RestoreResult:
+    """The whole restore: verified, restored beside the target, swapped in, migrated to head."""
+    result = restore_backup(
+        backup_file,
+        admin=ctx.admin,
+        database=database,
+        owner=ctx.app.user,
+        yes=yes,
+        safety_dir=ctx.safety_dir,
+        step=step,
+        jobs=jobs,
+    )
+    step("migrations: upgrading the restored schema to head")
+    # As the administrator acting as the owner role: the application role may only reach its own database.
+    upgrade_to_head(
+        DatabaseUrl(
+            ctx.admin.user,
+            ctx.admin.password,
+            list(ctx.admin.hosts),
+            database,
+            {"target_session_attrs": "read-write", "options": f"-c role={ctx.app.user}"},
+        )
+    )
+    return result

@@ -1,0 +1,134 @@
+"""What a scenario works with: the topology, the running load's recorder, and the fault/recovery marks.
+
+A scenario never times anything itself. ``inject`` stamps the fault just before its action runs;
+``await_recovery`` stamps the moment the infrastructure is whole again; ``await_service`` waits until the
+load itself sees sustained successful writes (the RTO is computed from the load's timeline afterwards,
+see :mod:`.measure`). Every wait is bounded by the load's end, so a drill that does not recover ends
+with a report saying so instead of hanging.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from neurmatic.ops.flows.drills.errors import DrillPreconditionFailed
+from neurmatic.ops.flows.drills.events import Recorder, Stage
+from neurmatic.ops.flows.drills.load import Credentials, Endpoint, Load, LoadOptions
+from neurmatic.ops.flows.drills.measure import recovery_time
+from neurmatic.settings import Settings
+from neurmatic.supervisor.service import Service
+from neurmatic.supervisor.state import TopologyState
+from neurmatic.supervisor.topology import Topology
+
+POLL_SECONDS = 0.2
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class DrillOptions:
+    load: LoadOptions
+    rto_objective: float  # seconds
+    rpo_objective: float  # seconds
+    baseline_seconds: float = 3.0  # load before the first fault, so "normal" is on record
+    settle_seconds: float = 3.0  # load after the last recovery, so "recovered" is on record
+
+
+class DrillContext:
+    """Handed to every scenario hook."""
+
+    def __init__(
+        self,
+        *,
+        state: TopologyState,
+        settings: Settings,
+        options: DrillOptions,
+        recorder: Recorder,
+        endpoint: Endpoint,
+        credentials: Credentials,
+        load: Load,
+        progress: Progress,
+    ) -> None:
+        self.state = state
+        self.topology = Topology(state)
+        self.settings = settings  # the API's own settings (app.env): its database and Redis
+        self.options = options
+        self.recorder = recorder
+        self.endpoint = endpoint
+        self.credentials = credentials  # the load's session, signed in before any fault
+        self.load = load
+        self.progress = progress
+
+    # -- time ------------------------------------------------------------------------------------
+
+    def remaining(self) -> float:
+        """Seconds until the load's duration runs out (every wait stops there)."""
+        return max(0.0, self.options.load.duration - self.recorder.now())
+
+    def hold(self, seconds: float, phase: str | None = None) -> None:
+        """Let the load run for ``seconds`` (bounded by its end), optionally as a new phase."""
+        if phase:
+            self.recorder.mark_phase(phase)
+        time.sleep(min(seconds, self.remaining()))
+
+    # -- faults and recovery ------------------------------------------------------------------------
+
+    def inject(self, name: str, description: str, action: Callable[[], object]) -> Stage:
+        """Open stage ``name`` (fault time = now), then run ``action``, the fault itself."""
+        stage = self.recorder.open_stage(name, description)
+        self.progress(f"{name}: {description}")
+        action()
+        return stage
+
+    def await_recovery(
+        self, stage: Stage, recovered: Callable[[], bool], what: str, *, timeout: float | None = None
+    ) -> bool:
+        """Poll ``recovered`` until true (then stamp the stage recovered with ``what``), or time out."""
+        deadline = time.monotonic() + min(timeout or self.remaining(), self.remaining())
+        while time.monotonic() < deadline:
+            with contextlib.suppress(Exception):  # a probe that raises means "not yet"
+                if recovered():
+                    self.recorder.mark_recovered(stage, what)
+                    self.progress(f"{stage.name}: {what} after {self.recorder.now() - stage.fault_at:.1f}s")
+                    return True
+            time.sleep(POLL_SECONDS)
+        self.progress(f"{stage.name}: not recovered ({what}) within the drill's time")
+        return False
+
+    def await_service(self, stage: Stage, *, timeout: float | None = None) -> float | None:
+        """Wait until the load's writes succeed again, sustained; the RTO so far, or None."""
+        deadline = time.monotonic() + min(timeout or self.remaining(), self.remaining())
+        while time.monotonic() < deadline:
+            rto = recovery_time(self.recorder.snapshot(), stage.fault_at)
+            if rto is not None:
+                self.recorder.mark_phase(f"{stage.name}: service back")
+                self.progress(f"{stage.name}: writes succeed again, RTO {rto:.2f}s")
+                return rto
+            time.sleep(POLL_SECONDS)
+        self.progress(f"{stage.name}: writes did not recover within the drill's time")
+        return None
+
+    def kill(self, service: Service) -> int:
+        """SIGKILL ``service``'s whole process group (a crash: no shutdown, no goodbye); its pid."""
+        pid = service.running_pid()
+        if pid is None:
+            raise DrillPreconditionFailed(f"{service.name} is not running", hint="`neurmatic up` first")
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)  # every server leads its own session (start_new_session)
+        return pid
+
+    # -- results -------------------------------------------------------------------------------------
+
+    def check(self, name: str, ok: bool, detail: str = "") -> bool:
+        """Record a verified fact; a failed one fails the drill."""
+        self.recorder.add_check(name, ok, detail)
+        self.progress(f"{'✓' if ok else '✗'} {name}" + (f": {detail}" if detail else ""))
+        return ok
+
+    def note(self, text: str) -> None:
+        """A finding for the report (something an operator should read)."""
+        self.recorder.note(text)

@@ -1,0 +1,1 @@
+"""One module per drill scenario; :mod:`..registry` imports every module here."""

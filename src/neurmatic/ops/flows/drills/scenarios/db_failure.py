@@ -1,0 +1,92 @@
+"""``db-failure``: the guide's "Database failure", rehearsed by crashing the PostgreSQL primary.
+
+The fault is a SIGKILL of the primary's whole process group. Detection is the primary refusing
+connections (immediate after a crash); the recovery is ``neurmatic failover db``: the standby is
+promoted, the old primary fenced, and the API follows through its multi-host URL without a restart.
+The RPO is what asynchronous replication had not shipped at the crash: every acknowledged write is
+looked up afterwards. ``restore`` rebuilds the old primary as the new standby, so the topology is whole.
+"""
+
+from __future__ import annotations
+
+import time
+
+from neurmatic.ops.flows.drills.context import DrillContext
+from neurmatic.ops.flows.drills.errors import DrillPreconditionFailed
+from neurmatic.ops.flows.drills.registry import Scenario, register
+from neurmatic.ops.flows.failover import FailoverFailed, failover_database, rebuild_standby
+from neurmatic.ops.flows.pg_nodes import is_running_primary, is_streaming, other, running_primary
+from neurmatic.supervisor.services.postgres import PostgresNode
+
+DETECTION_TIMEOUT_SECONDS = 15.0
+
+
+@register
+class DbFailure(Scenario):
+    name = "db-failure"
+    summary = (
+        "SIGKILL the PostgreSQL primary; `neurmatic failover db` promotes the standby and fences the old "
+        "primary as soon as it stops answering; afterwards the old primary is rebuilt as the standby."
+    )
+
+    def __init__(self) -> None:
+        self.killed: PostgresNode | None = None
+        self.promoted: PostgresNode | None = None
+
+    def check_ready(self, ctx: DrillContext) -> None:
+        try:
+            primary = running_primary(ctx.topology)
+        except FailoverFailed as exc:
+            raise DrillPreconditionFailed(exc.message, hint=exc.hint) from exc
+        if not is_streaming(primary, other(ctx.topology, primary)):
+            raise DrillPreconditionFailed(
+                "the standby is not streaming from the primary", hint="run `neurmatic standby rebuild`"
+            )
+
+    def run(self, ctx: DrillContext) -> None:
+        primary = self.killed = running_primary(ctx.topology)
+        self.promoted = other(ctx.topology, primary)
+        stage = ctx.inject(
+            "primary", f"SIGKILL {primary.name} (the PostgreSQL primary)", lambda: ctx.kill(primary)
+        )
+        deadline = time.monotonic() + DETECTION_TIMEOUT_SECONDS
+        while _answers(primary):  # detection: what a monitor (or Patroni) would see
+            if time.monotonic() > deadline:
+                ctx.check("the killed primary stopped answering", False, "it still answers")
+                return
+            time.sleep(0.1)
+        ctx.recorder.mark_phase("failure detected")
+        result = failover_database(ctx.state, progress=ctx.progress)
+        ctx.note(
+            f"failover: {result.new_primary} promoted in {result.elapsed_seconds:.2f}s; "
+            f"{result.old_primary} is {result.old_primary_now}"
+        )
+        promoted = self.promoted
+        ctx.await_recovery(stage, lambda: is_running_primary(promoted), f"{promoted.name} takes writes")
+        ctx.await_service(stage)
+
+    def verify(self, ctx: DrillContext) -> None:
+        if self.killed is not None:
+            ctx.check(
+                f"{self.killed.name} is fenced (it can never take writes again)",
+                self.killed.is_fenced,
+                self.killed.fence_reason() if self.killed.is_fenced else "no fence marker",
+            )
+
+    def restore(self, ctx: DrillContext) -> None:
+        """The guide's last step, automated: the old primary comes back as the new standby."""
+        if self.killed is None:
+            return
+        rebuilt = rebuild_standby(ctx.state, progress=ctx.progress)
+        ctx.check(
+            f"{rebuilt.node} rejoined as the standby of {rebuilt.primary}",
+            True,
+            f"{rebuilt.method} in {rebuilt.elapsed_seconds:.1f}s",
+        )
+
+
+def _answers(node: PostgresNode) -> bool:
+    try:
+        return node.probe()
+    except Exception:
+        return False

@@ -1,0 +1,178 @@
+"""``redis-failure``: the Redis master crashes; Sentinel promotes the replica; nothing stored is lost.
+
+Before the fault the drill holds a session (the load's, signed in before anything broke) and schedules a
+probe job due a moment after the fault, acknowledged by the replica (``WAIT``) so the test is of the
+failover and not of asynchronous replication's last millisecond. Recovery is the three Sentinels
+agreeing on a new master that says it is one. Afterwards the session must still open, the job must
+have run, and the killed node is started again (as ``neurmatic up`` would) and must rejoin as a replica.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from datetime import UTC, datetime, timedelta
+
+from rq import Queue
+from rq.job import Job, JobStatus
+
+from neurmatic.adapters.redis import direct, sync_master
+from neurmatic.ops.flows.drills.context import DrillContext
+from neurmatic.ops.flows.drills.errors import DrillPreconditionFailed
+from neurmatic.ops.flows.drills.probe import drill_probe
+from neurmatic.ops.flows.drills.registry import Scenario, register
+from neurmatic.supervisor.layout import HOST, SENTINEL_MASTER_NAME
+from neurmatic.supervisor.services.redis import RedisNode, sentinel_command
+from neurmatic.worker.queues import QueueName
+
+JOB_DELAY_SECONDS = 2  # due while the master is down: it waits in Redis through the failover
+JOB_WAIT_SECONDS = 45.0
+REJOIN_TIMEOUT_SECONDS = 45.0
+
+
+def sentinel_masters(ctx: DrillContext) -> list[int | None]:
+    """The master port each Sentinel names (None for a Sentinel that does not answer)."""
+    ports: list[int | None] = []
+    for sentinel in ctx.topology.sentinels:
+        client = sentinel.client()
+        try:
+            address = sentinel_command(client, "GET-MASTER-ADDR-BY-NAME", SENTINEL_MASTER_NAME)
+            ports.append(int(address[1]) if address else None)
+        except Exception:
+            ports.append(None)
+        finally:
+            client.close()
+    return ports
+
+
+def node_role(node: RedisNode) -> dict[str, str]:
+    client = direct(HOST, node.port, node.password)
+    try:
+        return {k: str(v) for k, v in client.info("replication").items()}
+    finally:
+        client.close()
+
+
+@register
+class RedisFailure(Scenario):
+    name = "redis-failure"
+    summary = (
+        "SIGKILL the Redis master; the Sentinels promote the replica; sessions and queued jobs survive "
+        "and the killed node rejoins as a replica."
+    )
+
+    def __init__(self) -> None:
+        self.killed: RedisNode | None = None
+        self.job_id: str | None = None
+        self.token = secrets.token_hex(8)
+        self.access_token = ""
+
+    def _master(self, ctx: DrillContext) -> RedisNode:
+        ports = set(sentinel_masters(ctx))
+        nodes = [node for node in ctx.topology.redis if node.port in ports]
+        if len(ports) != 1 or len(nodes) != 1:
+            raise DrillPreconditionFailed(
+                "the Sentinels do not agree on one master before the drill",
+                hint="check `neurmatic status`; a previous failover may still be settling",
+            )
+        return nodes[0]
+
+    def check_ready(self, ctx: DrillContext) -> None:
+        master = self._master(ctx)
+        if not all(s.quorum_reached() for s in ctx.topology.sentinels):
+            raise DrillPreconditionFailed(
+                "the Sentinels have no quorum", hint="see `neurmatic logs sentinel-1`"
+            )
+        replicas = [n for n in ctx.topology.redis if n is not master]
+        if not replicas or any(node_role(r).get("master_link_status") != "up" for r in replicas):
+            raise DrillPreconditionFailed("the Redis replica is not in sync", hint="check `neurmatic status`")
+
+    def run(self, ctx: DrillContext) -> None:
+        master = self.killed = self._master(ctx)
+        self.access_token = ctx.credentials.access_token  # issued before the fault
+        self._schedule_probe(ctx)
+        stage = ctx.inject("master", f"SIGKILL {master.name} (the Redis master)", lambda: ctx.kill(master))
+
+        def promoted() -> bool:
+            ports = sentinel_masters(ctx)
+            new = ports[0]
+            if new is None or new == master.port or any(p != new for p in ports):
+                return False
+            node = next(n for n in ctx.topology.redis if n.port == new)
+            return node_role(node).get("role") == "master"
+
+        ctx.await_recovery(stage, promoted, "the Sentinels agreed on the promoted replica")
+        ctx.await_service(stage)
+
+    def _schedule_probe(self, ctx: DrillContext) -> None:
+        client = sync_master(ctx.settings.redis)
+        try:
+            job = Queue(QueueName.DEFAULT.value, connection=client).enqueue_in(
+                timedelta(seconds=JOB_DELAY_SECONDS),
+                drill_probe,
+                self.token,
+                result_ttl=3600,
+                description="DR drill probe",
+            )
+            acked = int(client.execute_command("WAIT", 1, 2000))  # type: ignore[no-untyped-call]
+        finally:
+            client.close()
+        self.job_id = job.id
+        ctx.check("probe job acknowledged by the replica before the fault", acked >= 1, f"job {job.id}")
+
+    def verify(self, ctx: DrillContext) -> None:
+        with ctx.endpoint.client() as client:
+            me = client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {self.access_token}"})
+        ctx.check(
+            "a session issued before the fault still works", me.status_code == 200, f"HTTP {me.status_code}"
+        )
+        ctx.check("the job scheduled before the fault ran after it", *self._job_outcome(ctx))
+
+    def _job_outcome(self, ctx: DrillContext) -> tuple[bool, str]:
+        if self.job_id is None:
+            return False, "no job was scheduled"
+        client = sync_master(ctx.settings.redis)
+        deadline = time.monotonic() + JOB_WAIT_SECONDS
+        status: object = "missing"
+        try:
+            while time.monotonic() < deadline:
+                try:
+                    job = Job.fetch(self.job_id, connection=client)
+                except Exception:  # NoSuchJobError: the job is gone (lost, or never replicated)
+                    return False, f"job {self.job_id} is not in Redis any more"
+                status = job.get_status()
+                if status == JobStatus.FINISHED:
+                    ok = job.return_value() == self.token
+                    when = self._after_fault(ctx, job.ended_at)
+                    return ok, f"finished {when}{'' if ok else ', with an unexpected result'}"
+                if status == JobStatus.FAILED:
+                    return False, "the job failed"
+                time.sleep(0.5)
+        finally:
+            client.close()
+        return False, f"still {status} after {JOB_WAIT_SECONDS:g} s"
+
+    @staticmethod
+    def _after_fault(ctx: DrillContext, ended_at: datetime | None) -> str:
+        if ended_at is None or not ctx.recorder.stages:
+            return "(end time unknown)"
+        fault = ctx.recorder.wall(ctx.recorder.stages[0].fault_at)
+        return f"{(ended_at.replace(tzinfo=UTC) - fault).total_seconds():.1f} s after the fault"
+
+    def restore(self, ctx: DrillContext) -> None:
+        """Start the killed node again, as ``neurmatic up`` would; Sentinel turns it into a replica."""
+        node = self.killed
+        if node is None:
+            return
+        if node.running_pid() is None:
+            ctx.progress(f"restore: starting {node.name} again")
+            node.ensure_running()
+        deadline = time.monotonic() + REJOIN_TIMEOUT_SECONDS
+        info = node_role(node)
+        while time.monotonic() < deadline and not (
+            info.get("role") == "slave" and info.get("master_link_status") == "up"
+        ):
+            time.sleep(0.5)
+            info = node_role(node)
+        rejoined = info.get("role") == "slave" and info.get("master_link_status") == "up"
+        ctx.check(f"{node.name} rejoined as a replica", rejoined, f"role {info.get('role')}")

@@ -1,0 +1,100 @@
+"""What the failover flows return and raise, and the one polling helper they share.
+
+Kept apart from the flows so the PostgreSQL and Redis procedures and the ``DatabaseFailover`` interface
+(``failover.py``) can all use them without importing each other.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from neurmatic.errors import NeurmaticError
+
+Progress = Callable[[str], None]
+
+
+def no_progress(_message: str) -> None:
+    """The default progress sink: the flows are silent unless a command or a drill listens."""
+
+
+class FailoverFailed(NeurmaticError):
+    """A failover, switchover or standby rebuild stopped; the message says what state it left behind."""
+
+
+@dataclass(frozen=True)
+class FailoverResult:
+    """A PostgreSQL primary change.
+
+    ``method`` is ``failover`` (unplanned: the old primary is fenced, unreplicated commits may be lost)
+    or ``switchover`` (planned: nothing committed is lost and the old primary follows as a standby).
+    ``old_primary_now`` is ``fenced`` or ``standby``; ``follow_method`` says how the old primary became a
+    standby in a switchover (``restart``, or ``pg_rewind``/``pg_basebackup`` when a restart was not enough).
+    ``unreplicated_bytes`` is the WAL the old primary had written beyond what the standby had replayed,
+    measured just before the fence (None when the old primary did not answer: unknown).
+    """
+
+    method: str
+    old_primary: str
+    new_primary: str
+    elapsed_seconds: float
+    old_primary_now: str
+    promoted_at_lsn: str
+    follow_method: str | None = None
+    unreplicated_bytes: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RebuildResult:
+    """A node made a streaming standby again: ``method`` is ``pg_rewind``, ``pg_basebackup`` or ``none``
+    (it already streamed); ``fallback_reason`` says why pg_rewind was not used, when it was not."""
+
+    node: str
+    primary: str
+    method: str
+    elapsed_seconds: float
+    fallback_reason: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RedisFailoverResult:
+    """A Sentinel failover: the masters by name and address, and what the old master is now
+    (``replica``, or ``unreachable`` when it is down and will be reconfigured when it returns)."""
+
+    old_master: str
+    new_master: str
+    elapsed_seconds: float
+    sentinels_agreeing: int
+    old_master_now: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def wait_until(check: Callable[[], bool], *, timeout: float, failure: str, hint: str | None = None) -> float:
+    """Poll ``check`` (an exception counts as "not yet") until it holds; return the seconds it took.
+
+    Raises FailoverFailed with ``failure`` and the timeout once ``timeout`` seconds have passed.
+    """
+    started = time.monotonic()
+    delay = 0.05
+    last_error = ""
+    while True:
+        try:
+            if check():
+                return time.monotonic() - started
+        except Exception as exc:  # a server restarting or not answering yet is what we are waiting out
+            last_error = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        if time.monotonic() - started > timeout:
+            detail = f" (last error: {last_error})" if last_error else ""
+            raise FailoverFailed(f"{failure} within {timeout:g}s{detail}", hint=hint)
+        time.sleep(delay)
+        delay = min(delay * 1.5, 0.5)

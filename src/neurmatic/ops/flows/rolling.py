@@ -1,0 +1,189 @@
+"""Move the API instances, then the worker, to a release one at a time, with nginx routing around them.
+
+For each instance: take it out of nginx's upstream (re-render + graceful reload), wait until nginx's
+previous workers have exited (so every request they had in flight is answered) and no connection to the
+instance is left, stop it, start it from the new release, await ``/health/ready``, probe it, and put it
+back. Putting one back and taking the next out is one reload: N instances cost N+1 reloads (each reload
+closes idle keep-alive connections, which clients must then reopen). An instance put back is watched in
+nginx's access log while the next one is replaced; too many errors fail it. While a service is being
+replaced it has a hold file, so the watcher does not "rescue" it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import psutil
+
+from neurmatic.errors import ServiceStartError
+from neurmatic.ops.flows.releases import DeployFailed, label
+from neurmatic.ops.flows.traffic import AccessLog, error_rate_exceeded, probe_instance, tally
+from neurmatic.supervisor.layout import HOST
+from neurmatic.supervisor.services.app import ApiInstance, WorkerProcess
+from neurmatic.supervisor.services.nginx import NginxBalancer
+from neurmatic.supervisor.state import TopologyState, set_service_release
+from neurmatic.supervisor.topology import Topology
+
+Progress = Callable[[str], None]
+
+
+class RolloutFailed(DeployFailed):
+    """A service did not come up well on the release; ``service`` says which."""
+
+    def __init__(self, service: str, reason: str) -> None:
+        super().__init__(f"{service}: {reason}", hint=f"see `neurmatic logs {service}`")
+        self.service = service
+
+
+def start_failure(exc: ServiceStartError) -> str:
+    """One line out of a start failure: what happened, and the log's last error line (not the whole tail)."""
+    first, *tail = exc.message.splitlines()
+    errors = [line for line in tail if "error" in line.lower() and not line.lstrip().startswith("{")]
+    last = (errors or tail or [""])[-1].strip()
+    return first.rstrip(":") + (f" ({last[:200]})" if last else "")
+
+
+@dataclass(frozen=True)
+class RolloutOptions:
+    ready_timeout: float = 60.0  # a new instance must answer /health/ready within this
+    drain_timeout: float = 30.0  # requests in flight (and nginx's old workers) get this long
+    observe_seconds: float = 2.0  # how long the last instance put back is watched before the worker
+
+
+def established_connections(port: int) -> int:
+    """Open TCP connections to our ``port`` (nginx's, or anyone's)."""
+    return sum(
+        1
+        for conn in psutil.net_connections(kind="tcp")
+        if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_ESTABLISHED
+    )
+
+
+class Rollout:
+    def __init__(self, state: TopologyState, progress: Progress, options: RolloutOptions) -> None:
+        self.state = state
+        self.topology = Topology(state)
+        self.progress = progress
+        self.options = options
+        self.serving = {api.index for api in self.topology.apis}  # what nginx's config routes to
+        self.ready_out: set[int] = set()  # replaced and ready, back in at the next reload
+        self.watched: dict[int, int] = {}  # instance -> access-log offset when it rejoined
+        self.access_log = AccessLog(state.paths.nginx / "logs" / "access.log")
+        self.durations: dict[str, float] = {}
+
+    def switch(self, target: str | None) -> None:
+        """Every API instance, then the worker, onto ``target`` (None: the installed package)."""
+        self.watched.clear()
+        routable = self.serving | self.ready_out
+        apis = [a for a in self.topology.apis if self._needs_switch(a, target) or a.index not in routable]
+        # Those out of rotation (or down) first: replacing them costs no capacity.
+        apis.sort(key=lambda api: (api.index in self.serving, api.running_pid() is not None))
+        for api in apis:
+            self._replace_api(api, target)
+        self._route(self.serving | self.ready_out)
+        if self.watched:
+            time.sleep(self.options.observe_seconds)
+            self._verify()
+        worker = self.topology.worker
+        if self._needs_switch(worker, target):
+            self._replace_worker(worker, target)
+
+    @staticmethod
+    def _needs_switch(service: ApiInstance | WorkerProcess, target: str | None) -> bool:
+        return service.release != target or service.running_pid() is None
+
+    @contextlib.contextmanager
+    def _hold(self, name: str) -> Iterator[None]:
+        hold = self.state.paths.hold(name)
+        hold.touch()
+        try:
+            yield
+        finally:
+            hold.unlink(missing_ok=True)
+
+    def _replace_api(self, api: ApiInstance, target: str | None) -> None:
+        started = time.monotonic()
+        with self._hold(api.name):
+            others = (self.serving | self.ready_out) - {api.index}
+            if not others:
+                raise RolloutFailed(api.name, "no other instance would serve meanwhile (scale to 2 or more)")
+            self._route(others)
+            self._drain(api)
+            api.stop()
+            set_service_release(self.state.paths, api.name, target)
+            api.start()
+            try:
+                api.wait_ready(self.options.ready_timeout)
+            except ServiceStartError as exc:
+                api.stop()
+                raise RolloutFailed(
+                    api.name, f"never became ready on {label(target)}: {start_failure(exc)}"
+                ) from exc
+            problem = probe_instance(api.port)
+            if problem:
+                api.stop()
+                raise RolloutFailed(api.name, f"answers badly on {label(target)}: {problem}")
+            self.ready_out.add(api.index)
+        self.durations[api.name] = round(time.monotonic() - started, 3)
+        self.progress(f"{api.name}: on {label(target)}, ready ({self.durations[api.name]:.1f}s)")
+        self._verify()  # those put back at this step's reload have served while this one was replaced
+
+    def _route(self, members: set[int]) -> None:
+        """Render nginx's upstream as ``members`` and reload; wait for the old workers to finish."""
+        if members == self.serving:
+            return
+        added = members - self.serving
+        offset = self.access_log.offset()
+        started = time.monotonic()
+        settled = NginxBalancer(self.state, sorted(members)).reload_settled(self.options.drain_timeout)
+        self.serving, self.ready_out = set(members), self.ready_out - members
+        self.watched.update(dict.fromkeys(added, offset))
+        names = ", ".join(f"backend-{i}" for i in sorted(members))
+        self.progress(f"nginx: upstream {names} (reloaded in {time.monotonic() - started:.1f}s)")
+        if not settled:
+            self.progress(
+                f"nginx: old workers still busy after {self.options.drain_timeout:g}s "
+                "(long-lived connections such as WebSockets); going on"
+            )
+
+    def _drain(self, api: ApiInstance) -> None:
+        started = time.monotonic()
+        deadline = started + self.options.drain_timeout
+        while established_connections(api.port) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        left = established_connections(api.port)
+        suffix = f"; {left} connections still open, closing them" if left else ""
+        self.progress(f"{api.name}: drained in {time.monotonic() - started:.1f}s{suffix}")
+
+    def _verify(self) -> None:
+        """Fail an instance that rejoined when nginx saw too many errors from it since."""
+        by_offset: dict[int, list[str]] = {}
+        for index, offset in self.watched.items():
+            lines = by_offset.setdefault(offset, self.access_log.lines_since(offset))
+            seen = tally(lines, f"{HOST}:{self.state.ports.api(index)}")
+            if error_rate_exceeded(seen):
+                raise RolloutFailed(
+                    f"backend-{index}",
+                    f"{seen.errors} of {seen.total} requests through nginx failed since it rejoined",
+                )
+
+    def _replace_worker(self, worker: WorkerProcess, target: str | None) -> None:
+        started = time.monotonic()
+        with self._hold(worker.name):
+            worker.stop()
+            set_service_release(self.state.paths, worker.name, target)
+            with contextlib.suppress(Exception):  # an unreachable Redis shows in the probe below
+                worker.forget_heartbeat()
+            worker.start()
+            try:
+                worker.wait_ready(self.options.ready_timeout)
+            except ServiceStartError as exc:
+                worker.stop()
+                raise RolloutFailed(
+                    worker.name, f"never became ready on {label(target)}: {start_failure(exc)}"
+                ) from exc
+        self.durations[worker.name] = round(time.monotonic() - started, 3)
+        self.progress(f"worker: on {label(target)}, ready ({self.durations[worker.name]:.1f}s)")
