@@ -20,13 +20,12 @@ from tests.support import neurmatic
 
 pytestmark = pytest.mark.topology
 
-# Both API instances dead: nginx's passive check (max_fails=3 fail_timeout=30s) keeps answering 502 for
-# up to 30 s after the third refused connection, even once the watcher has restarted the instances
-# (measured: 22-27 s). The bound leaves room for a slow restart on a busy machine.
+# Both API instances dead: writes return once the watcher has restarted them and nginx's passive check
+# (max_fails=3 fail_timeout=5s) lets them in again. With the guide's 30 s this RTO was 22-27 s; the bound
+# leaves room for a slow restart on a busy machine.
 BOTH_INSTANCES_RTO_BOUND = 45.0
-# Redis master killed: Sentinel promotes in ~6.3 s (down-after-milliseconds 5000 + election), and writes
-# come back then (measured: 6.4 s), unless the API's 500s closed connections nginx then reused, when
-# nginx's passive check adds its 30 s on top (measured: 33-36 s). Same bound.
+# Redis master killed: Sentinel promotes in ~6.3 s (down-after-milliseconds 5000 + election); meanwhile
+# the API answers 503 with Retry-After (an outage, not a 500). Same bound.
 REDIS_RTO_BOUND = 45.0
 
 
