@@ -26,6 +26,10 @@ from neurmatic.supervisor.state import TopologyState, write_private_file
 from neurmatic.supervisor.topology import Topology
 
 STREAMING_TIMEOUT = 30.0
+# After pg_rewind a node either streams within a second or two, or never: seen after a SIGKILLed primary,
+# where the rewound node still held WAL past the fork ("new timeline forked off ... before current
+# recovery point") and retried forever. A short wait sends that case to the base backup sooner.
+REWOUND_STREAMING_TIMEOUT = 10.0
 
 
 def rebuild_standby(state: TopologyState, *, progress: Progress = no_progress) -> RebuildResult:
@@ -52,7 +56,7 @@ def rebuild_node(target: PostgresNode, primary: PostgresNode, progress: Progress
         progress(f"{target.name}: pg_rewind onto {primary.name}")
         try:
             _rewind(target, primary)
-            start_streaming(target, primary, progress)
+            start_streaming(target, primary, progress, timeout=REWOUND_STREAMING_TIMEOUT)
             return "pg_rewind", None
         except NeurmaticError as exc:
             reason = f"pg_rewind did not give a streaming standby: {exc.message.splitlines()[0]}"
@@ -81,12 +85,14 @@ def follow(node: PostgresNode, primary: PostgresNode, progress: Progress) -> str
     return method
 
 
-def start_streaming(node: PostgresNode, primary: PostgresNode, progress: Progress) -> None:
+def start_streaming(
+    node: PostgresNode, primary: PostgresNode, progress: Progress, *, timeout: float = STREAMING_TIMEOUT
+) -> None:
     """Start the standby ``node``, wait until ``primary`` reports it streaming, then lift its fence."""
     node.ensure_running()
     seconds = wait_until(
         lambda: is_streaming(primary, node),
-        timeout=STREAMING_TIMEOUT,
+        timeout=timeout,
         failure=f"{node.name} did not start streaming from {primary.name}",
         hint=f"see `neurmatic logs {node.name}`",
     )

@@ -81,7 +81,8 @@ class DbFailure(Scenario):
         ctx.check(
             f"{rebuilt.node} rejoined as the standby of {rebuilt.primary}",
             True,
-            f"{rebuilt.method} in {rebuilt.elapsed_seconds:.1f}s",
+            f"{rebuilt.method} in {rebuilt.elapsed_seconds:.1f}s"
+            + (f" (pg_rewind not used: {rebuilt.fallback_reason})" if rebuilt.fallback_reason else ""),
         )
 
 
