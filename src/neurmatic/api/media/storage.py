@@ -6,10 +6,9 @@ import asyncio
 from pathlib import Path
 from typing import Any, Protocol
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from neurmatic.adapters.s3 import s3_client
 from neurmatic.errors import ConfigurationError, ServiceUnavailable
 from neurmatic.settings import AwsSettings
 
@@ -68,21 +67,7 @@ class S3Storage:
         if not settings.s3_bucket:
             raise ConfigurationError("MEDIA_STORAGE=s3 needs AWS_S3_BUCKET")
         self.bucket = settings.s3_bucket
-        self.client: Any = boto3.client(
-            "s3",
-            region_name=settings.region,
-            endpoint_url=settings.endpoint_url,
-            aws_access_key_id=settings.access_key_id,
-            aws_secret_access_key=settings.secret_access_key.get_secret_value()
-            if settings.secret_access_key
-            else None,
-            config=Config(
-                signature_version="s3v4",
-                retries={"max_attempts": 3, "mode": "standard"},
-                connect_timeout=5,
-                read_timeout=30,
-            ),
-        )
+        self.client: Any = s3_client(settings, read_timeout=30)
 
     async def _call(self, method: str, **kwargs: Any) -> Any:
         try:

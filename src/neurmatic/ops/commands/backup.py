@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 from neurmatic.backup_status import BackupStatus
-from neurmatic.ops.commands.backup_context import dir_option, jobs_option
+from neurmatic.ops.commands.backup_context import dir_option, err, jobs_option, step
 from neurmatic.ops.commands.backup_schedule import schedule
 from neurmatic.ops.commands.options import json_option, state_dir_option
 from neurmatic.ops.flows.backup import BackupOptions, create_backup
@@ -30,23 +29,16 @@ from neurmatic.ops.flows.backup_s3 import (
     upload,
 )
 from neurmatic.ops.flows.backup_verify import verify_by_restore
-from neurmatic.supervisor.services.app import app_settings
-
-err = Console(stderr=True, soft_wrap=True)
+from neurmatic.settings import AwsSettings
 
 
-def _step(message: str) -> None:
-    err.print(f"[dim]•[/] {message}", highlight=False)
-
-
-def _to_s3(ctx: BackupContext, path: Path, manifest: Manifest) -> tuple[str | None, S3Unavailable | None]:
+def _to_s3(aws: AwsSettings, path: Path, manifest: Manifest) -> tuple[str | None, S3Unavailable | None]:
     """Upload and prune remotely when a backup bucket is configured; an S3 failure keeps the local file."""
-    aws = ctx.settings.aws
     if not aws.backup_bucket:
         return None, None
     client = client_for(aws)
     try:
-        _step(f"uploading to s3://{aws.backup_bucket}/database/")
+        step(f"uploading to s3://{aws.backup_bucket}/database/")
         remote = upload(
             client,
             aws.backup_bucket,
@@ -110,17 +102,18 @@ def backup(
     if click_ctx.invoked_subcommand is not None:
         return
     ctx = BackupContext.load(state_dir, directory)
-    _step(f"dumping {ctx.app.dbname} ({dump_format}{', ' + compress if dump_format == 'directory' else ''})")
+    step(f"dumping {ctx.app.dbname} ({dump_format}{', ' + compress if dump_format == 'directory' else ''})")
     path, manifest = _dump(ctx, BackupOptions(dump_format, compress, jobs), as_json)
-    _step(f"written and checked: {path.name}, sha256 {manifest.sha256[:12]}…")
+    step(f"written and checked: {path.name}, sha256 {manifest.sha256[:12]}…")
     pruned = prune_local(local_backups(ctx.directory), days("BACKUP_RETENTION_DAYS", 30))
     for old in pruned:
-        _step(f"retention: removed {old.name}")
+        step(f"retention: removed {old.name}")
     verified = False
     if then_verify:
-        verify_by_restore(path, admin=ctx.admin, owner=ctx.app.user, safety_dir=ctx.safety_dir, step=_step)
+        verify_by_restore(path, admin=ctx.admin, owner=ctx.app.user, safety_dir=ctx.safety_dir, step=step)
         verified = True
-    remote, s3_error = _to_s3(ctx, path, manifest)
+    settings = ctx.settings
+    remote, s3_error = _to_s3(settings.aws, path, manifest)
     status = BackupStatus(
         manifest.created_at,
         path.name,
@@ -130,7 +123,7 @@ def backup(
         verified,
         remote,
     )
-    warning = record_success(status, ctx.directory, app_settings(ctx.state).redis)
+    warning = record_success(status, ctx.directory, settings.redis)
     if as_json:
         body = {"path": str(path), "s3": remote, "verified": verified, "pruned": [str(p) for p in pruned]}
         click.echo(json.dumps({**body, **asdict(manifest)}, indent=2))
@@ -218,7 +211,7 @@ def verify(source: Path | None, state_dir: Path, directory: Path | None, jobs: i
     if chosen is None:
         raise click.ClickException("no backup to verify; make one with `neurmatic backup`")
     result = verify_by_restore(
-        chosen, admin=ctx.admin, owner=ctx.app.user, safety_dir=ctx.safety_dir, step=_step, jobs=jobs
+        chosen, admin=ctx.admin, owner=ctx.app.user, safety_dir=ctx.safety_dir, step=step, jobs=jobs
     )
     err.print(
         f"[green]✓[/] {chosen.name}: {len(result.tables)} tables, their row counts and checksums match "

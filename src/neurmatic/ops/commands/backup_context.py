@@ -1,10 +1,11 @@
-"""The options backup and restore commands share."""
+"""What backup and restore commands share: their options and how they report steps."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import click
+from rich.console import Console
 
 dir_option = click.option(
     "--dir",
@@ -21,3 +22,10 @@ jobs_option = click.option(
     show_default=True,
     help="Parallel pg_dump/pg_restore jobs (directory format).",
 )
+
+err = Console(stderr=True, soft_wrap=True)
+
+
+def step(message: str) -> None:
+    """One line per step of a procedure, on stderr (stdout stays clean for --json)."""
+    err.print(f"[dim]•[/] {message}", highlight=False)

@@ -8,27 +8,20 @@ from dataclasses import asdict
 from pathlib import Path
 
 import click
-from rich.console import Console
 
-from neurmatic.ops.commands.backup_context import dir_option, jobs_option
+from neurmatic.ops.commands.backup_context import dir_option, err, jobs_option, step
 from neurmatic.ops.commands.options import json_option, state_dir_option
 from neurmatic.ops.flows.backup_context import BackupContext, restore_and_migrate
 from neurmatic.ops.flows.backup_s3 import client_for, download
 from neurmatic.ops.flows.restore_table import TablePlan, restore_tables
 from neurmatic.supervisor.layout import DATABASE_NAME
 
-err = Console(stderr=True, soft_wrap=True)
-
-
-def _step(message: str) -> None:
-    err.print(f"[dim]•[/] {message}", highlight=False)
-
 
 def _local(ctx: BackupContext, source: str) -> Path:
     """The backup as a local file: downloaded (with its manifest) when it is an s3:// address."""
     if not source.startswith("s3://"):
         return Path(source)
-    _step(f"downloading {source}")
+    step(f"downloading {source}")
     return download(client_for(ctx.settings.aws), source, ctx.directory / "downloads")
 
 
@@ -48,7 +41,7 @@ def restore(
     ctx = BackupContext.load(state_dir, directory)
     name = database or os.environ.get("DB_NAME") or DATABASE_NAME
     backup_file = _local(ctx, source)
-    result = restore_and_migrate(ctx, backup_file, name, yes=yes, jobs=jobs, step=_step)
+    result = restore_and_migrate(ctx, backup_file, name, yes=yes, jobs=jobs, step=step)
     safety = f"; safety dump {result.safety_backup}" if result.safety_backup else ""
     err.print(f"[green]✓[/] restored {backup_file.name} into {name}: {len(result.tables)} tables{safety}")
 
@@ -96,7 +89,7 @@ def restore_table(
         dry_run=dry_run,
         overwrite=overwrite,
         scratch_dir=ctx.safety_dir,
-        step=_step,
+        step=step,
         jobs=jobs,
     )
     if as_json:

@@ -8,11 +8,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import boto3
 from boto3.s3.transfer import TransferConfig
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from neurmatic.adapters.s3 import s3_client
 from neurmatic.errors import NeurmaticError
 from neurmatic.ops.flows.backup_files import PREFIX, Manifest, backup_suffix, manifest_name, manifest_path
 from neurmatic.settings import AwsSettings
@@ -34,16 +33,7 @@ class RemoteBackup:
 
 
 def client_for(settings: AwsSettings) -> Any:
-    return boto3.client(
-        "s3",
-        region_name=settings.region,
-        endpoint_url=settings.endpoint_url,
-        aws_access_key_id=settings.access_key_id,
-        aws_secret_access_key=settings.secret_access_key.get_secret_value()
-        if settings.secret_access_key
-        else None,
-        config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=60),
-    )
+    return s3_client(settings, read_timeout=60)
 
 
 def created_from_name(name: str) -> datetime | None:

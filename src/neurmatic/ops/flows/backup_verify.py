@@ -16,7 +16,6 @@ def verify_by_restore(
 ) -> RestoreResult:
     """Restore ``backup`` into a fresh scratch database (table list, row counts and checksums compared
     with the manifest by the restore itself), then drop it whatever happened."""
-    admin = admin.pinned()
     scratch = f"neurmatic_verify_{datetime.now(UTC).strftime('%Y%m%d%H%M%S%f')}"
     try:
         return restore_backup(

@@ -137,10 +137,13 @@ def _certificate(path: Path) -> Outcome:
 def _backup_freshness(directory: Path) -> Outcome:
     """Age of the last good backup: its record when there is one, else the newest backup file."""
     recorded = BackupStatus.read(directory)
-    backups = local_backups(directory)
-    if recorded is None and not backups:
-        return "warn", "no backup yet"
-    finished = recorded.timestamp if recorded else backups[0].stat().st_mtime
+    if recorded is not None:
+        finished = recorded.timestamp
+    else:
+        backups = local_backups(directory)
+        if not backups:
+            return "warn", "no backup yet"
+        finished = backups[0].stat().st_mtime
     age_hours = (time.time() - finished) / 3600
     verified = ", verified" if recorded and recorded.verified else ""
     status = "warn" if age_hours > BACKUP_WARN_HOURS else "ok"
