@@ -66,6 +66,10 @@ class CommandTimeout(CommandError):
     """An external program did not finish within its timeout."""
 
 
+class ConfirmationRequired(NeurmaticError):
+    """A destructive step needs --yes, and there is no terminal to ask on."""
+
+
 class MissingBinaryError(NeurmaticError):
     """A program Neurmatic needs is not installed."""
 

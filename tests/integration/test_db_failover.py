@@ -43,7 +43,10 @@ def own_topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningTo
     strays = _processes_of(running.state_dir)
     for process in strays:  # ours (their command line names our state dir): never leave them behind
         process.kill()
-    assert not strays, f"processes outlived `neurmatic down`: {[p.cmdline() for p in strays]}"
+    assert not strays, (
+        f"processes outlived `neurmatic down`: {[p.cmdline() for p in strays]}; the worker's log ends:\n"
+        + running.state.paths.log("worker").read_text(errors="replace")[-3000:]
+    )
 
 
 def _processes_of(state_dir: object) -> list[psutil.Process]:

@@ -2,7 +2,8 @@
 
 This module runs its own topology (deploys switch its releases). The releases come from a temporary clone
 of this repository: ``v1`` is its HEAD, ``v2`` adds a nullable column (an expanding migration), ``v3`` breaks
-the app at startup, ``v4`` drops the column (a contracting migration). Tests run in file order.
+the app at startup, ``v4`` drops the column (a contracting migration), ``v5`` is ``v2`` with a text file
+added (a release without migrations). Tests run in file order.
 
 The load opens a new connection for each request: an nginx reload closes idle keep-alive connections,
 and a request racing that close fails on a keep-alive client (browsers retry it; httpx does not), which
@@ -164,6 +165,9 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     drop = 'op.drop_column("articles", "deploy_note")'
     _migration(migrations / "versions" / "dpl2_drop_note.py", "dpl2", "dpl1", drop)
     commit("a contracting migration", "v4")
+    subprocess.run([*GIT, "-C", str(clone), "switch", "--quiet", "-c", "maintenance", "v2"], check=True)
+    (clone / "RELEASE-NOTES.txt").write_text("v5: a release on v2's schema\n")
+    commit("a release without migrations", "v5")
     return clone
 
 
@@ -200,7 +204,16 @@ def cli(topology: RunningTopology, slack: SlackReceiver, *args: str) -> subproce
     """The real command, with the Slack webhook in its environment (as operators set it)."""
     argv = [sys.executable, "-m", "neurmatic", *args, "--state-dir", str(topology.state_dir)]
     env = {**os.environ, "SLACK_WEBHOOK_URL": slack.url}
-    return subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=ROOT, env=env, check=False)
+    return subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        env=env,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def _processes(topology: RunningTopology) -> dict[str, str]:
@@ -342,6 +355,51 @@ def test_scale_api_to_three_and_back_to_two(own_topology: RunningTopology, slack
     assert served == {"backend-1", "backend-2"}
 
 
+def _post_article(topology: RunningTopology, token: str, title: str) -> None:
+    with topology.client(headers={"Authorization": f"Bearer {token}"}) as client:
+        created = client.post("/api/v1/articles", json={"title": title, "bodyHtml": "<p>hi</p>"})
+        assert created.status_code == 201, created.text
+
+
+def _titles(topology: RunningTopology, *titles: str) -> set[str]:
+    with app_connection(topology.state, 1) as conn:
+        rows = conn.execute("SELECT title FROM articles WHERE title = ANY(%s)", [list(titles)])
+        return {str(row[0]) for row in rows}
+
+
+def test_rollback_with_restore_db_brings_back_the_data_of_before_the_deploy(
+    own_topology: RunningTopology, slack: SlackReceiver, repo: Path, token: str
+) -> None:
+    kept, lost = f"before v5 {uuid.uuid4().hex[:8]}", f"written by v5 {uuid.uuid4().hex[:8]}"
+    _post_article(own_topology, token, kept)
+    deployed = cli(own_topology, slack, "deploy", "v5", "--source", str(repo), "--json")
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    pre_deploy_backup = json.loads(deployed.stdout)["backup"]
+    _post_article(own_topology, token, lost)
+    assert _titles(own_topology, kept, lost) == {kept, lost}
+
+    refused = cli(own_topology, slack, "rollback", "--restore-db")  # data loss needs --yes
+    assert refused.returncode != 0 and "--yes" in refused.stderr
+    assert _titles(own_topology, kept, lost) == {kept, lost} and _history(own_topology).current == "v5"
+
+    rolled = cli(own_topology, slack, "rollback", "--restore-db", "--yes", "--json")
+    assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+    outcome = json.loads(rolled.stdout)
+    print(f"rollback --restore-db took {outcome['duration_seconds']:.1f}s")
+    assert (outcome["from"], outcome["to"], outcome["restored_backup"]) == ("v5", "v1", pre_deploy_backup)
+    assert _titles(own_topology, kept, lost) == {kept}  # the database is as it was before v5 went live
+    assert _runs(own_topology, "v1")
+    with own_topology.client() as client:
+        assert client.get("/api/v1/health/ready").status_code == 200
+    health = neurmatic_health(own_topology)
+    assert health.returncode == 0, health.stdout + health.stderr
+
+
+def neurmatic_health(topology: RunningTopology) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "neurmatic", "health", "--json", "--state-dir", str(topology.state_dir)]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=ROOT, check=False)
+
+
 def test_slack_heard_of_every_deploy_and_rollback(slack: SlackReceiver) -> None:
     messages = "\n".join(slack.messages)
     print(messages)
@@ -349,3 +407,4 @@ def test_slack_heard_of_every_deploy_and_rollback(slack: SlackReceiver) -> None:
     assert "rolled back from v2 to v1" in messages
     assert "deploy of v3 failed" in messages and "rolled back to v1 automatically" in messages
     assert "deploy of v4 refused" in messages
+    assert "database restored from" in messages

@@ -57,9 +57,11 @@ def assert_report_files(report: dict[str, Any]) -> None:
 
 def test_drill_asks_before_killing_anything(drill_topology: RunningTopology) -> None:
     result = neurmatic(
-        "drill", "backend-failure", state_dir=drill_topology.state_dir, check=False, stdin="n\n"
+        "drill", "backend-failure", state_dir=drill_topology.state_dir, check=False, stdin="y\n"
     )
+    # No terminal to ask on: refused at once (a piped "y" is not a confirmation), with what to pass.
     assert result.returncode == ExitCode.ABORTED
+    assert "not confirmed" in result.stderr and "--yes" in result.stderr
     assert not list((drill_topology.state_dir / "drills").glob("*.json"))
 
 

@@ -3,8 +3,11 @@ when nothing the running release may still use was dropped or narrowed.
 
 During a rolling deploy the old and the new release serve side by side, and a rollback brings the old
 one back, so the schema change that precedes them must suit both: add tables and nullable (or
-defaulted) columns, widen types; never drop, rename, narrow or tighten. PostgreSQL DDL is
-transactional, so a migration that breaks the rule is rolled back as if it never ran.
+defaulted) columns, widen types, add enum values; never drop, rename, narrow or tighten. Tightening
+includes a new (or changed) CHECK, UNIQUE, EXCLUDE, FOREIGN KEY or PRIMARY KEY constraint, or a unique
+index, on columns the running release already writes (the old code's inserts would start failing), and
+an enum value taken away. PostgreSQL DDL is transactional, so a migration that breaks the rule is rolled
+back as if it never ran.
 
 This file is also a script that a *release's* interpreter runs (``releases/<v>/venv/bin/python -I
 schema_guard.py --migrations DIR``), so that release's migrations and models are the ones imported.
@@ -107,6 +110,127 @@ def contract_changes(before: Schema, after: Schema) -> list[str]:
     return problems
 
 
+@dataclass(frozen=True)
+class Rule:
+    """A constraint or unique index: what it enforces (its definition without its name) and on which
+    columns (empty: an expression, which may read any column)."""
+
+    table: str
+    kind: str
+    definition: str
+    columns: tuple[str, ...]
+
+
+_RULE_KINDS = {
+    "c": "CHECK",
+    "u": "UNIQUE",
+    "x": "EXCLUDE",
+    "f": "FOREIGN KEY",
+    "p": "PRIMARY KEY",
+    "i": "unique index",
+}
+Enums = dict[str, tuple[str, ...]]  # "schema.type" -> its labels
+
+
+def tightened_rules(before: set[Rule], after: set[Rule], existing: Schema) -> list[str]:
+    """New or changed rules that bind a column the running release already writes.
+
+    A rule on new columns only is an expansion: the running release never writes them. A renamed
+    constraint keeps its definition, so it is not new.
+    """
+    problems = []
+    for rule in sorted(after - before, key=lambda r: (r.table, r.kind, r.definition)):
+        old_columns = set(existing.get(rule.table, {}))
+        if not old_columns:
+            continue  # a new table: nothing runs against it yet
+        bound = sorted(old_columns.intersection(rule.columns)) if rule.columns else ["(an expression)"]
+        if bound:
+            problems.append(
+                f"new {_RULE_KINDS.get(rule.kind, rule.kind)} on {rule.table} ({', '.join(bound)}): "
+                f"{rule.definition} (the running release's writes could now fail)"
+            )
+    return problems
+
+
+def removed_enum_values(before: Enums, after: Enums) -> list[str]:
+    problems = []
+    for name, labels in sorted(before.items()):
+        if name not in after:
+            problems.append(f"enum type {name} was dropped (or renamed)")
+        elif missing := [label for label in labels if label not in after[name]]:
+            problems.append(
+                f"enum type {name} lost the values {', '.join(missing)} (old rows and code use them)"
+            )
+    return problems
+
+
+RULES_SQL = """
+SELECT n.nspname || '.' || t.relname, con.contype, pg_get_constraintdef(con.oid),
+       ARRAY(SELECT a.attname FROM pg_attribute a
+             WHERE a.attrelid = con.conrelid AND a.attnum = ANY(con.conkey) ORDER BY a.attnum)
+FROM pg_constraint con JOIN pg_class t ON t.oid = con.conrelid JOIN pg_namespace n ON n.oid = t.relnamespace
+WHERE con.contype IN ('c', 'u', 'x', 'f', 'p')
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND left(n.nspname, 8) <> 'pg_toast'
+UNION ALL
+SELECT n.nspname || '.' || t.relname, 'i',
+       regexp_replace(pg_get_indexdef(x.indexrelid), '^CREATE UNIQUE INDEX \\S+ ON ', ''),
+       CASE WHEN 0 = ANY(x.indkey::int2[]) OR x.indpred IS NOT NULL THEN ARRAY[]::name[]
+            ELSE ARRAY(SELECT a.attname FROM pg_attribute a
+                       WHERE a.attrelid = x.indrelid AND a.attnum = ANY(x.indkey::int2[]) ORDER BY a.attnum)
+       END
+FROM pg_index x JOIN pg_class t ON t.oid = x.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace
+WHERE x.indisunique
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND left(n.nspname, 8) <> 'pg_toast'
+  AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid AND c.conrelid = x.indrelid)
+"""
+
+ENUMS_SQL = """
+SELECT n.nspname || '.' || t.typname, e.enumlabel
+FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid JOIN pg_namespace n ON n.oid = t.typnamespace
+WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND left(n.nspname, 8) <> 'pg_toast'
+ORDER BY 1, e.enumsortorder
+"""
+
+
+def rules(rows: Iterable[Sequence[Any]]) -> set[Rule]:
+    return {
+        Rule(str(table), str(kind), str(definition), tuple(columns))
+        for table, kind, definition, columns in rows
+    }
+
+
+def enums(rows: Iterable[Sequence[Any]]) -> Enums:
+    found: dict[str, list[str]] = {}
+    for name, label in rows:
+        found.setdefault(str(name), []).append(str(label))
+    return {name: tuple(labels) for name, labels in found.items()}
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the running release relies on: columns, the rules on them, enum values."""
+
+    columns: Schema
+    rules: set[Rule]
+    enums: Enums
+
+    @classmethod
+    def take(cls, conn: Any) -> Snapshot:
+        return cls(
+            snapshot(conn.exec_driver_sql(SNAPSHOT_SQL).all()),
+            rules(conn.exec_driver_sql(RULES_SQL).all()),
+            enums(conn.exec_driver_sql(ENUMS_SQL).all()),
+        )
+
+    def contractions_to(self, after: Snapshot) -> list[str]:
+        """Everything ``after`` took away from or tightened in this schema: empty for an expansion."""
+        return [
+            *contract_changes(self.columns, after.columns),
+            *tightened_rules(self.rules, after.rules, self.columns),
+            *removed_enum_values(self.enums, after.enums),
+        ]
+
+
 SNAPSHOT_SQL = """
 SELECT table_schema || '.' || table_name, column_name,
        CASE WHEN data_type IN ('USER-DEFINED', 'ARRAY') THEN udt_name ELSE data_type END,
@@ -181,13 +305,12 @@ def main(argv: list[str] | None = None) -> int:
             result["ahead"] = True
             transaction.rollback()
             return _emit(result, started, 0)
-        before = snapshot(conn.exec_driver_sql(SNAPSHOT_SQL).all())
+        before = Snapshot.take(conn)
         config.attributes["engine"] = _Borrowed(conn)
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
         result["to"] = MigrationContext.configure(conn).get_current_revision()
-        after = snapshot(conn.exec_driver_sql(SNAPSHOT_SQL).all())
-        result["problems"] = contract_changes(before, after) if args.check else []
+        result["problems"] = before.contractions_to(Snapshot.take(conn)) if args.check else []
         if result["problems"]:
             transaction.rollback()
             return _emit(result, started, REFUSED_EXIT)

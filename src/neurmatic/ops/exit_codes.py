@@ -67,6 +67,7 @@ def _failover_errors() -> tuple[tuple[type[errors.NeurmaticError], ExitCode], ..
 
 
 _BY_ERROR: tuple[tuple[type[errors.NeurmaticError], ExitCode], ...] = (
+    (errors.ConfirmationRequired, ExitCode.ABORTED),
     (errors.ConfigurationError, ExitCode.CONFIGURATION),
     (errors.MissingBinaryError, ExitCode.MISSING_DEPENDENCY),
     (errors.PortInUseError, ExitCode.PORT_IN_USE),

@@ -10,6 +10,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 
 def _proc_stat(pid: int) -> list[str] | None:
     try:
@@ -76,26 +78,53 @@ class PidFile:
 
 
 def terminate(pid: int, *, grace: float, sig: signal.Signals = signal.SIGTERM) -> bool:
-    """Send ``sig`` to the server, wait ``grace`` seconds, then SIGKILL its group. True if it had to kill.
+    """Send ``sig`` to the server, wait ``grace`` seconds, then SIGKILL it and everything it started.
+    True if it had to kill.
 
     The polite signal goes to the main process only: PostgreSQL and nginx expect their master to be
-    told and to stop their children themselves.
+    told and to stop their children themselves. The kill reaches the whole tree, including children
+    that left the server's process group (an RQ work horse calls ``setpgrp``, so a group kill alone
+    would leave a job running after its worker is gone); and children still alive once the server has
+    exited are killed too, so nothing of a stopped server outlives it.
     """
     ticks = start_ticks(pid)
+    tree = _descendants(pid)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(pid, sig)
-    deadline = time.monotonic() + grace
+    killed = not _await_exit(pid, ticks, grace)
+    if killed:
+        tree += _descendants(pid)  # the latest ones too: a worker may have forked since the signal
+        _signal_group(pid, signal.SIGKILL)
+        _await_exit(pid, ticks, 5)
+    _kill_survivors(tree)
+    return killed
+
+
+def _await_exit(pid: int, ticks: int | None, seconds: float) -> bool:
+    """True when the process is gone within ``seconds``."""
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         reap_children()
         if not is_running(pid, ticks):
-            return False
+            return True
         time.sleep(0.05)
-    _signal_group(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and is_running(pid, ticks):
-        reap_children()
-        time.sleep(0.05)
-    return True
+    return not is_running(pid, ticks)
+
+
+def _descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return list(psutil.Process(pid).children(recursive=True))
+    except psutil.Error:
+        return []
+
+
+def _kill_survivors(processes: list[psutil.Process]) -> None:
+    # psutil checks each process's creation time, so a recycled pid is never killed in its place.
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+    psutil.wait_procs(processes, timeout=5)
+    reap_children()
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

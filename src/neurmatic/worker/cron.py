@@ -30,6 +30,9 @@ class CronJob:
     function: str  # dotted path RQ imports in the worker
     every_minutes: int | None = None
     daily_at: tuple[int, int] | None = None  # (hour, minute) UTC
+    # A run that hangs (a database or Redis that stopped answering mid-failover) is killed by RQ rather
+    # than holding the worker's only job slot: an every-minute job must finish well within its minute.
+    timeout_seconds: int = 50
 
     def due(self, minute: datetime) -> bool:
         if self.daily_at is not None:
@@ -52,7 +55,11 @@ CRON_JOBS: tuple[CronJob, ...] = (
         every_minutes=1,
     ),
     CronJob(
-        "cleanup-expired", QueueName.MAINTENANCE, "neurmatic.worker.jobs.cleanup_expired", daily_at=(2, 0)
+        "cleanup-expired",
+        QueueName.MAINTENANCE,
+        "neurmatic.worker.jobs.cleanup_expired",
+        daily_at=(2, 0),
+        timeout_seconds=600,
     ),
 )
 

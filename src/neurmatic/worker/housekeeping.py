@@ -50,6 +50,7 @@ class Housekeeper(threading.Thread):
         Queue(job.queue.value, connection=self.client).enqueue(
             job.function,
             job_id=cron_job_id(occurrence),
+            job_timeout=job.timeout_seconds,
             retry=Retry(max=3, interval=[10, 60, 300]),
             failure_ttl=FAILED_JOB_TTL_SECONDS,
             description=f"cron {occurrence}",

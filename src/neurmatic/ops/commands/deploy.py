@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from neurmatic.ops.commands.options import json_option, state_dir_option
+from neurmatic.ops.commands.options import confirm, json_option, state_dir_option
 from neurmatic.ops.flows.deploy import deploy as deploy_flow
 from neurmatic.ops.flows.notify import SlackNotifier
 from neurmatic.ops.flows.release_build import project_repository
@@ -118,10 +118,8 @@ def rollback(
 ) -> None:
     """Go back to the previous release (or VERSION), one instance at a time."""
     state = TopologyState.load(state_dir)
-    if restore_db and not yes:
-        click.confirm(
-            "Restore the database from the pre-deploy backup? Every write made since is lost", abort=True
-        )
+    if restore_db:
+        confirm("Restore the database from the pre-deploy backup? Every write made since is lost", yes=yes)
     outcome = rollback_flow(
         state,
         version,

@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from neurmatic.ops.commands.options import json_option, state_dir_option
+from neurmatic.ops.commands.options import confirm, json_option, state_dir_option
 from neurmatic.ops.exit_codes import ExitCode
 from neurmatic.ops.flows.drills.context import DrillOptions
 from neurmatic.ops.flows.drills.load import LoadOptions
@@ -75,12 +75,10 @@ def drill(
     """Rehearse a disaster under load; measure RTO, RPO and failed requests; write a report."""
     state = TopologyState.load(state_dir)
     chosen = get_scenario(scenario)
-    if not yes:
-        click.confirm(
-            f"The {scenario} drill kills processes of the topology in {state.paths.root} under load. Go on?",
-            abort=True,
-            err=True,
-        )
+    confirm(
+        f"The {scenario} drill kills processes of the topology in {state.paths.root} under load. Go on?",
+        yes=yes,
+    )
     app_env = state.paths.app_env_file
     objectives = DisasterRecoverySettings(_env_file=app_env if app_env.exists() else None)
     options = DrillOptions(

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from neurmatic.ops.commands.options import json_option, state_dir_option
+from neurmatic.ops.commands.options import confirm, json_option, state_dir_option
 from neurmatic.ops.flows.failover import failover_database, failover_redis, rebuild_standby
 from neurmatic.ops.flows.failover_types import Progress
 from neurmatic.supervisor.state import TopologyState
@@ -40,14 +40,13 @@ def failover_db(state_dir: Path, as_json: bool, switchover: bool, yes: bool) -> 
     """Promote the standby. Without --switchover the old primary is fenced (stopped, never to start as a
     primary again) until `neurmatic standby rebuild`; commits it had not shipped are lost."""
     state = TopologyState.load(state_dir)
-    if not yes:
-        question = (
-            "Switch the PostgreSQL primary over to the standby (writes pause for a few seconds)?"
-            if switchover
-            else "Promote the standby and FENCE the current primary (commits it has not shipped are lost; "
-            "--switchover is the planned, lossless swap)?"
-        )
-        click.confirm(question, abort=True, err=True)
+    question = (
+        "Switch the PostgreSQL primary over to the standby (writes pause for a few seconds)?"
+        if switchover
+        else "Promote the standby and FENCE the current primary (commits it has not shipped are lost; "
+        "--switchover is the planned, lossless swap)?"
+    )
+    confirm(question, yes=yes)
     result = failover_database(state, switchover=switchover, progress=_progress())
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))

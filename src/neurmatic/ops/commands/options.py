@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
+from neurmatic.errors import ConfirmationRequired
 from neurmatic.supervisor.layout import resolve_state_dir
 
 
@@ -23,3 +25,15 @@ def state_dir_option(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def json_option(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON on stdout.")(func)
+
+
+def confirm(question: str, *, yes: bool) -> None:
+    """Ask ``question`` on the terminal unless ``--yes`` was given; without a terminal (a script, cron,
+    CI) refuse at once with what to pass, rather than reading an empty stdin as "no"."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise ConfirmationRequired(
+            f"not confirmed: {question}", hint="pass --yes to confirm (there is no terminal to ask on)"
+        )
+    click.confirm(question, abort=True, err=True)
