@@ -63,13 +63,22 @@ def neurmatic(
     timeout: float = 300,
     check: bool = True,
     stdin: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the real ``neurmatic`` command, as a user would."""
+    """Run the real ``neurmatic`` command, as a user would (from a script: stdin is never a terminal),
+    with ``env`` added to this process's environment."""
     argv = [sys.executable, "-m", "neurmatic", *args]
     if state_dir is not None:
         argv += ["--state-dir", str(state_dir)]
     result = subprocess.run(
-        argv, capture_output=True, text=True, timeout=timeout, cwd=ROOT, check=False, input=stdin
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        check=False,
+        input=stdin or "",
+        env={**os.environ, **(env or {})},
     )
     if check and result.returncode != 0:
         raise AssertionError(

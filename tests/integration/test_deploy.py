@@ -13,9 +13,7 @@ says nothing about the deploy.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -36,7 +34,7 @@ from neurmatic.supervisor import runner
 from neurmatic.supervisor.process import PidFile
 from neurmatic.supervisor.services.postgres import app_connection
 from tests.conftest import RunningTopology, started_topology
-from tests.support import ROOT, make_state_parent
+from tests.support import ROOT, make_state_parent, neurmatic
 
 PASSWORD = "Correct-Horse-Battery-9"
 GIT = ["git", "-c", "user.name=Deploy Test", "-c", "user.email=deploy@example.com"]
@@ -202,18 +200,7 @@ def token(own_topology: RunningTopology) -> str:
 
 def cli(topology: RunningTopology, slack: SlackReceiver, *args: str) -> subprocess.CompletedProcess[str]:
     """The real command, with the Slack webhook in its environment (as operators set it)."""
-    argv = [sys.executable, "-m", "neurmatic", *args, "--state-dir", str(topology.state_dir)]
-    env = {**os.environ, "SLACK_WEBHOOK_URL": slack.url}
-    return subprocess.run(
-        argv,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-        env=env,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
+    return neurmatic(*args, state_dir=topology.state_dir, check=False, env={"SLACK_WEBHOOK_URL": slack.url})
 
 
 def _processes(topology: RunningTopology) -> dict[str, str]:
@@ -391,13 +378,8 @@ def test_rollback_with_restore_db_brings_back_the_data_of_before_the_deploy(
     assert _runs(own_topology, "v1")
     with own_topology.client() as client:
         assert client.get("/api/v1/health/ready").status_code == 200
-    health = neurmatic_health(own_topology)
+    health = neurmatic("health", "--json", state_dir=own_topology.state_dir, check=False)
     assert health.returncode == 0, health.stdout + health.stderr
-
-
-def neurmatic_health(topology: RunningTopology) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-m", "neurmatic", "health", "--json", "--state-dir", str(topology.state_dir)]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=ROOT, check=False)
 
 
 def test_slack_heard_of_every_deploy_and_rollback(slack: SlackReceiver) -> None:

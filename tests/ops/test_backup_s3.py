@@ -4,9 +4,7 @@ tool (never the newest), the lifecycle rule, and an unreachable S3 that keeps th
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +14,7 @@ from moto.server import ThreadedMotoServer
 
 from neurmatic.ops.exit_codes import ExitCode
 from tests.conftest import RunningTopology
-from tests.support import ROOT, port_is_free
+from tests.support import neurmatic, port_is_free
 
 BUCKET = "neurmatic-test-backups"
 
@@ -46,22 +44,13 @@ def _client(endpoint: str):  # type: ignore[no-untyped-def]
 
 def _neurmatic(topology: RunningTopology, endpoint: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {
-        **os.environ,
         "AWS_ENDPOINT_URL": endpoint,
         "AWS_BACKUP_BUCKET": BUCKET,
         "AWS_REGION": "eu-west-1",
         "AWS_ACCESS_KEY_ID": "test",
         "AWS_SECRET_ACCESS_KEY": "test",
     }
-    return subprocess.run(
-        [sys.executable, "-m", "neurmatic", *args, "--state-dir", str(topology.state_dir)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-        env=env,
-        check=False,
-    )
+    return neurmatic(*args, state_dir=topology.state_dir, check=False, env=env)
 
 
 def test_upload_retention_and_lifecycle(topology: RunningTopology, s3: str, tmp_path: Path) -> None:
