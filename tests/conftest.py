@@ -43,12 +43,13 @@ class RunningTopology:
         out = json.loads(neurmatic("status", "--json", state_dir=self.state_dir, check=False).stdout)
         return {service["name"]: service for service in out["services"]}
 
-    def superuser(self, database: str = "postgres") -> psycopg.Connection[tuple[Any, ...]]:
-        """An autocommit administrator connection to postgres-1 (the primary unless a test swapped it)."""
+    def superuser(self, database: str = "postgres", node: int = 1) -> psycopg.Connection[tuple[Any, ...]]:
+        """An autocommit administrator connection to postgres-``node`` (1 is the primary, 2 the standby,
+        unless a test swapped them)."""
         state = self.state
         return psycopg.connect(
             host="127.0.0.1",
-            port=state.ports.postgres(1),
+            port=state.ports.postgres(node),
             user="postgres",
             dbname=database,
             password=state.secrets["POSTGRES_SUPERUSER_PASSWORD"],

@@ -3,7 +3,7 @@
 This module runs its own topology (deploys switch its releases). The releases come from a temporary clone
 of this repository: ``v1`` is its HEAD, ``v2`` adds a nullable column (an expanding migration), ``v3`` breaks
 the app at startup, ``v4`` drops the column (a contracting migration), ``v5`` is ``v2`` with a text file
-added (a release without migrations). Tests run in file order.
+added (a release without migrations), ``v6`` is ``v5`` with a new dependency. Tests run in file order.
 
 The load opens a new connection for each request: an nginx reload closes idle keep-alive connections,
 and a request racing that close fails on a keep-alive client (browsers retry it; httpx does not), which
@@ -12,6 +12,7 @@ says nothing about the deploy.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import threading
@@ -38,6 +39,7 @@ from tests.support import ROOT, make_state_parent, neurmatic
 
 PASSWORD = "Correct-Horse-Battery-9"
 GIT = ["git", "-c", "user.name=Deploy Test", "-c", "user.email=deploy@example.com"]
+NEW_DEPENDENCY = "appdirs>=1.4"  # in the package index, not in the project's environment
 
 
 class SlackReceiver(HTTPServer):
@@ -166,6 +168,13 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     subprocess.run([*GIT, "-C", str(clone), "switch", "--quiet", "-c", "maintenance", "v2"], check=True)
     (clone / "RELEASE-NOTES.txt").write_text("v5: a release on v2's schema\n")
     commit("a release without migrations", "v5")
+    pyproject = clone / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace('    "a2wsgi', f'    "{NEW_DEPENDENCY}",\n    "a2wsgi', 1)
+    )
+    with (clone / "src" / "neurmatic" / "__init__.py").open("a") as package:
+        package.write("\nimport appdirs  # noqa: E402,F401 - a dependency only this release has\n")
+    commit("a release with a new dependency", "v6")
     return clone
 
 
@@ -380,6 +389,26 @@ def test_rollback_with_restore_db_brings_back_the_data_of_before_the_deploy(
         assert client.get("/api/v1/health/ready").status_code == 200
     health = neurmatic("health", "--json", state_dir=own_topology.state_dir, check=False)
     assert health.returncode == 0, health.stdout + health.stderr
+
+
+def test_a_release_with_a_new_dependency_gets_it_in_its_own_environment(
+    own_topology: RunningTopology, slack: SlackReceiver, repo: Path
+) -> None:
+    assert importlib.util.find_spec("appdirs") is None, "the project's environment must not have it"
+    deployed = cli(own_topology, slack, "deploy", "v6", "--source", str(repo), "--json")
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    record = json.loads(deployed.stdout)
+    print(f"deploy v6 (installing {NEW_DEPENDENCY}) took {record['durations']['total']:.1f}s")
+    assert record["dependencies_installed"] == [NEW_DEPENDENCY]
+    assert _runs(own_topology, "v6")  # every instance and the worker import it at start
+    python = own_topology.state_dir / "releases" / "v6" / "venv" / "bin" / "python"
+    where = subprocess.run(
+        [python, "-c", "import appdirs; print(appdirs.__file__)"], capture_output=True, text=True
+    )
+    assert where.returncode == 0 and where.stdout.startswith(str(python.parents[1])), where.stderr
+    v5 = own_topology.state_dir / "releases" / "v5" / "venv" / "bin" / "python"
+    assert subprocess.run([v5, "-c", "import appdirs"], capture_output=True, check=False).returncode != 0
+    assert importlib.util.find_spec("appdirs") is None  # the main environment is untouched
 
 
 def test_slack_heard_of_every_deploy_and_rollback(slack: SlackReceiver) -> None:

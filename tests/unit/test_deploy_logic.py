@@ -9,6 +9,7 @@ import pytest
 
 from neurmatic.db.schema_guard import Column, Schema, contract_changes
 from neurmatic.errors import ServiceStartError
+from neurmatic.ops.flows.release_build import unsatisfied_dependencies
 from neurmatic.ops.flows.releases import DeployFailed, ReleaseHistory, ReleaseRecord, check_version
 from neurmatic.ops.flows.rollback import choose_target
 from neurmatic.ops.flows.rolling import start_failure
@@ -210,3 +211,19 @@ def test_a_start_failure_is_one_line_with_the_logs_last_error() -> None:
     tail = '{"level": "info"}\nunexpected error: RuntimeError: boom\n  → run again'
     failure = ServiceStartError(f"backend-1 exited during start-up:\n{tail}")
     assert start_failure(failure) == "backend-1 exited during start-up (unexpected error: RuntimeError: boom)"
+
+
+def test_only_dependencies_the_installed_environment_does_not_satisfy_are_to_install(tmp_path: Path) -> None:
+    pyproject = tmp_path / "pyproject.toml"
+    declared = [
+        "click>=1",  # installed, in range
+        "psutil[test]>=5.9",  # installed (extras do not matter here)
+        "click>=999",  # installed, out of range
+        "no-such-package-anywhere>=1",  # not installed
+        "psutil>=999; python_version < '3'",  # not for this interpreter
+    ]
+    pyproject.write_text(f"[project]\nname = 'x'\ndependencies = {declared!r}\n")
+    assert unsatisfied_dependencies(pyproject) == ["click>=999", "no-such-package-anywhere>=1"]
+    pyproject.write_text("[project]\ndependencies = ['not a requirement !']\n")
+    with pytest.raises(DeployFailed, match="invalid dependency"):
+        unsatisfied_dependencies(pyproject)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, or_
 
 from neurmatic.adapters.redis import async_master
-from neurmatic.api.articles.cache import VERSION_KEY
+from neurmatic.api.articles.cache import ArticleCache
 from neurmatic.api.articles.service import publish_due
 from neurmatic.api.articles.views import flush_views
 from neurmatic.api.auth.sessions import SESSION_PREFIX, USER_SESSIONS_PREFIX
@@ -40,8 +40,8 @@ async def _publish() -> int:
         async with db.session() as session:
             published = await publish_due(session)
             await session.commit()
-        if published:
-            await redis.incr(VERSION_KEY)  # cached anonymous lists must show them now
+            if published:
+                await ArticleCache(redis).record_write(session)  # cached anonymous lists must show them now
         return len(published)
     finally:
         await redis.aclose()

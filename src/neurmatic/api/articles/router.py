@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
-
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from neurmatic.api.articles import service
 from neurmatic.api.articles.cache import ArticleCache
@@ -24,11 +23,9 @@ from neurmatic.errors import Conflict, Forbidden
 router = APIRouter(tags=["articles"])
 
 
-async def after_write(clients: AppClients, user_id: uuid.UUID) -> None:
-    """Forget cached anonymous reads, and send this writer's reads to the primary for a while."""
-    cache = ArticleCache(clients.redis)
-    await cache.invalidate()
-    await cache.mark_writer(str(user_id), int(clients.settings.database.replica_max_lag.total_seconds()))
+async def after_write(clients: AppClients, db: AsyncSession) -> None:
+    """Forget cached anonymous reads; until the standby has replayed this write, reads go to the primary."""
+    await ArticleCache(clients.redis).record_write(db)
 
 
 @router.post(
@@ -39,7 +36,7 @@ async def create_article(
 ) -> JSONResponse:
     article = await service.create_article(db, principal.user, body)
     await db.commit()
-    await after_write(clients, principal.user.id)
+    await after_write(clients, db)
     await db.refresh(article)
     return success(article_out(article, principal.user), status_code=201)
 
@@ -55,7 +52,7 @@ async def update_article(
     article = await service.find_article(db, slug, principal.user)
     await service.update_article(db, article, principal.user, body)
     await db.commit()
-    await after_write(clients, principal.user.id)
+    await after_write(clients, db)
     await db.refresh(article)
     return success(article_out(article, await db.get(User, article.author_id)))
 
@@ -71,7 +68,7 @@ async def delete_article(slug: str, principal: CurrentUser, db: DbSession, clien
         raise Forbidden("only the author, a moderator or an administrator may delete this article")
     await db.delete(article)
     await db.commit()
-    await after_write(clients, principal.user.id)
+    await after_write(clients, db)
     return success({"deleted": slug})
 
 

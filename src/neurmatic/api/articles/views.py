@@ -9,7 +9,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from neurmatic.api.articles.cache import VERSION_KEY
+from neurmatic.api.articles.cache import ArticleCache
 from neurmatic.api.articles.models import Article
 
 PENDING_VIEWS = "neurmatic:article_views"
@@ -49,5 +49,5 @@ async def flush_views(redis: aioredis.Redis, db: AsyncSession) -> int:
             await redis.hdel(PENDING_VIEWS, raw_id)
         moved += count
     if moved:
-        await redis.incr(VERSION_KEY)  # cached details carry the old base count
+        await ArticleCache(redis).record_write(db)  # cached details carry the old base count
     return moved

@@ -109,6 +109,7 @@ def _prepare(
         built.source,
         built.duration_seconds,
     )
+    record.dependencies_installed = list(built.installed)
     history.put(record)
     history.save(state.paths)
     began = time.monotonic()

@@ -4,8 +4,10 @@ The source is exported from a git commit (``git archive``: exactly what was comm
 dirty work tree) or copied from a directory. The environment is a virtual environment of the same base
 interpreter as the topology, made with ``--without-pip`` in a fraction of a second: a ``.pth`` file puts
 the release's own ``src`` first on the path, then the installed environment's site-packages for the
-third-party packages. So a release is its own code over shared, already-installed dependencies; a
-release that needs a new dependency needs it installed first (``./dev setup``).
+third-party packages. A dependency the release declares (``pyproject.toml``) that those packages do not
+satisfy (new, or a version outside its range) is installed by pip into the release's own site-packages,
+which come first on its path: the release gets what it asks for, the other releases and the main
+environment are untouched, and a deploy that changes no dependency costs no install.
 """
 
 from __future__ import annotations
@@ -15,9 +17,13 @@ import subprocess
 import sys
 import sysconfig
 import time
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
+
+from packaging.requirements import InvalidRequirement, Requirement
 
 import neurmatic
 from neurmatic.adapters.commands import run
@@ -41,6 +47,7 @@ class BuiltRelease:
     commit: str | None
     source: str
     duration_seconds: float
+    installed: tuple[str, ...] = ()  # dependencies installed into the release's own environment
 
 
 def project_repository() -> Path | None:
@@ -89,6 +96,7 @@ def build_release(
                 f"{origin} has no src/neurmatic package", hint="deploy a neurmatic source tree"
             )
         _make_environment(work, final)
+        installed = _install_missing_dependencies(work, progress)
         _open_to_all(work)
         shutil.rmtree(final, ignore_errors=True)
         work.rename(final)
@@ -97,7 +105,7 @@ def build_release(
         raise
     _smoke_test(final, account)
     progress(f"release {version}: built from {origin}{f' ({commit[:12]})' if commit else ''}")
-    return BuiltRelease(version, final, commit, origin, round(time.monotonic() - started, 3))
+    return BuiltRelease(version, final, commit, origin, round(time.monotonic() - started, 3), installed)
 
 
 def _export_commit(repo: Path, commit: str, work: Path) -> None:
@@ -139,6 +147,52 @@ def _make_environment(work: Path, final: Path) -> None:
         timeout=300, check=False)  # fmt: skip
 
 
+def unsatisfied_dependencies(pyproject: Path) -> list[str]:
+    """The release's declared dependencies that the installed environment does not satisfy.
+
+    This process runs in that environment, so its distributions are the ones the release would share.
+    """
+    try:
+        declared = tomllib.loads(pyproject.read_text()).get("project", {}).get("dependencies", [])
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise DeployFailed(f"cannot read the release's {pyproject.name}: {exc}") from exc
+    missing = []
+    for text in declared:
+        try:
+            requirement = Requirement(text)
+        except InvalidRequirement as exc:
+            raise DeployFailed(f"the release declares an invalid dependency {text!r}: {exc}") from exc
+        if requirement.marker is not None and not requirement.marker.evaluate():
+            continue  # not for this platform or interpreter
+        try:
+            version = metadata.version(requirement.name)
+        except metadata.PackageNotFoundError:
+            missing.append(text)
+            continue
+        if not requirement.specifier.contains(version, prereleases=True):
+            missing.append(text)
+    return missing
+
+
+def _install_missing_dependencies(work: Path, progress: Progress) -> tuple[str, ...]:
+    missing = unsatisfied_dependencies(work / "pyproject.toml")
+    if not missing:
+        return ()
+    progress(f"release: installing what the installed environment lacks: {', '.join(missing)}")
+    python = work / "venv" / "bin" / "python"
+    # pip of this environment, acting on the release's interpreter: it sees the shared packages through
+    # the .pth file, so it installs only what they do not satisfy, into the release's site-packages.
+    argv: list[str | Path] = [sys.executable, "-m", "pip", "--python", python, "install", "--no-input", "-q"]
+    try:
+        run([*argv, *missing], timeout=900)
+    except CommandError as exc:
+        raise DeployFailed(
+            f"cannot install the release's dependencies {', '.join(missing)}: {exc.message[-600:]}",
+            hint="check that the package index pip uses can be reached (`pip config list`)",
+        ) from exc
+    return tuple(missing)
+
+
 def _open_to_all(root: Path) -> None:
     """Readable (and directories searchable) by the service account; writable by the deployer only."""
     for path in [root, *root.rglob("*")]:
@@ -158,5 +212,6 @@ def _smoke_test(final: Path, account: ServiceAccount) -> None:
         raise DeployFailed(
             f"the release in {final} does not import its own code as {account.name or 'this user'}: "
             f"{(result.stderr or result.stdout).strip()[-400:]}",
-            hint="its dependencies must be installed in the main environment (`./dev setup`)",
+            hint="see the error above: a dependency the release imports but does not declare in its "
+            "pyproject.toml is not installed for it",
         )

@@ -69,6 +69,8 @@ class ReleaseRecord:
     deployed_at: str | None = None
     replaced: str | None = None  # the release current before this one went live
     backup: str | None = None  # the backup taken just before this deploy
+    # declared dependencies the shared packages did not satisfy, installed into the release's environment
+    dependencies_installed: list[str] = field(default_factory=list)
     durations: dict[str, float] = field(default_factory=dict)
     message: str | None = None
     pruned: bool = False
