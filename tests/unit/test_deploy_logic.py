@@ -224,6 +224,7 @@ def test_only_dependencies_the_installed_environment_does_not_satisfy_are_to_ins
     ]
     pyproject.write_text(f"[project]\nname = 'x'\ndependencies = {declared!r}\n")
     assert unsatisfied_dependencies(pyproject) == ["click>=999", "no-such-package-anywhere>=1"]
+    assert unsatisfied_dependencies(tmp_path / "absent.toml") == []  # a bare source tree declares nothing
     pyproject.write_text("[project]\ndependencies = ['not a requirement !']\n")
     with pytest.raises(DeployFailed, match="invalid dependency"):
         unsatisfied_dependencies(pyproject)

@@ -1,4 +1,4 @@
-"""Annotated dependencies: DbSession, ReadSession, Redis, Clients, CurrentUser, AdminUser, ClientIp."""
+"""Annotated dependencies: DbSession, Redis, Clients, CurrentUser, AdminUser, ClientIp."""
 
 from __future__ import annotations
 
@@ -39,11 +39,6 @@ async def _db_session(clients: Clients) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-async def _read_session(clients: Clients) -> AsyncIterator[AsyncSession]:
-    async with clients.db.read_session() as session:
-        yield session
-
-
 def _redis(clients: Clients) -> aioredis.Redis:
     return clients.redis
 
@@ -53,7 +48,6 @@ def _client_ip(request: Request, clients: Clients) -> str:
 
 
 DbSession = Annotated[AsyncSession, Depends(_db_session)]
-ReadSession = Annotated[AsyncSession, Depends(_read_session)]
 Redis = Annotated[aioredis.Redis, Depends(_redis)]
 ClientIp = Annotated[str, Depends(_client_ip)]
 

@@ -100,7 +100,10 @@ class Database:
 
     @asynccontextmanager
     async def read_session(self) -> AsyncIterator[AsyncSession]:
-        """A read-only session: on the standby while it is healthy, on the primary otherwise."""
+        """A read-only session: on the standby while it is healthy, on the primary otherwise.
+
+        The standby may not have replayed a write the caller's user was just told about: callers check
+        the write's position first (``api/articles/cache.py``), or use :meth:`session`."""
         use_replica = self._read_sessions is not None and self.replica_state.healthy
         factory = self._read_sessions if use_replica and self._read_sessions else self._write_sessions
         async with factory() as session:

@@ -151,7 +151,10 @@ def unsatisfied_dependencies(pyproject: Path) -> list[str]:
     """The release's declared dependencies that the installed environment does not satisfy.
 
     This process runs in that environment, so its distributions are the ones the release would share.
+    A source tree without a ``pyproject.toml`` declares nothing: it runs on the shared packages.
     """
+    if not pyproject.exists():
+        return []
     try:
         declared = tomllib.loads(pyproject.read_text()).get("project", {}).get("dependencies", [])
     except (OSError, tomllib.TOMLDecodeError) as exc:
