@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import random
+
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from neurmatic.api.metrics.registry import ApiMetrics
+from neurmatic.api.metrics.sampler import run_sampler
+from neurmatic.api.state import AppClients
+from neurmatic.periodic import every
 from neurmatic.settings import Settings
 from tests.api.accounts import account_client, bearer, create_admin, fast_settings, login
 from tests.conftest import RunningTopology
@@ -81,3 +89,31 @@ def test_nginx_never_forwards_the_scrape_endpoint(topology: RunningTopology) -> 
     with topology.client() as client:
         response = client.get("/internal/metrics")
     assert response.status_code == 404 and "neurmatic_http" not in response.text
+
+
+async def test_the_sampler_stops_when_cancelled_in_the_middle_of_a_sample(settings: Settings) -> None:
+    """redis-py's pipeline can swallow a cancellation mid-read; the sampler must stop anyway, or an API
+    instance's shutdown waits on it forever. Cancelled at random points of its Redis round trips."""
+    rounds = random.Random(7)
+    for attempt in range(60):
+        clients = await AppClients.open(settings)
+        sampler = asyncio.create_task(run_sampler(clients, ApiMetrics()))
+        await asyncio.sleep(rounds.uniform(0, 0.02))
+        sampler.cancel()
+        done, _ = await asyncio.wait({sampler}, timeout=3)
+        await clients.close()
+        assert sampler in done and sampler.cancelled(), (
+            f"the sampler ignored its cancellation (attempt {attempt})"
+        )
+
+
+async def test_a_periodic_loop_stops_even_when_its_step_swallows_the_cancellation() -> None:
+    async def swallowing_step() -> None:
+        with contextlib.suppress(asyncio.CancelledError):  # as redis-py's pipeline may
+            await asyncio.sleep(10)
+
+    loop = asyncio.create_task(every(30, swallowing_step))
+    await asyncio.sleep(0.05)
+    loop.cancel()
+    done, _ = await asyncio.wait({loop}, timeout=2)
+    assert loop in done and loop.cancelled()

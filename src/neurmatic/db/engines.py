@@ -20,6 +20,7 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from neurmatic.db.url import DatabaseUrl
+from neurmatic.periodic import every
 from neurmatic.settings import DatabaseSettings
 
 log = logging.getLogger("neurmatic.db")
@@ -128,9 +129,7 @@ class Database:
         return self.replica_state
 
     async def _watch_replica(self) -> None:
-        while True:
-            await self.check_replica()
-            await asyncio.sleep(REPLICA_CHECK_INTERVAL_SECONDS)
+        await every(REPLICA_CHECK_INTERVAL_SECONDS, self.check_replica)
 
     async def start(self) -> None:
         if self.replica is not None:

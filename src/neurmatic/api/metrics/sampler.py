@@ -3,7 +3,6 @@ few seconds rather than on each scrape, so a scrape never waits on a slow depend
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 
@@ -11,6 +10,7 @@ from neurmatic.api.metrics.registry import ApiMetrics
 from neurmatic.api.state import AppClients
 from neurmatic.backup_status import REDIS_KEY as BACKUP_STATUS_KEY
 from neurmatic.backup_status import BackupStatus
+from neurmatic.periodic import every
 from neurmatic.worker.heartbeat import HEARTBEAT_PREFIX
 from neurmatic.worker.queues import ALL_QUEUES, JOB_OUTCOMES_KEY, QueueKeys
 
@@ -58,6 +58,4 @@ async def sample(clients: AppClients, metrics: ApiMetrics) -> None:
 
 
 async def run_sampler(clients: AppClients, metrics: ApiMetrics) -> None:
-    while True:
-        await sample(clients, metrics)
-        await asyncio.sleep(SAMPLE_EVERY_SECONDS)
+    await every(SAMPLE_EVERY_SECONDS, lambda: sample(clients, metrics))
