@@ -22,9 +22,19 @@ _PLACEHOLDER = re.compile(
 )
 
 
+def is_placeholder(value: str) -> bool:
+    return _PLACEHOLDER.search(value) is not None
+
+
 def generate_secret() -> str:
-    """A strong random secret: 64 URL-safe characters (384 bits)."""
-    return secrets.token_urlsafe(GENERATED_SECRET_BYTES)
+    """A strong random secret: 64 URL-safe characters (384 bits).
+
+    About one in ten thousand random strings holds a word the placeholder check refuses ("tOdO"); such a
+    draw is replaced, or the topology it was made for would refuse to start.
+    """
+    while is_placeholder(value := secrets.token_urlsafe(GENERATED_SECRET_BYTES)):
+        pass
+    return value
 
 
 def _url_password(url: str) -> str | None:
@@ -77,12 +87,12 @@ def secret_problems(settings: Settings) -> list[str]:
     for name, value in required_secrets(settings).items():
         if not value:
             problems.append(f"{name} is missing")
-        elif _PLACEHOLDER.search(value):
+        elif is_placeholder(value):
             problems.append(f"{name} is a placeholder")
         elif len(value) < MIN_SECRET_LENGTH:
             problems.append(f"{name} is too short ({len(value)} characters, at least {MIN_SECRET_LENGTH})")
     for name, value in optional_secrets(settings).items():
-        if value and _PLACEHOLDER.search(value):
+        if value and is_placeholder(value):
             problems.append(f"{name} is a placeholder")
     auth = settings.auth
     if auth.jwt_secret and auth.jwt_refresh_secret and auth.jwt_secret == auth.jwt_refresh_secret:

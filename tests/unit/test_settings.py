@@ -112,3 +112,14 @@ def test_generated_secrets_are_long_and_distinct() -> None:
 def test_secret_values_never_appear_in_the_settings_repr() -> None:
     settings = Settings.from_mapping({"ENVIRONMENT": "production", **STRONG})
     assert STRONG["JWT_SECRET"] not in repr(settings) and "d" * 40 not in repr(settings)
+
+
+def test_a_random_draw_that_looks_like_a_placeholder_is_never_handed_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A real draw from a CI run: 64 random characters that happen to spell "tOdO" (about 1 in 10,000).
+    unlucky = "M-qDfayvWk3tOdO9xR2bLw7pQe5sZ1uYc8hNj4gTf6aVmK0iXoE3rDyU2lPbCnHq"
+    lucky = "Zp3xL9kQw2Rt7yNb5mVc8hJd4gFs6aUe1iOq0rTyW3eXzB7nMk2LpQ9vRs4tUw6y"
+    draws = iter([unlucky, lucky])
+    monkeypatch.setattr("neurmatic.secret_policy.secrets.token_urlsafe", lambda _n: next(draws))
+    assert generate_secret() == lucky
