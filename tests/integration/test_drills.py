@@ -108,6 +108,9 @@ def test_redis_failure_drill(drill_topology: RunningTopology) -> None:
     master = stage(report, "master")
     assert master["rto_seconds"] is not None and master["rto_seconds"] < REDIS_RTO_BOUND, master
     assert master["restored_seconds"] is not None
+    # Every request the outage failed got the app's 503 (with Retry-After), never nginx's bare 502: the
+    # outage must not take the instances out of the upstream.
+    assert set(master["reasons"]) <= {"HTTP 503 SERVICE_UNAVAILABLE"}, master["reasons"]
     assert report["rpo"]["lost_writes"] == 0
     assert_report_files(report)
 
