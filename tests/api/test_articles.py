@@ -114,7 +114,8 @@ async def test_html_is_sanitized_and_slugs_are_unique(settings: Settings) -> Non
 
 
 async def test_drafts_are_private_and_scheduled_articles_publish_when_due(settings: Settings) -> None:
-    from neurmatic.api.articles.service import publish_due
+    from neurmatic.adapters.redis import async_master
+    from neurmatic.api.articles.service import publish_and_announce, publish_due
     from neurmatic.db.engines import Database
 
     async with account_client(settings) as client:
@@ -131,13 +132,15 @@ async def test_drafts_are_private_and_scheduled_articles_publish_when_due(settin
         own = await client.get(f"/api/v1/articles/{draft['slug']}", headers=bearer(author["accessToken"]))
         drafts = await client.get("/api/v1/articles?status=draft", headers=bearer(author["accessToken"]))
         anonymous_drafts = await client.get("/api/v1/articles?status=draft")
-        db = Database(settings.database)
+        db, redis = Database(settings.database), async_master(settings.redis)
         try:
             async with db.session() as session:
                 assert scheduled["id"] not in [str(i) for i in await publish_due(session)]
-                published = await publish_due(session, datetime.now(UTC) + timedelta(hours=2))
-                await session.commit()
+                await session.rollback()
+                # As the scheduling job does: commit, then record the write for readers and the cache.
+                published = await publish_and_announce(session, redis, datetime.now(UTC) + timedelta(hours=2))
         finally:
+            await redis.aclose()
             await db.close()
         after = await client.get(f"/api/v1/articles/{scheduled['slug']}")
     assert past.status_code == 422 and past.json()["error"]["details"][0]["field"] == "scheduledAt"

@@ -187,10 +187,10 @@ def test_switchover_under_a_stream_of_inserts_loses_no_commit(own_topology: Runn
     stream = InsertStream(own_topology)
     stream.thread.start()
     try:
-        time.sleep(1.0)
+        _await_commits(stream, 20)  # the stream runs before the swap...
         before = len(stream.committed)
         result = _cli_json("failover", "db", "--switchover", "--yes", topology=own_topology)
-        time.sleep(1.0)
+        _await_commits(stream, before + 20)  # ...and after it
     finally:
         stream.stop.set()
         stream.thread.join(timeout=10)
@@ -203,13 +203,20 @@ def test_switchover_under_a_stream_of_inserts_loses_no_commit(own_topology: Runn
         "postgres-1",
         "standby",
     )
-    assert before > 10 and len(stream.committed) > before + 10, "the stream must run before and after"
+    assert before >= 20 and len(stream.committed) >= before + 20, "the stream must run before and after"
     committed = {row_id for row_id, _ in stream.committed}
     with app_connection(state, 1) as primary:
         present = {row[0] for row in primary.execute("SELECT id FROM failover_probe WHERE id > 0")}
     assert committed <= present, f"lost commits: {sorted(committed - present)[:20]}"
     roles = _roles(own_topology)
     assert roles["postgres-1"] == ("primary", "ready") and roles["postgres-2"] == ("standby", "ready")
+
+
+def _await_commits(stream: InsertStream, count: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while len(stream.committed) < count:
+        assert time.monotonic() < deadline, f"only {len(stream.committed)} of {count} commits in {timeout:g}s"
+        time.sleep(0.05)
 
 
 def test_rebuild_falls_back_to_a_base_backup_when_the_standby_cannot_be_rewound(

@@ -77,7 +77,7 @@ def test_backend_failure_drill(drill_topology: RunningTopology) -> None:
     assert one["failed_after_fault"] == 0, one
     assert one["failed_reads"] == 0, one
     assert one["failed_writes"] <= one["in_flight_at_fault"], one
-    assert one["rto_seconds"] is not None and one["rto_seconds"] < 2.0
+    assert one["rto_seconds"] is not None and one["rto_seconds"] < 5.0  # 0.1 to 0.3 s measured
     assert one["restored_seconds"] is not None  # the watcher restarted it
 
     both = stage(report, "all-instances")

@@ -19,17 +19,20 @@ def _schedule(state_dir: Path, *args: str) -> dict[str, object]:
 def test_crontab_entry_is_idempotent_and_removable(tmp_path: Path) -> None:
     require_binary("crontab")
     state_dir = tmp_path / "state"
-    installed = _schedule(state_dir, "--method", "cron", "--verify")
-    entry = str(installed["entry"])
-    local = datetime.combine(datetime.now(UTC).date(), time(2, 0), tzinfo=UTC).astimezone()
-    assert entry.startswith(f"{local.minute} {local.hour} * * * ") and "backup.sh --verify" in entry
-    assert f"NEURMATIC_STATE_DIR={state_dir}" in entry
-    _schedule(state_dir, "--method", "cron", "--verify")
-    table = subprocess.run(["crontab", "-l"], capture_output=True, text=True, check=True).stdout
-    assert [line for line in table.splitlines() if str(state_dir) in line] == [entry]
-    _schedule(state_dir, "--method", "cron", "--remove")
-    table = subprocess.run(["crontab", "-l"], capture_output=True, text=True, check=False).stdout
-    assert str(state_dir) not in table
+    try:
+        installed = _schedule(state_dir, "--method", "cron", "--verify")
+        entry = str(installed["entry"])
+        local = datetime.combine(datetime.now(UTC).date(), time(2, 0), tzinfo=UTC).astimezone()
+        assert entry.startswith(f"{local.minute} {local.hour} * * * ") and "backup.sh --verify" in entry
+        assert f"NEURMATIC_STATE_DIR={state_dir}" in entry
+        _schedule(state_dir, "--method", "cron", "--verify")
+        table = subprocess.run(["crontab", "-l"], capture_output=True, text=True, check=True).stdout
+        assert [line for line in table.splitlines() if str(state_dir) in line] == [entry]
+        _schedule(state_dir, "--method", "cron", "--remove")
+        table = subprocess.run(["crontab", "-l"], capture_output=True, text=True, check=False).stdout
+        assert str(state_dir) not in table
+    finally:  # this user's real crontab: never leave a nightly entry behind, even when an assertion fails
+        neurmatic("backup", "schedule", "--method", "cron", "--remove", state_dir=state_dir, check=False)
 
 
 def test_cron_file_and_systemd_timer(tmp_path: Path) -> None:

@@ -22,11 +22,11 @@ if child == 0:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     time.sleep(300)
     os._exit(0)
-open(sys.argv[1], "w").write(str(child))
 if exit_on_term:
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
 else:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # waits for its child, as RQ's warm shutdown does
+open(sys.argv[1], "w").write(str(child))  # ready: only now may the test signal it
 time.sleep(300)
 """
 

@@ -64,7 +64,10 @@ class Watcher:
             return 0
 
     def _count_restart(self, name: str) -> None:
-        (self.state.paths.run / f"{name}.restarts").write_text(str(self.restarts(name) + 1))
+        counter = self.state.paths.run / f"{name}.restarts"
+        partial = counter.with_suffix(".restarts-new")
+        partial.write_text(str(self.restarts(name) + 1))
+        partial.replace(counter)  # readers never see an empty file
 
     def run_forever(self) -> None:
         """The watcher's loop (runs in the background process)."""
@@ -88,6 +91,7 @@ class Watcher:
                     continue
                 log.warning("service died; restarting", extra={"service": service.name, "pid": entry[0]})
                 try:
+                    service.forget_crashed()
                     service.start()
                     service.wait_ready()
                     self._count_restart(service.name)

@@ -9,8 +9,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, or_
 
 from neurmatic.adapters.redis import async_master
-from neurmatic.api.articles.cache import ArticleCache
-from neurmatic.api.articles.service import publish_due
+from neurmatic.api.articles.service import publish_and_announce
 from neurmatic.api.articles.views import flush_views
 from neurmatic.api.auth.sessions import SESSION_PREFIX, USER_SESSIONS_PREFIX
 from neurmatic.api.users.models import OneTimeToken
@@ -38,10 +37,7 @@ async def _publish() -> int:
     db, redis = Database(settings.database), async_master(settings.redis)
     try:
         async with db.session() as session:
-            published = await publish_due(session)
-            await session.commit()
-            if published:
-                await ArticleCache(redis).record_write(session)  # cached anonymous lists must show them now
+            published = await publish_and_announce(session, redis)
         return len(published)
     finally:
         await redis.aclose()

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import redis.asyncio as aioredis
 from sqlalchemy import ColumnElement, Select, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from neurmatic.api.articles.cache import ArticleCache
 from neurmatic.api.articles.models import Article, ArticleStatus, Category, Tag, article_tags
 from neurmatic.api.articles.schemas import ArticleCreate, ArticleSort, ArticleUpdate
 from neurmatic.api.articles.slugs import slugify, with_suffix
@@ -181,4 +183,16 @@ async def publish_due(db: AsyncSession, now: datetime | None = None) -> list[uui
     for article in due.all():
         article.status, article.published_at = ArticleStatus.PUBLISHED, article.scheduled_at or moment
         published.append(article.id)
+    return published
+
+
+async def publish_and_announce(
+    db: AsyncSession, redis: aioredis.Redis, now: datetime | None = None
+) -> list[uuid.UUID]:
+    """Publish what is due, commit, and record the write, so no read reaches a standby that has not
+    replayed it and cached lists show the new articles at once."""
+    published = await publish_due(db, now)
+    await db.commit()
+    if published:
+        await ArticleCache(redis).record_write(db)
     return published

@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.sentinel import Sentinel
 from sqlalchemy import text
 
-from neurmatic.db.engines import REPLICA_STATUS_SQL, Database
+from neurmatic.db.engines import Database, standby_status
 from neurmatic.worker.heartbeat import HEARTBEAT_PREFIX
 from neurmatic.worker.queues import ALL_QUEUES, QueueKeys
 
@@ -57,8 +57,7 @@ async def check_replica(db: Database) -> Component:
     if db.replica is None:
         return {"status": "not_configured"}
     async with db.replica.connect() as conn:
-        row: Any = (await conn.exec_driver_sql(REPLICA_STATUS_SQL)).one()
-    in_recovery, lag_seconds = row
+        in_recovery, lag_seconds = await standby_status(conn)
     lag_bytes = None
     async with db.primary.connect() as conn:
         row = (

@@ -7,10 +7,12 @@ restarts when they crash. The interpreter is the one of the release the service 
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
 import httpx
+import redis
 
 from neurmatic.adapters.redis import sync_master
 from neurmatic.settings import Settings
@@ -124,6 +126,12 @@ class WorkerProcess(_PythonProcess):
             client.delete(heartbeat_key(self.name))
         finally:
             client.close()
+
+    def forget_crashed(self) -> None:
+        """The killed worker's heartbeat lives on for 15 s: without this, its successor would be "ready"
+        before it even started."""
+        with contextlib.suppress(redis.RedisError):
+            self.forget_heartbeat()
 
     def role(self) -> str:
         return "worker"
