@@ -76,9 +76,6 @@ class Service(ABC):
     def prepare(self) -> None:  # noqa: B027 - optional hook: most servers need no preparation
         """Create data directories and configs on first start; leave an existing node's files alone."""
 
-    def forget_crashed(self) -> None:  # noqa: B027 - optional hook
-        """Before the watcher restarts a crashed server: drop what would make the dead one look ready."""
-
     def environment(self) -> dict[str, str]:
         return {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),

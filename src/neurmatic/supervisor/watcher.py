@@ -91,7 +91,6 @@ class Watcher:
                     continue
                 log.warning("service died; restarting", extra={"service": service.name, "pid": entry[0]})
                 try:
-                    service.forget_crashed()
                     service.start()
                     service.wait_ready()
                     self._count_restart(service.name)

@@ -175,8 +175,6 @@ class Rollout:
         with self._hold(worker.name):
             worker.stop()
             set_service_release(self.state.paths, worker.name, target)
-            with contextlib.suppress(Exception):  # an unreachable Redis shows in the probe below
-                worker.forget_heartbeat()
             worker.start()
             try:
                 worker.wait_ready(self.options.ready_timeout)

@@ -100,6 +100,13 @@ class WorkerProcess(_PythonProcess):
     def port(self) -> None:
         return None
 
+    def start(self) -> int:
+        """A stopped or killed worker's heartbeat lives on for 15 s: forget it first, so that "ready" is
+        this process's own (for `up`, the watcher and deploys alike)."""
+        with contextlib.suppress(redis.RedisError):  # an unreachable Redis shows in the readiness probe
+            self.forget_heartbeat()
+        return super().start()
+
     def command(self) -> list[str]:
         return [
             str(self.interpreter()),
@@ -126,12 +133,6 @@ class WorkerProcess(_PythonProcess):
             client.delete(heartbeat_key(self.name))
         finally:
             client.close()
-
-    def forget_crashed(self) -> None:
-        """The killed worker's heartbeat lives on for 15 s: without this, its successor would be "ready"
-        before it even started."""
-        with contextlib.suppress(redis.RedisError):
-            self.forget_heartbeat()
 
     def role(self) -> str:
         return "worker"
