@@ -37,7 +37,8 @@ class RunningTopology:
 
     def client(self, **kwargs: object) -> httpx.Client:
         context = ssl.create_default_context(cafile=str(self.ca))
-        return httpx.Client(base_url=self.https_url, verify=context, timeout=10, **kwargs)  # type: ignore[arg-type]
+        kwargs.setdefault("timeout", 10)
+        return httpx.Client(base_url=self.https_url, verify=context, **kwargs)  # type: ignore[arg-type]
 
     def status(self) -> dict[str, dict[str, object]]:
         out = json.loads(neurmatic("status", "--json", state_dir=self.state_dir, check=False).stdout)

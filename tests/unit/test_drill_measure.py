@@ -168,3 +168,15 @@ def test_a_missed_rto_objective_fails_the_report() -> None:
 
 def test_the_scenarios_are_registered() -> None:
     assert {"backend-failure", "redis-failure"} <= set(scenario_names())
+
+
+def test_a_request_cut_off_by_the_next_fault_is_that_faults_not_the_previous_stages() -> None:
+    # Seen in a backend-failure drill: two requests sent between the stages and cut off by the second
+    # kill were counted as "sent after the first kill" and blamed on the one-instance stage.
+    first, second = Stage("one-instance", "", 10.0, 11.0), Stage("all-instances", "", 20.0, 30.0)
+    timeline = [ok_write(12.0), failed("write", 19.99, 20.05), failed("read", 19.98, 20.04), ok_write(25.0)]
+    one, both = all_stage_figures(timeline, [second, first])
+    assert (one.failed_after_fault, one.failed_writes, one.failed_reads) == (0, 0, 0)
+    assert (both.in_flight_at_fault, both.failed_in_flight) == (2, 2)
+    phases = [(10.0, "one-instance: fault"), (11.0, "one-instance: back"), (20.0, "all-instances: fault")]
+    assert failures_by_phase(timeline, phases) == {"all-instances: fault": 2}

@@ -127,7 +127,9 @@ def test_every_location_that_adds_a_header_adds_all_security_headers(tmp_path: P
     ctx = _local_context(tmp_path) if which == "local" else production_nginx_context()
     text = render_nginx(ctx)
     locations = dict(_blocks(text, "location"))
-    assert {"= /api/v1/auth/login", "= /api/v1/auth/register", "/api/v1/ws", "/admin/", "/"} <= set(locations)
+    signin = "~ ^/(?:api/v1/auth/(?:login|2fa/challenge)|admin/login)$"
+    expected = {signin, "= /api/v1/auth/register", "= /api/v1/media", "/api/v1/ws", "/admin/", "/"}
+    assert expected <= set(locations)
     for header, body in locations.items():
         if "add_header" in body:
             for name in SECURITY_HEADERS:
@@ -263,8 +265,10 @@ class _App(BaseHTTPRequestHandler):
     """Stands in for the API: echoes what nginx forwarded, and sets a header nginx must replace."""
 
     protocol_version = "HTTP/1.1"
+    answered = 0
 
     def do_GET(self) -> None:
+        type(self).answered += 1
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         body = json.dumps(
             {"proto": self.headers["X-Forwarded-Proto"], "request_id": self.headers["X-Request-ID"]}
@@ -273,6 +277,9 @@ class _App(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.send_header("X-Frame-Options", "SAMEORIGIN")
+        # Per-client headers, as the app's rate limit sends them: never to be replayed from the cache.
+        self.send_header("X-RateLimit-Limit", "100")
+        self.send_header("X-RateLimit-Remaining", str(100 - type(self).answered))
         self.end_headers()
         self.wfile.write(body)
 
@@ -288,6 +295,7 @@ class Edge:
     https: str
     https_port: int
     tls: ssl.SSLContext
+    error_log: Path
 
 
 @pytest.fixture
@@ -325,6 +333,7 @@ def edge(tmp_path: Path) -> Iterator[Edge]:
             f"https://127.0.0.1:{https_port}",
             https_port,
             ssl.create_default_context(cafile=str(cert)),
+            ctx.error_log,
         )
     finally:
         process.terminate()
@@ -384,6 +393,7 @@ def test_edge_rate_limits_login_with_the_api_error_body(edge: Edge) -> None:
     limited = responses[-1]
     assert limited.status_code == 429
     assert limited.json()["error"]["code"] == "RATE_LIMIT_EXCEEDED"
+    assert limited.headers["Retry-After"] == "12"  # one sign-in slot at 5 a minute
     _assert_security_headers(limited)
 
 
@@ -391,3 +401,88 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _edge_error(response: httpx.Response, status: int, code: str) -> None:
+    """nginx's own answer, in the API's error body and with the API's code for that status."""
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"].startswith("application/json"), response.headers
+    body = response.json()
+    assert body["success"] is False and body["error"]["code"] == code, body
+    _assert_security_headers(response)
+
+
+def test_every_sign_in_path_shares_the_sign_in_limit_but_showing_the_form_is_free(edge: Edge) -> None:
+    with httpx.Client(verify=edge.tls) as client:
+        forms = [client.get(f"{edge.https}/admin/login") for _ in range(8)]
+        assert [r.status_code for r in forms] == [200] * 8
+        posts = [client.post(f"{edge.https}/admin/login", data={"email": "a"}) for _ in range(3)]
+        posts += [client.post(f"{edge.https}/api/v1/auth/2fa/challenge", json={}) for _ in range(3)]
+        assert [r.status_code for r in posts] == [200] * 6  # one plus the burst of five, across paths
+        _edge_error(client.post(f"{edge.https}/api/v1/auth/login", json={}), 429, "RATE_LIMIT_EXCEEDED")
+        limited = client.post(f"{edge.https}/admin/login", data={"email": "a"})
+        _edge_error(limited, 429, "RATE_LIMIT_EXCEEDED")
+        assert int(limited.headers["Retry-After"]) > 0
+
+
+def test_long_query_strings_are_served_and_never_count_against_the_backend(edge: Edge) -> None:
+    # 56 parameters of 50 characters: the cache key (which nginx writes in front of the response header)
+    # overflowed proxy_buffer_size, "upstream sent too big header" counted against max_fails, and eight
+    # such anonymous requests took every backend out of the upstream.
+    query = "&".join(f"p{i}={'a' * 50}" for i in range(56))
+    with httpx.Client(verify=edge.tls) as client:
+        url = f"{edge.https}/api/v1/categories?{query}"
+        statuses = [client.get(f"{url}&n={n}").status_code for n in range(10)]
+        longest = client.get(f"{edge.https}/api/v1/categories?q={'b' * 8000}")
+        after = client.get(f"{edge.https}/api/v1/articles")
+    assert statuses == [200] * 10
+    assert longest.status_code == 200
+    assert after.status_code == 200
+    log = edge.error_log.read_text()
+    assert "too big header" not in log and "temporarily disabled" not in log, log[-2000:]
+
+
+def test_oversized_and_malformed_requests_get_the_api_error_body(edge: Edge) -> None:
+    with httpx.Client(verify=edge.tls) as client:
+        _edge_error(client.get(f"{edge.https}/api/v1/articles?q={'a' * 9000}"), 414, "VALIDATION_ERROR")
+        _edge_error(client.get(f"{edge.http}/api/v1/health?q={'a' * 9000}"), 414, "VALIDATION_ERROR")
+        articles = f"{edge.https}/api/v1/articles"
+        _edge_error(client.get(articles, headers={"X-Big": "a" * 40_000}), 400, "VALIDATION_ERROR")
+        _edge_error(client.get(articles, headers={"Host": "h" * 300}), 400, "VALIDATION_ERROR")
+        traced = client.request("TRACE", f"{edge.https}/api/v1/articles")
+        _edge_error(traced, 405, "METHOD_NOT_ALLOWED")
+        assert "GET" in traced.headers["Allow"] and "TRACE" not in traced.headers["Allow"]
+    # Over HTTP/2 a header field larger than nginx's buffer closes the whole connection (GOAWAY); a
+    # 20 KB URI must get the 414 instead.
+    with httpx.Client(verify=edge.tls, http2=True) as client:
+        long_uri = client.get(f"{edge.https}/api/v1/articles?q={'a' * 20_000}")
+        assert long_uri.http_version == "HTTP/2"
+        _edge_error(long_uri, 414, "VALIDATION_ERROR")
+        assert client.get(f"{edge.https}/api/v1/articles").status_code == 200  # the connection lives on
+
+
+def test_a_body_over_the_limit_gets_the_apis_payload_too_large(edge: Edge) -> None:
+    request = (
+        "POST /api/v1/articles HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+        "Content-Length: 60000000\r\nConnection: close\r\n\r\n"
+    )
+    with (
+        socket.create_connection(("127.0.0.1", edge.https_port), timeout=10) as raw,
+        edge.tls.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
+        tls.sendall(request.encode())
+        answer = b""
+        while chunk := tls.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413"), head
+    assert json.loads(body)["error"]["code"] == "PAYLOAD_TOO_LARGE"
+
+
+def test_a_cached_answer_never_replays_another_clients_rate_limit_headers(edge: Edge) -> None:
+    with httpx.Client(verify=edge.tls) as client:
+        first = client.get(f"{edge.https}/api/v1/articles?page=7")
+        cached = client.get(f"{edge.https}/api/v1/articles?page=7")
+    assert first.headers["X-Cache-Status"] == "MISS" and first.headers["X-RateLimit-Remaining"]
+    assert cached.headers["X-Cache-Status"] == "HIT"
+    assert "X-RateLimit-Remaining" not in cached.headers and "X-RateLimit-Limit" not in cached.headers

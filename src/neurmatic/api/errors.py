@@ -13,22 +13,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from neurmatic.api.observability import report_exception
 from neurmatic.api.outages import install_outage_handlers
 from neurmatic.api.responses import error
+from neurmatic.error_codes import error_code_for_status
 from neurmatic.errors import ApiError, RateLimited
 
 log = logging.getLogger("neurmatic.api")
-
-_STATUS_CODES = {
-    400: "VALIDATION_ERROR",
-    401: "AUTHENTICATION_REQUIRED",
-    403: "FORBIDDEN",
-    404: "NOT_FOUND",
-    405: "METHOD_NOT_ALLOWED",
-    409: "CONFLICT",
-    413: "PAYLOAD_TOO_LARGE",
-    422: "VALIDATION_ERROR",
-    429: "RATE_LIMIT_EXCEEDED",
-    503: "SERVICE_UNAVAILABLE",
-}
 
 
 async def _api_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -62,7 +50,7 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    code = _STATUS_CODES.get(exc.status_code, "INTERNAL_ERROR" if exc.status_code >= 500 else "BAD_REQUEST")
+    code = error_code_for_status(exc.status_code)
     message = exc.detail if isinstance(exc.detail, str) else "request failed"
     return error(code, message, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 

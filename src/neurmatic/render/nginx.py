@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from neurmatic.edge_policy import MAX_URI_BYTES, MICROCACHE_SECONDS
+from neurmatic.error_codes import error_code_for_status
 from neurmatic.errors import ConfigurationError
 from neurmatic.render import render_template
 
@@ -21,6 +24,86 @@ _UNSAFE = re.compile(r"[;{}\s'\"]")
 _MULTI_WORD = {"server_name", "resolver"}  # these hold several space-separated words
 
 PRODUCTION_SSL_DIR = Path("/etc/nginx/ssl/production")
+
+# The upstream's response header must fit in proxy_buffer_size *together with* the cache key (scheme,
+# host, request URI) that nginx writes in front of it when the response may be cached: "upstream sent
+# too big header" counts against max_fails, so a long query string took a backend out of the upstream.
+# MAX_URI_BYTES of URI + MAX_HOST_BYTES of host + the app's own headers (a redirect's Location can
+# repeat the URI) stay well inside 32 KiB.
+MAX_HOST_BYTES = 255
+PROXY_BUFFER_SIZE = "32k"
+# nginx parses request lines and header fields up to this size. Over HTTP/2 a field larger than the
+# buffer closes the whole connection (GOAWAY ENHANCE_YOUR_CALM, hard-coded in nginx), so the buffer is
+# made larger than MAX_URI_BYTES: a long URI then reaches our own 414 instead.
+CLIENT_HEADER_BUFFERS = "4 32k"
+# How long nginx waits for an instance's answer before it gives up on it (and retries an idempotent
+# request on the other one): a frozen instance must not hold requests for a minute. Uploads wait longer.
+UPSTREAM_TIMEOUT = "5s"
+UPLOAD_TIMEOUT = "60s"
+
+
+@dataclass(frozen=True)
+class RateZone:
+    """A ``limit_req_zone`` and the ``Retry-After`` its 429 carries (the time one request slot takes)."""
+
+    name: str
+    per_second: float
+    burst: int
+    key: str = "$binary_remote_addr"
+
+    @property
+    def rate(self) -> str:
+        return f"{round(self.per_second)}r/s" if self.per_second >= 1 else f"{round(self.per_second * 60)}r/m"
+
+    @property
+    def retry_after(self) -> int:
+        return max(1, math.ceil(1 / self.per_second))
+
+
+RATE_ZONES = {
+    zone.name: zone
+    for zone in (
+        RateZone("api", 10, burst=20),
+        # Every sign-in (API, 2FA challenge, the admin form). Keyed by $signin_limit_key, which is empty for
+        # GET/HEAD: showing the admin sign-in form is not an attempt.
+        RateZone("signin", 5 / 60, burst=5, key="$signin_limit_key"),
+        RateZone("register", 3 / 60, burst=3),
+    )
+}
+
+
+@dataclass(frozen=True)
+class EdgeError:
+    """An answer nginx gives itself, in the API's error body with the API's code for its status."""
+
+    name: str  # the named location
+    statuses: str  # what error_page catches
+    status: int  # the status sent (error_page "=status" when it differs from what was caught)
+    message: str
+    rewrite: bool = False
+    headers: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def code(self) -> str:
+        return error_code_for_status(self.status)
+
+
+# nginx answers TRACE (and any method it cannot parse) itself; every method the API serves anywhere.
+ALLOWED_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
+
+EDGE_ERRORS = (
+    EdgeError("bad_request", "400", 400, "Bad request"),
+    EdgeError("header_too_large", "494", 400, "Request header too large", rewrite=True),
+    EdgeError("method_not_allowed", "405", 405, "Method not allowed", headers=(("Allow", ALLOWED_METHODS),)),
+    EdgeError("request_too_large", "413", 413, "Request body too large"),
+    EdgeError("uri_too_long", "414", 414, f"Request URI too long (at most {MAX_URI_BYTES} bytes)"),
+    EdgeError(
+        "rate_limited", "429", 429, "Too many requests", headers=(("Retry-After", "$edge_retry_after"),)
+    ),
+    EdgeError("edge_error", "500", 500, "An unexpected error occurred"),
+    # error_page without "=" keeps the original status: 502 stays 502, 504 stays 504.
+    EdgeError("unavailable", "502 503 504", 503, "No backend is available", headers=(("Retry-After", "2"),)),
+)
 
 
 @dataclass(frozen=True)
@@ -91,7 +174,19 @@ def _check_safe(name: str, value: object) -> None:
 def render_nginx(ctx: NginxContext) -> str:
     """Render ``nginx.conf`` for ``ctx``."""
     values = {field.name: getattr(ctx, field.name) for field in dataclasses.fields(ctx)}
-    return render_template("nginx.conf.j2", **values)
+    return render_template(
+        "nginx.conf.j2",
+        **values,
+        edge_errors=EDGE_ERRORS,
+        rate_zones=RATE_ZONES,
+        max_uri_bytes=MAX_URI_BYTES,
+        microcache_seconds=MICROCACHE_SECONDS,
+        max_host_bytes=MAX_HOST_BYTES,
+        proxy_buffer_size=PROXY_BUFFER_SIZE,
+        client_header_buffers=CLIENT_HEADER_BUFFERS,
+        upstream_timeout=UPSTREAM_TIMEOUT,
+        upload_timeout=UPLOAD_TIMEOUT,
+    )
 
 
 def production_nginx_context(*, real_ip_from: Sequence[str] = ()) -> NginxContext:

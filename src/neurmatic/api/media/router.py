@@ -16,6 +16,7 @@ from neurmatic.api.media.storage import MediaStorage, S3Storage
 from neurmatic.api.responses import success
 from neurmatic.api.security.openapi import error_responses
 from neurmatic.api.users.models import Role
+from neurmatic.edge_policy import MICROCACHE_SECONDS
 from neurmatic.errors import Conflict, Forbidden, NotFound, ValidationFailed
 
 router = APIRouter(prefix="/media", tags=["media"])
@@ -93,7 +94,9 @@ async def content(media_id: uuid.UUID, request: Request, db: DbSession) -> Respo
         media_type=media.content_type,
         headers={
             "Content-Disposition": f'{disposition}; filename="{media.filename}"',
-            "Cache-Control": "public, max-age=86400",
+            # Never longer than the edge's microcache: a deleted file must stop being served by then
+            # (nginx cannot be purged, and it honours max-age over its own lifetime).
+            "Cache-Control": f"public, max-age={MICROCACHE_SECONDS}",
         },
     )
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+FAULT_PHASE_SUFFIX = ": fault"  # the phase a stage's fault opens: '<stage>: fault'
+
 RequestKind = Literal["write", "read"]
 
 
@@ -97,7 +99,7 @@ class Recorder:
         stage = Stage(name, description, self.now())
         with self._lock:
             self.stages.append(stage)
-            self.phases.append((stage.fault_at, f"{name}: fault"))
+            self.phases.append((stage.fault_at, f"{name}{FAULT_PHASE_SUFFIX}"))
         return stage
 
     def mark_recovered(self, stage: Stage, detail: str) -> None:

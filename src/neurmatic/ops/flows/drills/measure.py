@@ -10,7 +10,9 @@ Definitions (the ones the report states):
   fault at or after its acknowledgement (the last fault when it was acknowledged after every fault);
   the RPO in seconds is the longest gap "that fault minus the write's acknowledgement", 0 when nothing
   was lost. A write acknowledged after its fault and lost anyway still counts in ``lost_writes``.
-* **Failures by phase**: a request belongs to the phase that was current when it was *sent*.
+* **Failures by phase**: a request belongs to the phase that was current when it was *sent*, unless
+  a later fault struck while it was in flight: then it belongs to that fault (a request sent in stage 1
+  and cut off by stage 2's kill is stage 2's failure, never stage 1's).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from neurmatic.ops.flows.drills.events import Outcome, Stage
+from neurmatic.ops.flows.drills.events import FAULT_PHASE_SUFFIX, Outcome, Stage
 
 SUSTAINED_WRITES = 3
 
@@ -80,7 +82,8 @@ def stage_figures(outcomes: Sequence[Outcome], stage: Stage, *, until: float | N
     """Figures of ``stage``; ``until`` is the next stage's fault (its requests are not this one's)."""
 
     def in_window(o: Outcome) -> bool:
-        return until is None or o.sent < until
+        # A request still in flight when the next fault struck is that fault's (its in-flight count).
+        return until is None or (o.sent < until and not o.sent < until < o.done)
 
     in_flight = [o for o in outcomes if o.sent < stage.fault_at < o.done]
     after = [o for o in outcomes if o.sent >= stage.fault_at and in_window(o)]
@@ -117,17 +120,18 @@ def rpo(outcomes: Iterable[Outcome], found_refs: set[str], fault_times: Sequence
     return RpoFigures(len(acked), len(lost), seconds, tuple(o.ref for o in lost if o.ref))
 
 
-def phase_of(sent: float, phases: Sequence[tuple[float, str]]) -> str:
-    """The phase current at ``sent`` (phases are (start, name), in any order)."""
+def phase_of(sent: float, phases: Sequence[tuple[float, str]], done: float | None = None) -> str:
+    """The phase current at ``sent`` (phases are (start, name), in any order), or the last fault that
+    began while the request was in flight (before ``done``)."""
     current = "start"
     for start, name in sorted(phases):
-        if start <= sent:
+        if start <= sent or (done is not None and start < done and name.endswith(FAULT_PHASE_SUFFIX)):
             current = name
     return current
 
 
 def failures_by_phase(outcomes: Iterable[Outcome], phases: Sequence[tuple[float, str]]) -> dict[str, int]:
-    counts = Counter(phase_of(o.sent, phases) for o in outcomes if not o.ok)
+    counts = Counter(phase_of(o.sent, phases, o.done) for o in outcomes if not o.ok)
     return dict(counts)
 
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 from neurmatic.ops.flows.drills.context import DrillContext
 from neurmatic.ops.flows.drills.errors import DrillPreconditionFailed
 from neurmatic.ops.flows.drills.events import Stage
-from neurmatic.ops.flows.drills.measure import stage_figures
+from neurmatic.ops.flows.drills.measure import all_stage_figures, stage_figures
 from neurmatic.ops.flows.drills.registry import Scenario, register
 from neurmatic.supervisor.service import Service
+
+ONE_INSTANCE = "one-instance"
 
 
 def restarted(service: Service, old_pid: int | None) -> bool:
@@ -40,7 +42,7 @@ class BackendFailure(Scenario):
         apis = ctx.topology.apis
         first = apis[0]
         old = {api.name: api.running_pid() for api in apis}
-        one = ctx.inject("one-instance", f"SIGKILL {first.name}", lambda: ctx.kill(first))
+        one = ctx.inject(ONE_INSTANCE, f"SIGKILL {first.name}", lambda: ctx.kill(first))
         ctx.await_recovery(
             one, lambda: restarted(first, old[first.name]), f"the watcher restarted {first.name}"
         )
@@ -57,6 +59,20 @@ class BackendFailure(Scenario):
             "the watcher restarted every API instance",
         )
         ctx.await_service(every)
+
+    def verify(self, ctx: DrillContext) -> None:
+        """With one healthy instance left, no request may fail but a write cut off on the killed one:
+        nginx retries what it may (connection refused, or a GET cut off) on the survivor."""
+        stages = all_stage_figures(ctx.recorder.snapshot(), ctx.recorder.stages)
+        one = next((s for s in stages if s.name == ONE_INSTANCE), None)
+        if one is None:
+            return
+        ctx.check(
+            "no request failed while one healthy instance was left",
+            one.failed_after_fault == 0 and one.failed_reads == 0,
+            f"{one.failed_after_fault} sent after the kill and {one.failed_reads} read(s) failed "
+            f"({', '.join(one.reasons) or 'no reason recorded'})",
+        )
 
     def restore(self, ctx: DrillContext) -> None:
         """Nothing to do by hand: the watcher restarts the instances (the runner waits for them)."""
