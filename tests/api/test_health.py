@@ -1,10 +1,15 @@
-"""Health, readiness and liveness tell the truth about real components, and leak nothing."""
+"""Health, readiness and liveness tell the truth about real components, and leak nothing: the public
+(anyone not an administrator, or relayed by nginx) learns the verdict only."""
 
 from __future__ import annotations
 
 import socket
 
+import httpx
+
+from neurmatic.api.app import create_app
 from neurmatic.settings import Settings
+from tests.api.accounts import account_client, bearer, create_admin, fast_settings, login, signed_in
 from tests.api.conftest import api_client
 from tests.conftest import RunningTopology
 
@@ -83,3 +88,54 @@ async def test_read_sessions_go_to_the_standby_when_it_is_healthy(topology: Runn
         async with db.session() as session:
             write_on_standby = (await session.execute(text("SELECT pg_is_in_recovery()"))).scalar()
     assert read_on_standby is True and write_on_standby is False
+
+
+async def test_the_public_gets_the_verdict_only_and_administrators_the_report(
+    topology: RunningTopology,
+) -> None:
+    settings = fast_settings(topology.app_settings())
+    async with account_client(settings) as client:  # sends X-Forwarded-For: relayed, as by nginx
+        anonymous = await client.get("/api/v1/health")
+        _, member = await signed_in(client)
+        as_member = await client.get("/api/v1/health", headers=bearer(member["accessToken"]))
+        admin, _ = create_admin(topology.state_dir)
+        admin_token = (await login(client, admin)).json()["data"]["accessToken"]
+        as_admin = await client.get("/api/v1/health", headers=bearer(admin_token))
+        forged = await client.get("/api/v1/health", headers=bearer("not-a-token"))
+        del client.headers["X-Forwarded-For"]
+        internal = await client.get("/api/v1/health")  # a direct peer on loopback: the internal network
+    instance = settings.app.instance
+    for public in (anonymous, as_member):
+        assert public.status_code == 200 and public.json() == {"success": True, "data": {"status": "healthy"}}
+        assert "x-served-by" not in public.headers and instance not in public.text
+    assert forged.status_code == 401 and forged.json()["error"]["code"] == "AUTHENTICATION_REQUIRED"
+    for detailed in (as_admin, internal):
+        data = detailed.json()["data"]
+        assert data["status"] == "healthy" and data["instance"] == instance and "version" in data
+        assert data["components"]["database_replica"]["role"] == "standby"
+    assert "x-served-by" not in as_admin.headers  # the instance is named to the internal network only
+    assert internal.headers["x-served-by"] == instance
+
+
+async def test_an_outside_peer_without_a_proxy_is_public_too(topology: RunningTopology) -> None:
+    app = create_app(topology.app_settings())
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("203.0.113.9", 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            health = await client.get("/api/v1/health")
+            live = await client.get("/api/v1/health/live")
+    assert health.json() == {"success": True, "data": {"status": "healthy"}}
+    assert "x-served-by" not in health.headers and "x-served-by" not in live.headers
+
+
+def test_through_nginx_health_says_only_the_verdict_on_https_and_plain_http(
+    topology: RunningTopology,
+) -> None:
+    plain = f"http://127.0.0.1:{topology.state.ports.http}/api/v1/health"
+    with topology.client() as client, httpx.Client(timeout=10) as http:
+        answers = [client.get("/api/v1/health"), http.get(plain), client.get("/api/v1/articles")]
+    for response in answers[:2]:
+        assert response.status_code == 200, response.text
+        assert response.json() == {"success": True, "data": {"status": "healthy"}}
+    for response in answers:
+        assert "x-served-by" not in response.headers

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import psutil
 import psycopg
 import pytest
@@ -85,6 +86,30 @@ def _roles(topology: RunningTopology) -> dict[str, tuple[str, str]]:
     return {name: (str(s["role"]), str(s["state"])) for name, s in topology.status().items()}
 
 
+def _recent_bulk_write(topology: RunningTopology) -> None:
+    """A few tens of MB written and replayed on the standby just before the failover: pages the promoted
+    node must still flush, so its first checkpoint after the promotion (the one that records the new
+    timeline in its control file) is still running when `standby rebuild` comes, as on a real database."""
+    with app_connection(topology.state, 1) as primary:
+        primary.execute(
+            "CREATE TABLE failover_bulk AS SELECT g AS id, repeat('x', 200) AS filler "
+            "FROM generate_series(1, 150000) AS g"
+        )
+        written = primary.execute("SELECT pg_current_wal_lsn()").fetchone()
+    deadline = time.monotonic() + 60
+    with app_connection(topology.state, 2) as standby:
+        while not standby.execute("SELECT pg_last_wal_replay_lsn() >= %s", written).fetchone()[0]:  # type: ignore[index]
+            assert time.monotonic() < deadline, "the standby did not replay the bulk write"
+            time.sleep(0.1)
+
+
+def _instance_health(topology: RunningTopology, index: int) -> dict[str, Any]:
+    """The full report of one API instance, asked directly (the internal network sees the details)."""
+    response = httpx.get(f"http://{HOST}:{topology.state.ports.api(index)}/api/v1/health", timeout=10)
+    data: dict[str, Any] = response.json()["data"]
+    return data
+
+
 def test_failover_after_the_primary_is_killed_and_the_old_primary_stays_fenced(
     own_topology: RunningTopology,
 ) -> None:
@@ -92,6 +117,7 @@ def test_failover_after_the_primary_is_killed_and_the_old_primary_stays_fenced(
     auth = _signed_in_user(own_topology)
     old = Topology(state).postgres[0]
     assert _roles(own_topology)["postgres-1"] == ("primary", "ready")
+    _recent_bulk_write(own_topology)
     pid = old.running_pid()
     assert pid is not None
     os.killpg(pid, signal.SIGKILL)  # the machine is gone: the postmaster and every backend at once
@@ -112,6 +138,15 @@ def test_failover_after_the_primary_is_killed_and_the_old_primary_stays_fenced(
     assert seconds < 30
     assert (old.data_dir / "neurmatic.fenced").exists()
 
+    # The service runs without a standby: degraded, not unhealthy; the fenced node is why, not a failure.
+    health = neurmatic("health", "--json", state_dir=own_topology.state_dir, check=False)
+    report = json.loads(health.stdout)
+    checks = {check["name"]: check for check in report["checks"]}
+    assert checks["postgres-1"]["status"] == "warn", checks["postgres-1"]
+    assert "fenced" in checks["postgres-1"]["detail"] and "standby rebuild" in checks["postgres-1"]["detail"]
+    assert checks["postgres-2"]["status"] == "ok", checks["postgres-2"]
+    assert health.returncode == ExitCode.DEGRADED and report["status"] == "degraded", report
+
     # `up` brings everything else up but never the fenced node: one primary, and it says what to do.
     up = neurmatic("up", state_dir=own_topology.state_dir)
     assert "postgres-1: not started" in up.stderr and "neurmatic standby rebuild" in up.stderr
@@ -129,9 +164,25 @@ def test_rebuild_makes_the_fenced_node_a_streaming_standby_again(own_topology: R
     state = own_topology.state
     result = _cli_json("standby", "rebuild", topology=own_topology)
     print(f"\nstandby rebuild: {result['method']} in {result['elapsed_seconds']:.1f}s")
+    assert result["fallback_reason"] is None, result["fallback_reason"]
     assert (result["node"], result["primary"], result["method"]) == ("postgres-1", "postgres-2", "pg_rewind")
     assert not (Topology(state).postgres[0].data_dir / "neurmatic.fenced").exists()
     assert _roles(own_topology)["postgres-1"] == ("standby", "ready")
+    with own_topology.superuser(node=2) as primary:
+        row = primary.execute(
+            "SELECT state FROM pg_stat_replication WHERE application_name = 'postgres_1'"
+        ).fetchone()
+    assert row == ("streaming",)
+
+    # Every API instance sees the rebuilt standby within seconds (not when its pool recycles).
+    deadline = time.monotonic() + 20
+    for index in (1, 2):
+        while (replica := _instance_health(own_topology, index)["components"]["database_replica"])[
+            "role"
+        ] != "standby":
+            assert time.monotonic() < deadline, f"backend-{index} still reports {replica}"
+            time.sleep(0.2)
+        assert replica["status"] == "up" and replica["streaming"] is True, replica
 
     marker = f"rebuilt-{uuid.uuid4().hex[:8]}"
     with app_connection(state, 2) as primary:

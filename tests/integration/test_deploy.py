@@ -36,6 +36,7 @@ from neurmatic.supervisor.process import PidFile
 from neurmatic.supervisor.services.postgres import app_connection
 from tests.conftest import RunningTopology, started_topology
 from tests.support import ROOT, make_state_parent, neurmatic
+from tests.upstreams import served_by
 
 PASSWORD = "Correct-Horse-Battery-9"
 GIT = ["git", "-c", "user.name=Deploy Test", "-c", "user.email=deploy@example.com"]
@@ -92,7 +93,7 @@ class Load:
         try:
             response = send()
             status: int | str = response.status_code
-            detail = f"{status} from {response.headers.get('x-served-by')}: {response.text[:200]}"
+            detail = f"{status} (request {response.headers.get('x-request-id')}): {response.text[:200]}"
         except httpx.HTTPError as exc:
             status = detail = type(exc).__name__
         with self.lock:
@@ -336,7 +337,8 @@ def test_scale_api_to_three_and_back_to_two(own_topology: RunningTopology, slack
     assert own_topology.state.api_instances == 3
     assert own_topology.status()["backend-3"]["state"] == "ready"
     with own_topology.client() as client:
-        served = {client.get("/api/v1/health/live").headers["x-served-by"] for _ in range(30)}
+        # /users/me (401 when anonymous): never cached, and logged by nginx with the instance it used
+        served = {served_by(own_topology, client.get("/api/v1/users/me")) for _ in range(18)}
     assert served == {"backend-1", "backend-2", "backend-3"}
     assert "backend-3" in checks_for(
         own_topology.state, own_topology.state_dir / "backups"
@@ -347,7 +349,7 @@ def test_scale_api_to_three_and_back_to_two(own_topology: RunningTopology, slack
     assert "backend-3" not in {service.name for service in runner.status(own_topology.state)}
     assert PidFile(own_topology.state.paths.pidfile("backend-3")).running_pid() is None
     with own_topology.client() as client:
-        served = {client.get("/api/v1/health/live").headers["x-served-by"] for _ in range(12)}
+        served = {served_by(own_topology, client.get("/api/v1/users/me")) for _ in range(12)}
     assert served == {"backend-1", "backend-2"}
 
 

@@ -9,12 +9,14 @@ import time
 
 import psutil
 import psycopg
+import pytest
 
 from neurmatic.adapters.redis import direct
 from neurmatic.supervisor.layout import HOST
 from neurmatic.supervisor.services.postgres import app_connection
 from tests.conftest import RunningTopology
 from tests.support import neurmatic, port_is_free
+from tests.upstreams import admin_headers
 
 EXPECTED_ROLES = {
     "postgres-1": "primary",
@@ -43,14 +45,24 @@ def test_status_json_lists_every_service_ready_with_its_role(topology: RunningTo
     assert all(s["host"] == "127.0.0.1" for s in services.values())
 
 
-def test_health_through_nginx_is_healthy_and_reaches_both_backends(topology: RunningTopology) -> None:
+@pytest.fixture(scope="module")
+def admin(topology: RunningTopology) -> dict[str, str]:
+    """The details of the health report go to administrators (and the internal network) only."""
+    return admin_headers(topology)
+
+
+def test_health_through_nginx_is_healthy_and_reaches_both_backends(
+    topology: RunningTopology, admin: dict[str, str]
+) -> None:
     instances = set()
     with topology.client() as client:
+        public = client.get("/api/v1/health")
         for _ in range(12):
-            response = client.get("/api/v1/health")
+            response = client.get("/api/v1/health", headers=admin)
             assert response.status_code == 200
             data = response.json()["data"]
             instances.add(data["instance"])
+    assert public.json()["data"] == {"status": "healthy"}
     assert data["status"] == "healthy", data
     components = data["components"]
     assert components["database"]["role"] == "primary"
@@ -103,12 +115,17 @@ def test_https_only_except_health_and_security_headers_everywhere(topology: Runn
     }
 
 
-def test_health_responses_are_never_cached(topology: RunningTopology) -> None:
+def test_health_responses_are_never_cached(topology: RunningTopology, admin: dict[str, str]) -> None:
     with topology.client() as client:
-        uptimes = [client.get("/api/v1/health").json()["data"]["uptime"] for _ in range(2)]
+        uptimes = [client.get("/api/v1/health", headers=admin).json()["data"]["uptime"] for _ in range(2)]
         time.sleep(1.1)
-        later = client.get("/api/v1/health").json()["data"]["uptime"]
+        later = client.get("/api/v1/health", headers=admin).json()["data"]["uptime"]
+        # The public's verdict is the same text every time, so its freshness shows in the headers: the
+        # app forbids storing it, and it never passes through nginx's cache (which would add its status).
+        public = [client.get(path) for path in ("/api/v1/health", "/api/v1/health/ready")]
     assert later > min(uptimes)
+    for response in public:
+        assert response.headers["cache-control"] == "no-store" and "x-cache-status" not in response.headers
 
 
 def test_login_rate_limit_answers_429(topology: RunningTopology) -> None:
@@ -177,12 +194,14 @@ def test_redis_requires_its_password(topology: RunningTopology) -> None:
     raise AssertionError("Redis answered without a password")
 
 
-def test_a_stopped_sentinel_shows_in_health_and_up_brings_it_back(topology: RunningTopology) -> None:
+def test_a_stopped_sentinel_shows_in_health_and_up_brings_it_back(
+    topology: RunningTopology, admin: dict[str, str]
+) -> None:
     from neurmatic.supervisor.topology import Topology
 
     Topology(topology.state).service("sentinel-3").stop()
     with topology.client() as client:
-        data = client.get("/api/v1/health").json()["data"]
+        data = client.get("/api/v1/health", headers=admin).json()["data"]
     assert data["components"]["sentinel"]["reachable"] == 2
     assert data["status"] == "healthy"  # two of three still make the quorum
     neurmatic("up", state_dir=topology.state_dir)
@@ -196,7 +215,9 @@ def test_second_up_leaves_running_services_alone(topology: RunningTopology) -> N
     assert {name: s["pid"] for name, s in topology.status().items()} == before
 
 
-def test_sigkill_of_backend_1_loses_no_request_and_the_watcher_restarts_it(topology: RunningTopology) -> None:
+def test_sigkill_of_backend_1_loses_no_request_and_the_watcher_restarts_it(
+    topology: RunningTopology, admin: dict[str, str]
+) -> None:
     victim = int(topology.status()["backend-1"]["pid"])  # type: ignore[arg-type]
     os.kill(victim, signal.SIGKILL)
     failures = 0
@@ -218,7 +239,7 @@ def test_sigkill_of_backend_1_loses_no_request_and_the_watcher_restarts_it(topol
     deadline = time.monotonic() + 45
     with topology.client() as client:
         while served != {"backend-1", "backend-2"} and time.monotonic() < deadline:
-            served.add(client.get("/api/v1/health").json()["data"]["instance"])
+            served.add(client.get("/api/v1/health", headers=admin).json()["data"]["instance"])
             time.sleep(0.2)
     assert served == {"backend-1", "backend-2"}
 

@@ -23,6 +23,17 @@ def test_health_marks_exactly_the_stopped_component(topology: RunningTopology, t
     report = json.loads(result.stdout)
     assert result.returncode == ExitCode.OK, report
     assert report["status"] == "healthy" and {c["status"] for c in report["checks"]} == {"ok"}
+    # The public sees only the verdict, but the operators' command asks each instance directly (the
+    # internal network) and keeps the whole report: roles, lag, queues.
+    backends = {c["name"]: c["detail"] for c in report["checks"] if c["name"].startswith("backend-")}
+    assert set(backends) == {"backend-1", "backend-2"}
+    for detail in backends.values():
+        assert "version " in detail and "database_replica up (role standby, streaming True" in detail
+        assert "queue up (workers " in detail
+    verbose = neurmatic(
+        "health", "--verbose", "--backup-dir", str(tmp_path), state_dir=topology.state_dir, check=False
+    )
+    assert "database up (role primary)" in verbose.stdout and "redis up (role master" in verbose.stdout
     Topology(topology.state).service("redis-2").stop()
     try:
         result = neurmatic(

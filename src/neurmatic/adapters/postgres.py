@@ -266,7 +266,15 @@ def drop_inactive_slots(endpoint: PgEndpoint) -> list[str]:
 
 def rewind(target_data: Path, source: PgEndpoint, *, user: str | None, timeout: float = 600) -> str:
     """``pg_rewind`` ``target_data`` (a stopped node) onto ``source``; the password travels in the
-    environment, never in argv. Returns pg_rewind's output."""
+    environment, never in argv. Returns pg_rewind's output.
+
+    pg_rewind learns the source's timeline from its control file, which a promoted standby rewrites only
+    at its first checkpoint after the promotion (a spread one: seconds to minutes later). Until then
+    pg_rewind sees both nodes on the old timeline, says "no rewind required" and changes nothing; the
+    node, whose WAL runs past the fork (its own crash recovery wrote a checkpoint there), then refuses
+    the new timeline forever ("forked off ... before current recovery point"). So the source checkpoints
+    first, as the PostgreSQL documentation asks for a freshly promoted source."""
+    query(source, "CHECKPOINT")
     conninfo = (
         f"host={source.host} port={source.port} user={source.user} dbname={source.dbname} connect_timeout=5"
     )

@@ -11,6 +11,7 @@ import sentry_sdk
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from neurmatic.api.metrics.middleware import route_template
+from neurmatic.api.security.internal_peer import is_internal_peer
 
 log = logging.getLogger("neurmatic.access")
 
@@ -19,7 +20,11 @@ _QUIET_PATHS = ("/api/v1/health",)  # probes hit these every few seconds; loggin
 
 
 class RequestContextMiddleware:
-    """Takes the request id nginx sends (or makes one), echoes it, times the request, logs it."""
+    """Takes the request id nginx sends (or makes one), echoes it, times the request, logs it.
+
+    ``X-Served-By`` (the instance's name) goes only to direct requests from the internal network: the
+    public must not learn the instances behind the edge, and nginx's access log (``upstream=``) already
+    says which one answered a relayed request."""
 
     def __init__(self, app: ASGIApp, instance: str) -> None:
         self.app = app
@@ -36,6 +41,7 @@ class RequestContextMiddleware:
         sentry_sdk.get_isolation_scope().set_tag("request_id", request_id)
         started = time.perf_counter()
         status = 500
+        served_by = [(b"x-served-by", self.instance.encode())] if is_internal_peer(scope) else []
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status
@@ -43,7 +49,7 @@ class RequestContextMiddleware:
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
-                headers.append((b"x-served-by", self.instance.encode()))
+                headers.extend(served_by)
                 message["headers"] = headers
             await send(message)
 

@@ -4,6 +4,12 @@
 Clients find the current primary themselves: after a failover the next connection lands on the promoted
 node without a config edit or a restart, and connections broken by the failover are discarded by
 ``pool_pre_ping``.
+
+The standby engine's URL prefers a standby but falls back to the primary (``prefer-standby``), and libpq
+chooses only when a connection is opened. A pooled connection that reaches a primary (no standby was up,
+or its node was promoted) would stay there until recycled, 30 minutes later, while a rebuilt standby
+streams unused; so whenever the standby engine finds itself on a primary its pool is emptied and the
+question asked again on a fresh connection (:meth:`Database.standby_status`).
 """
 
 from __future__ import annotations
@@ -130,15 +136,29 @@ class Database:
         async with factory() as session:
             yield session
 
+    async def standby_status(self) -> tuple[bool, float]:
+        """(in recovery, replay lag) of the node the standby engine reaches, chosen afresh when the
+        pooled connection was on a primary: the roles may have changed since it was opened."""
+        if self.replica is None:
+            raise RuntimeError("no standby engine: DATABASE_REPLICA_URL is not set")
+        async with self.replica.connect() as conn:
+            in_recovery, lag = await standby_status(conn)
+        if in_recovery:
+            return in_recovery, lag
+        await self.replica.dispose()  # the next connection chooses its node again
+        async with self.replica.connect() as conn:
+            return await standby_status(conn)
+
     async def check_replica(self) -> ReplicaState:
-        """Ask the standby whether it is in recovery and how far behind it replays."""
+        """Ask the standby whether it is in recovery and how far behind it replays. Reads go to it only
+        while it is a standby that keeps up; on a primary (no standby up) the primary engine serves them."""
         if self.replica is None:
             return self.replica_state
         try:
-            async with self.replica.connect() as conn:
-                in_recovery, lag = await standby_status(conn)
+            in_recovery, lag = await self.standby_status()
             max_lag = self.settings.replica_max_lag.total_seconds()
-            self.replica_state = ReplicaState(lag <= max_lag, in_recovery, lag, time.time())
+            healthy = in_recovery and lag <= max_lag
+            self.replica_state = ReplicaState(healthy, in_recovery, lag, time.time())
         except Exception as exc:
             if self.replica_state.healthy:
                 log.warning(

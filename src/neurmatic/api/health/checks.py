@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.sentinel import Sentinel
 from sqlalchemy import text
 
-from neurmatic.db.engines import Database, standby_status
+from neurmatic.db.engines import Database
 from neurmatic.worker.heartbeat import HEARTBEAT_PREFIX
 from neurmatic.worker.queues import ALL_QUEUES, QueueKeys
 
@@ -56,8 +56,7 @@ async def check_primary(db: Database) -> Component:
 async def check_replica(db: Database) -> Component:
     if db.replica is None:
         return {"status": "not_configured"}
-    async with db.replica.connect() as conn:
-        in_recovery, lag_seconds = await standby_status(conn)
+    in_recovery, lag_seconds = await db.standby_status()
     lag_bytes = None
     async with db.primary.connect() as conn:
         row = (
@@ -72,13 +71,16 @@ async def check_replica(db: Database) -> Component:
     lag = round(float(lag_seconds), 3)
     too_far = lag > db.settings.replica_max_lag.total_seconds()
     status = "up" if in_recovery and streaming and not too_far else "degraded"
-    return {
+    report: Component = {
         "status": status,
         "role": "standby" if in_recovery else "primary",
         "streaming": streaming > 0,
         "replay_lag_seconds": lag,
         "replay_lag_bytes": lag_bytes,
     }
+    if not in_recovery:
+        report["reason"] = "no standby answers: reads go to the primary"
+    return report
 
 
 async def check_redis(client: aioredis.Redis) -> Component:

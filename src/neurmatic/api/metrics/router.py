@@ -3,23 +3,18 @@ only to a direct peer on an internal network; nginx never forwards /internal/)."
 
 from __future__ import annotations
 
-import ipaddress
-
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from neurmatic.api.deps import AdminUser, Clients
 from neurmatic.api.metrics.sampler import sample
+from neurmatic.api.security.internal_peer import is_internal_peer
 from neurmatic.api.security.openapi import error_responses
 from neurmatic.errors import Forbidden
 
 api_router = APIRouter(tags=["metrics"])
 internal_router = APIRouter(include_in_schema=False)
-INTERNAL_NETWORKS = tuple(
-    ipaddress.ip_network(n)
-    for n in ("127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "::1/128", "fc00::/7")
-)
 
 
 async def _exposition(request: Request, clients: Clients) -> Response:
@@ -39,12 +34,6 @@ async def admin_metrics(request: Request, clients: Clients, _admin: AdminUser) -
 
 @internal_router.get("/internal/metrics")
 async def scrape(request: Request, clients: Clients) -> Response:
-    peer = request.client.host if request.client else ""
-    try:
-        internal = any(ipaddress.ip_address(peer) in network for network in INTERNAL_NETWORKS)
-    except ValueError:
-        internal = False
-    # A request relayed by the edge proxy carries X-Forwarded-For: the scraper must come directly.
-    if not internal or "x-forwarded-for" in request.headers:
+    if not is_internal_peer(request.scope):  # the scraper comes directly, never through the edge
         raise Forbidden("metrics are scraped from the internal network only")
     return await _exposition(request, clients)

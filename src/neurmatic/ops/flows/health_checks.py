@@ -1,7 +1,8 @@
 """``neurmatic health``: every check runs, each with its own timeout, even when others fail.
 
 A check answers ``ok``, ``warn`` or ``fail`` with a short detail in our own words. The checks read the
-topology of a state directory: the API through the load balancer and each backend directly, PostgreSQL
+topology of a state directory: the API through the load balancer (the public verdict) and each backend
+directly (its whole component report, which only the internal network gets), PostgreSQL
 (primary read-write, standby lag), Redis (master with its password, replica link), the Sentinels' view and
 quorum, queue depth and failed jobs, disk, memory, TLS certificate expiry and backup freshness.
 """
@@ -18,6 +19,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -26,9 +28,10 @@ from cryptography import x509
 from neurmatic.adapters.postgres import is_in_recovery, query
 from neurmatic.adapters.redis import direct
 from neurmatic.backup_status import BackupStatus
+from neurmatic.errors import TopologyError
 from neurmatic.ops.flows.backup_files import local_backups
 from neurmatic.supervisor.layout import HOST, SENTINEL_MASTER_NAME
-from neurmatic.supervisor.services.postgres import superuser_endpoint
+from neurmatic.supervisor.services.postgres import PostgresNode, superuser_endpoint
 from neurmatic.supervisor.state import TopologyState
 from neurmatic.worker.queues import ALL_QUEUES, QueueKeys
 
@@ -52,16 +55,45 @@ Outcome = tuple[str, str]
 
 
 def _api(state: TopologyState, url: str, verify: ssl.SSLContext | bool) -> Outcome:
+    """The verdict of ``/api/v1/health``, with the component report when the instance gives it (asked
+    directly from this machine, the internal network; through the load balancer only the verdict)."""
     response = httpx.get(url, verify=verify, timeout=CHECK_TIMEOUT_SECONDS - 1)
+    try:
+        data = response.json().get("data") or {}
+    except ValueError:  # not our JSON (an HTML error page from something in between)
+        data = {}
+    status = data.get("status")
+    components = data.get("components")
+    summary = f"status {status}" + (f"; {_summary(data)}" if isinstance(components, dict) else "")
     if response.status_code != 200:
-        return "fail", f"HTTP {response.status_code}"
-    status = response.json().get("data", {}).get("status")
-    return ("ok" if status in ("healthy", "ready", "alive") else "warn"), f"status {status}"
+        return "fail", f"HTTP {response.status_code}" + (f", {summary}" if status else "")
+    return ("ok" if status in ("healthy", "ready", "alive") else "warn"), summary
+
+
+def _summary(report: dict[str, Any]) -> str:
+    """One line of an instance's report: version, uptime, then each component and its figures."""
+    parts = [f"version {report.get('version')}", f"up {report.get('uptime')}s"]
+    for name, component in report["components"].items():
+        facts = [
+            f"{key} {value}"
+            for key, value in component.items()
+            if key not in ("status", "latency_ms", "queues") and value is not None
+        ]
+        parts.append(f"{name} {component.get('status')}" + (f" ({', '.join(facts)})" if facts else ""))
+    return ", ".join(parts)
 
 
 def _postgres(state: TopologyState, index: int) -> Outcome:
     endpoint = superuser_endpoint(state, index)
-    if not is_in_recovery(endpoint, timeout=3):
+    try:
+        in_recovery = is_in_recovery(endpoint, timeout=3)
+    except TopologyError:
+        node = PostgresNode(state, index)
+        if node.is_fenced and node.running_pid() is None:
+            # Stopped on purpose by a failover: the service runs on the other node, without a standby.
+            return "warn", f"{node.fence_reason()}; no standby until `neurmatic standby rebuild`"
+        raise
+    if not in_recovery:
         return "ok", "primary, read-write"
     rows = query(
         endpoint,
@@ -158,8 +190,8 @@ def checks_for(state: TopologyState, backup_dir: Path) -> dict[str, Callable[[],
         ),
     }
     for index in range(1, state.api_instances + 1):
-        ready = f"http://{HOST}:{state.ports.api(index)}/api/v1/health/ready"
-        checks[f"backend-{index}"] = (lambda url: lambda: _api(state, url, False))(ready)
+        report = f"http://{HOST}:{state.ports.api(index)}/api/v1/health"
+        checks[f"backend-{index}"] = (lambda url: lambda: _api(state, url, False))(report)
     for index in (1, 2):
         checks[f"postgres-{index}"] = (lambda i: lambda: _postgres(state, i))(index)
         checks[f"redis-{index}"] = (lambda i: lambda: _redis(state, i))(index)

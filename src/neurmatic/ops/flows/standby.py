@@ -14,7 +14,14 @@ import time
 
 from neurmatic.adapters.postgres import drop_inactive_slots, ensure_physical_slot, read_controldata, rewind
 from neurmatic.errors import NeurmaticError, TopologyError
-from neurmatic.ops.flows.failover_types import Progress, RebuildResult, no_progress, wait_until
+from neurmatic.ops.flows.failover_types import (
+    FailoverFailed,
+    Progress,
+    RebuildResult,
+    no_progress,
+    wait_until,
+)
+from neurmatic.ops.flows.pg_log import ServerLog, start_failure
 from neurmatic.ops.flows.pg_nodes import is_running_standby, is_streaming, other, running_primary, stop_node
 from neurmatic.supervisor.services.postgres import (
     PostgresNode,
@@ -26,10 +33,6 @@ from neurmatic.supervisor.state import TopologyState, write_private_file
 from neurmatic.supervisor.topology import Topology
 
 STREAMING_TIMEOUT = 30.0
-# After pg_rewind a node either streams within a second or two, or never: seen after a SIGKILLed primary,
-# where the rewound node still held WAL past the fork ("new timeline forked off ... before current
-# recovery point") and retried forever. A short wait sends that case to the base backup sooner.
-REWOUND_STREAMING_TIMEOUT = 10.0
 
 
 def rebuild_standby(state: TopologyState, *, progress: Progress = no_progress) -> RebuildResult:
@@ -55,11 +58,11 @@ def rebuild_node(target: PostgresNode, primary: PostgresNode, progress: Progress
     if reason is None:
         progress(f"{target.name}: pg_rewind onto {primary.name}")
         try:
-            _rewind(target, primary)
-            start_streaming(target, primary, progress, timeout=REWOUND_STREAMING_TIMEOUT)
+            _rewind(target, primary, progress)
+            start_streaming(target, primary, progress)
             return "pg_rewind", None
-        except NeurmaticError as exc:
-            reason = f"pg_rewind did not give a streaming standby: {exc.message.splitlines()[0]}"
+        except NeurmaticError as exc:  # the whole reason: the base backup it costs may take hours
+            reason = f"pg_rewind did not give a streaming standby: {exc.message}"
             stop_node(target, immediate=True)
     progress(f"{target.name}: fresh pg_basebackup from {primary.name} ({reason})")
     clone_standby(target, primary, replace_existing=True)
@@ -80,7 +83,7 @@ def follow(node: PostgresNode, primary: PostgresNode, progress: Progress) -> str
         start_streaming(node, primary, progress)
         return "restart"
     except NeurmaticError as exc:
-        progress(f"{node.name}: did not follow by a restart ({exc.message.splitlines()[0]}); rebuilding")
+        progress(f"{node.name}: did not follow by a restart ({exc.message}); rebuilding")
     method, _ = rebuild_node(node, primary, progress)
     return method
 
@@ -88,14 +91,22 @@ def follow(node: PostgresNode, primary: PostgresNode, progress: Progress) -> str
 def start_streaming(
     node: PostgresNode, primary: PostgresNode, progress: Progress, *, timeout: float = STREAMING_TIMEOUT
 ) -> None:
-    """Start the standby ``node``, wait until ``primary`` reports it streaming, then lift its fence."""
-    node.ensure_running()
-    seconds = wait_until(
-        lambda: is_streaming(primary, node),
-        timeout=timeout,
-        failure=f"{node.name} did not start streaming from {primary.name}",
-        hint=f"see `neurmatic logs {node.name}`",
-    )
+    """Start the standby ``node``, wait until ``primary`` reports it streaming, then lift its fence.
+
+    A failure says why in the server's words: what its log explains since this start."""
+    log = ServerLog(node.paths.log(node.name))
+    offset = log.offset()
+    hint = f"see `neurmatic logs {node.name}`"
+    try:
+        node.ensure_running()
+        seconds = wait_until(
+            lambda: is_streaming(primary, node),
+            timeout=timeout,
+            failure=f"{node.name} did not start streaming from {primary.name}",
+            hint=hint,
+        )
+    except NeurmaticError as exc:
+        raise FailoverFailed(start_failure(exc.message, log.lines_since(offset)), hint=hint) from exc
     progress(f"{node.name}: streaming from {primary.name} ({seconds:.1f}s after start)")
     try:  # slots it held as a primary would keep WAL on the standby forever
         dropped = drop_inactive_slots(node.endpoint)
@@ -119,10 +130,12 @@ def _rewind_obstacle(target: PostgresNode) -> str | None:
     return None
 
 
-def _rewind(target: PostgresNode, primary: PostgresNode) -> None:
+def _rewind(target: PostgresNode, primary: PostgresNode, progress: Progress) -> None:
     marker = target.fence_file.read_text() if target.is_fenced else None
     try:
-        rewind(target.data_dir, primary.endpoint, user=target.state.account.name)
+        output = rewind(target.data_dir, primary.endpoint, user=target.state.account.name)
+        last = [line for line in output.splitlines() if line.startswith("pg_rewind:")][-1:]
+        progress(f"{target.name}: {last[0] if last else 'pg_rewind finished'}")
     finally:
         if marker is not None:  # pg_rewind deletes files the source lacks, our fence marker included
             write_private_file(target.fence_file, marker, target.state.account)

@@ -1,0 +1,31 @@
+"""Who counts as the internal network: a peer on a private or loopback address that talks to the
+instance directly. The one rule for everything only operators' machines may see: the scrape endpoint
+(``/internal/metrics``), the health report's details, and the ``X-Served-By`` header.
+
+nginx always adds ``X-Forwarded-For`` (``$proxy_add_x_forwarded_for``) to what it relays, so a request
+that carries the header came through the edge, whatever the peer's address: the public is behind it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from starlette.types import Scope
+
+INTERNAL_NETWORKS = tuple(
+    ipaddress.ip_network(n)
+    for n in ("127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "::1/128", "fc00::/7")
+)
+FORWARDED_FOR = b"x-forwarded-for"
+
+
+def is_internal_peer(scope: Scope) -> bool:
+    """True for a direct request from the internal network (HTTP or WebSocket scope)."""
+    client = scope.get("client")
+    try:
+        address = ipaddress.ip_address(client[0] if client else "")
+    except ValueError:
+        return False
+    if not any(address in network for network in INTERNAL_NETWORKS):
+        return False
+    return not any(name.lower() == FORWARDED_FOR for name, _ in scope.get("headers", ()))
