@@ -85,6 +85,10 @@ class DatabaseSettings(_Section):
     pool_size: int = Field(10, validation_alias="DATABASE_POOL_SIZE", ge=1)
     pool_timeout_seconds: float = Field(30.0, validation_alias="DATABASE_POOL_TIMEOUT", gt=0)
     connect_timeout_seconds: float = Field(3.0, validation_alias="DATABASE_CONNECT_TIMEOUT", gt=0)
+    # Every statement of the app's connections is cancelled after this (0: never). It stays below the
+    # edge's proxy_read_timeout (5 s), so a slow request is answered (503) by the app instead of being
+    # timed out by nginx, which would count against the instance (max_fails) and take it out.
+    statement_timeout_seconds: float = Field(4.0, validation_alias="DATABASE_STATEMENT_TIMEOUT", ge=0)
     replica_max_lag: Duration = Field(timedelta(seconds=10), validation_alias="DATABASE_REPLICA_MAX_LAG")
 
 

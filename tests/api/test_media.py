@@ -191,3 +191,16 @@ async def test_direct_upload_to_s3_is_checked_before_it_is_accepted(s3_settings:
     assert posted.status_code in (200, 204)
     assert completed.status_code == 200 and completed.json()["data"]["status"] == "ready"
     assert refused.status_code == 422 and gone.status_code == 404
+
+
+async def test_a_path_that_is_no_file_id_is_a_route_of_its_own(local_settings: Settings) -> None:
+    # GET /media/uploads once matched GET /media/{media_id} and answered 422 ("not a UUID"); it is the
+    # direct-upload route, which only takes POST: 405 with Allow, as for any undeclared method.
+    async with account_client(local_settings) as client:
+        wrong_method = await client.get("/api/v1/media/uploads")
+        not_an_id = await client.get("/api/v1/media/not-an-id")
+        spec = (await client.get("/api/openapi.json")).json()
+    assert wrong_method.status_code == 405 and wrong_method.headers["allow"] == "POST"
+    assert wrong_method.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
+    assert not_an_id.status_code == 404
+    assert "/api/v1/media/{media_id}" in spec["paths"]

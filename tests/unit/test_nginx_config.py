@@ -449,6 +449,9 @@ def test_oversized_and_malformed_requests_get_the_api_error_body(edge: Edge) -> 
         articles = f"{edge.https}/api/v1/articles"
         _edge_error(client.get(articles, headers={"X-Big": "a" * 40_000}), 400, "VALIDATION_ERROR")
         _edge_error(client.get(articles, headers={"Host": "h" * 300}), 400, "VALIDATION_ERROR")
+        # Longer than nginx's header buffers: refused while parsing, before any URI exists.
+        _edge_error(client.get(f"{edge.https}/api/v1/articles?q={'a' * 40_000}"), 414, "VALIDATION_ERROR")
+        _edge_error(client.get(f"{edge.https}/_edge/bad_request"), 404, "NOT_FOUND")
         traced = client.request("TRACE", f"{edge.https}/api/v1/articles")
         _edge_error(traced, 405, "METHOD_NOT_ALLOWED")
         assert "GET" in traced.headers["Allow"] and "TRACE" not in traced.headers["Allow"]
@@ -461,20 +464,33 @@ def test_oversized_and_malformed_requests_get_the_api_error_body(edge: Edge) -> 
         assert client.get(f"{edge.https}/api/v1/articles").status_code == 200  # the connection lives on
 
 
+def _raw_https(edge: Edge, request: bytes) -> tuple[bytes, bytes]:
+    """Send ``request`` as it is (no client library would send it) and read the whole answer."""
+    with (
+        socket.create_connection(("127.0.0.1", edge.https_port), timeout=10) as raw,
+        edge.tls.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
+        tls.sendall(request)
+        answer = b""
+        while chunk := tls.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return head, body
+
+
+def test_a_malformed_request_line_gets_the_api_error_body(edge: Edge) -> None:
+    head, body = _raw_https(edge, b"GET /a b c HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400"), head
+    assert b"application/json" in head
+    assert json.loads(body)["error"]["code"] == "VALIDATION_ERROR"
+
+
 def test_a_body_over_the_limit_gets_the_apis_payload_too_large(edge: Edge) -> None:
     request = (
         "POST /api/v1/articles HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
         "Content-Length: 60000000\r\nConnection: close\r\n\r\n"
     )
-    with (
-        socket.create_connection(("127.0.0.1", edge.https_port), timeout=10) as raw,
-        edge.tls.wrap_socket(raw, server_hostname="localhost") as tls,
-    ):
-        tls.sendall(request.encode())
-        answer = b""
-        while chunk := tls.recv(65536):
-            answer += chunk
-    head, _, body = answer.partition(b"\r\n\r\n")
+    head, body = _raw_https(edge, request.encode())
     assert head.startswith(b"HTTP/1.1 413"), head
     assert json.loads(body)["error"]["code"] == "PAYLOAD_TOO_LARGE"
 

@@ -28,6 +28,7 @@ _PG_OUTAGES = (
     asyncpg.exceptions.ReadOnlySQLTransactionError,
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.QueryCanceledError,  # DATABASE_STATEMENT_TIMEOUT: the database is too slow now
     OSError,
 )
 _REDIS_OUTAGES = (redis_errors.ConnectionError, redis_errors.TimeoutError, redis_errors.ReadOnlyError)

@@ -36,13 +36,16 @@ REPLICA_CHECK_INTERVAL_SECONDS = 2.0
 
 def _connector(url: DatabaseUrl, settings: DatabaseSettings) -> Callable[[], Awaitable[Any]]:
     dsn = url.driver_dsn()
+    server_settings = {"application_name": "neurmatic-api"}
+    if settings.statement_timeout_seconds > 0:
+        server_settings["statement_timeout"] = str(max(1, round(settings.statement_timeout_seconds * 1000)))
 
     async def connect() -> Any:
         return await asyncpg.connect(
             dsn=dsn,
             target_session_attrs=url.target_session_attrs,
             timeout=settings.connect_timeout_seconds,
-            server_settings={"application_name": "neurmatic-api"},
+            server_settings=server_settings,
         )
 
     return connect

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import json
 import math
 import re
 from collections.abc import Sequence
@@ -82,21 +83,46 @@ class EdgeError:
     message: str
     rewrite: bool = False
     headers: tuple[tuple[str, str], ...] = ()
+    # nginx raises these while it still parses the request, when it has no URI yet, and a redirect to a
+    # *named* location then fails ("empty URI in redirect to named location": an HTML 500). They go to
+    # an internal URI instead (which re-runs the server's rewrite phase, harmless for them).
+    while_parsing: bool = False
 
     @property
     def code(self) -> str:
         return error_code_for_status(self.status)
 
+    @property
+    def target(self) -> str:
+        return f"{EDGE_ERROR_PREFIX}{self.name}" if self.while_parsing else f"@{self.name}"
+
+    @property
+    def body(self) -> str:
+        return json.dumps(
+            {"success": False, "error": {"code": self.code, "message": self.message, "details": None}},
+            separators=(",", ":"),
+        )
+
 
 # nginx answers TRACE (and any method it cannot parse) itself; every method the API serves anywhere.
 ALLOWED_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
 
+EDGE_ERROR_PREFIX = "/_edge/"
+
 EDGE_ERRORS = (
-    EdgeError("bad_request", "400", 400, "Bad request"),
-    EdgeError("header_too_large", "494", 400, "Request header too large", rewrite=True),
+    EdgeError("bad_request", "400", 400, "Bad request", while_parsing=True),
+    EdgeError("header_too_large", "494", 400, "Request header too large", rewrite=True, while_parsing=True),
+    # Only nginx's own 404s (an internal location asked for directly): the app's pass through untouched.
+    EdgeError("not_found", "404", 404, "Not Found"),
     EdgeError("method_not_allowed", "405", 405, "Method not allowed", headers=(("Allow", ALLOWED_METHODS),)),
     EdgeError("request_too_large", "413", 413, "Request body too large"),
-    EdgeError("uri_too_long", "414", 414, f"Request URI too long (at most {MAX_URI_BYTES} bytes)"),
+    EdgeError(
+        "uri_too_long",
+        "414",
+        414,
+        f"Request URI too long (at most {MAX_URI_BYTES} bytes)",
+        while_parsing=True,
+    ),
     EdgeError(
         "rate_limited", "429", 429, "Too many requests", headers=(("Retry-After", "$edge_retry_after"),)
     ),
@@ -171,6 +197,9 @@ def _check_safe(name: str, value: object) -> None:
             raise ConfigurationError(f"nginx {name} {str(item)!r} contains a space, quote, ';' or brace")
 
 
+EDGE_ERRORS_BY_NAME = {error.name: error for error in EDGE_ERRORS}
+
+
 def render_nginx(ctx: NginxContext) -> str:
     """Render ``nginx.conf`` for ``ctx``."""
     values = {field.name: getattr(ctx, field.name) for field in dataclasses.fields(ctx)}
@@ -178,6 +207,7 @@ def render_nginx(ctx: NginxContext) -> str:
         "nginx.conf.j2",
         **values,
         edge_errors=EDGE_ERRORS,
+        edge_error=EDGE_ERRORS_BY_NAME,
         rate_zones=RATE_ZONES,
         max_uri_bytes=MAX_URI_BYTES,
         microcache_seconds=MICROCACHE_SECONDS,

@@ -79,12 +79,14 @@ async def _find(db: DbSession, media_id: uuid.UUID) -> MediaFile:
     return media
 
 
-@router.get("/{media_id}", summary="A file's metadata and download URL", responses=error_responses(404))
+@router.get("/{media_id:uuid}", summary="A file's metadata and download URL", responses=error_responses(404))
 async def metadata(media_id: uuid.UUID, request: Request, db: DbSession) -> JSONResponse:
     return success(await _out(await _find(db, media_id), _storage(request)))
 
 
-@router.get("/{media_id}/content", summary="The file itself (local storage)", responses=error_responses(404))
+@router.get(
+    "/{media_id:uuid}/content", summary="The file itself (local storage)", responses=error_responses(404)
+)
 async def content(media_id: uuid.UUID, request: Request, db: DbSession) -> Response:
     media = await _find(db, media_id)
     data = await _storage(request).get(media.key)
@@ -102,7 +104,9 @@ async def content(media_id: uuid.UUID, request: Request, db: DbSession) -> Respo
 
 
 @router.delete(
-    "/{media_id}", summary="Delete a file (its owner or an admin)", responses=error_responses(401, 403, 404)
+    "/{media_id:uuid}",
+    summary="Delete a file (its owner or an admin)",
+    responses=error_responses(401, 403, 404),
 )
 async def delete(
     media_id: uuid.UUID, request: Request, principal: CurrentUser, db: DbSession
@@ -149,7 +153,7 @@ async def start_direct_upload(
 
 
 @router.post(
-    "/{media_id}/complete",
+    "/{media_id:uuid}/complete",
     summary="Finish a direct upload: the object is checked like any upload",
     responses=error_responses(401, 403, 404, 422),
 )

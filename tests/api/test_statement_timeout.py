@@ -1,0 +1,32 @@
+"""A statement slower than DATABASE_STATEMENT_TIMEOUT is cancelled by PostgreSQL and reads as an outage
+(503 with Retry-After), so the app answers before nginx's proxy_read_timeout would count the request
+against the instance."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from neurmatic.api.outages import is_outage
+from neurmatic.db.engines import Database
+from tests.conftest import RunningTopology
+
+
+async def test_a_statement_over_the_timeout_is_cancelled_and_is_an_outage(topology: RunningTopology) -> None:
+    settings = topology.app_settings().database.model_copy(update={"statement_timeout_seconds": 0.2})
+    db = Database(settings)
+    try:
+        async with db.primary.connect() as connection:
+            assert (await connection.execute(text("SELECT 1"))).scalar() == 1
+            with pytest.raises(Exception) as caught:
+                await connection.execute(text("SELECT pg_sleep(2)"))
+        assert is_outage(caught.value), repr(caught.value)
+    finally:
+        await db.close()
+
+
+def test_the_default_stays_inside_the_edges_read_timeout() -> None:
+    from neurmatic.render.nginx import UPSTREAM_TIMEOUT
+    from neurmatic.settings import DatabaseSettings
+
+    assert 0 < DatabaseSettings().statement_timeout_seconds < float(UPSTREAM_TIMEOUT.removesuffix("s"))
