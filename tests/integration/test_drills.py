@@ -79,6 +79,8 @@ def test_backend_failure_drill(drill_topology: RunningTopology) -> None:
     assert one["failed_writes"] <= one["in_flight_at_fault"], one
     assert one["rto_seconds"] is not None and one["rto_seconds"] < 5.0  # 0.1 to 0.3 s measured
     assert one["restored_seconds"] is not None  # the watcher restarted it
+    checks = {c["name"]: c["ok"] for c in report["checks"]}
+    assert checks["no request failed while one healthy instance was left"]  # the drill itself checks it
 
     both = stage(report, "all-instances")
     assert both["failed_writes"] > 0  # nothing served: the outage is real and measured
