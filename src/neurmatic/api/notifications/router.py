@@ -7,15 +7,15 @@ import contextlib
 import json
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
 from sqlalchemy import func, select, update
 
 from neurmatic.api.deps import Clients, CurrentUser, DbSession
 from neurmatic.api.notifications.models import Notification
 from neurmatic.api.notifications.service import notification_out, notify
+from neurmatic.api.pagination import Page
 from neurmatic.api.responses import success
 from neurmatic.api.security.openapi import error_responses
 from neurmatic.api.state import clients_of
@@ -31,9 +31,8 @@ CLOSE_UNAUTHENTICATED = 4401
 async def list_notifications(
     principal: CurrentUser,
     db: DbSession,
+    paging: Page,
     unread: bool = False,
-    page: Annotated[int, Query(ge=1)] = 1,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> JSONResponse:
     query = select(Notification).where(Notification.user_id == principal.user.id)
     if unread:
@@ -41,13 +40,10 @@ async def list_notifications(
     total = await db.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = (
         await db.scalars(
-            query.order_by(Notification.created_at.desc()).offset((page - 1) * limit).limit(limit)
+            query.order_by(Notification.created_at.desc()).offset(paging.offset).limit(paging.limit)
         )
     ).all()
-    return success(
-        [notification_out(n) for n in rows],
-        meta={"pagination": {"page": page, "limit": limit, "total": total, "totalPages": -(-total // limit)}},
-    )
+    return success([notification_out(n) for n in rows], meta=paging.meta(total))
 
 
 @router.post(
