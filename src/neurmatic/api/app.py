@@ -18,6 +18,7 @@ from neurmatic.api.articles.read_router import router as articles_read_router
 from neurmatic.api.articles.router import router as articles_router
 from neurmatic.api.auth.email_router import router as email_router
 from neurmatic.api.auth.oauth.router import router as oauth_router
+from neurmatic.api.auth.passwords import prepare_dummy_hashes
 from neurmatic.api.auth.router import router as auth_router
 from neurmatic.api.auth.twofactor_router import router as twofactor_router
 from neurmatic.api.errors import install_error_handlers
@@ -56,6 +57,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.clients = await AppClients.open(settings)
+        await asyncio.to_thread(prepare_dummy_hashes, settings.auth.bcrypt_rounds)
         sampler = asyncio.create_task(run_sampler(app.state.clients, metrics), name="metrics-sampler")
         app.state.hub = NotificationHub(app.state.clients.redis)
         app.state.hub.start()
