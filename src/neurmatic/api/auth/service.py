@@ -115,7 +115,7 @@ class AuthService:
                 "enter the code from your authenticator app", details={"twoFactorRequired": True}
             )
         await limit_two_factor(self.clients, str(user.id))
-        if not await check_second_factor(self.db, user, code, self.clients.csrf_secret):
+        if not await check_second_factor(self.db, self.clients.redis, user, code, self.clients.csrf_secret):
             await self._count_failure(user.email)
             raise AuthenticationRequired("the two-factor code is wrong", details={"twoFactorRequired": True})
 
