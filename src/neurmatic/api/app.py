@@ -32,6 +32,7 @@ from neurmatic.api.metrics.sampler import run_sampler
 from neurmatic.api.middleware import RequestContextMiddleware
 from neurmatic.api.notifications.hub import NotificationHub
 from neurmatic.api.notifications.router import router as notifications_router
+from neurmatic.api.notifications.socket import router as socket_router
 from neurmatic.api.observability import init_sentry
 from neurmatic.api.security.middleware import (
     BodySizeLimitMiddleware,
@@ -92,6 +93,7 @@ def create_app(settings: Settings) -> FastAPI:
         articles_router,
         metrics_router,
         notifications_router,
+        socket_router,
         media_router,
     ):
         api.include_router(router)
