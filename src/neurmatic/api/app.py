@@ -39,6 +39,7 @@ from neurmatic.api.security.middleware import (
     GlobalRateLimitMiddleware,
     SecurityHeadersMiddleware,
 )
+from neurmatic.api.security.openapi import install_openapi
 from neurmatic.api.security.rate_limit import Limit
 from neurmatic.api.state import AppClients
 from neurmatic.api.users.router import router as users_router
@@ -102,6 +103,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(admin_login_router)
     app.mount(DASHBOARD_MOUNT, AdminDashboardGuard(build_dashboard(settings)))
     install_error_handlers(app)
+    install_openapi(app)
     install_middleware(app, settings)
     return app
 
