@@ -1,5 +1,6 @@
 """``./dev bench [health|replication|all] [--state-dir D] [--requests N] [--concurrency C]``, and
-``./dev bench articles ...`` (see bench/articles_load.py), ``./dev bench backup ...`` (bench/backup_bench.py).
+``./dev bench articles ...`` (see bench/articles_load.py), ``./dev bench backup ...`` (bench/backup_bench.py),
+``./dev bench login ...`` (bench/login_timing.py).
 
 Runs against a topology that is already up (``./dev up``); only 127.0.0.1 is ever contacted, and every
 loop is bounded by a request count and a time limit.
@@ -110,6 +111,11 @@ def main() -> None:
         from bench.articles_load import main as articles_main
 
         articles_main()
+        return
+    if sys.argv[1:2] == ["login"]:
+        from bench.login_timing import main as login_main
+
+        login_main(sys.argv[2:])
         return
     if sys.argv[1:2] == ["backup"]:
         from bench.backup_bench import main as backup_main

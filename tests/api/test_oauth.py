@@ -7,6 +7,7 @@ Google and LinkedIn are two oidc-provider-mock issuers; GitHub is tests/oauth_se
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -398,14 +399,21 @@ async def test_a_provider_sign_in_still_asks_for_the_second_factor(settings: Set
         asked = await oidc_sign_in(app, web, "google", sub)
         challenge = asked.json()["error"]["details"]["challenge"]
         wrong = await app.post("/api/v1/auth/2fa/challenge", json={"challenge": challenge, "code": "000000"})
+        # the next step's code: the current one was spent by the confirmation above
+        next_code = totp.at(time.time() + totp.interval)
         answered = await app.post(
-            "/api/v1/auth/2fa/challenge", json={"challenge": challenge, "code": totp.now()}
+            "/api/v1/auth/2fa/challenge", json={"challenge": challenge, "code": next_code}
         )
         replayed = await app.post(
-            "/api/v1/auth/2fa/challenge", json={"challenge": challenge, "code": totp.now()}
+            "/api/v1/auth/2fa/challenge", json={"challenge": challenge, "code": next_code}
+        )
+        fresh = (await oidc_sign_in(app, web, "google", sub)).json()["error"]["details"]["challenge"]
+        code_reused = await app.post(
+            "/api/v1/auth/2fa/challenge", json={"challenge": fresh, "code": next_code}
         )
     assert asked.status_code == 401 and asked.json()["error"]["details"]["twoFactorRequired"] is True
     assert "accessToken" not in asked.text
     assert wrong.status_code == 401
     assert answered.status_code == 200 and answered.json()["data"]["user"]["email"] == email.lower()
     assert replayed.status_code == 401
+    assert code_reused.status_code == 401 and code_reused.json()["error"]["details"]["codeReused"] is True

@@ -18,6 +18,7 @@ from neurmatic.api.articles.read_router import router as articles_read_router
 from neurmatic.api.articles.router import router as articles_router
 from neurmatic.api.auth.email_router import router as email_router
 from neurmatic.api.auth.oauth.router import router as oauth_router
+from neurmatic.api.auth.passwords import prepare_dummy_hashes
 from neurmatic.api.auth.router import router as auth_router
 from neurmatic.api.auth.twofactor_router import router as twofactor_router
 from neurmatic.api.errors import install_error_handlers
@@ -31,12 +32,14 @@ from neurmatic.api.metrics.sampler import run_sampler
 from neurmatic.api.middleware import RequestContextMiddleware
 from neurmatic.api.notifications.hub import NotificationHub
 from neurmatic.api.notifications.router import router as notifications_router
+from neurmatic.api.notifications.socket import router as socket_router
 from neurmatic.api.observability import init_sentry
 from neurmatic.api.security.middleware import (
     BodySizeLimitMiddleware,
     GlobalRateLimitMiddleware,
     SecurityHeadersMiddleware,
 )
+from neurmatic.api.security.openapi import install_openapi
 from neurmatic.api.security.rate_limit import Limit
 from neurmatic.api.state import AppClients
 from neurmatic.api.users.router import router as users_router
@@ -56,6 +59,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.clients = await AppClients.open(settings)
+        await asyncio.to_thread(prepare_dummy_hashes, settings.auth.bcrypt_rounds)
         sampler = asyncio.create_task(run_sampler(app.state.clients, metrics), name="metrics-sampler")
         app.state.hub = NotificationHub(app.state.clients.redis)
         app.state.hub.start()
@@ -90,6 +94,7 @@ def create_app(settings: Settings) -> FastAPI:
         articles_router,
         metrics_router,
         notifications_router,
+        socket_router,
         media_router,
     ):
         api.include_router(router)
@@ -98,6 +103,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(admin_login_router)
     app.mount(DASHBOARD_MOUNT, AdminDashboardGuard(build_dashboard(settings)))
     install_error_handlers(app)
+    install_openapi(app)
     install_middleware(app, settings)
     return app
 

@@ -66,11 +66,24 @@ def csrf_token_for(session_id: str, secret: str) -> str:
     return hmac.new(secret.encode(), f"csrf:{session_id}".encode(), sha256).hexdigest()
 
 
+async def _bearer_credentials(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> HTTPAuthorizationCredentials | None:
+    """The Bearer token when the request sends one; 401 when it sends an Authorization header that is
+    not ``Bearer <token>``. (HTTPBearer answers None for both an absent and a malformed header, so an
+    optional-auth route served a client whose credentials it could not read as anonymous.)"""
+    if credentials is None and "authorization" in request.headers:
+        raise AuthenticationRequired(
+            "the Authorization header is malformed: send `Authorization: Bearer <access token>`"
+        )
+    return credentials
+
+
+BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer_credentials)]
+
+
 async def _principal(
-    request: Request,
-    clients: Clients,
-    db: DbSession,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    request: Request, clients: Clients, db: DbSession, credentials: BearerCredentials
 ) -> Principal:
     via_cookie = credentials is None
     token = credentials.credentials if credentials else request.cookies.get(ACCESS_COOKIE)
@@ -93,13 +106,11 @@ async def _principal(
 
 
 async def _optional_principal(
-    request: Request,
-    clients: Clients,
-    db: DbSession,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    request: Request, clients: Clients, db: DbSession, credentials: BearerCredentials
 ) -> Principal | None:
-    """The signed-in user when the request carries credentials, None for an anonymous request (a
-    request with a bad or expired token still gets 401, so a client knows to refresh)."""
+    """The signed-in user when the request carries credentials, None for an anonymous request (one
+    without an Authorization header or an access cookie). A request with a malformed header, or a bad or
+    expired token, still gets 401, so a client knows its credentials were not taken."""
     if credentials is None and ACCESS_COOKIE not in request.cookies:
         return None
     return await _principal(request, clients, db, credentials)

@@ -19,9 +19,15 @@ from neurmatic.errors import ApiError, RateLimited
 log = logging.getLogger("neurmatic.api")
 
 
+# RFC 9110 §15.5.2: a 401 names the scheme that would be accepted.
+AUTHENTICATE = {"WWW-Authenticate": 'Bearer realm="neurmatic"'}
+
+
 async def _api_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    if exc.status_code == 401:
+        headers = AUTHENTICATE
     return error(exc.code, exc.message, status_code=exc.status_code, details=exc.details, headers=headers)
 
 
@@ -52,7 +58,8 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = error_code_for_status(exc.status_code)
     message = exc.detail if isinstance(exc.detail, str) else "request failed"
-    return error(code, message, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+    headers = getattr(exc, "headers", None) or (AUTHENTICATE if exc.status_code == 401 else None)
+    return error(code, message, status_code=exc.status_code, headers=headers)
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:

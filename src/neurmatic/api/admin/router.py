@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 
 from neurmatic.api.auth.presenters import user_out
 from neurmatic.api.auth.schemas import Body
 from neurmatic.api.deps import AdminUser, Clients, DbSession
+from neurmatic.api.pagination import Page
 from neurmatic.api.responses import success
 from neurmatic.api.security.openapi import error_responses
 from neurmatic.api.users.models import Role, Status, User
@@ -25,19 +26,14 @@ class UserAdminUpdate(Body):
 
 
 @router.get("", summary="Accounts, newest first", responses=error_responses(401, 403))
-async def list_users(
-    _admin: AdminUser, db: DbSession, page: int = Query(1, ge=1), limit: int = Query(20, ge=1, le=100)
-) -> JSONResponse:
+async def list_users(_admin: AdminUser, db: DbSession, paging: Page) -> JSONResponse:
     total = await db.scalar(select(func.count()).select_from(User)) or 0
     users = (
         await db.scalars(
-            select(User).order_by(User.created_at.desc()).offset((page - 1) * limit).limit(limit)
+            select(User).order_by(User.created_at.desc()).offset(paging.offset).limit(paging.limit)
         )
     ).all()
-    return success(
-        [user_out(u).model_dump(by_alias=True) for u in users],
-        meta={"pagination": {"page": page, "limit": limit, "total": total, "totalPages": -(-total // limit)}},
-    )
+    return success([user_out(u).model_dump(by_alias=True) for u in users], meta=paging.meta(total))
 
 
 @router.patch(

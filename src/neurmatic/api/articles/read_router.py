@@ -19,6 +19,7 @@ from neurmatic.api.articles.models import ArticleStatus
 from neurmatic.api.articles.presenters import article_out
 from neurmatic.api.articles.schemas import ArticleSort
 from neurmatic.api.deps import Clients, OptionalUser
+from neurmatic.api.pagination import Page
 from neurmatic.api.security.openapi import error_responses
 from neurmatic.api.state import AppClients
 from neurmatic.api.users.models import User
@@ -55,10 +56,6 @@ def _response(body: dict[str, Any], source: str, cache: str | None = None) -> JS
     return response
 
 
-def _pagination(page: int, limit: int, total: int) -> dict[str, object]:
-    return {"pagination": {"page": page, "limit": limit, "total": total, "totalPages": -(-total // limit)}}
-
-
 @router.get(
     "/articles",
     summary="Published articles (or your drafts), filtered, sorted, searched",
@@ -68,8 +65,7 @@ async def list_articles(
     request: Request,
     clients: Clients,
     viewer: OptionalUser,
-    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    paging: Page,
     category: str | None = None,
     tag: str | None = None,
     author: str | None = None,
@@ -84,12 +80,10 @@ async def list_articles(
         return _response(cached, "cache", "HIT")
     filters = service.ArticleFilters(category, tag, author, status, q, sort)
     async with _reader(clients, view) as (db, source):
-        rows, total = await service.list_articles(
-            db, filters, viewer.user if viewer else None, page=page, limit=limit
-        )
+        rows, total = await service.list_articles(db, filters, viewer.user if viewer else None, paging)
     pending = await views.pending_views(clients.redis, [article.id for article, _ in rows])
     data = [article_out(a, who, pending_views=pending.get(a.id, 0), full=False) for a, who in rows]
-    body = {"success": True, "data": data, "meta": _pagination(page, limit, total)}
+    body = {"success": True, "data": data, "meta": paging.meta(total)}
     if viewer is None and view:
         await cache.put(view, cache_key, body)
     return _response(body, source, "MISS" if viewer is None else None)

@@ -9,6 +9,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from sqlalchemy import ColumnElement, Select, func, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,6 +17,7 @@ from neurmatic.api.articles.cache import ArticleCache
 from neurmatic.api.articles.models import Article, ArticleStatus, Category, Tag, article_tags
 from neurmatic.api.articles.schemas import ArticleCreate, ArticleSort, ArticleUpdate
 from neurmatic.api.articles.slugs import slugify, with_suffix
+from neurmatic.api.pagination import Paging
 from neurmatic.api.security.sanitize import clean_html, plain_text
 from neurmatic.api.users.models import Role, User
 from neurmatic.errors import Forbidden, NotFound, ValidationFailed
@@ -66,16 +68,31 @@ async def _category(db: AsyncSession, slug: str | None) -> int | None:
     return category_id
 
 
+def tag_names_by_slug(names: list[str]) -> dict[str, str]:
+    """Each tag once, keyed by its slug: names that normalize to one slug ("LLM", "llm") are one tag,
+    named as first written. (Keyed by name, both were linked and the second hit the primary key of
+    ``article_tags``: a 500.)"""
+    by_slug: dict[str, str] = {}
+    for raw in names:
+        name = plain_text(raw)[:60]
+        if name:
+            by_slug.setdefault(slugify(name, 60), name)
+    return by_slug
+
+
 async def _tags(db: AsyncSession, names: list[str]) -> list[Tag]:
-    tags = []
-    for name in dict.fromkeys(plain_text(n)[:60] for n in names if plain_text(n)):
-        slug = slugify(name, 60)
-        tag = await db.scalar(select(Tag).where(Tag.slug == slug))
-        if tag is None:
-            tag = Tag(slug=slug, name=name)
-            db.add(tag)
-        tags.append(tag)
-    return tags
+    by_slug = tag_names_by_slug(names)
+    if not by_slug:
+        return []
+    # ON CONFLICT: two articles introducing the same new tag at once both succeed (a plain INSERT made
+    # the second one fail on the unique slug); sorted, so concurrent inserts lock in one order.
+    await db.execute(
+        pg_insert(Tag)
+        .values([{"slug": slug, "name": by_slug[slug]} for slug in sorted(by_slug)])
+        .on_conflict_do_nothing(index_elements=[Tag.slug])
+    )
+    found = {tag.slug: tag for tag in await db.scalars(select(Tag).where(Tag.slug.in_(by_slug)))}
+    return [found[slug] for slug in by_slug]
 
 
 async def create_article(db: AsyncSession, author: User, data: ArticleCreate) -> Article:
@@ -141,7 +158,7 @@ def _visible(
 
 
 async def list_articles(
-    db: AsyncSession, filters: ArticleFilters, viewer: User | None, *, page: int, limit: int
+    db: AsyncSession, filters: ArticleFilters, viewer: User | None, paging: Paging
 ) -> tuple[list[tuple[Article, User]], int]:
     query = _visible(select(Article), filters, viewer)
     if filters.category:
@@ -167,7 +184,7 @@ async def list_articles(
     else:
         query = query.order_by(*SORTS[filters.sort])
     with_authors = query.add_columns(User).join(User, User.id == Article.author_id)
-    rows: Any = (await db.execute(with_authors.offset((page - 1) * limit).limit(limit))).all()
+    rows: Any = (await db.execute(with_authors.offset(paging.offset).limit(paging.limit))).all()
     return [(row[0], row[1]) for row in rows], total
 
 

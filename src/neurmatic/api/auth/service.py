@@ -94,7 +94,9 @@ class AuthService:
         )
         await self._refuse_if_locked(data.email)
         user = await self.db.scalar(select(User).where(User.email == data.email))
-        valid = await passwords.verify_password(data.password, user.password_hash if user else None)
+        valid = await passwords.verify_password(
+            data.password, user.password_hash if user else None, self.settings.auth.bcrypt_rounds
+        )
         if user is None or not valid:
             await self._count_failure(data.email)
             raise AuthenticationRequired(WRONG_CREDENTIALS)
@@ -113,7 +115,7 @@ class AuthService:
                 "enter the code from your authenticator app", details={"twoFactorRequired": True}
             )
         await limit_two_factor(self.clients, str(user.id))
-        if not await check_second_factor(self.db, user, code, self.clients.csrf_secret):
+        if not await check_second_factor(self.db, self.clients.redis, user, code, self.clients.csrf_secret):
             await self._count_failure(user.email)
             raise AuthenticationRequired("the two-factor code is wrong", details={"twoFactorRequired": True})
 
@@ -134,9 +136,11 @@ class AuthService:
         )
 
     async def _upgrade_hash(self, user: User, password: str) -> None:
-        """Re-hash on login when BCRYPT_ROUNDS was raised since the hash was made."""
+        """Re-hash on login when BCRYPT_ROUNDS changed since the hash was made: up for strength, and down
+        too, because checking a costlier hash than the dummy's takes longer and would tell this email
+        is registered (a cheaper one is topped up, see ``passwords.verification_plan``)."""
         rounds = self.settings.auth.bcrypt_rounds
-        if user.password_hash and passwords.hash_rounds(user.password_hash) < rounds:
+        if user.password_hash and passwords.hash_rounds(user.password_hash) != rounds:
             user.password_hash = await passwords.hash_password(password, rounds)
 
     async def issue(self, user: User, *, ip: str, user_agent: str) -> Issued:

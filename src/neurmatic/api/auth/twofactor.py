@@ -1,22 +1,30 @@
-"""TOTP two-factor authentication: the secret (encrypted at rest), the otpauth:// URI, and ten
-single-use backup codes stored hashed."""
+"""TOTP two-factor authentication: the secret (encrypted at rest), the otpauth:// URI, codes that work
+once (the accepted time steps are recorded in Redis), and ten single-use backup codes stored hashed."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import secrets
+import time
 from datetime import UTC, datetime
 
 import pyotp
+import redis.asyncio as aioredis
 from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from neurmatic.api.users.models import TotpBackupCode, User
+from neurmatic.errors import AuthenticationRequired
 
 ISSUER = "Neurmatic"
 BACKUP_CODES = 10
+STEP_SECONDS = 30  # pyotp's default interval, which authenticator apps use
+USED_STEP_PREFIX = "neurmatic:totp_used:"
+# A step's code is accepted from the start of the step before it to the end of the step after it.
+USED_STEP_TTL_SECONDS = 3 * STEP_SECONDS + 30
 
 
 def _fernet(secret: str) -> Fernet:
@@ -56,14 +64,40 @@ async def replace_backup_codes(db: AsyncSession, user: User) -> list[str]:
     return codes
 
 
-def totp_matches(totp_secret: str, code: str) -> bool:
-    return pyotp.TOTP(totp_secret).verify(code.strip(), valid_window=1)
+def matching_step(totp_secret: str, code: str, now: float | None = None) -> int | None:
+    """The time step whose code ``code`` is, when that step is the current one or a neighbour (one step
+    of clock drift either way, 30 s), else None."""
+    totp = pyotp.TOTP(totp_secret)
+    current = totp.timecode(time.time() if now is None else now)
+    for step in (current, current - 1, current + 1):
+        if hmac.compare_digest(totp.generate_otp(step).encode(), code.strip().encode()):
+            return step
+    return None
 
 
-async def check_second_factor(db: AsyncSession, user: User, code: str, key: str) -> bool:
-    """True for a current TOTP code or an unused backup code (which is then spent)."""
+async def spend_totp_step(redis: aioredis.Redis, user_id: str, step: int) -> bool:
+    """Record that the code of ``step`` was accepted for this user; False when it already was.
+
+    RFC 6238 §5.2: a code once accepted is refused for the rest of its validity. SET NX makes the first
+    of two concurrent uses win on any instance; the record outlives the last moment the step's code
+    could be accepted (the end of the step after it), plus a margin for clocks that differ."""
+    key = f"{USED_STEP_PREFIX}{user_id}:{step}"
+    return bool(await redis.set(key, "1", nx=True, ex=USED_STEP_TTL_SECONDS))
+
+
+async def check_second_factor(
+    db: AsyncSession, redis: aioredis.Redis, user: User, code: str, key: str
+) -> bool:
+    """True for a current TOTP code not used before, or an unused backup code; either is then spent.
+    A TOTP code that was already accepted raises AuthenticationRequired (it is right, but spent)."""
     secret = decrypt_secret(user.totp_secret_encrypted or "", key)
-    if secret and code.strip().isdigit() and totp_matches(secret, code):
+    step = matching_step(secret, code) if secret and code.strip().isdigit() else None
+    if step is not None:
+        if not await spend_totp_step(redis, str(user.id), step):
+            raise AuthenticationRequired(
+                "this code was already used; enter the next one from your app",
+                details={"twoFactorRequired": True, "codeReused": True},
+            )
         return True
     backup = await db.scalar(
         select(TotpBackupCode)

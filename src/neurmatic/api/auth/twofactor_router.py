@@ -47,7 +47,7 @@ async def setup(principal: CurrentUser, clients: Clients, db: DbSession) -> JSON
 async def _require_code(principal: CurrentUser, clients: Clients, db: DbSession, code: str) -> None:
     await limit_two_factor(clients, str(principal.user.id))
     user = await db.merge(principal.user)
-    if not await twofactor.check_second_factor(db, user, code, clients.csrf_secret):
+    if not await twofactor.check_second_factor(db, clients.redis, user, code, clients.csrf_secret):
         raise AuthenticationRequired("the two-factor code is wrong")
 
 
@@ -104,7 +104,7 @@ async def answer_challenge(
     user = await db.get(User, uuid.UUID(user_id))
     if user is None or user.status is not Status.ACTIVE:
         raise AuthenticationRequired("this account is not active")
-    if not await twofactor.check_second_factor(db, user, body.code, clients.csrf_secret):
+    if not await twofactor.check_second_factor(db, clients.redis, user, body.code, clients.csrf_secret):
         raise AuthenticationRequired("the two-factor code is wrong", details={"twoFactorRequired": True})
     if not await close_challenge(clients.redis, body.challenge):
         raise AuthenticationRequired("this sign-in was already completed")

@@ -1,39 +1,31 @@
-"""/api/v1/notifications (list, mark read, send yourself a test) and the /api/v1/ws WebSocket."""
+"""/api/v1/notifications: list, mark read, send yourself a test (the /api/v1/ws WebSocket is socket.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import func, select, update
 
 from neurmatic.api.deps import Clients, CurrentUser, DbSession
 from neurmatic.api.notifications.models import Notification
 from neurmatic.api.notifications.service import notification_out, notify
+from neurmatic.api.pagination import Page
 from neurmatic.api.responses import success
 from neurmatic.api.security.openapi import error_responses
-from neurmatic.api.state import clients_of
-from neurmatic.errors import AuthenticationRequired, NotFound
+from neurmatic.errors import NotFound
 
 router = APIRouter(tags=["notifications"])
-AUTH_TIMEOUT_SECONDS = 10
-HEARTBEAT_SECONDS = 25
-CLOSE_UNAUTHENTICATED = 4401
 
 
 @router.get("/notifications", summary="My notifications, newest first", responses=error_responses(401, 422))
 async def list_notifications(
     principal: CurrentUser,
     db: DbSession,
+    paging: Page,
     unread: bool = False,
-    page: Annotated[int, Query(ge=1)] = 1,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> JSONResponse:
     query = select(Notification).where(Notification.user_id == principal.user.id)
     if unread:
@@ -41,13 +33,10 @@ async def list_notifications(
     total = await db.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = (
         await db.scalars(
-            query.order_by(Notification.created_at.desc()).offset((page - 1) * limit).limit(limit)
+            query.order_by(Notification.created_at.desc()).offset(paging.offset).limit(paging.limit)
         )
     ).all()
-    return success(
-        [notification_out(n) for n in rows],
-        meta={"pagination": {"page": page, "limit": limit, "total": total, "totalPages": -(-total // limit)}},
-    )
+    return success([notification_out(n) for n in rows], meta=paging.meta(total))
 
 
 @router.post(
@@ -90,52 +79,3 @@ async def send_test(principal: CurrentUser, db: DbSession, clients: Clients) -> 
         data={"instance": clients.settings.app.instance},
     )
     return success(notification_out(notification), status_code=201)
-
-
-async def _authenticate(socket: WebSocket) -> tuple[str, str]:
-    """The first message must be ``{"type": "auth", "token": <access token>}`` (never a token in the URL,
-    which proxies write to their access logs)."""
-    clients = clients_of(socket)
-    try:
-        message = json.loads(await asyncio.wait_for(socket.receive_text(), AUTH_TIMEOUT_SECONDS))
-        token = message.get("token") if message.get("type") == "auth" else None
-    except (TimeoutError, ValueError, AttributeError) as exc:
-        raise AuthenticationRequired('send {"type": "auth", "token": ...} first') from exc
-    if not isinstance(token, str):
-        raise AuthenticationRequired('send {"type": "auth", "token": ...} first')
-    claims = clients.tokens.decode_access(token)
-    if not await clients.sessions.is_active(claims.session_id, claims.user_id):
-        raise AuthenticationRequired("this session has ended")
-    return claims.user_id, claims.session_id
-
-
-@router.websocket("/ws")
-async def live(socket: WebSocket) -> None:
-    await socket.accept()
-    clients = clients_of(socket)
-    try:
-        user_id, session_id = await _authenticate(socket)
-    except (AuthenticationRequired, WebSocketDisconnect) as exc:
-        with contextlib.suppress(Exception):
-            await socket.close(CLOSE_UNAUTHENTICATED, getattr(exc, "message", "unauthenticated")[:120])
-        return
-    hub = socket.app.state.hub
-    hub.add(user_id, socket)
-    await socket.send_text(json.dumps({"type": "ready", "instance": clients.settings.app.instance}))
-    try:
-        while True:
-            try:
-                text = await asyncio.wait_for(socket.receive_text(), HEARTBEAT_SECONDS)
-            except TimeoutError:
-                # Heartbeat: keeps idle proxies from closing the socket, and ends it when the session did.
-                if not await clients.sessions.is_active(session_id, user_id):
-                    await socket.close(CLOSE_UNAUTHENTICATED, "session ended")
-                    return
-                await socket.send_text(json.dumps({"type": "ping"}))
-                continue
-            if text.strip() in ('{"type": "ping"}', '{"type":"ping"}'):
-                await socket.send_text(json.dumps({"type": "pong"}))
-    except WebSocketDisconnect:
-        pass
-    finally:
-        hub.remove(user_id, socket)
