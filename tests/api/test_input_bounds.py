@@ -78,3 +78,19 @@ async def test_tags_that_normalize_to_one_slug_are_one_tag(settings: Settings) -
     assert patched.status_code == 200, patched.text
     assert sorted(patched.json()["data"]["tags"]) == ["llm", "rag"]
     assert again.status_code == 201 and again.json()["data"]["tags"] == ["rag"]
+
+
+async def test_a_nul_character_is_a_validation_error_not_a_500(settings: Settings) -> None:
+    # Found by the conformance run: PostgreSQL cannot store NUL, and a query string or JSON string can
+    # carry one ("invalid byte sequence for encoding UTF8: 0x00" answered 500).
+    async with account_client(settings) as client:
+        _, tokens = await signed_in(client)
+        searched = await client.get("/api/v1/articles", params={"q": "a\x00b", "author": "x\x00"})
+        created = await client.post(
+            "/api/v1/articles",
+            headers=bearer(tokens["accessToken"]),
+            json={"title": "Nul \x00 title", "body": "<p>body</p>", "category": "news"},
+        )
+    assert searched.status_code == 422 and searched.json()["error"]["code"] == "VALIDATION_ERROR"
+    assert created.status_code in (404, 422), created.text  # an unknown category may be found first
+    assert created.status_code != 500

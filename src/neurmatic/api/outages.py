@@ -31,6 +31,12 @@ _PG_OUTAGES = (
     asyncpg.exceptions.QueryCanceledError,  # DATABASE_STATEMENT_TIMEOUT: the database is too slow now
     OSError,
 )
+# Text PostgreSQL cannot store (a NUL byte, which any query string or JSON string can carry): the input
+# is invalid, a 422 like any other validation failure, never a 500.
+_PG_INVALID_TEXT = (
+    asyncpg.exceptions.CharacterNotInRepertoireError,
+    asyncpg.exceptions.UntranslatableCharacterError,
+)
 _REDIS_OUTAGES = (redis_errors.ConnectionError, redis_errors.TimeoutError, redis_errors.ReadOnlyError)
 
 
@@ -46,6 +52,15 @@ def is_outage(exc: BaseException) -> bool:
             or isinstance(getattr(exc.orig, "__cause__", None), _PG_OUTAGES)
         )
     return False
+
+
+def is_invalid_text(exc: BaseException) -> bool:
+    """True when PostgreSQL refused a value because of a character it cannot store."""
+    if not isinstance(exc, sa_errors.DBAPIError):
+        return False
+    return isinstance(exc.orig, _PG_INVALID_TEXT) or isinstance(
+        getattr(exc.orig, "__cause__", None), _PG_INVALID_TEXT
+    )
 
 
 def unavailable_response(request: Request, exc: Exception) -> JSONResponse:
@@ -73,6 +88,12 @@ def install_outage_handlers(app: FastAPI, unexpected: Handler) -> None:
     async def on_database(request: Request, exc: Exception) -> JSONResponse:
         if is_outage(exc):
             return unavailable_response(request, exc)
+        if is_invalid_text(exc):
+            return error(
+                "VALIDATION_ERROR",
+                "the request contains a character that cannot be stored (such as NUL)",
+                status_code=422,
+            )
         return await unexpected(request, exc)
 
     for redis_error in _REDIS_OUTAGES:

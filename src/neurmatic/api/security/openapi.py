@@ -23,6 +23,7 @@ DESCRIPTIONS = {
     404: "Not found",
     409: "Conflict with existing data",
     413: "Request body too large",
+    414: "Request URI too long",
     422: "Validation failed; `details` lists each field",
     429: "Rate limited; see Retry-After",
     503: "A dependency is unavailable",
@@ -79,17 +80,23 @@ def _rate_limited(path: str, _method: str, _op: Operation) -> bool:
     return not path.startswith(UNLIMITED_PATHS)
 
 
+def _any(_path: str, _method: str, _op: Operation) -> bool:
+    return True
+
+
 def _uses_a_dependency(path: str, _method: str, _op: Operation) -> bool:
     return path != "/api/v1/health/live"  # liveness touches neither PostgreSQL nor Redis
 
 
 # status code → which operations can answer it, and why
 LAYER_ERRORS: dict[int, Callable[[str, str, Operation], bool]] = {
-    400: _has_body,  # a body that is not JSON (api/errors.py)
+    # a body that is not JSON (api/errors.py); at the edge, a header over nginx's buffers or a bad Host
+    400: _any,
     401: _signs_in,  # deps.py
     403: _cookie_write,  # deps.py: the CSRF token of cookie sessions
     404: _has_path_parameter,  # nothing by that id, slug or name
     413: _has_body,  # BodySizeLimitMiddleware
+    414: _any,  # the edge: a URI over edge_policy.MAX_URI_BYTES
     422: _has_input,  # request validation
     429: _rate_limited,  # GlobalRateLimitMiddleware
     503: _uses_a_dependency,  # PostgreSQL or Redis unavailable (api/outages.py)
