@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from neurmatic.db.migrate import upgrade_to_head
 from neurmatic.db.url import DatabaseUrl
+from neurmatic.ops.flows.backup_files import local_backups
+from neurmatic.ops.flows.backup_s3 import prune_local
 from neurmatic.ops.flows.pg_access import PgTarget
 from neurmatic.ops.flows.restore import RestoreResult, Step, restore_backup
 from neurmatic.settings import Settings
@@ -38,7 +41,22 @@ class BackupContext:
 
     @property
     def safety_dir(self) -> Path:
+        """The dumps taken of a database before a restore replaced it."""
         return self.directory / "safety"
+
+    @property
+    def downloads_dir(self) -> Path:
+        """The backups fetched from S3 to be restored."""
+        return self.directory / "downloads"
+
+    def apply_retention(self, keep_days: int, now: datetime | None = None) -> list[Path]:
+        """Delete the backups, safety dumps and downloads older than ``keep_days`` (by their names), each
+        directory keeping its newest: all three hold every row, and none may grow without bound."""
+        return [
+            pruned
+            for directory in (self.directory, self.safety_dir, self.downloads_dir)
+            for pruned in prune_local(local_backups(directory), keep_days, now)
+        ]
 
 
 def days(variable: str, default: int) -> int:
