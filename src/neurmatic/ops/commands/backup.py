@@ -102,10 +102,11 @@ def backup(
     if click_ctx.invoked_subcommand is not None:
         return
     ctx = BackupContext.load(state_dir, directory)
+    keep_days = days("BACKUP_RETENTION_DAYS", 30)  # a bad value is refused before the dump, not after
     step(f"dumping {ctx.app.dbname} ({dump_format}{', ' + compress if dump_format == 'directory' else ''})")
     path, manifest = _dump(ctx, BackupOptions(dump_format, compress, jobs), as_json)
     step(f"written and checked: {path.name}, sha256 {manifest.sha256[:12]}…")
-    pruned = ctx.apply_retention(days("BACKUP_RETENTION_DAYS", 30))
+    pruned = ctx.apply_retention(keep_days)
     for old in pruned:
         step(f"retention: removed {old.name}")
     verified = False

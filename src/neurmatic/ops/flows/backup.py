@@ -98,8 +98,15 @@ def create_backup(
     final = directory / (name or backup_name(suffix=options.suffix))
     partial = partial_path(final)
     started = time.monotonic()
-    target = target.pinned()
-    conn, snapshot, version = _snapshot(target)
+    try:
+        target = target.pinned()
+        conn, snapshot, version = _snapshot(target)
+    except psycopg.OperationalError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BackupFailed(
+            f"cannot reach {target.dbname} to back it up: {reason}",
+            hint="is PostgreSQL running? see `neurmatic status`",
+        ) from exc
     try:
         with ThreadPoolExecutor(max_workers=1) as pool:
             fingerprints = pool.submit(table_fingerprints, conn)
