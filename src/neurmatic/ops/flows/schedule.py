@@ -110,7 +110,7 @@ def install_crontab(schedule: Schedule, *, remove: bool = False) -> Installed:
     kept = _without_ours(lines, schedule.state_dir)
     reads_cron_tz = cron_reads_cron_tz()
     ours = [] if remove else cron_lines(schedule, reads_cron_tz=reads_cron_tz)
-    result = _crontab("-", stdin="\n".join(kept + ours) + "\n")
+    result = _crontab("-", stdin="".join(f"{line}\n" for line in kept + ours))
     if result.returncode != 0:
         raise ConfigurationError(f"crontab refused the new table: {result.stderr.strip()}")
     notes = [] if remove else _tz_notes(schedule, ours, table=True)
