@@ -114,3 +114,24 @@ def test_a_full_disk_leaves_no_partial_backup_and_the_previous_ones_intact(
         assert earlier.read_bytes() == b"\x1f\x8b" + b"0" * 100
     finally:
         subprocess.run(["umount", str(small)], check=False)
+
+
+def test_retention_covers_safety_dumps_and_downloads(topology: RunningTopology, tmp_path: Path) -> None:
+    """Safety dumps and copies fetched from S3 hold every row too: pruned with the backups (older than
+    BACKUP_RETENTION_DAYS, each directory keeping its newest)."""
+    expired, newest_of_dir = "neurmatic_20200101_020000", "neurmatic_20200102_020000"
+    for sub in ("safety", "downloads"):
+        (tmp_path / sub).mkdir()
+        for stem in (expired, newest_of_dir):
+            (tmp_path / sub / f"{stem}.sql.gz").write_bytes(b"old")
+            (tmp_path / sub / f"{stem}.manifest.json").write_text("{}")
+    made = neurmatic("backup", "--dir", str(tmp_path), "--json", state_dir=topology.state_dir)
+    pruned = json.loads(made.stdout)["pruned"]
+    assert sorted(pruned) == sorted(
+        str(tmp_path / sub / f"{expired}.sql.gz") for sub in ("safety", "downloads")
+    )
+    for sub in ("safety", "downloads"):
+        assert sorted(p.name for p in (tmp_path / sub).iterdir()) == [
+            f"{newest_of_dir}.manifest.json",
+            f"{newest_of_dir}.sql.gz",
+        ]

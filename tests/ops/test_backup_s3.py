@@ -13,6 +13,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from neurmatic.ops.exit_codes import ExitCode
+from neurmatic.ops.flows.backup_files import manifest_path
 from tests.conftest import RunningTopology
 from tests.support import neurmatic, port_is_free
 
@@ -111,7 +112,13 @@ def test_directory_format_through_s3_restores_identical_tables(
     downloads = tmp_path / "elsewhere"  # a different directory: the file really comes from S3
     restored = _neurmatic(topology, s3, "restore", report["s3"], "--db", target, "--dir", str(downloads))
     assert restored.returncode == 0, restored.stderr
-    assert (downloads / "downloads" / Path(report["path"]).name).exists()
+    fetched = downloads / "downloads" / Path(report["path"]).name
+    # Private like every other backup, and complete under its name (no partial file left beside it).
+    assert fetched.stat().st_mode & 0o777 == 0o600
+    assert manifest_path(fetched).stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in fetched.parent.iterdir()) == sorted(
+        [fetched.name, manifest_path(fetched).name]
+    )
     with topology.superuser(target) as conn:
         fingerprints = table_fingerprints(conn)
     assert {t: rows for t, (rows, _) in fingerprints.items()} == report["tables"]

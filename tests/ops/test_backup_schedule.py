@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-from datetime import UTC, datetime, time
 from pathlib import Path
 
+from neurmatic.ops.flows.schedule import cron_reads_cron_tz
 from tests.support import neurmatic, require_binary
 
 
-def _schedule(state_dir: Path, *args: str) -> dict[str, object]:
-    out = neurmatic("backup", "schedule", "--json", *args, state_dir=state_dir)
+def _schedule(state_dir: Path, *args: str, tz: str = "UTC") -> dict[str, object]:
+    out = neurmatic("backup", "schedule", "--json", *args, state_dir=state_dir, env={"TZ": tz})
     result: dict[str, object] = json.loads(out.stdout)
     return result
 
@@ -19,27 +19,50 @@ def _schedule(state_dir: Path, *args: str) -> dict[str, object]:
 def test_crontab_entry_is_idempotent_and_removable(tmp_path: Path) -> None:
     require_binary("crontab")
     state_dir = tmp_path / "state"
+    before = _crontab()
     try:
         installed = _schedule(state_dir, "--method", "cron", "--verify")
-        entry = str(installed["entry"])
-        local = datetime.combine(datetime.now(UTC).date(), time(2, 0), tzinfo=UTC).astimezone()
-        assert entry.startswith(f"{local.minute} {local.hour} * * * ") and "backup.sh --verify" in entry
+        zone, entry = str(installed["entry"]).splitlines()
+        # The run is at 02:00 UTC, and the entry says so to cron (the clock here is UTC: any cron agrees).
+        assert zone == "CRON_TZ=UTC" and entry.startswith("0 2 * * * ") and "backup.sh --verify" in entry
         assert f"NEURMATIC_STATE_DIR={state_dir}" in entry
         _schedule(state_dir, "--method", "cron", "--verify")
-        table = subprocess.run(["crontab", "-l"], capture_output=True, text=True, check=True).stdout
-        assert [line for line in table.splitlines() if str(state_dir) in line] == [entry]
+        table = _crontab()
+        assert [line for line in table if str(state_dir) in line] == [entry]
+        assert table[table.index(entry) - 1] == "CRON_TZ=UTC"
+        assert table.count("CRON_TZ=UTC") == before.count("CRON_TZ=UTC") + 1  # installed once, however often
         _schedule(state_dir, "--method", "cron", "--remove")
-        table = subprocess.run(["crontab", "-l"], capture_output=True, text=True, check=False).stdout
-        assert str(state_dir) not in table
+        assert _crontab() == before
     finally:  # this user's real crontab: never leave a nightly entry behind, even when an assertion fails
         neurmatic("backup", "schedule", "--method", "cron", "--remove", state_dir=state_dir, check=False)
+
+
+def _crontab() -> list[str]:
+    listed = subprocess.run(["crontab", "-l"], capture_output=True, text=True, check=False)
+    return listed.stdout.splitlines() if listed.returncode == 0 else []
+
+
+def test_away_from_utc_the_entry_is_utc_where_cron_reads_cron_tz(tmp_path: Path) -> None:
+    """Japan's time (UTC+9, no daylight saving): cronie reads CRON_TZ and gets 02:00 UTC as such; a cron that
+    ignores it (Debian's) gets the same moment in local time, 11:00, and no CRON_TZ line."""
+    cron_file = tmp_path / "neurmatic-backup"
+    installed = _schedule(
+        tmp_path / "state", "--cron-file", str(cron_file), tz="JST-9"
+    )  # POSIX form: no tzdata needed
+    lines = cron_file.read_text().splitlines()
+    if cron_reads_cron_tz():
+        assert lines[-2] == "CRON_TZ=UTC" and lines[-1].startswith("0 2 * * * root ")
+    else:
+        assert "CRON_TZ=UTC" not in lines and lines[-1].startswith("0 11 * * * root ")
+        assert any("local time" in note for note in installed["notes"])  # type: ignore[attr-defined]
 
 
 def test_cron_file_and_systemd_timer(tmp_path: Path) -> None:
     state_dir = tmp_path / "state"
     cron_file = tmp_path / "cron.d" / "neurmatic-backup"
     _schedule(state_dir, "--cron-file", str(cron_file), "--at", "03:30")
-    assert "30 3 * * * root " in cron_file.read_text() and oct(cron_file.stat().st_mode)[-3:] == "644"
+    text = cron_file.read_text()
+    assert "CRON_TZ=UTC\n30 3 * * * root " in text and oct(cron_file.stat().st_mode)[-3:] == "644"
     units = tmp_path / "units"
     timer = _schedule(state_dir, "--method", "systemd", "--unit-dir", str(units))
     assert timer["entry"] == "OnCalendar=*-*-* 02:00:00 UTC"

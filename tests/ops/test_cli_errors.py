@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import socket
+import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from neurmatic.errors import MissingBinaryError, PortInUseError
 from neurmatic.ops.exit_codes import ExitCode
 from neurmatic.supervisor.layout import HOST, Ports
 from neurmatic.supervisor.service import check_port_free
+from tests.conftest import RunningTopology
 from tests.support import free_base_port, make_state_parent, neurmatic
 
 
@@ -62,5 +65,19 @@ def test_logs_of_an_unknown_service_lists_the_known_ones(tmp_path_factory: pytes
     state_dir = make_state_parent(tmp_path_factory, "logs") / "s"
     TopologyState.create(state_dir, base_port=free_base_port())
     result = neurmatic("logs", "nosuch", state_dir=state_dir, check=False)
-    assert result.returncode == ExitCode.SERVICE_FAILED
-    assert "postgres-1" in result.stderr and "backend-2" in result.stderr
+    assert result.returncode == ExitCode.USAGE  # a wrong argument, as the README's table says
+    assert "no service named 'nosuch'" in result.stderr
+    assert "postgres-1" in result.stderr and "backend-2" in result.stderr and "watcher" in result.stderr
+
+
+def test_logs_of_nginx_are_its_error_and_access_logs(topology: RunningTopology) -> None:
+    marker = f"/api/v1/no-such-route-{uuid.uuid4().hex}"
+    with topology.client() as client:
+        assert client.get(marker).status_code == 404
+    access = topology.state_dir / "nginx" / "logs" / "access.log"
+    deadline = time.monotonic() + 10  # nginx writes its access line once the answer is sent
+    while marker not in access.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    shown = neurmatic("logs", "nginx", "-n", "20", state_dir=topology.state_dir).stdout
+    assert f"==> {topology.state_dir / 'nginx' / 'logs' / 'error.log'} <==" in shown
+    assert f"==> {access} <==" in shown and marker in shown

@@ -5,9 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
+from boto3.exceptions import Boto3Error
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 
 from neurmatic.settings import AwsSettings
+
+# Everything S3 (or the way to it) can fail with: botocore's errors, the service's refusals, and boto3's
+# own transfer errors (an upload_file/download_file that failed part-way raises S3UploadFailedError or
+# S3TransferFailedError, which derive from neither of the others).
+S3_ERRORS: tuple[type[Exception], ...] = (BotoCoreError, ClientError, Boto3Error)
 
 
 def s3_client(settings: AwsSettings, *, read_timeout: float) -> Any:

@@ -35,7 +35,7 @@ def _backup_errors() -> tuple[tuple[type[errors.NeurmaticError], ExitCode], ...]
     from neurmatic.ops.flows.backup import BackupFailed
     from neurmatic.ops.flows.backup_archive import ArchiveError
     from neurmatic.ops.flows.backup_files import BackupInvalid
-    from neurmatic.ops.flows.backup_s3 import S3Unavailable
+    from neurmatic.ops.flows.backup_s3 import NotABackupAddress, S3Unavailable
     from neurmatic.ops.flows.restore import RestoreFailed, TargetNotEmpty
 
     return (
@@ -45,6 +45,7 @@ def _backup_errors() -> tuple[tuple[type[errors.NeurmaticError], ExitCode], ...]
         (RestoreFailed, ExitCode.RESTORE_FAILED),
         (TargetNotEmpty, ExitCode.ABORTED),
         (S3Unavailable, ExitCode.S3_UNAVAILABLE),
+        (NotABackupAddress, ExitCode.USAGE),
     )
 
 

@@ -10,6 +10,7 @@ import subprocess
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from pathlib import Path
 
 import psutil
 
@@ -175,6 +176,10 @@ class Service(ABC):
         if entry and is_running(*entry):
             terminate(entry[0], grace=self.stop_grace, sig=self.stop_signal)
         self.pidfile.remove()
+
+    def log_files(self) -> list[Path]:
+        """Where the server writes: its output, captured in ``logs/<name>.log`` (``neurmatic logs``)."""
+        return [self.paths.log(self.name)]
 
     def log_tail(self, lines: int = 20) -> str:
         try:

@@ -2,8 +2,12 @@
 
 Both run in a thread of the worker process rather than in RQ's own forked scheduler process: a fork
 outlives a SIGKILLed worker (nothing would stop it, and it would keep the scheduler locks), while a
-thread dies with its process. The scheduler part uses RQ's locks, so with several workers only one
-moves scheduled jobs at a time.
+thread dies with its process. The scheduler part uses RQ's locks, on a short lease (scheduler.py), so
+with several workers only one moves scheduled jobs at a time, and a dead one's role passes on in seconds.
+
+The thread must outlive any failure of a tick: if it ended, the process would look alive while nothing
+is scheduled and its heartbeat lapses. A Redis error waits for the next tick; anything else is logged
+(with its traceback, once per kind of error) and waits for the next tick too.
 """
 
 from __future__ import annotations
@@ -18,17 +22,16 @@ from collections.abc import Sequence
 
 import redis
 from rq import Queue, Retry
-from rq.scheduler import RQScheduler
 
 from neurmatic.adapters.redis import sync_master
 from neurmatic.settings import Settings
 from neurmatic.worker.cron import CronJob, CronTicker, cron_job_id
 from neurmatic.worker.heartbeat import HEARTBEAT_INTERVAL_SECONDS, HEARTBEAT_TTL_SECONDS, heartbeat_key
 from neurmatic.worker.queues import FAILED_JOB_TTL_SECONDS
+from neurmatic.worker.scheduler import LeasedScheduler
 
 log = logging.getLogger("neurmatic.worker")
-TICK_SECONDS = 1.0  # how often due retries are moved: their intervals start at 2 s
-LOCK_RETRY_SECONDS = 10.0  # a lock left by a killed worker expires after ~1 min; ask again meanwhile
+TICK_SECONDS = 1.0  # how often due retries are moved (their intervals start at 2 s) and locks renewed
 
 
 class Housekeeper(threading.Thread):
@@ -39,11 +42,11 @@ class Housekeeper(threading.Thread):
         self.queues = set(queues)
         # Its own client: the worker's connection is shared with the forked job processes.
         self.client = sync_master(settings.redis)
-        self.scheduler = RQScheduler(list(queues), connection=self.client, interval=int(TICK_SECONDS))
+        self.scheduler = LeasedScheduler(list(queues), connection=self.client, interval=int(TICK_SECONDS))
         self.stopping = threading.Event()
         self._last_beat = 0.0
-        self._last_lock_attempt = 0.0
         self._failing = False
+        self._unexpected: set[str] = set()  # kinds of non-Redis errors already logged with a traceback
         self.cron = CronTicker(self.client, self._enqueue_cron_job, name)
 
     def _enqueue_cron_job(self, job: CronJob, occurrence: str) -> None:
@@ -65,24 +68,21 @@ class Housekeeper(threading.Thread):
         self._last_beat = time.monotonic()
 
     def schedule(self) -> None:
-        """Hold the scheduler locks (when free) and move every due retry back onto its queue."""
-        scheduler = self.scheduler
-        now = time.monotonic()
-        if scheduler.acquired_locks != self.queues and now - self._last_lock_attempt >= LOCK_RETRY_SECONDS:
-            self._last_lock_attempt = now
-            if scheduler.acquire_locks():  # type: ignore[no-untyped-call]
-                scheduler.register_birth()
-        if scheduler.acquired_locks:
-            scheduler.heartbeat()  # type: ignore[no-untyped-call]
-            scheduler.enqueue_scheduled_jobs()  # type: ignore[no-untyped-call]
+        """Take or renew the scheduler locks that are free or ours, and move every due job of the queues
+        held onto its queue."""
+        if self.scheduler.acquire_locks():
+            self.scheduler.enqueue_scheduled_jobs()  # type: ignore[no-untyped-call]
+
+    def tick(self) -> None:
+        if time.monotonic() - self._last_beat >= HEARTBEAT_INTERVAL_SECONDS:
+            self.beat()
+        self.schedule()
+        self.cron.tick()
 
     def run(self) -> None:
         while not self.stopping.wait(TICK_SECONDS):
             try:
-                if time.monotonic() - self._last_beat >= HEARTBEAT_INTERVAL_SECONDS:
-                    self.beat()
-                self.schedule()
-                self.cron.tick()
+                self.tick()
                 if self._failing:
                     log.info("redis reachable again; heartbeat resumed")
                 self._failing = False
@@ -90,6 +90,12 @@ class Housekeeper(threading.Thread):
                 if not self._failing:  # once per outage, not once per second
                     log.warning("heartbeat failed: redis unavailable", extra={"error": type(exc).__name__})
                 self._failing = True
+                self._last_beat = 0.0
+            except Exception as exc:  # a bug, or a library's error mid-failover: never end the thread
+                kind = type(exc).__name__
+                if kind not in self._unexpected:
+                    self._unexpected.add(kind)
+                    log.exception("housekeeping tick failed", extra={"error": kind})
                 self._last_beat = 0.0
 
     def stop(self) -> None:

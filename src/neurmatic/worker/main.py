@@ -2,8 +2,12 @@
 
 RQ forks one child per job (a crashing or leaking job cannot take the worker down) and does a warm
 shutdown on SIGTERM: the job in progress finishes, then the worker exits (the supervisor waits 30 s).
-When RQ's loop ends without a stop request (Redis lost mid-job during a failover), a new RQ worker
-starts after a backoff instead of the process exiting.
+
+The process rides through a Redis outage (a Sentinel failover): RQ's loop quits on a Redis error met
+outside its dequeue wait (after a job, on a heartbeat), and even creating an RQ worker talks to Redis
+(``CLIENT SETNAME``). So each RQ worker's whole life, creation included, is one guarded attempt: a lost
+Redis ends it, and a new one starts after a short backoff (reset once a worker got registered), as
+long as no stop was requested. Dying instead would cost the scheduling too (see housekeeping.py).
 """
 
 from __future__ import annotations
@@ -34,7 +38,9 @@ from neurmatic.worker.queues import ALL_QUEUES, JOB_OUTCOMES_KEY
 log = logging.getLogger("neurmatic.worker")
 WORKER_TTL_SECONDS = 35  # RQ blocks on the queues for ttl - 15 = 20 s between its own heartbeats
 BLOCKING_SOCKET_TIMEOUT = 35.0  # must outlast that blocking wait
-MAX_RESTART_BACKOFF_SECONDS = 30.0
+FIRST_RESTART_BACKOFF_SECONDS = 0.5
+MAX_RESTART_BACKOFF_SECONDS = 4.0  # a Sentinel failover takes ~5 s: retry within seconds of its end
+RECONNECT_WAIT_SECONDS = 2.0  # RQ's own retries while waiting for jobs double up to 60 s otherwise
 
 
 class _SafeFailureLog(BaseWorker):
@@ -73,7 +79,14 @@ class _CountedOutcomes(BaseWorker):
         self._count(job, "failed")
 
 
-class QueueWorker(_CountedOutcomes, _SafeFailureLog, ForkingWorker):
+class _PromptReconnect(BaseWorker):
+    """RQ retries a lost connection while it waits for jobs with a doubling pause (1, 2, 4 … 60 s):
+    after a failover of a few seconds it would sleep on long after Redis is back."""
+
+    max_connection_wait_time = RECONNECT_WAIT_SECONDS
+
+
+class QueueWorker(_PromptReconnect, _CountedOutcomes, _SafeFailureLog, ForkingWorker):
     """The production worker: a forked child per job."""
 
     stop_requested = False
@@ -83,7 +96,7 @@ class QueueWorker(_CountedOutcomes, _SafeFailureLog, ForkingWorker):
         super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
 
 
-class InlineWorker(_CountedOutcomes, _SafeFailureLog, SimpleWorker):
+class InlineWorker(_PromptReconnect, _CountedOutcomes, _SafeFailureLog, SimpleWorker):
     """Runs jobs in its own process (tests, debugging): same queues, same failure handling."""
 
 
@@ -138,23 +151,14 @@ class Worker:
         housekeeper.start()
         connection = queue_connection(self.settings)
         log.info("worker started", extra={"worker": self.name, "queues": list(ALL_QUEUES)})
-        backoff = 1.0
+        backoff = FIRST_RESTART_BACKOFF_SECONDS
         try:
             while not self.stop.is_set():
-                worker = QueueWorker(
-                    list(ALL_QUEUES),
-                    name=f"{self.name}.{uuid.uuid4().hex[:8]}",  # RQ refuses a name a dead worker still holds
-                    connection=connection,
-                    worker_ttl=WORKER_TTL_SECONDS,
-                    log_job_description=False,
-                )
-                try:
-                    worker.work(logging_level=self.settings.app.log_level.upper())
-                except redis.RedisError as exc:
-                    log.warning("worker could not register", extra={"error": type(exc).__name__})
-                self._install_signal_handlers()
-                if worker.stop_requested:
+                worker = self._work_once(connection)
+                if self.stop.is_set() or (worker is not None and worker.stop_requested):
                     break
+                if worker is not None and worker.birth_date is not None:
+                    backoff = FIRST_RESTART_BACKOFF_SECONDS  # it got registered: this is a new outage
                 log.warning("worker loop ended unexpectedly; restarting", extra={"in_s": backoff})
                 self.stop.wait(backoff)
                 backoff = min(backoff * 2, MAX_RESTART_BACKOFF_SECONDS)
@@ -162,3 +166,35 @@ class Worker:
             housekeeper.stop()
             connection.close()
         log.info("worker stopped", extra={"worker": self.name})
+
+    def _work_once(self, connection: redis.Redis) -> QueueWorker | None:
+        """One RQ worker, from its creation to the end of its loop (None: it could not be created)."""
+        worker: QueueWorker | None = None
+        try:
+            worker = QueueWorker(
+                list(ALL_QUEUES),
+                name=f"{self.name}.{uuid.uuid4().hex[:8]}",  # RQ refuses a name a dead worker still holds
+                connection=connection,
+                worker_ttl=WORKER_TTL_SECONDS,
+                log_job_description=False,
+            )
+            if self.stop.is_set():  # asked to stop while it was being created (our handler, not RQ's)
+                return worker
+            worker.work(logging_level=self.settings.app.log_level.upper())
+        except redis.RedisError as exc:
+            log.warning("worker lost redis", extra={"error": type(exc).__name__})
+        finally:
+            if worker is not None:
+                _stop_listening(worker)
+            self._install_signal_handlers()
+        return worker
+
+
+def _stop_listening(worker: BaseWorker) -> None:
+    """End the RQ worker's command-channel thread. RQ does it in its teardown, but only after
+    registering the worker's death, which fails while Redis is away: the thread would live on,
+    retrying every 2 s, one more for every restart."""
+    thread = worker.pubsub_thread
+    if thread is not None and thread.is_alive():
+        thread.stop()
+        thread.join(timeout=1)

@@ -12,18 +12,18 @@ import click
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 from neurmatic.backup_status import BackupStatus
+from neurmatic.errors import ConfigurationError
 from neurmatic.ops.commands.backup_context import dir_option, err, jobs_option, step
 from neurmatic.ops.commands.backup_schedule import schedule
 from neurmatic.ops.commands.options import json_option, state_dir_option
 from neurmatic.ops.flows.backup import BackupOptions, create_backup
 from neurmatic.ops.flows.backup_context import BackupContext, days
-from neurmatic.ops.flows.backup_files import Manifest, local_backups, manifest_path
+from neurmatic.ops.flows.backup_files import BackupInvalid, Manifest, local_backups, manifest_path
 from neurmatic.ops.flows.backup_record import record_success
 from neurmatic.ops.flows.backup_s3 import (
     S3Unavailable,
     apply_lifecycle,
     client_for,
-    prune_local,
     prune_remote,
     remote_backups,
     upload,
@@ -102,10 +102,11 @@ def backup(
     if click_ctx.invoked_subcommand is not None:
         return
     ctx = BackupContext.load(state_dir, directory)
+    keep_days = days("BACKUP_RETENTION_DAYS", 30)  # a bad value is refused before the dump, not after
     step(f"dumping {ctx.app.dbname} ({dump_format}{', ' + compress if dump_format == 'directory' else ''})")
     path, manifest = _dump(ctx, BackupOptions(dump_format, compress, jobs), as_json)
     step(f"written and checked: {path.name}, sha256 {manifest.sha256[:12]}…")
-    pruned = prune_local(local_backups(ctx.directory), days("BACKUP_RETENTION_DAYS", 30))
+    pruned = ctx.apply_retention(keep_days)
     for old in pruned:
         step(f"retention: removed {old.name}")
     verified = False
@@ -154,7 +155,9 @@ def lifecycle_apply(state_dir: Path) -> None:
     """Put the guide's rule on the bucket: Glacier after 90 days, expiry after 365, abort stale uploads."""
     aws = BackupContext.load(state_dir).settings.aws
     if not aws.backup_bucket:
-        raise click.ClickException("no backup bucket: set AWS_BACKUP_BUCKET (or S3_BUCKET)")
+        raise ConfigurationError(
+            "no backup bucket is configured", hint="set AWS_BACKUP_BUCKET (or S3_BUCKET)"
+        )
     rule = apply_lifecycle(client_for(aws), aws.backup_bucket)
     click.echo(json.dumps(rule, indent=2))
 
@@ -209,7 +212,10 @@ def verify(source: Path | None, state_dir: Path, directory: Path | None, jobs: i
     ctx = BackupContext.load(state_dir, directory)
     chosen = source or next(iter(local_backups(ctx.directory)), None)
     if chosen is None:
-        raise click.ClickException("no backup to verify; make one with `neurmatic backup`")
+        raise BackupInvalid(
+            f"no backup to verify in {ctx.directory}",
+            hint="make one with `neurmatic backup`, or name the file to verify",
+        )
     result = verify_by_restore(
         chosen, admin=ctx.admin, owner=ctx.app.user, safety_dir=ctx.safety_dir, step=step, jobs=jobs
     )

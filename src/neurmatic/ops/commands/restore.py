@@ -22,7 +22,7 @@ def _local(ctx: BackupContext, source: str) -> Path:
     if not source.startswith("s3://"):
         return Path(source)
     step(f"downloading {source}")
-    return download(client_for(ctx.settings.aws), source, ctx.directory / "downloads")
+    return download(client_for(ctx.settings.aws), source, ctx.downloads_dir)
 
 
 @click.command()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -113,23 +115,56 @@ def status(state_dir: Path, as_json: bool) -> None:
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines (Ctrl-C to stop).")
 @click.option("-n", "--lines", type=int, default=100, show_default=True, help="How many past lines.")
 def logs(state_dir: Path, service: str, follow: bool, lines: int) -> None:
-    """Print a service's log (postgres-1, redis-2, sentinel-3, backend-1, worker, nginx, watcher, ...)."""
+    """Print a service's log (postgres-1, redis-2, sentinel-3, backend-1, worker, watcher, ...); for nginx,
+    its output, then its error log, then its access log (each under a ``==> file <==`` header)."""
     state = TopologyState.load(state_dir)
-    if service != "watcher":
-        Topology(state).service(service)  # an unknown name gets the list of known ones
-    path = state.paths.log(service)
-    if not path.exists():
-        err.print(f"{service} has no log yet ({path})")
+    files = _log_files(state, service)
+    present = [path for path in files if path.exists()]
+    if not present:
+        err.print(f"{service} has no log yet ({files[0]})")
         return
-    with path.open("r", errors="replace") as handle:
-        for line in handle.readlines()[-lines:]:
-            click.echo(line, nl=False)
-        while follow:
-            line = handle.readline()
-            if line:
+    _print_logs(present, lines=lines, follow=follow, headers=len(files) > 1)
+
+
+def _log_files(state: TopologyState, service: str) -> list[Path]:
+    if service == "watcher":  # not a server of the topology, but it logs beside them
+        return [state.paths.log(service)]
+    topology = Topology(state)
+    known = [s.name for s in topology.services()]
+    if service not in known:
+        raise click.BadParameter(
+            f"no service named {service!r}; the services are: {', '.join([*known, 'watcher'])}",
+            param_hint="SERVICE",
+        )
+    return topology.service(service).log_files()
+
+
+def _print_logs(paths: list[Path], *, lines: int, follow: bool, headers: bool) -> None:
+    """The last ``lines`` of each file, then (``follow``) new lines as they come, like ``tail [-f]``."""
+    with contextlib.ExitStack() as stack:
+        handles = [(path, stack.enter_context(path.open("r", errors="replace"))) for path in paths]
+        shown: Path | None = None
+        for path, handle in handles:
+            if headers:
+                _header(path, first=shown is None)
+            shown = path
+            for line in collections.deque(handle, maxlen=max(lines, 0)):  # bounded: access logs grow
                 click.echo(line, nl=False)
-            else:
+        while follow:
+            idle = True
+            for path, handle in handles:
+                for line in iter(handle.readline, ""):
+                    if headers and path != shown:
+                        _header(path, first=False)
+                        shown = path
+                    click.echo(line, nl=False)
+                    idle = False
+            if idle:
                 time.sleep(0.25)
+
+
+def _header(path: Path, *, first: bool) -> None:
+    click.echo(f"==> {path} <==" if first else f"\n==> {path} <==")
 
 
 @click.command(hidden=True)

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import psycopg
 
@@ -40,6 +40,8 @@ from neurmatic.ops.flows.backup_files import (
     backup_name,
     check_gzip_dump,
     manifest_path,
+    partial_path,
+    private_file,
     sha256_of,
 )
 from neurmatic.ops.flows.pg_access import PgTarget, table_fingerprints
@@ -94,10 +96,17 @@ def create_backup(
     """
     directory.mkdir(parents=True, exist_ok=True)
     final = directory / (name or backup_name(suffix=options.suffix))
-    partial = final.with_name(f".{final.name}.partial")
+    partial = partial_path(final)
     started = time.monotonic()
-    target = target.pinned()
-    conn, snapshot, version = _snapshot(target)
+    try:
+        target = target.pinned()
+        conn, snapshot, version = _snapshot(target)
+    except psycopg.OperationalError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BackupFailed(
+            f"cannot reach {target.dbname} to back it up: {reason}",
+            hint="is PostgreSQL running? see `neurmatic status`",
+        ) from exc
     try:
         with ThreadPoolExecutor(max_workers=1) as pool:
             fingerprints = pool.submit(table_fingerprints, conn)
@@ -148,7 +157,7 @@ def _write(
             target, snapshot, workdir, jobs=options.jobs, compress=options.compress, progress=progress
         )
         list_contents(workdir)
-        with _private_file(partial) as raw:
+        with private_file(partial) as raw:
             pack(workdir, raw, options.compress)
             raw.flush()
             os.fsync(raw.fileno())
@@ -170,11 +179,6 @@ def _check(partial: Path, options: BackupOptions) -> None:
         check_archive(partial, compress=options.compress)
 
 
-def _private_file(path: Path) -> BinaryIO:
-    # 0600: a backup holds every row, password hashes included.
-    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
-
-
 def _dump(target: PgTarget, snapshot: str, partial: Path, compresslevel: int, progress: Progress) -> None:
     argv = [
         str(pg_binary("pg_dump")),
@@ -191,7 +195,7 @@ def _dump(target: PgTarget, snapshot: str, partial: Path, compresslevel: int, pr
     assert proc.stdout is not None and proc.stderr is not None
     try:
         with (
-            _private_file(partial) as raw,
+            private_file(partial) as raw,
             gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=compresslevel, mtime=0) as zipped,
         ):
             while chunk := proc.stdout.read(CHUNK):

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from neurmatic.db.migrate import upgrade_to_head
 from neurmatic.db.url import DatabaseUrl
+from neurmatic.errors import ConfigurationError, TopologyNotRunningError
+from neurmatic.ops.flows.backup_files import local_backups
+from neurmatic.ops.flows.backup_s3 import prune_local
 from neurmatic.ops.flows.pg_access import PgTarget
 from neurmatic.ops.flows.restore import RestoreResult, Step, restore_backup
 from neurmatic.settings import Settings
@@ -25,6 +29,10 @@ class BackupContext:
     @classmethod
     def load(cls, state_dir: Path, directory: Path | None = None) -> BackupContext:
         state = TopologyState.load(state_dir)
+        if not state.paths.app_env_file.exists():  # written by the first `up`
+            raise TopologyNotRunningError(
+                f"the topology in {state.paths.root} was never started", hint="`neurmatic up` first"
+            )
         url = DatabaseUrl.parse(read_env_file(state.paths.app_env_file)["DATABASE_URL"])
         hosts = tuple((HOST, state.ports.postgres(i)) for i in (1, 2))
         admin = PgTarget(hosts, SUPERUSER, state.secrets["POSTGRES_SUPERUSER_PASSWORD"], "postgres")
@@ -38,11 +46,30 @@ class BackupContext:
 
     @property
     def safety_dir(self) -> Path:
+        """The dumps taken of a database before a restore replaced it."""
         return self.directory / "safety"
+
+    @property
+    def downloads_dir(self) -> Path:
+        """The backups fetched from S3 to be restored."""
+        return self.directory / "downloads"
+
+    def apply_retention(self, keep_days: int, now: datetime | None = None) -> list[Path]:
+        """Delete the backups, safety dumps and downloads older than ``keep_days`` (by their names), each
+        directory keeping its newest: all three hold every row, and none may grow without bound."""
+        return [
+            pruned
+            for directory in (self.directory, self.safety_dir, self.downloads_dir)
+            for pruned in prune_local(local_backups(directory), keep_days, now)
+        ]
 
 
 def days(variable: str, default: int) -> int:
-    return int(os.environ.get(variable) or default)
+    """A number of days from the environment (a retention), ``default`` when unset."""
+    value = os.environ.get(variable) or str(default)
+    if not value.isdigit():
+        raise ConfigurationError(f"{variable}={value!r} is not a whole number of days")
+    return int(value)
 
 
 def restore_and_migrate(

@@ -17,6 +17,7 @@ import zlib
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from neurmatic.errors import NeurmaticError
 
@@ -142,9 +143,21 @@ def check_contents(path: Path) -> None:
         check_gzip_dump(path)
 
 
+def private_file(path: Path) -> BinaryIO:
+    """A new file only its owner may read (0600: a backup holds every row, password hashes included).
+    A leftover of an interrupted run is replaced, never reopened with whatever mode it had."""
+    path.unlink(missing_ok=True)
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
+
+
+def partial_path(path: Path) -> Path:
+    """Where ``path`` is written until it is complete: a dot-file, which no listing takes for a backup."""
+    return path.with_name(f".{path.name}.partial")
+
+
 def write_atomically(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as handle:
+    tmp = partial_path(path)
+    with private_file(tmp) as handle:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())

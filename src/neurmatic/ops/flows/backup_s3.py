@@ -9,11 +9,18 @@ from pathlib import Path
 from typing import Any
 
 from boto3.s3.transfer import TransferConfig
-from botocore.exceptions import BotoCoreError, ClientError
 
-from neurmatic.adapters.s3 import s3_client
+from neurmatic.adapters.s3 import S3_ERRORS, s3_client
 from neurmatic.errors import NeurmaticError
-from neurmatic.ops.flows.backup_files import PREFIX, Manifest, backup_suffix, manifest_name, manifest_path
+from neurmatic.ops.flows.backup_files import (
+    PREFIX,
+    Manifest,
+    backup_suffix,
+    manifest_name,
+    manifest_path,
+    partial_path,
+    private_file,
+)
 from neurmatic.settings import AwsSettings
 
 KEY_PREFIX = "database/"
@@ -23,6 +30,10 @@ LIFECYCLE_RULE_ID = "neurmatic-database-backups"
 
 class S3Unavailable(NeurmaticError):
     """S3 could not be reached or refused the request; the local backup is intact."""
+
+
+class NotABackupAddress(NeurmaticError):
+    """An address that cannot name a backup in S3: a usage error, nothing was asked of S3."""
 
 
 @dataclass(frozen=True)
@@ -73,7 +84,7 @@ def upload(
                 f"s3://{bucket}/{key} does not match the local backup after upload; removed it"
             )
         client.upload_file(str(manifest_path(backup)), bucket, f"{KEY_PREFIX}{manifest_path(backup).name}")
-    except (BotoCoreError, ClientError) as exc:
+    except S3_ERRORS as exc:
         raise S3Unavailable(
             f"cannot upload to s3://{bucket}: {type(exc).__name__}",
             hint="the local backup is kept; check AWS_* settings and try `neurmatic backup` again",
@@ -81,24 +92,44 @@ def upload(
     return f"s3://{bucket}/{key}"
 
 
-def download(client: Any, url: str, directory: Path) -> Path:
-    """Fetch ``s3://bucket/key`` and its manifest into ``directory``; the checksum is checked by the
-    restore's own verification (against the manifest) before anything is touched."""
+def backup_address(url: str) -> tuple[str, str]:
+    """``s3://bucket/…/neurmatic_….sql.gz`` → (bucket, key); anything else is refused before S3 is asked."""
     bucket, _, key = url.removeprefix("s3://").partition("/")
-    if not bucket or not backup_suffix(key):
-        raise NeurmaticError(f"{url} is not an s3://bucket/database/{PREFIX}….sql.gz (or .dir.tar…) backup")
+    if not url.startswith("s3://") or not bucket or not backup_suffix(key):
+        raise NotABackupAddress(
+            f"{url} is not an s3://bucket/database/{PREFIX}….sql.gz (or .dir.tar…) backup",
+            hint="`neurmatic backup list` shows the backups in S3",
+        )
+    return bucket, key
+
+
+def download(client: Any, url: str, directory: Path) -> Path:
+    """Fetch ``s3://bucket/key`` and its manifest into ``directory``, private (0600, as every backup) and
+    under temporary names until complete; the checksum is checked by the restore's own verification
+    (against the manifest) before anything is touched."""
+    bucket, key = backup_address(url)
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / key.rsplit("/", 1)[-1]
     try:
-        client.download_file(bucket, key, str(target))
-        client.download_file(bucket, manifest_name(key), str(manifest_path(target)))
-    except (BotoCoreError, ClientError) as exc:
-        target.unlink(missing_ok=True)
+        _fetch(client, bucket, key, target)
+        _fetch(client, bucket, manifest_name(key), manifest_path(target))
+    except S3_ERRORS as exc:
+        target.unlink(missing_ok=True)  # a backup without its manifest would pass for an unverified one
         raise S3Unavailable(
             f"cannot download {url}: {type(exc).__name__}",
             hint="check the address with `neurmatic backup list` and the AWS_* settings",
         ) from exc
     return target
+
+
+def _fetch(client: Any, bucket: str, key: str, target: Path) -> None:
+    partial = partial_path(target)
+    try:
+        with private_file(partial) as handle:
+            client.download_fileobj(bucket, key, handle)
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def remote_backups(client: Any, bucket: str) -> list[RemoteBackup]:
@@ -109,7 +140,7 @@ def remote_backups(client: Any, bucket: str) -> list[RemoteBackup]:
                 created = created_from_name(item["Key"])
                 if backup_suffix(item["Key"]) and created is not None:
                     found.append(RemoteBackup(item["Key"], int(item["Size"]), created))
-    except (BotoCoreError, ClientError) as exc:
+    except S3_ERRORS as exc:
         raise S3Unavailable(f"cannot list s3://{bucket}/{KEY_PREFIX}: {type(exc).__name__}") from exc
     return sorted(found, key=lambda b: b.created, reverse=True)
 
@@ -121,9 +152,13 @@ def prune_remote(client: Any, bucket: str, keep_days: int, now: datetime | None 
     for backup in remote_backups(client, bucket)[1:]:
         if backup.created < cutoff:
             manifest_key = manifest_name(backup.key)
-            client.delete_objects(
-                Bucket=bucket, Delete={"Objects": [{"Key": backup.key}, {"Key": manifest_key}]}
-            )
+            try:
+                client.delete_objects(
+                    Bucket=bucket, Delete={"Objects": [{"Key": backup.key}, {"Key": manifest_key}]}
+                )
+            except S3_ERRORS as exc:
+                failure = type(exc).__name__
+                raise S3Unavailable(f"cannot delete s3://{bucket}/{backup.key}: {failure}") from exc
             deleted.append(backup.key)
     return deleted
 
@@ -155,6 +190,6 @@ def apply_lifecycle(
     }
     try:
         client.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": [rule]})
-    except (BotoCoreError, ClientError) as exc:
+    except S3_ERRORS as exc:
         raise S3Unavailable(f"cannot set the lifecycle of s3://{bucket}: {type(exc).__name__}") from exc
     return rule

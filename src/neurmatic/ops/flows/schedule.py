@@ -7,6 +7,7 @@ and backup directories in its environment, so the guide's cron line and ours are
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import shutil
 import subprocess
@@ -18,6 +19,7 @@ from pathlib import Path
 from neurmatic.errors import ConfigurationError, MissingBinaryError
 
 MARKER = "# neurmatic-backup"
+CRON_TZ_LINE = "CRON_TZ=UTC"  # the run is at a UTC time: cronie reads the zone of the entries from it
 UNIT = "neurmatic-backup"
 PROJECT_ROOT = Path(__file__).resolve().parents[4]
 
@@ -42,7 +44,7 @@ class Schedule:
         return self.state_dir / "logs" / "backup.log"
 
     def local_time(self) -> time:
-        """Cron reads the machine's local time: the UTC hour converted (today's offset; see the note)."""
+        """The UTC time on this machine's clock (today's offset)."""
         moment = datetime.combine(datetime.now(UTC).date(), self.at, tzinfo=UTC).astimezone()
         return moment.time()
 
@@ -56,12 +58,28 @@ class Installed:
     notes: list[str] = field(default_factory=list)
 
 
-def cron_line(schedule: Schedule) -> str:
+def cron_reads_cron_tz() -> bool:
+    """Whether this machine's cron daemon honours ``CRON_TZ`` (cronie does; Debian's cron 3.0 does not,
+    and follows the machine's zone). Told by the daemon's own binary; no daemon here: assume it does."""
+    for name in ("crond", "cron"):
+        binary = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+        if binary is not None:
+            with contextlib.suppress(OSError):
+                return b"CRON_TZ" in Path(binary).read_bytes()
+    return True
+
+
+def cron_lines(schedule: Schedule, *, reads_cron_tz: bool) -> list[str]:
+    """``CRON_TZ=UTC`` and the entry at the UTC time, whenever that means what it says: the daemon reads
+    CRON_TZ, or the machine's clock is UTC anyway. Otherwise the entry at the local time (see the note)."""
     local = schedule.local_time()
+    utc = reads_cron_tz or local == schedule.at
+    when = schedule.at if utc else local
     log = shlex.quote(str(schedule.log_file))
     # sh reads the trailing "# neurmatic-backup DIR" as a comment; it marks our line for replacement.
-    when = f"{local.minute} {local.hour} * * *"
-    return f"{when} {schedule.command()} >> {log} 2>&1 {MARKER} {schedule.state_dir}"
+    command = f"{schedule.command()} >> {log} 2>&1 {MARKER} {schedule.state_dir}"
+    entry = f"{when.minute} {when.hour} * * * {command}"
+    return [CRON_TZ_LINE, entry] if utc else [entry]
 
 
 def _crontab(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -74,20 +92,29 @@ def _crontab(*args: str, stdin: str | None = None) -> subprocess.CompletedProces
 
 
 def _without_ours(lines: list[str], state_dir: Path) -> list[str]:
-    return [line for line in lines if not line.endswith(f"{MARKER} {state_dir}")]
+    """The table without our entry and the ``CRON_TZ=UTC`` written just before it (the pair is ours)."""
+    kept: list[str] = []
+    for line in lines:
+        if line.endswith(f"{MARKER} {state_dir}"):
+            if kept and kept[-1] == CRON_TZ_LINE:
+                kept.pop()
+            continue
+        kept.append(line)
+    return kept
 
 
 def install_crontab(schedule: Schedule, *, remove: bool = False) -> Installed:
-    """Add (or replace, or with ``remove`` delete) our line in the current user's crontab."""
+    """Add (or replace, or with ``remove`` delete) our lines at the end of the current user's crontab."""
     current = _crontab("-l")
     lines = current.stdout.splitlines() if current.returncode == 0 else []
     kept = _without_ours(lines, schedule.state_dir)
-    entry = "" if remove else cron_line(schedule)
-    new = kept + ([entry] if entry else [])
-    result = _crontab("-", stdin="\n".join(new) + "\n")
+    reads_cron_tz = cron_reads_cron_tz()
+    ours = [] if remove else cron_lines(schedule, reads_cron_tz=reads_cron_tz)
+    result = _crontab("-", stdin="".join(f"{line}\n" for line in kept + ours))
     if result.returncode != 0:
         raise ConfigurationError(f"crontab refused the new table: {result.stderr.strip()}")
-    return Installed("cron", ["crontab of the current user"], entry, True, _tz_notes(schedule))
+    notes = [] if remove else _tz_notes(schedule, ours, table=True)
+    return Installed("cron", ["crontab of the current user"], "\n".join(ours), True, notes)
 
 
 def install_cron_file(schedule: Schedule, path: Path, *, remove: bool = False) -> Installed:
@@ -95,25 +122,28 @@ def install_cron_file(schedule: Schedule, path: Path, *, remove: bool = False) -
     if remove:
         path.unlink(missing_ok=True)
         return Installed("cron", [str(path)], "", True)
-    line = cron_line(schedule)
+    *environment, line = cron_lines(schedule, reads_cron_tz=cron_reads_cron_tz())
     minute, hour, dom, month, dow, rest = line.split(" ", 5)
+    ours = [*environment, f"{minute} {hour} {dom} {month} {dow} root {rest}"]
     text = "# The guide's daily backup; installed by `neurmatic backup schedule`.\nSHELL=/bin/sh\n"
-    text += f"{minute} {hour} {dom} {month} {dow} root {rest}\n"
+    text += "\n".join(ours) + "\n"
     tmp = path.with_name(f".{path.name}.partial")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp.write_text(text)
     tmp.chmod(0o644)
     tmp.replace(path)
-    return Installed("cron", [str(path)], text.splitlines()[-1], True, _tz_notes(schedule))
+    return Installed("cron", [str(path)], "\n".join(ours), True, _tz_notes(schedule, ours, table=False))
 
 
-def _tz_notes(schedule: Schedule) -> list[str]:
+def _tz_notes(schedule: Schedule, ours: list[str], *, table: bool) -> list[str]:
+    if CRON_TZ_LINE in ours:
+        # In a user's crontab, CRON_TZ holds for every line after it: ours go last.
+        return ["CRON_TZ=UTC applies to the lines after it: keep the neurmatic lines last"] if table else []
     local = schedule.local_time()
-    if local == schedule.at:
-        return []
     return [
-        f"{schedule.at:%H:%M} UTC is {local:%H:%M} local time today; cron follows local time, "
-        "so re-run this after a daylight-saving change (or use --method systemd, which keeps UTC)"
+        f"{schedule.at:%H:%M} UTC is {local:%H:%M} local time today, and this cron ignores CRON_TZ, so the "
+        "entry is in local time: re-run this after a daylight-saving change (or use --method systemd, "
+        "which keeps UTC)"
     ]
 
 

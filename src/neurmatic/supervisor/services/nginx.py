@@ -6,6 +6,7 @@ import os
 import signal
 import ssl
 import time
+from pathlib import Path
 
 import httpx
 import psutil
@@ -58,6 +59,12 @@ class NginxBalancer(Service):
         self.state.account.own(self.paths.nginx)
         check_config(self.config, prefix=self.paths.nginx, user=self.state.account.name)
         self.state.account.own(self.paths.nginx)
+
+    def log_files(self) -> list[Path]:
+        """Its captured output (start-up errors), then its own error and access logs (the template's
+        ``error_log`` and ``access_log``, under ``nginx/logs/``)."""
+        own = self.paths.nginx / "logs"
+        return [*super().log_files(), own / "error.log", own / "access.log"]
 
     def command(self) -> list[str]:
         return [str(find_nginx()), "-p", str(self.paths.nginx), "-c", str(self.config), "-g", "daemon off;"]

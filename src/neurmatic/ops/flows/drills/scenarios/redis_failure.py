@@ -4,7 +4,9 @@ Before the fault the drill holds a session (the load's, signed in before anythin
 probe job due a moment after the fault, acknowledged by the replica (``WAIT``) so the test is of the
 failover and not of asynchronous replication's last millisecond. Recovery is the three Sentinels
 agreeing on a new master that says it is one. Afterwards the session must still open, the job must
-have run, and the killed node is started again (as ``neurmatic up`` would) and must rejoin as a replica.
+have run, the worker must be the very process that ran before the fault (it rides through a failover;
+a restarted one would have cost the queues their scheduler for its start-up and more), and the killed
+node is started again (as ``neurmatic up`` would) and must rejoin as a replica.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ class RedisFailure(Scenario):
         self.job_id: str | None = None
         self.token = secrets.token_hex(8)
         self.access_token = ""
+        self.worker: tuple[int, int | None] | None = None  # the worker's pid entry before the fault
 
     def _master(self, ctx: DrillContext) -> RedisNode:
         ports = set(sentinel_masters(ctx))
@@ -90,6 +93,7 @@ class RedisFailure(Scenario):
     def run(self, ctx: DrillContext) -> None:
         master = self.killed = self._master(ctx)
         self.access_token = ctx.credentials.access_token  # issued before the fault
+        self.worker = ctx.topology.service("worker").pidfile.read()
         self._schedule_probe(ctx)
         stage = ctx.inject("master", f"SIGKILL {master.name} (the Redis master)", lambda: ctx.kill(master))
 
@@ -127,6 +131,17 @@ class RedisFailure(Scenario):
             "a session issued before the fault still works", me.status_code == 200, f"HTTP {me.status_code}"
         )
         ctx.check("the job scheduled before the fault ran after it", *self._job_outcome(ctx))
+        ctx.check("the worker rode through the failover", *self._worker_outcome(ctx))
+
+    def _worker_outcome(self, ctx: DrillContext) -> tuple[bool, str]:
+        worker = ctx.topology.service("worker")
+        entry, running = worker.pidfile.read(), worker.running_pid()
+        if running is None:
+            return False, "the worker is not running"
+        if self.worker is None or entry != self.worker:
+            before = self.worker[0] if self.worker else "none"
+            return False, f"restarted: pid {before} before the fault, {running} now"
+        return True, f"pid {running} throughout"
 
     def _job_outcome(self, ctx: DrillContext) -> tuple[bool, str]:
         if self.job_id is None:

@@ -87,7 +87,7 @@ class ServerLoss(Scenario):
         client = client_for(aws)
         latest = remote_backups(client, aws.backup_bucket)[0]
         self.restored_from = f"s3://{aws.backup_bucket}/{latest.key}"
-        local = download(client, self.restored_from, fresh.directory / "downloads")
+        local = download(client, self.restored_from, fresh.downloads_dir)
         restore_and_migrate(fresh, local, DATABASE_NAME, yes=True, jobs=2, step=ctx.progress)
         ctx.await_recovery(stage, lambda: True, f"rebuilt from the secrets and {latest.key}")
         self._sign_in_again(ctx)
