@@ -15,9 +15,12 @@ ERROR_CODE_BY_STATUS: dict[int, str] = {
     422: "VALIDATION_ERROR",
     429: "RATE_LIMIT_EXCEEDED",
     500: "INTERNAL_ERROR",
+    # The client's request used what the server does not implement (a transfer coding, a version).
+    501: "VALIDATION_ERROR",
     502: "SERVICE_UNAVAILABLE",
     503: "SERVICE_UNAVAILABLE",
     504: "SERVICE_UNAVAILABLE",
+    505: "VALIDATION_ERROR",
 }
 
 

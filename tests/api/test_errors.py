@@ -85,3 +85,36 @@ async def test_an_unreachable_redis_is_a_503_with_retry_after_not_a_500(topology
     assert response.status_code == 503, response.text
     assert response.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
     assert response.headers["retry-after"] == "2"
+
+
+async def test_a_405_names_every_method_the_path_serves(topology: RunningTopology) -> None:
+    # Starlette named only the first matching route's methods: DELETE /articles said "Allow: GET".
+    async with api_client(topology.app_settings()) as client:
+        articles = await client.delete("/api/v1/articles")
+        uploads = await client.get("/api/v1/media/uploads")
+    assert articles.status_code == 405 and articles.headers["allow"] == "GET, POST"
+    assert articles.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
+    assert uploads.status_code == 405 and uploads.headers["allow"] == "POST"
+
+
+async def test_a_refused_cors_preflight_speaks_the_error_body(topology: RunningTopology) -> None:
+    async with api_client(topology.app_settings()) as client:
+        refused = await client.options(
+            "/api/v1/articles",
+            headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+        )
+    assert refused.status_code == 400
+    assert refused.headers["content-type"] == "application/json"
+    assert refused.json()["error"] == {
+        "code": "VALIDATION_ERROR",
+        "message": "Disallowed CORS origin",
+        "details": None,
+    }
+
+
+async def test_an_api_path_is_exact_no_redirect_to_a_trailing_slash(topology: RunningTopology) -> None:
+    # The 307 repeated the URI percent-encoded in Location (overflowing the edge's buffer) and named the
+    # wrong port behind nginx.
+    async with api_client(topology.app_settings()) as client:
+        slash = await client.get("/api/v1/categories/")
+    assert slash.status_code == 404 and "location" not in slash.headers

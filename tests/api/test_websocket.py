@@ -24,6 +24,7 @@ MALFORMED: list[tuple[str, str | bytes, int]] = [
     ("no type", '{"token": "abc"}', 1008),
     ("a type that is not a string", '{"type": 7}', 1008),
     ("too big", OVERSIZE, 1009),
+    ("nested too deeply", "[" * 2040 + "]" * 2040, 1008),  # under 4 KB; once a RecursionError
 ]
 
 
@@ -85,11 +86,14 @@ def test_an_unknown_message_type_or_a_bad_token_is_refused(topology: RunningTopo
         socket.send(json.dumps({"type": "auth", "token": "not-a-token"}))
         bad_token = _close_code(socket)
     with _socket(topology) as socket:
+        socket.send('{"type": "auth", "token": "\\ud800"}')  # a lone surrogate: once a UnicodeEncodeError
+        surrogate_token = _close_code(socket)
+    with _socket(topology) as socket:
         socket.send(json.dumps({"type": "auth", "token": token}))
         socket.recv(timeout=10)
         socket.send(json.dumps({"type": "subscribe"}))
         unknown_later = _close_code(socket)
-    assert (unknown_first, bad_token, unknown_later) == (4401, 4401, 1008)
+    assert (unknown_first, bad_token, surrogate_token, unknown_later) == (4401, 4401, 4401, 1008)
 
 
 def test_a_binary_frame_through_nginx_gets_1003(topology: RunningTopology) -> None:

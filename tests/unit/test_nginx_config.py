@@ -478,10 +478,23 @@ def _raw_https(edge: Edge, request: bytes) -> tuple[bytes, bytes]:
     return head, body
 
 
-def test_a_malformed_request_line_gets_the_api_error_body(edge: Edge) -> None:
-    head, body = _raw_https(edge, b"GET /a b c HTTP/1.1\r\nHost: localhost\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 400"), head
-    assert b"application/json" in head
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"GET /a b c HTTP/1.1\r\nHost: localhost\r\n\r\n", b"400"),
+        # Raw UTF-8 in the path: uvicorn refused it with a plain-text 400 of its own.
+        ("GET /api/v1/articles/\u00e9\u00e9 HTTP/1.1\r\nHost: localhost\r\n\r\n".encode(), b"400"),
+        (b"GET /api/v1/articles HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", b"501"),
+        (b"GET /api/v1/articles HTTP/2.0\r\nHost: localhost\r\n\r\n", b"505"),
+    ],
+    ids=["malformed request line", "raw non-ASCII path", "unknown transfer coding", "HTTP/2.0 over TLS 1"],
+)
+def test_requests_nginx_refuses_while_parsing_get_the_api_error_body(
+    edge: Edge, request_bytes: bytes, status: bytes
+) -> None:
+    head, body = _raw_https(edge, request_bytes.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"))
+    assert head.startswith(b"HTTP/1.1 " + status), head
+    assert b"Content-Type: application/json" in head, head
     assert json.loads(body)["error"]["code"] == "VALIDATION_ERROR"
 
 

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 
 from neurmatic import __version__
 from neurmatic.api.admin.dashboard import MOUNT as DASHBOARD_MOUNT
@@ -34,6 +33,7 @@ from neurmatic.api.notifications.hub import NotificationHub
 from neurmatic.api.notifications.router import router as notifications_router
 from neurmatic.api.notifications.socket import router as socket_router
 from neurmatic.api.observability import init_sentry
+from neurmatic.api.security.cors import JsonCORSMiddleware
 from neurmatic.api.security.middleware import (
     BodySizeLimitMiddleware,
     GlobalRateLimitMiddleware,
@@ -78,6 +78,10 @@ def create_app(settings: Settings) -> FastAPI:
         docs_url="/api/docs",
         redoc_url=None,
         openapi_url="/api/openapi.json",
+        # No 307 to the path with(out) a trailing slash: its Location repeated the URI percent-encoded
+        # (3 bytes for each raw '"'), which overflowed nginx's header buffer ("upstream sent too big
+        # header" takes an instance out), and named the wrong port behind the edge. An API path is exact.
+        redirect_slashes=False,
     )
     app.state.settings = settings
     app.state.metrics = metrics
@@ -117,7 +121,7 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
     )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.app.max_body_bytes)
     app.add_middleware(
-        CORSMiddleware,
+        JsonCORSMiddleware,
         allow_origins=[settings.app.frontend_url.rstrip("/")],
         allow_credentials=True,
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],

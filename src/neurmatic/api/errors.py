@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from neurmatic.api.observability import report_exception
 from neurmatic.api.outages import install_outage_handlers
@@ -54,11 +55,28 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return error("VALIDATION_ERROR", "the request is not valid", status_code=422, details=details)
 
 
-async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+CANDIDATE_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path, asked of the router itself. Starlette's 405 names
+    only the first matching route's (``Allow: GET`` on /articles, which takes POST too)."""
+    routes = request.app.router.routes
+    allowed = [
+        method
+        for method in CANDIDATE_METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    ]
+    return ", ".join(allowed)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = error_code_for_status(exc.status_code)
     message = exc.detail if isinstance(exc.detail, str) else "request failed"
     headers = getattr(exc, "headers", None) or (AUTHENTICATE if exc.status_code == 401 else None)
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": allowed_methods(request)}
     return error(code, message, status_code=exc.status_code, headers=headers)
 
 

@@ -127,6 +127,10 @@ EDGE_ERRORS = (
         "rate_limited", "429", 429, "Too many requests", headers=(("Retry-After", "$edge_retry_after"),)
     ),
     EdgeError("edge_error", "500", 500, "An unexpected error occurred"),
+    EdgeError("not_implemented", "501", 501, "Transfer-Encoding not supported", while_parsing=True),
+    EdgeError("version_not_supported", "505", 505, "HTTP version not supported", while_parsing=True),
+    # Not an nginx status: the body of the edge's own refusal of raw non-ASCII bytes in a URI.
+    EdgeError("uri_not_ascii", "", 400, "Request URI must be ASCII (percent-encode other bytes)"),
     # error_page without "=" keeps the original status: 502 stays 502, 504 stays 504.
     EdgeError("unavailable", "502 503 504", 503, "No backend is available", headers=(("Retry-After", "2"),)),
 )

@@ -29,6 +29,8 @@ from neurmatic.settings import RedisSettings, Settings
 
 MOUNT = "/admin/queues"
 STATE_CHANGING = {"delete", "requeue", "empty", "compact"}  # path segments of rq-dashboard's actions
+MAX_NEXT_BYTES = 512
+DASHBOARD_HOME = f"{MOUNT}/"
 
 
 def redis_url_for_dashboard(settings: RedisSettings) -> str:
@@ -89,6 +91,9 @@ class AdminDashboardGuard:
         response: Response | None = None
         if user is None:
             target = quote(scope.get("root_path", "") + scope.get("path", ""), safe="/")
+            # The path comes back in a header: a long one (percent-encoding triples it) must not be
+            # echoed, or the header outgrows the edge's buffer and nginx counts it against the instance.
+            target = target if len(target) <= MAX_NEXT_BYTES else DASHBOARD_HOME
             response = RedirectResponse(f"/admin/login?next={target}", status_code=303)
         elif user.role is not Role.ADMIN:
             response = PlainTextResponse("administrators only", status_code=403)

@@ -90,7 +90,7 @@ class TokenCodec:
             )
         except jwt.ExpiredSignatureError as exc:
             raise AuthenticationRequired(f"the {kind} token has expired") from exc
-        except jwt.PyJWTError as exc:
+        except (jwt.PyJWTError, UnicodeError) as exc:  # a JSON string may hold a lone surrogate
             raise AuthenticationRequired(f"the {kind} token is not valid") from exc
         if claims.get("typ") != kind:
             raise AuthenticationRequired(f"the {kind} token is not valid")

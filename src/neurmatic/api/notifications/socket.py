@@ -59,6 +59,8 @@ async def receive_message(socket: WebSocket, timeout: float) -> dict[str, Any]:
         data = json.loads(text)
     except ValueError as exc:
         raise MalformedFrame(status.WS_1007_INVALID_FRAME_PAYLOAD_DATA, "a message must be JSON") from exc
+    except RecursionError as exc:  # '[' * 2000 fits in 4 KB and exhausts the parser's stack
+        raise MalformedFrame(status.WS_1008_POLICY_VIOLATION, "a message is nested too deeply") from exc
     if not isinstance(data, dict) or not isinstance(data.get("type"), str):
         raise MalformedFrame(status.WS_1008_POLICY_VIOLATION, 'a message must be an object with a "type"')
     return data
