@@ -139,3 +139,6 @@ def test_through_nginx_health_says_only_the_verdict_on_https_and_plain_http(
         assert response.json() == {"success": True, "data": {"status": "healthy"}}
     for response in answers:
         assert "x-served-by" not in response.headers
+    with topology.client() as client:
+        ready = client.get("/api/v1/health/ready")
+    assert ready.json() == {"success": True, "data": {"status": "ready"}}  # which dependency: internal only

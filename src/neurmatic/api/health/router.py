@@ -37,9 +37,10 @@ async def live() -> JSONResponse:
 )
 async def ready(request: Request) -> JSONResponse:
     ok, components = await is_ready(clients_of(request))
-    response = success(
-        {"status": "ready" if ok else "not_ready", "components": components}, status_code=200 if ok else 503
-    )
+    data: dict[str, Any] = {"status": "ready" if ok else "not_ready"}
+    if is_internal_peer(request.scope):  # which dependency failed: for the operators, not the public
+        data["components"] = components
+    response = success(data, status_code=200 if ok else 503)
     response.headers.update(NO_STORE)
     return response
 
