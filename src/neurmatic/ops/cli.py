@@ -9,48 +9,85 @@ import click
 from rich.console import Console
 
 from neurmatic.errors import NeurmaticError
-from neurmatic.ops.commands import (
-    backup,
-    deploy,
-    drill,
-    failover,
-    health,
-    mailcatcher,
-    render,
-    restore,
-    secrets,
-    seed,
-    serve,
-    topology,
-    users,
-)
 from neurmatic.ops.exit_codes import ExitCode, exit_code_for
+from neurmatic.ops.lazy_group import LazyCommand, LazyGroup
 
 err_console = Console(stderr=True, soft_wrap=True)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# Every command, by name: its module under neurmatic.ops.commands, the click object, and its short help
+# (`get_short_help_str(limit=SHORT_HELP_LIMIT)` of the command, checked by tests/unit/test_cli_lazy.py).
+COMMANDS = {
+    "api": LazyCommand("serve", "api", "Serve the API with uvicorn."),
+    "backup": LazyCommand(
+        "backup", "backup", "Back up the database (verified, with a manifest); `backup list`, `backup..."
+    ),
+    "deploy": LazyCommand(
+        "deploy", "deploy", "Deploy VERSION: backup, build beside the others, expand-only migrations, one..."
+    ),
+    "down": LazyCommand(
+        "topology", "down", "Stop every service in reverse order: gracefully, then forcibly."
+    ),
+    "drill": LazyCommand(
+        "drill", "drill", "Rehearse a disaster under load; measure RTO, RPO and failed requests; write a..."
+    ),
+    "failover": LazyCommand(
+        "failover", "failover", "Move the PostgreSQL primary or the Redis master to the other node."
+    ),
+    "health": LazyCommand("health", "health", "Check everything (each check with its own timeout)."),
+    "logs": LazyCommand(
+        "topology", "logs", "Print a service's log (postgres-1, redis-2, sentinel-3, backend-1, worker,..."
+    ),
+    "mailcatcher": LazyCommand(
+        "mailcatcher",
+        "mailcatcher",
+        "Accept every SMTP message and store it as an .eml file (development and tests...",
+        hidden=True,
+    ),
+    "releases": LazyCommand(
+        "deploy", "releases", "The release history, newest first; the current one is marked."
+    ),
+    "render": LazyCommand(
+        "render", "render", "Render infrastructure/ (nginx, Redis, Sentinel, PostgreSQL) and..."
+    ),
+    "restore": LazyCommand(
+        "restore", "restore", "Restore a backup (a path or s3://…): verified first, restored beside the..."
+    ),
+    "restore-table": LazyCommand(
+        "restore",
+        "restore_table",
+        "The guide's data-loss procedure: restore the backup into a separate database,...",
+    ),
+    "rollback": LazyCommand(
+        "deploy", "rollback", "Go back to the previous release (or VERSION), one instance at a time."
+    ),
+    "scale": LazyCommand("deploy", "scale", "Capacity: how many API instances run behind nginx."),
+    "secrets": LazyCommand("secrets", "secrets", "Secrets for production."),
+    "seed": LazyCommand(
+        "seed", "seed_command", "Fill the database with realistic users and published articles."
+    ),
+    "standby": LazyCommand("failover", "standby", "The PostgreSQL standby."),
+    "status": LazyCommand(
+        "topology", "status", "Each service with its current role, address, pid and state."
+    ),
+    "supervise": LazyCommand(
+        "topology",
+        "supervise",
+        "The watcher's process (started by `up`): restarts crashed API instances and...",
+        hidden=True,
+    ),
+    "up": LazyCommand(
+        "topology", "up", "Bring the whole production topology up on 127.0.0.1 (or what is not running..."
+    ),
+    "users": LazyCommand("users", "users", "Accounts."),
+    "worker": LazyCommand("serve", "worker", "Run the background job worker."),
+}
+
+
+@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="neurmatic")
 def cli() -> None:
     """Neurmatic: the platform, its local production topology and its operations kit."""
-
-
-for command in (
-    *topology.COMMANDS,
-    *serve.COMMANDS,
-    *mailcatcher.COMMANDS,
-    *backup.COMMANDS,
-    *deploy.COMMANDS,
-    *restore.COMMANDS,
-    *health.COMMANDS,
-    *failover.COMMANDS,
-    *drill.COMMANDS,
-    render.render,
-    secrets.secrets,
-    users.users,
-    seed.seed_command,
-):
-    cli.add_command(command)
 
 
 def main() -> None:

@@ -11,8 +11,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from neurmatic.db.migrate import upgrade_to_head
-from neurmatic.db.release_migrations import migrate_release, release_migrations
 from neurmatic.db.url import DatabaseUrl
 from neurmatic.errors import ServiceStartError, StateDirError, TopologyError
 from neurmatic.supervisor.layout import DEFAULT_BASE_PORT, Paths
@@ -131,6 +129,10 @@ def _migrate(topology: Topology, progress: Progress) -> None:
 
     After a rollback the database may be ahead of that release (deploys only expand it): left alone.
     """
+    # Alembic and SQLAlchemy are imported here, not with the module: `status` and `down` need neither.
+    from neurmatic.db.migrate import upgrade_to_head
+    from neurmatic.db.release_migrations import migrate_release, release_migrations
+
     url = DatabaseUrl.parse(topology.app_environment()["DATABASE_URL"])
     paths = topology.state.paths
     if not paths.service_releases.exists():  # never deployed: the installed package, in-process
