@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from neurmatic.db.url import DatabaseUrl
@@ -191,4 +192,8 @@ def down(state: TopologyState, progress: Progress = lambda _msg: None) -> None:
 
 
 def status(state: TopologyState) -> list[ServiceStatus]:
-    return [service.status() for service in Topology(state).services()]
+    """Every service's status, in the topology's order. The probes are network round trips (a query, an
+    INFO, an HTTP request) to independent servers: asked at once, not one after the other."""
+    services = Topology(state).services()
+    with ThreadPoolExecutor(max_workers=len(services) or 1, thread_name_prefix="status") as pool:
+        return list(pool.map(lambda service: service.status(), services))
