@@ -40,6 +40,12 @@ _PG_INVALID_TEXT = (
 _REDIS_OUTAGES = (redis_errors.ConnectionError, redis_errors.TimeoutError, redis_errors.ReadOnlyError)
 
 
+def _driver_error_is(exc: sa_errors.DBAPIError, kinds: tuple[type[BaseException], ...]) -> bool:
+    """Whether the driver's error under SQLAlchemy's wrapper (or the asyncpg error under the adapter's
+    own) is one of ``kinds``."""
+    return isinstance(exc.orig, kinds) or isinstance(getattr(exc.orig, "__cause__", None), kinds)
+
+
 def is_outage(exc: BaseException) -> bool:
     """True when ``exc`` means a dependency is unreachable or cannot write right now."""
     if isinstance(exc, (*_REDIS_OUTAGES, OSError)):
@@ -48,19 +54,14 @@ def is_outage(exc: BaseException) -> bool:
         return bool(
             exc.connection_invalidated
             or isinstance(exc, sa_errors.OperationalError | sa_errors.InterfaceError)
-            or isinstance(exc.orig, _PG_OUTAGES)
-            or isinstance(getattr(exc.orig, "__cause__", None), _PG_OUTAGES)
+            or _driver_error_is(exc, _PG_OUTAGES)
         )
     return False
 
 
 def is_invalid_text(exc: BaseException) -> bool:
     """True when PostgreSQL refused a value because of a character it cannot store."""
-    if not isinstance(exc, sa_errors.DBAPIError):
-        return False
-    return isinstance(exc.orig, _PG_INVALID_TEXT) or isinstance(
-        getattr(exc.orig, "__cause__", None), _PG_INVALID_TEXT
-    )
+    return isinstance(exc, sa_errors.DBAPIError) and _driver_error_is(exc, _PG_INVALID_TEXT)
 
 
 def unavailable_response(request: Request, exc: Exception) -> JSONResponse:

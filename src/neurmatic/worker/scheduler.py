@@ -10,9 +10,11 @@ next tick, unless another worker took them meanwhile; then that one schedules.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 
+from redis.commands.core import Script
 from rq.scheduler import RQScheduler
 from rq.scripts import ACQUIRE_OR_REFRESH_LOCK_SCRIPT
 from rq.utils import now
@@ -25,12 +27,18 @@ _HELD = (1, 2)  # the lock script's "acquired" and "refreshed" (0: another sched
 class LeasedScheduler(RQScheduler):
     """RQ's scheduler whose locks (and metadata) live ``LEASE_SECONDS`` unless renewed."""
 
+    @functools.cached_property
+    def _lock_script(self) -> Script:
+        """RQ's lock script, registered once (the housekeeper renews the locks every second)."""
+        script: Script = self.connection.register_script(ACQUIRE_OR_REFRESH_LOCK_SCRIPT)
+        return script
+
     def acquire_locks(self, auto_start: bool = False) -> set[str]:
         """Take or renew every queue lock not held by another scheduler, in one round trip; the queues
         this scheduler holds now. Called on every tick: it is the renewal too."""
         names = sorted(self._queue_names)
         self.pid, self.last_heartbeat = os.getpid(), now()
-        script = self.connection.register_script(ACQUIRE_OR_REFRESH_LOCK_SCRIPT)
+        script = self._lock_script
         with self.connection.pipeline() as pipeline:
             for name in names:
                 script(keys=[self.get_locking_key(name)], args=[self.name, LEASE_SECONDS], client=pipeline)

@@ -8,6 +8,7 @@ that carries the header came through the edge, whatever the peer's address: the 
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 from starlette.types import Scope
@@ -19,13 +20,19 @@ INTERNAL_NETWORKS = tuple(
 FORWARDED_FOR = b"x-forwarded-for"
 
 
+@functools.lru_cache(maxsize=4096)
+def _on_internal_network(host: str) -> bool:
+    """Cached: every request asks (the request-context middleware), and peers are few (nginx, scrapers)."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return any(address in network for network in INTERNAL_NETWORKS)
+
+
 def is_internal_peer(scope: Scope) -> bool:
     """True for a direct request from the internal network (HTTP or WebSocket scope)."""
     client = scope.get("client")
-    try:
-        address = ipaddress.ip_address(client[0] if client else "")
-    except ValueError:
-        return False
-    if not any(address in network for network in INTERNAL_NETWORKS):
+    if not client or not _on_internal_network(client[0]):
         return False
     return not any(name.lower() == FORWARDED_FOR for name, _ in scope.get("headers", ()))

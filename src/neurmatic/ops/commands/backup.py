@@ -227,4 +227,3 @@ def verify(source: Path | None, state_dir: Path, directory: Path | None, jobs: i
 
 
 backup.add_command(schedule)
-COMMANDS = (backup,)

@@ -186,6 +186,3 @@ def scale_api_command(
         click.echo(json.dumps(outcome.as_dict(), indent=2))
     else:
         console.print(f"[green]✓[/] {outcome.after} API instances (were {outcome.before})")
-
-
-COMMANDS = (deploy, rollback, releases, scale)

@@ -97,6 +97,3 @@ def drill(
             console.print(line, highlight=False, markup=False)
         console.print(f"report: {report.files[-1]}", highlight=False, markup=False)
     sys.exit(ExitCode.OK if report.passed else ExitCode.OBJECTIVE_MISSED)
-
-
-COMMANDS = (drill,)

@@ -115,6 +115,3 @@ def standby_rebuild(state_dir: Path, as_json: bool) -> None:
     )
     if result.fallback_reason:
         console.print(f"  pg_rewind not used: {result.fallback_reason}", highlight=False)
-
-
-COMMANDS = (failover, standby)

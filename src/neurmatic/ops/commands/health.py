@@ -45,6 +45,3 @@ def health(state_dir: Path, as_json: bool, verbose: bool, backup_dir: Path | Non
             console.print(line, highlight=False)
         console.print(f"overall: [bold]{overall}[/]")
     sys.exit({"healthy": ExitCode.OK, "degraded": ExitCode.DEGRADED}.get(overall, ExitCode.UNHEALTHY))
-
-
-COMMANDS = (health,)

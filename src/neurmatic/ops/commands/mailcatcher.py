@@ -29,6 +29,3 @@ def mailcatcher(host: str, port: int, directory: Path) -> None:
     # aiosmtpd logs every SMTP command at INFO, recipients' addresses included.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
     asyncio.run(serve(host, port, directory.absolute()))
-
-
-COMMANDS = (mailcatcher,)

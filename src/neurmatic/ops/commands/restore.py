@@ -99,6 +99,3 @@ def restore_table(
         err.print(("would: " if dry_run else "[green]✓[/] ") + _describe(plan), highlight=False)
     if dry_run:
         err.print("dry run: nothing was changed")
-
-
-COMMANDS = (restore, restore_table)

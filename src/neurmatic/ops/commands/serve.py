@@ -59,6 +59,3 @@ def worker(env_file: Path | None, name: str) -> None:
     configure_logging(name, settings.app.log_level)
     init_sentry(settings, "worker")
     Worker(settings, name).run()
-
-
-COMMANDS = (api, worker)

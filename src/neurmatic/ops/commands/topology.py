@@ -176,6 +176,3 @@ def supervise(state_dir: Path) -> None:
 
     configure_logging("watcher")
     Watcher(TopologyState.load(state_dir)).run_forever()
-
-
-COMMANDS = (up, down, status, logs, supervise)

@@ -82,8 +82,9 @@ def stage_figures(outcomes: Sequence[Outcome], stage: Stage, *, until: float | N
     """Figures of ``stage``; ``until`` is the next stage's fault (its requests are not this one's)."""
 
     def in_window(o: Outcome) -> bool:
-        # A request still in flight when the next fault struck is that fault's (its in-flight count).
-        return until is None or (o.sent < until and not o.sent < until < o.done)
+        # Sent before the next fault, and answered before it too: one still in flight when the next fault
+        # struck is that fault's (its in-flight count).
+        return until is None or (o.sent < until and o.done <= until)
 
     in_flight = [o for o in outcomes if o.sent < stage.fault_at < o.done]
     after = [o for o in outcomes if o.sent >= stage.fault_at and in_window(o)]
