@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import redis
 import redis.asyncio as aioredis
 from redis.asyncio.sentinel import Sentinel as AsyncSentinel
+from redis.exceptions import NoScriptError
 from redis.sentinel import Sentinel
 
 from neurmatic.settings import RedisSettings
@@ -84,3 +86,21 @@ def direct(host: str, port: int, password: str | None, *, timeout: float = 2.0) 
         socket_connect_timeout=timeout,
         decode_responses=True,
     )
+
+
+class LuaScript:
+    """A Lua script run by its SHA (``EVALSHA``), loaded again when the server does not know it (after a
+    failover, or a restart). redis-py's ``AsyncScript`` does the same, but asks ``isinstance`` of a
+    typing Protocol on every call: a tenth of the CPU of a cached read."""
+
+    def __init__(self, client: aioredis.Redis, source: str) -> None:
+        self.client = client
+        self.source = source
+        self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+
+    async def __call__(self, keys: list[str], args: list[Any]) -> Any:
+        try:
+            return await self.client.evalsha(self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            self.sha = await self.client.script_load(self.source)
+            return await self.client.evalsha(self.sha, len(keys), *keys, *args)

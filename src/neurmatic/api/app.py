@@ -7,12 +7,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from neurmatic import __version__
 from neurmatic.api.admin.dashboard import MOUNT as DASHBOARD_MOUNT
 from neurmatic.api.admin.dashboard import AdminDashboardGuard, build_dashboard
 from neurmatic.api.admin.login_page import router as admin_login_router
 from neurmatic.api.admin.router import router as admin_router
+from neurmatic.api.articles.read_router import anonymous_list_read
 from neurmatic.api.articles.read_router import router as articles_read_router
 from neurmatic.api.articles.router import router as articles_router
 from neurmatic.api.auth.email_router import router as email_router
@@ -21,24 +23,19 @@ from neurmatic.api.auth.passwords import prepare_dummy_hashes
 from neurmatic.api.auth.router import router as auth_router
 from neurmatic.api.auth.twofactor_router import router as twofactor_router
 from neurmatic.api.errors import install_error_handlers
+from neurmatic.api.front_door import FrontDoor
 from neurmatic.api.health.router import router as health_router
 from neurmatic.api.media.router import router as media_router
-from neurmatic.api.metrics.middleware import MetricsMiddleware
 from neurmatic.api.metrics.registry import ApiMetrics
 from neurmatic.api.metrics.router import api_router as metrics_router
 from neurmatic.api.metrics.router import internal_router as internal_metrics_router
 from neurmatic.api.metrics.sampler import run_sampler
-from neurmatic.api.middleware import RequestContextMiddleware
 from neurmatic.api.notifications.hub import NotificationHub
 from neurmatic.api.notifications.router import router as notifications_router
 from neurmatic.api.notifications.socket import router as socket_router
-from neurmatic.api.observability import init_sentry
+from neurmatic.api.observability import SentryRequestTag, init_sentry
 from neurmatic.api.security.cors import JsonCORSMiddleware
-from neurmatic.api.security.middleware import (
-    BodySizeLimitMiddleware,
-    GlobalRateLimitMiddleware,
-    SecurityHeadersMiddleware,
-)
+from neurmatic.api.security.middleware import BodySizeLimitMiddleware, GlobalRateLimitMiddleware
 from neurmatic.api.security.openapi import install_openapi
 from neurmatic.api.security.rate_limit import Limit
 from neurmatic.api.state import AppClients
@@ -52,7 +49,7 @@ API_PREFIX = "/api/v1"
 def create_app(settings: Settings) -> FastAPI:
     """Build the app. Unfit secrets outside development stop it here, before any client opens."""
     check_secrets(settings)
-    init_sentry(settings, "api")
+    sentry = init_sentry(settings, "api")
 
     metrics = ApiMetrics()
 
@@ -71,7 +68,7 @@ def create_app(settings: Settings) -> FastAPI:
             await asyncio.wait({sampler}, timeout=3)
             await app.state.clients.close()
 
-    app = FastAPI(
+    app = NeurmaticAPI(
         title="Neurmatic API",
         version=__version__,
         lifespan=lifespan,
@@ -108,17 +105,40 @@ def create_app(settings: Settings) -> FastAPI:
     app.mount(DASHBOARD_MOUNT, AdminDashboardGuard(build_dashboard(settings)))
     install_error_handlers(app)
     install_openapi(app)
-    install_middleware(app, settings)
+    limit = Limit(settings.rate_limit.max_requests, max(1, settings.rate_limit.window_ms // 1000))
+    install_middleware(app, settings, limit, sentry)
+    app.front_door = FrontDoor(
+        app.behind_front_door,
+        instance=settings.app.instance,
+        metrics=metrics,
+        limit=limit,
+        trusted_proxies=settings.app.trusted_proxies,
+        cached_read=anonymous_list_read(),
+    )
     return app
 
 
-def install_middleware(app: FastAPI, settings: Settings) -> None:
-    """Outermost last: request context → security headers → CORS → body limit → global rate limit."""
-    app.add_middleware(
-        GlobalRateLimitMiddleware,
-        limit=Limit(settings.rate_limit.max_requests, max(1, settings.rate_limit.window_ms // 1000)),
-        trusted_proxies=settings.app.trusted_proxies,
-    )
+class NeurmaticAPI(FastAPI):
+    """FastAPI, with every HTTP request going through the front door first (front_door.py)."""
+
+    front_door: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.front_door is None or scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+        else:
+            scope["app"] = self  # as Starlette sets it: the front door reads the app's clients
+            await self.front_door(scope, receive, send)
+
+    async def behind_front_door(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await super().__call__(scope, receive, send)
+
+
+def install_middleware(app: FastAPI, settings: Settings, limit: Limit, sentry: bool) -> None:
+    """Inside the front door, outermost last: CORS → body limit → global rate limit (→ Sentry's tag)."""
+    if sentry:
+        app.add_middleware(SentryRequestTag)
+    app.add_middleware(GlobalRateLimitMiddleware, limit=limit, trusted_proxies=settings.app.trusted_proxies)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.app.max_body_bytes)
     app.add_middleware(
         JsonCORSMiddleware,
@@ -135,6 +155,3 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
         ],
         max_age=86400,
     )
-    app.add_middleware(SecurityHeadersMiddleware)
-    app.add_middleware(RequestContextMiddleware, instance=settings.app.instance)
-    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

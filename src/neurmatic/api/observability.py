@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 import sentry_sdk
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from neurmatic import __version__
 from neurmatic.settings import Settings
@@ -59,3 +60,17 @@ def report_exception(exc: BaseException, request_id: str | None) -> None:
         if request_id:
             scope.set_tag("request_id", request_id)
         sentry_sdk.capture_exception(exc)
+
+
+class SentryRequestTag:
+    """Tags what Sentry records during a request with its request id (installed only with Sentry on:
+    inside the app, where Sentry's ASGI integration has given the request its own isolation scope)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request_id = scope.get("state", {}).get("request_id")
+        if scope["type"] == "http" and request_id:
+            sentry_sdk.get_isolation_scope().set_tag("request_id", request_id)
+        await self.app(scope, receive, send)

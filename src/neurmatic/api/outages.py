@@ -48,8 +48,8 @@ def _driver_error_is(exc: sa_errors.DBAPIError, kinds: tuple[type[BaseException]
 
 def is_outage(exc: BaseException) -> bool:
     """True when ``exc`` means a dependency is unreachable or cannot write right now."""
-    if isinstance(exc, (*_REDIS_OUTAGES, OSError)):
-        return True
+    if isinstance(exc, (*_REDIS_OUTAGES, *_PG_OUTAGES, asyncpg.PostgresConnectionError)):
+        return True  # asyncpg's own errors come from the hot reads that use its connection directly
     if isinstance(exc, sa_errors.DBAPIError):
         return bool(
             exc.connection_invalidated
@@ -61,6 +61,8 @@ def is_outage(exc: BaseException) -> bool:
 
 def is_invalid_text(exc: BaseException) -> bool:
     """True when PostgreSQL refused a value because of a character it cannot store."""
+    if isinstance(exc, _PG_INVALID_TEXT):
+        return True
     return isinstance(exc, sa_errors.DBAPIError) and _driver_error_is(exc, _PG_INVALID_TEXT)
 
 
@@ -101,3 +103,6 @@ def install_outage_handlers(app: FastAPI, unexpected: Handler) -> None:
         app.add_exception_handler(redis_error, on_redis)
     app.add_exception_handler(ConnectionError, on_redis)  # refused or reset sockets (OSError subclasses)
     app.add_exception_handler(sa_errors.DBAPIError, on_database)
+    # The hot reads run on asyncpg's own connection (db.engines.driver_connection): its errors unwrapped.
+    app.add_exception_handler(asyncpg.PostgresError, on_database)
+    app.add_exception_handler(asyncpg.InterfaceError, on_database)

@@ -38,7 +38,7 @@ class Paging:
         }
 
 
-def _paging(
+async def _paging(  # async: a plain def would run in a worker thread
     page: Annotated[int, Query(ge=1, le=MAX_PAGE, description="1-based page number")] = 1,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page")] = DEFAULT_LIMIT,
 ) -> Paging:

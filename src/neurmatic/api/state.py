@@ -11,6 +11,7 @@ from redis.asyncio.sentinel import Sentinel
 from starlette.requests import HTTPConnection
 
 from neurmatic.adapters.redis import async_master, async_sentinel
+from neurmatic.api.articles.cache import ArticleCache
 from neurmatic.api.auth.sessions import SessionStore
 from neurmatic.api.auth.tokens import TokenCodec
 from neurmatic.api.security.rate_limit import RateLimiter
@@ -28,6 +29,7 @@ class AppClients:
     sessions: SessionStore
     limiter: RateLimiter
     csrf_secret: str
+    article_cache: ArticleCache
     started_at: float = field(default_factory=time.monotonic)
 
     @classmethod
@@ -47,6 +49,7 @@ class AppClients:
             sessions=SessionStore(redis, tokens.refresh_ttl),
             limiter=RateLimiter(redis),
             csrf_secret=session_secret.get_secret_value() if session_secret else secrets.token_urlsafe(48),
+            article_cache=ArticleCache(redis),
         )
 
     async def close(self) -> None:

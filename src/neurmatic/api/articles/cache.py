@@ -15,16 +15,22 @@ unreachable version.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-import json
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.types import Scope
+
+from neurmatic.adapters.redis import LuaScript
+from neurmatic.api.security.rate_limit import Decision, Limit, decision_of
 
 log = logging.getLogger("neurmatic.articles.cache")
 VERSION_KEY = "neurmatic:cache:articles:version"
@@ -36,8 +42,25 @@ TTL_SECONDS = 30
 _RECORD_WRITE = """
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tonumber(ARGV[1]) > current then redis.call('SET', KEYS[1], ARGV[1]) end
-return redis.call('INCR', KEYS[2])
+if ARGV[2] == '1' then return redis.call('INCR', KEYS[2]) end
+return tonumber(redis.call('GET', KEYS[2]) or '0')
 """
+# The global rate limit's count and the anonymous list's cached body in one round trip (the hot path:
+# four Redis round trips per cached read were most of its time). Over the limit, no body: the 429 wins.
+# The entry's key embeds the version read here, so the body is the one that version cached.
+_HIT_AND_READ = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+local ttl = redis.call('PTTL', KEYS[1])
+local version = redis.call('GET', KEYS[2]) or '0'
+local position = redis.call('GET', KEYS[3]) or '0'
+local body = false
+if count <= tonumber(ARGV[2]) then body = redis.call('GET', ARGV[3] .. version .. ':' .. ARGV[4]) end
+return {count, ttl, version, position, body}
+"""
+LIST_PATH = "/api/v1/articles"
+ACCESS_COOKIE = b"neurmatic_access="
+SCOPE_VIEW = "article_cache_view"  # where the front of the app leaves the view it read for the handler
 PRIMARY_POSITION_SQL = text("SELECT (pg_current_wal_lsn() - '0/0')::bigint")
 # NULL on a primary (a read session that fell back to it): the primary is never behind itself.
 REPLAYED_SQL = text("SELECT coalesce((pg_last_wal_replay_lsn() - '0/0')::bigint >= :position, true)")
@@ -60,9 +83,56 @@ async def has_replayed(session: AsyncSession, position: int) -> bool:
     return position <= 0 or bool(await session.scalar(REPLAYED_SQL, {"position": position}))
 
 
+def _digest(request_key: str) -> str:
+    return hashlib.sha256(request_key.encode()).hexdigest()[:32]
+
+
+def anonymous_list_key(scope: Scope) -> str | None:
+    """The cache key of an anonymous ``GET /api/v1/articles``, or None for any other request.
+
+    Anonymous as the route decides it: no Authorization header (a malformed one must get its 401) and
+    no access cookie. The key is the raw query: only a query the route answered 200 was ever cached."""
+    if scope["method"] != "GET" or scope["path"] != LIST_PATH:
+        return None
+    for name, value in scope["headers"]:
+        if name == b"authorization" or (name == b"cookie" and ACCESS_COOKIE in value):
+            return None
+    return f"list:{scope['query_string'].decode('latin-1')}"
+
+
+def view_from_scope(scope: Scope) -> CacheView | None:
+    """The view the front of the app read in its round trip for this request, if it did."""
+    view: CacheView | None = scope.get("state", {}).get(SCOPE_VIEW)
+    return view
+
+
 class ArticleCache:
     def __init__(self, redis: aioredis.Redis) -> None:
         self.redis = redis
+        self._hit_and_read = LuaScript(redis, _HIT_AND_READ)
+        self._flights: dict[tuple[int, str], asyncio.Task[tuple[bytes, str]]] = {}
+
+    async def read_through(
+        self, view: CacheView, request_key: str, produce: Callable[[], Awaitable[tuple[bytes, str]]]
+    ) -> tuple[bytes, str]:
+        """``produce()`` (the body and where it was read), cached under ``view``; concurrent misses of
+        one key in this process share one ``produce()``. (When an entry expired under load, every
+        request in flight missed at once and each ran the same queries: a third of the CPU.) The
+        shared read runs as its own task, so a client that goes away does not cancel it for the rest."""
+        flight = (view.version, request_key)
+        task = self._flights.get(flight)
+        if task is None:
+            task = asyncio.create_task(self._read_and_keep(view, request_key, produce))
+            self._flights[flight] = task
+            task.add_done_callback(lambda _: self._flights.pop(flight, None))
+        return await asyncio.shield(task)
+
+    async def _read_and_keep(
+        self, view: CacheView, request_key: str, produce: Callable[[], Awaitable[tuple[bytes, str]]]
+    ) -> tuple[bytes, str]:
+        body, source = await produce()
+        await self.put(view, request_key, body)
+        return body, source
 
     async def view(self) -> CacheView | None:
         """None when Redis cannot answer: then read from the primary and cache nothing."""
@@ -74,24 +144,46 @@ class ArticleCache:
 
     @staticmethod
     def _key(view: CacheView, request_key: str) -> str:
-        digest = hashlib.sha256(request_key.encode()).hexdigest()[:32]
-        return f"{ENTRY_PREFIX}{view.version}:{digest}"
+        return f"{ENTRY_PREFIX}{view.version}:{_digest(request_key)}"
 
-    async def get(self, view: CacheView, request_key: str) -> dict[str, Any] | None:
+    async def get_raw(self, view: CacheView, request_key: str) -> bytes | None:
+        """The cached body as stored (None on a miss, or when Redis cannot answer)."""
         try:
             raw = await self.redis.get(self._key(view, request_key))
         except RedisError:
             return None
-        return json.loads(raw) if raw else None
+        return raw.encode() if isinstance(raw, str) else raw
 
-    async def put(self, view: CacheView, request_key: str, body: dict[str, Any]) -> None:
+    async def get(self, view: CacheView, request_key: str) -> dict[str, Any] | None:
+        raw = await self.get_raw(view, request_key)
+        return orjson.loads(raw) if raw else None
+
+    async def put(self, view: CacheView, request_key: str, body: dict[str, Any] | bytes) -> None:
+        """Keep ``body`` (a JSON body, or its encoded bytes) under ``view``'s version."""
+        raw = body if isinstance(body, bytes) else orjson.dumps(body)
         try:
-            await self.redis.set(self._key(view, request_key), json.dumps(body), ex=TTL_SECONDS)
+            await self.redis.set(self._key(view, request_key), raw, ex=TTL_SECONDS)
         except RedisError:
             log.warning("article cache unavailable")
 
-    async def record_write(self, session: AsyncSession) -> None:
-        """After an article write committed on ``session``: readers need its WAL position replayed, and
-        every cached read is forgotten."""
+    async def hit_and_read(
+        self, rate_key: str, limit: Limit, request_key: str
+    ) -> tuple[Decision, CacheView, bytes | None]:
+        """Count one request against ``limit`` and read the cached answer to ``request_key``, at once.
+        Raises RedisError when Redis cannot answer (the caller fails open, as the limiter does)."""
+        count, ttl_ms, version, position, body = await self._hit_and_read(
+            keys=[rate_key, VERSION_KEY, WRITE_POSITION_KEY],
+            args=[limit.window_seconds * 1000, limit.count, ENTRY_PREFIX, _digest(request_key)],
+        )
+        return decision_of(count, ttl_ms, limit), CacheView(int(version), int(position)), body
+
+    async def record_write(self, session: AsyncSession, *, public: bool = True) -> None:
+        """After an article write committed on ``session``: readers need its WAL position replayed, and,
+        when the public could see what changed (``public``), every cached read is forgotten.
+
+        A draft written or edited (never published before or after) changes nothing an anonymous reader
+        can see, and only anonymous reads are cached: bumping the version for it emptied the whole cache
+        each time someone saved a draft."""
         position = await primary_position(session)
-        await self.redis.eval(_RECORD_WRITE, 2, WRITE_POSITION_KEY, VERSION_KEY, position)
+        flag = "1" if public else "0"
+        await self.redis.eval(_RECORD_WRITE, 2, WRITE_POSITION_KEY, VERSION_KEY, position, flag)

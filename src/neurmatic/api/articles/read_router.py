@@ -8,19 +8,32 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
+import asyncpg
+import orjson
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
+from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.types import Scope
 
-from neurmatic.api.articles import service, views
-from neurmatic.api.articles.cache import ArticleCache, CacheView, has_replayed
+from neurmatic.api.articles import listing, service, views
+from neurmatic.api.articles.cache import (
+    LIST_PATH,
+    SCOPE_VIEW,
+    CacheView,
+    anonymous_list_key,
+    has_replayed,
+    view_from_scope,
+)
 from neurmatic.api.articles.models import ArticleStatus
 from neurmatic.api.articles.presenters import article_out
 from neurmatic.api.articles.schemas import ArticleSort
 from neurmatic.api.deps import Clients, OptionalUser
-from neurmatic.api.pagination import Page
+from neurmatic.api.pagination import Page, Paging
+from neurmatic.api.security.middleware import CachedRead
 from neurmatic.api.security.openapi import error_responses
+from neurmatic.api.security.rate_limit import Decision, Limit, fail_open, rate_key
 from neurmatic.api.state import AppClients
 from neurmatic.api.users.models import User
 
@@ -39,6 +52,26 @@ async def _reader(clients: AppClients, view: CacheView | None) -> AsyncIterator[
         yield session, "primary"
 
 
+async def _list_page(
+    clients: AppClients,
+    view: CacheView | None,
+    filters: service.ArticleFilters,
+    viewer: User | None,
+    paging: Paging,
+) -> tuple[listing.ListPage, str]:
+    """The page from the standby when it has replayed the last article write, else from the primary."""
+    if view is not None and clients.db.replica_state.healthy:
+        try:
+            async with clients.db.driver_connection(standby=True) as conn:
+                page = await listing.read_page(conn, filters, viewer, paging, view.write_position)
+            if page.replayed:
+                return page, "standby"
+        except (DBAPIError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError):
+            pass  # the standby went away since its last check: the primary answers
+    async with clients.db.driver_connection() as conn:
+        return await listing.read_page(conn, filters, viewer, paging, 0), "primary"
+
+
 async def _replayed(session: AsyncSession, position: int) -> bool:
     try:
         return await has_replayed(session, position)
@@ -46,14 +79,45 @@ async def _replayed(session: AsyncSession, position: int) -> bool:
         return False
 
 
-def _response(body: dict[str, Any], source: str, cache: str | None = None) -> JSONResponse:
-    response = JSONResponse(body)
+def _response(body: dict[str, Any] | bytes, source: str, cache: str | None = None) -> Response:
+    raw = body if isinstance(body, bytes) else orjson.dumps(body)
+    response = Response(raw, media_type="application/json")
     # nginx cannot purge its cache, so it must not keep these; Redis holds them and forgets on write.
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Read-From"] = source
     if cache:
         response.headers["X-App-Cache"] = cache
     return response
+
+
+class _MatchedRoute:
+    """What the metrics and the access log read of a route (its template) for an answer given before
+    routing."""
+
+    path_format = LIST_PATH
+
+
+def anonymous_list_read() -> CachedRead:
+    """The anonymous article list, answered from the cache in the global rate limit's round trip."""
+    matched = _MatchedRoute()
+
+    async def read(scope: Scope, client: str, limit: Limit) -> tuple[Decision, bytes | None] | None:
+        request_key = anonymous_list_key(scope)
+        if request_key is None:
+            return None
+        clients: AppClients = scope["app"].state.clients
+        try:
+            decision, view, body = await clients.article_cache.hit_and_read(
+                rate_key("global", client), limit, request_key
+            )
+        except RedisError as exc:
+            return fail_open("global", limit, exc), None
+        scope.setdefault("state", {})[SCOPE_VIEW] = view
+        if body is not None:
+            scope["route"] = matched
+        return decision, body
+
+    return read
 
 
 @router.get(
@@ -72,26 +136,35 @@ async def list_articles(
     status: ArticleStatus | None = None,
     sort: ArticleSort = ArticleSort.NEWEST,
     q: Annotated[str | None, Query(max_length=200)] = None,
-) -> JSONResponse:
-    cache = ArticleCache(clients.redis)
-    view = await cache.view()
+) -> Response:
+    cache = clients.article_cache
     cache_key = f"list:{request.url.query}"
-    if viewer is None and view and (cached := await cache.get(view, cache_key)):
-        return _response(cached, "cache", "HIT")
+    # The front door looked in the cache already for most anonymous requests (and answered the hits);
+    # the rest (a CORS request, one with a body) look here.
+    view = view_from_scope(request.scope)
+    if view is None:
+        view = await cache.view()
+        if viewer is None and view and (cached := await cache.get_raw(view, cache_key)):
+            return _response(cached, "cache", "HIT")
     filters = service.ArticleFilters(category, tag, author, status, q, sort)
-    async with _reader(clients, view) as (db, source):
-        rows, total = await service.list_articles(db, filters, viewer.user if viewer else None, paging)
-    pending = await views.pending_views(clients.redis, [article.id for article, _ in rows])
-    data = [article_out(a, who, pending_views=pending.get(a.id, 0), full=False) for a, who in rows]
-    body = {"success": True, "data": data, "meta": paging.meta(total)}
-    if viewer is None and view:
-        await cache.put(view, cache_key, body)
-    return _response(body, source, "MISS" if viewer is None else None)
+    user = viewer.user if viewer else None
+
+    async def read() -> tuple[bytes, str]:
+        page, source = await _list_page(clients, view, filters, user, paging)
+        pending = await views.pending_views(clients.redis, [row["id"] for row in page.rows])
+        data = [listing.article_summary(row, pending.get(row["id"], 0)) for row in page.rows]
+        return orjson.dumps({"success": True, "data": data, "meta": paging.meta(page.total)}), source
+
+    if viewer is not None or view is None:
+        body, source = await read()
+        return _response(body, source, None if viewer else "MISS")
+    body, source = await cache.read_through(view, cache_key, read)
+    return _response(body, source, "MISS")
 
 
 @router.get("/articles/{slug}", summary="One article (counts a view)", responses=error_responses(404, 429))
-async def get_article(slug: str, clients: Clients, viewer: OptionalUser) -> JSONResponse:
-    cache = ArticleCache(clients.redis)
+async def get_article(slug: str, clients: Clients, viewer: OptionalUser) -> Response:
+    cache = clients.article_cache
     view = await cache.view()
     if viewer is None and view and (cached := await cache.get(view, f"detail:{slug}")):
         pending = await views.count_view(clients.redis, uuid.UUID(cached["data"]["id"]))

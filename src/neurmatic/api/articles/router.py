@@ -8,8 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from neurmatic.api.articles import service
-from neurmatic.api.articles.cache import ArticleCache
-from neurmatic.api.articles.models import Article, Bookmark, Category
+from neurmatic.api.articles.models import Article, ArticleStatus, Bookmark, Category
 from neurmatic.api.articles.presenters import article_out, category_out
 from neurmatic.api.articles.schemas import ArticleCreate, ArticleUpdate, CategoryCreate
 from neurmatic.api.articles.slugs import slugify
@@ -23,9 +22,10 @@ from neurmatic.errors import Conflict, Forbidden
 router = APIRouter(tags=["articles"])
 
 
-async def after_write(clients: AppClients, db: AsyncSession) -> None:
-    """Forget cached anonymous reads; until the standby has replayed this write, reads go to the primary."""
-    await ArticleCache(clients.redis).record_write(db)
+async def after_write(clients: AppClients, db: AsyncSession, *, public: bool) -> None:
+    """Until the standby has replayed this write, reads go to the primary; and when the public could see
+    the article before or after it (``public``), cached anonymous reads are forgotten."""
+    await clients.article_cache.record_write(db, public=public)
 
 
 @router.post(
@@ -36,7 +36,7 @@ async def create_article(
 ) -> JSONResponse:
     article = await service.create_article(db, principal.user, body)
     await db.commit()
-    await after_write(clients, db)
+    await after_write(clients, db, public=article.status is ArticleStatus.PUBLISHED)
     await db.refresh(article)
     return success(article_out(article, principal.user), status_code=201)
 
@@ -50,9 +50,10 @@ async def update_article(
     slug: str, body: ArticleUpdate, principal: CurrentUser, db: DbSession, clients: Clients
 ) -> JSONResponse:
     article = await service.find_article(db, slug, principal.user)
+    was_public = article.status is ArticleStatus.PUBLISHED
     await service.update_article(db, article, principal.user, body)
     await db.commit()
-    await after_write(clients, db)
+    await after_write(clients, db, public=was_public or article.status is ArticleStatus.PUBLISHED)
     await db.refresh(article)
     return success(article_out(article, await db.get(User, article.author_id)))
 
@@ -66,9 +67,10 @@ async def delete_article(slug: str, principal: CurrentUser, db: DbSession, clien
     article = await service.find_article(db, slug, principal.user)
     if not service.can_edit(article, principal.user):
         raise Forbidden("only the author, a moderator or an administrator may delete this article")
+    was_public = article.status is ArticleStatus.PUBLISHED
     await db.delete(article)
     await db.commit()
-    await after_write(clients, db)
+    await after_write(clients, db, public=was_public)
     return success({"deleted": slug})
 
 

@@ -5,30 +5,22 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import redis.asyncio as aioredis
-from sqlalchemy import ColumnElement, Select, func, select, text
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from neurmatic.api.articles.cache import ArticleCache
-from neurmatic.api.articles.models import Article, ArticleStatus, Category, Tag, article_tags
+from neurmatic.api.articles.models import Article, ArticleStatus, Category, Tag
 from neurmatic.api.articles.schemas import ArticleCreate, ArticleSort, ArticleUpdate
 from neurmatic.api.articles.slugs import slugify, with_suffix
-from neurmatic.api.pagination import Paging
 from neurmatic.api.security.sanitize import clean_html, plain_text
 from neurmatic.api.users.models import Role, User
 from neurmatic.errors import Forbidden, NotFound, ValidationFailed
 
 EDITORS = (Role.MODERATOR, Role.ADMIN)
-SORTS: dict[ArticleSort, tuple[ColumnElement[Any], ...]] = {
-    ArticleSort.NEWEST: (Article.published_at.desc().nulls_last(), Article.created_at.desc()),
-    ArticleSort.OLDEST: (Article.published_at.asc().nulls_last(), Article.created_at.asc()),
-    ArticleSort.MOST_VIEWED: (Article.views.desc(), Article.published_at.desc().nulls_last()),
-    ArticleSort.RECENTLY_CREATED: (Article.created_at.desc(),),
-}
 
 
 @dataclass(frozen=True)
@@ -143,49 +135,6 @@ async def find_article(db: AsyncSession, slug: str, viewer: User | None) -> Arti
     if article is None or (article.status is not ArticleStatus.PUBLISHED and not can_edit(article, viewer)):
         raise NotFound("no such article")
     return article
-
-
-def _visible(
-    query: Select[tuple[Article]], filters: ArticleFilters, viewer: User | None
-) -> Select[tuple[Article]]:
-    status = filters.status or ArticleStatus.PUBLISHED
-    if status is not ArticleStatus.PUBLISHED:
-        if viewer is None:
-            raise Forbidden("sign in to list unpublished articles")
-        if viewer.role not in EDITORS:
-            query = query.where(Article.author_id == viewer.id)
-    return query.where(Article.status == status)
-
-
-async def list_articles(
-    db: AsyncSession, filters: ArticleFilters, viewer: User | None, paging: Paging
-) -> tuple[list[tuple[Article, User]], int]:
-    query = _visible(select(Article), filters, viewer)
-    if filters.category:
-        query = query.join(Category, Article.category_id == Category.id).where(
-            Category.slug == filters.category
-        )
-    if filters.tag:
-        query = query.where(
-            Article.id.in_(select(article_tags.c.article_id).join(Tag).where(Tag.slug == filters.tag))
-        )
-    if filters.author:
-        query = query.where(Article.author_id.in_(select(User.id).where(User.username == filters.author)))
-    if filters.q:
-        query = query.where(
-            text("articles.search @@ websearch_to_tsquery('english', :q)").bindparams(q=filters.q)
-        )
-    total = await db.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
-    if filters.q and filters.sort is ArticleSort.NEWEST:
-        rank = text("ts_rank(articles.search, websearch_to_tsquery('english', :q)) DESC").bindparams(
-            q=filters.q
-        )
-        query = query.order_by(rank, *SORTS[filters.sort])
-    else:
-        query = query.order_by(*SORTS[filters.sort])
-    with_authors = query.add_columns(User).join(User, User.id == Article.author_id)
-    rows: Any = (await db.execute(with_authors.offset(paging.offset).limit(paging.limit))).all()
-    return [(row[0], row[1]) for row in rows], total
 
 
 async def publish_due(db: AsyncSession, now: datetime | None = None) -> list[uuid.UUID]:

@@ -1,14 +1,16 @@
-"""Pure ASGI middleware of the security layer: security headers, the request-size limit and the global
-rate limit. (Pure ASGI rather than BaseHTTPMiddleware: no buffering, and streaming bodies stay streams.)"""
+"""The security layer's pure ASGI middleware (the request-size limit, the global rate limit) and the
+security headers the front door adds. (Pure ASGI rather than BaseHTTPMiddleware: no buffering, and
+streaming bodies stay streams.)"""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Awaitable, Callable
 
+import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from neurmatic.api.security.client_ip import client_ip
-from neurmatic.api.security.rate_limit import Limit
+from neurmatic.api.security.client_ip import client_ip_of_scope
+from neurmatic.api.security.rate_limit import Decision, Limit
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 # Swagger UI needs its own scripts and styles (served from a CDN by FastAPI's page).
@@ -33,39 +35,31 @@ SECURITY_HEADERS = {
     "cross-origin-resource-policy": "same-site",
 }
 UNLIMITED_PATHS = ("/api/v1/health", "/api/docs", "/api/openapi.json")
+# (scope, client address, limit) -> None when the request is not one it answers, else the rate-limit
+# decision and the cached body (None on a miss) read in one round trip.
+CachedRead = Callable[[Scope, str, Limit], Awaitable["tuple[Decision, bytes | None] | None"]]
+# As the article routes answer a cached read (read_router._response): the edge must not keep a copy.
+SCOPE_DECISION = "rate_limit_decision"  # a request already counted carries its decision here
+CACHED_READ_HEADERS = [(b"cache-control", b"no-cache"), (b"x-read-from", b"cache"), (b"x-app-cache", b"HIT")]
 
 
-class SecurityHeadersMiddleware:
-    """Every response gets the security headers, errors included; behind nginx the edge sets them too
-    and hides ours, so a response never carries two copies."""
+def _encoded(csp: str) -> tuple[tuple[bytes, bytes], ...]:
+    pairs = (*SECURITY_HEADERS.items(), ("content-security-policy", csp))
+    return tuple((name.encode(), value.encode()) for name, value in pairs)
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        path = str(scope.get("path", ""))
-        csp = (
-            DOCS_CSP
-            if path.startswith("/api/docs")
-            else DASHBOARD_CSP
-            if path.startswith("/admin/")
-            else API_CSP
-        )
+_API_HEADERS, _DOCS_HEADERS, _DASHBOARD_HEADERS = (
+    _encoded(API_CSP),
+    _encoded(DOCS_CSP),
+    _encoded(DASHBOARD_CSP),
+)
 
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                present = {name.lower() for name, _ in headers}
-                for name, value in (*SECURITY_HEADERS.items(), ("content-security-policy", csp)):
-                    if name.encode() not in present:
-                        headers.append((name.encode(), value.encode()))
-                message["headers"] = headers
-            await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+def security_headers_for(path: str) -> tuple[tuple[bytes, bytes], ...]:
+    """The security headers every response to ``path`` gets (errors included), encoded once."""
+    if path.startswith("/api/docs"):
+        return _DOCS_HEADERS
+    return _DASHBOARD_HEADERS if path.startswith("/admin/") else _API_HEADERS
 
 
 class BodySizeLimitMiddleware:
@@ -81,7 +75,7 @@ class BodySizeLimitMiddleware:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await _send_error(send, 413, "PAYLOAD_TOO_LARGE", self._message())
+            await send_error_json(send, 413, ("PAYLOAD_TOO_LARGE", self._message()), [])
             return
         received = 0
         rejected = False
@@ -95,7 +89,7 @@ class BodySizeLimitMiddleware:
                 received += len(message.get("body", b""))
                 if received > self.max_bytes and not rejected:
                     rejected = True
-                    await _send_error(send, 413, "PAYLOAD_TOO_LARGE", self._message())
+                    await send_error_json(send, 413, ("PAYLOAD_TOO_LARGE", self._message()), [])
                     return {"type": "http.disconnect"}
             return message
 
@@ -115,7 +109,8 @@ class BodySizeLimitMiddleware:
 
 
 class GlobalRateLimitMiddleware:
-    """``RATE_LIMIT_MAX_REQUESTS`` per ``RATE_LIMIT_WINDOW_MS`` per client, counted in Redis."""
+    """``RATE_LIMIT_MAX_REQUESTS`` per ``RATE_LIMIT_WINDOW_MS`` per client, counted in Redis (once: a
+    request the front door already counted, in its cached-read round trip, carries its decision)."""
 
     def __init__(self, app: ASGIApp, limit: Limit, trusted_proxies: list[str]) -> None:
         self.app = app
@@ -127,40 +122,33 @@ class GlobalRateLimitMiddleware:
         if scope["type"] != "http" or not path.startswith("/api/") or path.startswith(UNLIMITED_PATHS):
             await self.app(scope, receive, send)
             return
-        from starlette.requests import HTTPConnection
-
-        connection = HTTPConnection(scope)
-        limiter = scope["app"].state.clients.limiter
-        decision = await limiter.hit("global", client_ip(connection, self.trusted), self.limit)
-        headers = decision.headers()
+        decision: Decision | None = scope.get("state", {}).get(SCOPE_DECISION)
+        if decision is None:
+            limiter = scope["app"].state.clients.limiter
+            decision = await limiter.hit("global", client_ip_of_scope(scope, self.trusted), self.limit)
+        rate_headers = decision.raw_headers()
         if not decision.allowed:
-            await _send_error(
-                send,
-                429,
-                "RATE_LIMIT_EXCEEDED",
-                f"too many requests; try again in {decision.reset_seconds} s",
-                headers,
-            )
+            await send_error_json(send, 429, decision.refusal(), rate_headers)
             return
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [
-                    *message.get("headers", []),
-                    *((k.lower().encode(), v.encode()) for k, v in headers.items()),
-                ]
+                message["headers"] = [*message.get("headers", []), *rate_headers]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
 
 
-async def _send_error(
-    send: Send, status: int, code: str, message: str, headers: dict[str, str] | None = None
+async def send_error_json(
+    send: Send, status: int, code_and_message: tuple[str, str], headers: list[tuple[bytes, bytes]]
 ) -> None:
-    body = json.dumps(
-        {"success": False, "error": {"code": code, "message": message, "details": None}}
-    ).encode()
+    """The API's error body, answered without the app (the app's handlers are not reached)."""
+    code, message = code_and_message
+    body = orjson.dumps({"success": False, "error": {"code": code, "message": message, "details": None}})
+    await send_json(send, status, body, headers)
+
+
+async def send_json(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
     raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    raw_headers += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
-    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send({"type": "http.response.start", "status": status, "headers": [*raw_headers, *headers]})
     await send({"type": "http.response.body", "body": body})

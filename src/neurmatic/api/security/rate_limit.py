@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from neurmatic.adapters.redis import LuaScript
 from neurmatic.durations import parse_duration
 from neurmatic.errors import ConfigurationError, RateLimited
 
@@ -55,25 +56,43 @@ class Decision:
             headers["Retry-After"] = str(self.reset_seconds)
         return headers
 
+    def raw_headers(self) -> list[tuple[bytes, bytes]]:
+        """``headers()`` as ASGI wants them."""
+        return [(name.lower().encode(), value.encode()) for name, value in self.headers().items()]
+
+    def refusal(self) -> tuple[str, str]:
+        """The error code and message of the 429 for a request over the global limit."""
+        return "RATE_LIMIT_EXCEEDED", f"too many requests; try again in {self.reset_seconds} s"
+
+
+def rate_key(rule: str, key: str) -> str:
+    return f"{PREFIX}{rule}:{key}"
+
+
+def decision_of(count: int, ttl_ms: int, limit: Limit) -> Decision:
+    """The decision for the ``count``-th request of a window that ends in ``ttl_ms``."""
+    reset = max(1, -(-int(ttl_ms) // 1000))
+    return Decision(int(count) <= limit.count, limit.count, max(0, limit.count - int(count)), reset)
+
+
+def fail_open(rule: str, limit: Limit, exc: Exception) -> Decision:
+    """Allowed, and logged: a rate limiter that cannot count must not take the API down with it."""
+    log.warning("rate limiter unavailable, allowing", extra={"rule": rule, "error": type(exc).__name__})
+    return Decision(True, limit.count, limit.count, limit.window_seconds)
+
 
 class RateLimiter:
     def __init__(self, redis: aioredis.Redis) -> None:
         self.redis = redis
-        self._hit = redis.register_script(_HIT)
+        self._hit = LuaScript(redis, _HIT)
 
     async def hit(self, rule: str, key: str, limit: Limit) -> Decision:
         """Count one request; fail open (allowed) when Redis cannot answer, and log it."""
         try:
-            count, ttl_ms = await self._hit(
-                keys=[f"{PREFIX}{rule}:{key}"], args=[limit.window_seconds * 1000]
-            )
+            count, ttl_ms = await self._hit(keys=[rate_key(rule, key)], args=[limit.window_seconds * 1000])
         except RedisError as exc:
-            log.warning(
-                "rate limiter unavailable, allowing", extra={"rule": rule, "error": type(exc).__name__}
-            )
-            return Decision(True, limit.count, limit.count, limit.window_seconds)
-        reset = max(1, -(-int(ttl_ms) // 1000))
-        return Decision(int(count) <= limit.count, limit.count, max(0, limit.count - int(count)), reset)
+            return fail_open(rule, limit, exc)
+        return decision_of(count, ttl_ms, limit)
 
     async def enforce(self, rule: str, key: str, limit: Limit, message: str) -> Decision:
         """Count one request and raise RateLimited (429, Retry-After) when over the limit."""
@@ -90,8 +109,8 @@ class RateLimiter:
         """``(count, seconds until the window resets)`` without counting; ``(0, 0)`` when unknown."""
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.get(f"{PREFIX}{rule}:{key}")
-                pipe.ttl(f"{PREFIX}{rule}:{key}")
+                pipe.get(rate_key(rule, key))
+                pipe.ttl(rate_key(rule, key))
                 count, ttl = await pipe.execute()
         except RedisError:
             return 0, 0
@@ -99,6 +118,6 @@ class RateLimiter:
 
     async def reset(self, rule: str, key: str) -> None:
         try:
-            await self.redis.delete(f"{PREFIX}{rule}:{key}")
+            await self.redis.delete(rate_key(rule, key))
         except RedisError:
             log.warning("rate limiter unavailable, counter not reset", extra={"rule": rule})

@@ -1,0 +1,181 @@
+"""The front door answers cached anonymous list reads itself; each such answer must carry everything the
+full stack guarantees (request id, security headers, rate-limit headers and counting, metrics, access
+log), and every request it must not answer (signed in, malformed credentials, CORS) must reach the app."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from neurmatic.settings import Settings
+from tests.api.accounts import account_client, bearer, fast_settings, signed_in
+from tests.api.conftest import api_client
+from tests.conftest import RunningTopology
+
+
+@pytest.fixture
+def settings(topology: RunningTopology) -> Settings:
+    return fast_settings(topology.app_settings())
+
+
+async def _publish(client: httpx.AsyncClient, token: str, tag: str, status: str = "published") -> None:
+    body = {"title": f"Front door {uuid.uuid4().hex[:6]}", "bodyHtml": "<p>x</p>", "status": status}
+    response = await client.post("/api/v1/articles", headers=bearer(token), json={**body, "tags": [tag]})
+    assert response.status_code == 201, response.text
+
+
+async def _author_of(client: httpx.AsyncClient, tag: str) -> str:
+    """Sign a new member in, publish one article tagged ``tag``; the member's access token."""
+    _, tokens = await signed_in(client)
+    await _publish(client, tokens["accessToken"], tag)
+    return str(tokens["accessToken"])
+
+
+def _requests_counted(text: str, status: str) -> float:
+    prefix = f'neurmatic_http_requests_total{{method="GET",route="/api/v1/articles",status="{status}"}}'
+    for line in text.splitlines():
+        if line.startswith(prefix):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def _scrape(client: httpx.AsyncClient) -> str:
+    forwarded = client.headers.pop("X-Forwarded-For")
+    try:
+        return (await client.get("/internal/metrics")).text
+    finally:
+        client.headers["X-Forwarded-For"] = forwarded
+
+
+async def test_a_cached_hit_carries_everything_the_full_stack_gives(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    tag = f"door-{uuid.uuid4().hex[:8]}"
+    async with account_client(settings) as client:
+        await _author_of(client, tag)
+        url = f"/api/v1/articles?tag={tag}"
+        miss = await client.get(url)
+        before = _requests_counted(await _scrape(client), "200")
+        with caplog.at_level(logging.INFO, logger="neurmatic.access"):
+            hits = [await client.get(url, headers={"X-Request-ID": f"door-test-{i:04d}"}) for i in range(3)]
+        after = _requests_counted(await _scrape(client), "200")
+    assert miss.headers["x-app-cache"] == "MISS"
+    for index, hit in enumerate(hits):
+        assert hit.status_code == 200 and hit.headers["x-app-cache"] == "HIT"
+        assert hit.headers["x-read-from"] == "cache" and hit.headers["cache-control"] == "no-cache"
+        assert hit.json() == miss.json() and hit.headers["content-type"] == "application/json"
+        assert hit.headers["x-request-id"] == f"door-test-{index:04d}"
+        for name in ("strict-transport-security", "x-content-type-options", "content-security-policy"):
+            assert name in hit.headers, name
+    # Counted once each against the global limit, hit or miss: the remaining count falls by exactly one.
+    remaining = [int(r.headers["x-ratelimit-remaining"]) for r in (miss, *hits)]
+    assert remaining == [remaining[0] - i for i in range(4)], remaining
+    assert after - before == 3, (before, after)  # the hits are counted under the route's template
+    logged = [r for r in caplog.records if getattr(r, "request_id", "").startswith("door-test-")]
+    assert [(r.route, r.status) for r in logged] == [("/api/v1/articles", 200)] * 3  # type: ignore[attr-defined]
+
+
+async def test_a_client_over_the_global_limit_gets_the_json_429_from_the_front_door(
+    topology: RunningTopology,
+) -> None:
+    base = fast_settings(topology.app_settings())
+    tight = base.model_copy(update={"rate_limit": base.rate_limit.model_copy(update={"max_requests": 3})})
+    async with account_client(tight) as client:
+        answers = [await client.get("/api/v1/articles?limit=1") for _ in range(5)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429, 429]
+    refused = answers[-1]
+    assert refused.json()["error"]["code"] == "RATE_LIMIT_EXCEEDED"
+    assert int(refused.headers["retry-after"]) > 0 and refused.headers["x-ratelimit-remaining"] == "0"
+    assert "x-request-id" in refused.headers and "content-security-policy" in refused.headers
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "cache"),
+    [
+        ({"Authorization": "Token abc"}, 401, None),  # malformed credentials are refused, not served
+        ({"Authorization": "Bearer not-a-token"}, 401, None),
+        ({"Cookie": "neurmatic_access=not-a-token"}, 401, None),
+        ({"Origin": "https://evil.example"}, 200, "HIT"),  # CORS: the full stack answers, still cached
+    ],
+)
+async def test_requests_the_front_door_must_not_answer_reach_the_app(
+    settings: Settings, headers: dict[str, str], status: int, cache: str | None
+) -> None:
+    async with account_client(settings) as client:
+        url = "/api/v1/articles?limit=2&sort=-createdAt"
+        await client.get(url)  # cached
+        answer = await client.get(url, headers=headers)
+    assert answer.status_code == status, answer.text
+    assert answer.headers.get("x-app-cache") == cache
+    if "Origin" in headers:
+        assert "access-control-allow-origin" not in answer.headers  # not an allowed origin
+        assert "origin" in answer.headers.get("vary", "").lower()
+
+
+async def test_a_signed_in_list_is_read_from_the_database_not_the_cache(settings: Settings) -> None:
+    tag = f"door-{uuid.uuid4().hex[:8]}"
+    async with account_client(settings) as client:
+        token = await _author_of(client, tag)
+        url = f"/api/v1/articles?tag={tag}"
+        anonymous = [await client.get(url) for _ in range(2)]
+        member = await client.get(url, headers=bearer(token))
+    assert anonymous[1].headers["x-app-cache"] == "HIT"
+    assert member.status_code == 200 and "x-app-cache" not in member.headers
+    assert member.headers["x-read-from"] in ("standby", "primary")
+    assert member.json()["data"] == anonymous[1].json()["data"]
+
+
+async def test_saving_a_draft_keeps_the_cache_and_publishing_forgets_it(settings: Settings) -> None:
+    tag = f"door-{uuid.uuid4().hex[:8]}"
+    async with account_client(settings) as client:
+        token = await _author_of(client, tag)
+        url = f"/api/v1/articles?tag={tag}"
+        await client.get(url)
+        await _publish(client, token, tag, status="draft")
+        after_draft = await client.get(url)
+        own_drafts = await client.get(f"{url}&status=draft", headers=bearer(token))
+        await _publish(client, token, tag)
+        after_publish = await client.get(url)
+    assert after_draft.headers["x-app-cache"] == "HIT" and len(after_draft.json()["data"]) == 1
+    assert len(own_drafts.json()["data"]) == 1  # the author reads the draft at once (its write position)
+    assert after_publish.headers["x-app-cache"] == "MISS" and len(after_publish.json()["data"]) == 2
+
+
+async def test_pages_past_the_end_and_filters_answer_like_before(settings: Settings) -> None:
+    tag = f"door-{uuid.uuid4().hex[:8]}"
+    async with account_client(settings) as client:
+        _, tokens = await signed_in(client)
+        for _ in range(3):
+            await _publish(client, tokens["accessToken"], tag)
+        auth = bearer(tokens["accessToken"])
+        pages: list[Any] = [
+            (await client.get(f"/api/v1/articles?tag={tag}&limit=2&page={n}", headers=auth)).json()
+            for n in (1, 2, 3)
+        ]
+    assert [len(p["data"]) for p in pages] == [2, 1, 0]
+    assert {p["meta"]["pagination"]["total"] for p in pages} == {3}
+    assert all(a["tags"] == [tag] for p in pages for a in p["data"])
+
+
+async def test_the_app_answers_the_cached_list_when_redis_is_unreachable(topology: RunningTopology) -> None:
+    """The front door's round trip fails: the rate limit fails open and the database answers."""
+    base = fast_settings(topology.app_settings())
+    broken = base.model_copy(
+        update={
+            "redis": base.redis.model_copy(
+                update={
+                    "sentinels": [],
+                    "url": SecretStr("redis://127.0.0.1:9/0"),
+                    "socket_timeout_seconds": 0.5,
+                }
+            )
+        }
+    )
+    async with api_client(broken) as client:
+        answer = await client.get("/api/v1/articles?limit=1")
+    assert answer.status_code == 200 and answer.headers["x-read-from"] == "primary"
