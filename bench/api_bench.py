@@ -17,7 +17,8 @@ nginx), so the per-client rate limit acts as in production. Prints req/s, p50/p9
 of 400 and above, socket errors, timeouts) and the CPU milliseconds per request of the server's processes
 (the process and all its children, from the kernel's counters, over the steady middle of the run), the
 same for PostgreSQL (both nodes: the API reads from the standby, the peer from the primary), and the
-API/peer ratios. Every wrk run has a duration; the total time is printed. Exits 1 when any run had errors, 2 when it could not run.
+API/peer ratios. Every wrk run has a duration; the total time is printed. Exits 1 when any run had
+errors, 2 when it could not run.
 """
 
 from __future__ import annotations
