@@ -167,8 +167,8 @@ app.get('/api/v1/articles', async (req, res, next) => {
     res.setHeader('Cache-Control', 'no-cache');
     res.type('json');
     const cacheable = MODE === 'cache' && !req.headers.authorization;
-    const query = req.originalUrl.slice(req.originalUrl.indexOf('?') + 1);
-    const key = CACHE_PREFIX + query;
+    const mark = req.originalUrl.indexOf('?');
+    const key = CACHE_PREFIX + (mark === -1 ? '' : req.originalUrl.slice(mark + 1));
     if (cacheable) {
       const cached = await redis.get(key);
       if (cached !== null) {
