@@ -273,6 +273,7 @@ def render(report: dict[str, Any]) -> str:
             f"{run['path']:22} {run['server']:8} {run['rps']:>9,.0f} {run['p50_ms']:>8.1f} "
             f"{run['p99_ms']:>8.1f} {run['errors']:>7} {_ms(run['cpu_ms_per_request'], 11)}"
             f" {_ms(run['db_cpu_ms_per_request'], 14)}"
+            + ("  <- ERRORS: these figures do not count" if run["errors"] else "")
         )
         ratio = report["ratios"].get(run["path"])
         if ratio and run["server"] == "express":
