@@ -1,6 +1,7 @@
 """``./dev bench [health|replication|all] [--state-dir D] [--requests N] [--concurrency C]``, and
 ``./dev bench articles ...`` (see bench/articles_load.py), ``./dev bench backup ...`` (bench/backup_bench.py),
-``./dev bench login ...`` (bench/login_timing.py).
+``./dev bench login ...`` (bench/login_timing.py), ``./dev bench api ...`` (bench/api_bench.py: one API
+process against the Express peer).
 
 Runs against a topology that is already up (``./dev up``); only 127.0.0.1 is ever contacted, and every
 loop is bounded by a request count and a time limit.
@@ -116,6 +117,11 @@ def main() -> None:
         from bench.login_timing import main as login_main
 
         login_main(sys.argv[2:])
+        return
+    if sys.argv[1:2] == ["api"]:
+        from bench.api_bench import main as api_main
+
+        api_main(sys.argv[2:])
         return
     if sys.argv[1:2] == ["backup"]:
         from bench.backup_bench import main as backup_main

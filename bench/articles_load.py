@@ -15,7 +15,6 @@ import asyncio
 import random
 import ssl
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.bench_session import seed
 from neurmatic.supervisor.layout import HOST, resolve_state_dir
 from neurmatic.supervisor.state import TopologyState
 
@@ -102,21 +102,7 @@ def main() -> None:
     args = parser.parse_args(sys.argv[2:] if sys.argv[1:2] == ["articles"] else sys.argv[1:])
     state_dir = resolve_state_dir(args.state_dir)
     if args.seed:
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "neurmatic",
-                "seed",
-                "--articles",
-                str(args.seed),
-                "--users",
-                "100",
-                "--state-dir",
-                str(state_dir),
-            ],
-            check=True,
-        )
+        seed(state_dir, args.seed, users=100)
     state = TopologyState.load(state_dir)
     started = time.monotonic()
     tally = asyncio.run(run(state, args.concurrency, min(args.duration, 120.0), args.max_requests))
