@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -80,6 +81,8 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
         parser.error(f"--users must be within 1..{MAX_USERS}")
     if not 1 <= args.member_percent <= 50:
         parser.error("--member-percent must be within 1..50")
+    if not re.fullmatch(r"\d+(\.\d+)?(-\d+(\.\d+)?)?", args.think):
+        parser.error("--think is MIN-MAX in seconds, e.g. 1-5")
     if not 1 <= args.processes <= (os.cpu_count() or 1) * 2:
         parser.error("--processes must be at least 1 and at most twice the cores")
     args.spawn_rate = args.spawn_rate or max(1.0, args.users / min(20.0, args.duration / 3))
