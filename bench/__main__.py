@@ -1,7 +1,7 @@
 """``./dev bench [health|replication|all] [--state-dir D] [--requests N] [--concurrency C]``, and
 ``./dev bench articles ...`` (see bench/articles_load.py), ``./dev bench backup ...`` (bench/backup_bench.py),
 ``./dev bench login ...`` (bench/login_timing.py), ``./dev bench api ...`` (bench/api_bench.py: one API
-process against the Express peer).
+process against the Express peer), ``./dev bench load ...`` (the guide's Locust scenario, bench/load_test.py).
 
 Runs against a topology that is already up (``./dev up``); only 127.0.0.1 is ever contacted, and every
 loop is bounded by a request count and a time limit.
@@ -112,6 +112,11 @@ def main() -> None:
         from bench.articles_load import main as articles_main
 
         articles_main()
+        return
+    if sys.argv[1:2] == ["load"]:
+        from bench.load_test import main as load_main
+
+        load_main(sys.argv[2:])
         return
     if sys.argv[1:2] == ["login"]:
         from bench.login_timing import main as login_main
