@@ -18,7 +18,7 @@ _ACCESS = re.compile(
     r'^(?P<addr>\S+) \S+ \S+ \[[^]]*\] "[^"]*" (?P<status>\d{3}) '
     r".* rt=(?P<rt>[\d.]+) .* urt=(?P<urt>[\d.]+|-)"
 )
-_API_PROBLEM = re.compile(r'"level": "(?:warning|error|critical)"')
+_API_PROBLEM = re.compile(r'"level": ?"(?:warning|error|critical)"')
 # '2026/11/26 12:00:00 [error] 123#123: *45 upstream timed out (110: ...) while reading ..., client: ...'
 _ERROR = re.compile(r"^\S+ \S+ \[(?P<level>\w+)\] \d+#\d+: (?:\*\d+ )?(?P<message>.*?)(?:, client: .*)?$")
 _NUMBERS = re.compile(r"\d+")

@@ -179,3 +179,19 @@ async def test_the_app_answers_the_cached_list_when_redis_is_unreachable(topolog
     async with api_client(broken) as client:
         answer = await client.get("/api/v1/articles?limit=1")
     assert answer.status_code == 200 and answer.headers["x-read-from"] == "primary"
+
+
+async def test_a_cached_article_page_counts_each_view_and_reports_its_route(settings: Settings) -> None:
+    tag = f"door-{uuid.uuid4().hex[:8]}"
+    async with account_client(settings) as client:
+        await _author_of(client, tag)
+        slug = (await client.get(f"/api/v1/articles?tag={tag}")).json()["data"][0]["slug"]
+        pages = [await client.get(f"/api/v1/articles/{slug}") for _ in range(3)]
+        cors = await client.get(f"/api/v1/articles/{slug}", headers={"Origin": "https://evil.example"})
+        metrics = await _scrape(client)
+    assert [p.headers["x-app-cache"] for p in pages] == ["MISS", "HIT", "HIT"]
+    assert cors.headers["x-app-cache"] == "HIT"  # answered by the route from the same entry
+    assert [p.json()["data"]["views"] for p in (*pages, cors)] == [1, 2, 3, 4]
+    assert all(p.json()["data"]["slug"] == slug and "bodyHtml" in p.json()["data"] for p in pages)
+    hits = 'neurmatic_http_requests_total{method="GET",route="/api/v1/articles/{slug}",status="200"}'
+    assert hits in metrics

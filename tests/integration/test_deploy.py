@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import subprocess
 import threading
 import time
@@ -229,6 +230,10 @@ def _columns(topology: RunningTopology) -> set[str]:
         return {str(row[0]) for row in rows}
 
 
+# The API's JSON lines (compact or not) with an error level or a 5xx status, and nginx's error levels.
+_SERVER_ERROR = re.compile(r'"level": ?"error"|"status": ?5|\[(?:error|crit|alert)\]')
+
+
 def _failures(load: Load, topology: RunningTopology) -> str:
     """The failed requests, with what the servers logged as errors (for the assertion message)."""
     logs = [*sorted((topology.state_dir / "logs").glob("*.log")), topology.state_dir / "nginx/logs/error.log"]
@@ -236,7 +241,7 @@ def _failures(load: Load, topology: RunningTopology) -> str:
         line
         for path in logs
         for line in path.read_text(errors="replace").splitlines()
-        if any(mark in line for mark in ('"level": "error"', '"status": 5', "[error]", "[crit]", "[alert]"))
+        if _SERVER_ERROR.search(line)
     ]
     return "\n".join([*load.failures[:10], "server errors:", *logged[-20:]])
 

@@ -14,7 +14,7 @@ from neurmatic.api.admin.dashboard import MOUNT as DASHBOARD_MOUNT
 from neurmatic.api.admin.dashboard import AdminDashboardGuard, build_dashboard
 from neurmatic.api.admin.login_page import router as admin_login_router
 from neurmatic.api.admin.router import router as admin_router
-from neurmatic.api.articles.read_router import anonymous_list_read
+from neurmatic.api.articles.fast_list import answer_articles
 from neurmatic.api.articles.read_router import router as articles_read_router
 from neurmatic.api.articles.router import router as articles_router
 from neurmatic.api.auth.email_router import router as email_router
@@ -113,7 +113,7 @@ def create_app(settings: Settings) -> FastAPI:
         metrics=metrics,
         limit=limit,
         trusted_proxies=settings.app.trusted_proxies,
-        cached_read=anonymous_list_read(),
+        fast_path=answer_articles,
     )
     return app
 

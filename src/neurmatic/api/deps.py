@@ -146,6 +146,13 @@ async def _optional_principal(
     signed-in read), and is not attached to any session."""
     if credentials is None and ACCESS_COOKIE not in request.cookies:
         return None
+    return await authenticate_reader(request, clients, credentials)
+
+
+async def authenticate_reader(
+    request: Request, clients: AppClients, credentials: HTTPAuthorizationCredentials | None
+) -> Principal:
+    """The signed-in reader (see ``_optional_principal``); raises as the routes' authentication does."""
     return await _authenticate(
         request, clients, credentials, lambda user_id: _detached_user(clients, user_id)
     )

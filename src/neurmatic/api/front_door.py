@@ -1,14 +1,13 @@
 """The first code every HTTP request meets, before FastAPI: its request id, timing, metrics, access log
-and security headers, in one layer; and the one read hot enough to answer here, the anonymous article
-list from the cache.
+and security headers, in one layer; and the one request hot enough to answer here, the article list
+(articles/fast_list.py).
 
 One layer, not four stacked middlewares: each pure-ASGI middleware wraps ``send`` again and adds a
 call per message, and on the cached read (about 0.2 ms of work) the stack cost more than the answer.
-The cached read is answered in the same Redis round trip that counts the request against the global
-rate limit (see ``articles/cache.py``), before routing, dependency solving and FastAPI's own middleware;
-everything the outer layers guarantee still applies to it, because it is answered inside them. A miss
-goes on to the app with what the round trip read (the count and the cache view), so nothing is counted
-or read twice.
+The list is answered before FastAPI's middleware, routing and dependency solving; an anonymous one
+from the cache, in the same Redis round trip that counts the request against the global rate limit
+(see ``articles/cache.py``). Everything this layer guarantees applies to it as to any answer; a request
+the lean path does not take goes on to the app, and is counted there, once.
 """
 
 from __future__ import annotations
@@ -26,12 +25,10 @@ from neurmatic.api.metrics.registry import ApiMetrics
 from neurmatic.api.security.client_ip import client_ip_of_scope
 from neurmatic.api.security.internal_peer import is_internal_peer
 from neurmatic.api.security.middleware import (
-    CACHED_READ_HEADERS,
     SCOPE_DECISION,
-    CachedRead,
+    FastPath,
     security_headers_for,
     send_error_json,
-    send_json,
 )
 from neurmatic.api.security.rate_limit import Limit
 
@@ -61,14 +58,14 @@ class FrontDoor:
         metrics: ApiMetrics,
         limit: Limit,
         trusted_proxies: list[str],
-        cached_read: CachedRead | None = None,
+        fast_path: FastPath | None = None,
     ) -> None:
         self.app = app
         self.served_by = (b"x-served-by", instance.encode())
         self.metrics = metrics
         self.limit = limit
         self.trusted = trusted_proxies
-        self.cached_read = cached_read
+        self.fast_path = fast_path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -96,28 +93,27 @@ class FrontDoor:
 
         self.metrics.in_progress.inc()
         try:
-            if not await self._answered_from_cache(scope, send_with_headers):
+            if not await self._answered_here(scope, receive, send_with_headers):
                 await self.app(scope, receive, send_with_headers)
         finally:
             self.metrics.in_progress.dec()
             self._record(scope, request_id, status, time.perf_counter() - started)
 
-    async def _answered_from_cache(self, scope: Scope, send: Send) -> bool:
-        """True when the request was answered here: from the cache, or refused by the rate limit."""
-        if self.cached_read is None or any(name in _FULL_STACK_HEADERS for name, _ in scope["headers"]):
+    async def _answered_here(self, scope: Scope, receive: Receive, send: Send) -> bool:
+        """True when the lean path answered the request (or the rate limit refused it)."""
+        if self.fast_path is None or any(name in _FULL_STACK_HEADERS for name, _ in scope["headers"]):
             return False
-        answer = await self.cached_read(scope, client_ip_of_scope(scope, self.trusted), self.limit)
+        answer = await self.fast_path(scope, client_ip_of_scope(scope, self.trusted), self.limit)
         if answer is None:
             return False
-        decision, body = answer
-        scope["state"][SCOPE_DECISION] = decision  # the rate-limit middleware must not count it again
+        decision, response = answer
+        scope["state"][SCOPE_DECISION] = decision
         rate_headers = decision.raw_headers()
-        if not decision.allowed:
+        if response is None:
             await send_error_json(send, 429, decision.refusal(), rate_headers)
-            return True
-        if body is None:
-            return False
-        await send_json(send, 200, body, [*CACHED_READ_HEADERS, *rate_headers])
+        else:
+            response.raw_headers.extend(rate_headers)
+            await response(scope, receive, send)
         return True
 
     def _record(self, scope: Scope, request_id: str, status: int, seconds: float) -> None:

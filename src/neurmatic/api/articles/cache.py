@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -45,9 +46,10 @@ if tonumber(ARGV[1]) > current then redis.call('SET', KEYS[1], ARGV[1]) end
 if ARGV[2] == '1' then return redis.call('INCR', KEYS[2]) end
 return tonumber(redis.call('GET', KEYS[2]) or '0')
 """
-# The global rate limit's count and the anonymous list's cached body in one round trip (the hot path:
+# The global rate limit's count and an anonymous read's cached body in one round trip (the hot path:
 # four Redis round trips per cached read were most of its time). Over the limit, no body: the 429 wins.
-# The entry's key embeds the version read here, so the body is the one that version cached.
+# The entry's key embeds the version read here, so the body is the one that version cached. For an
+# article page (ARGV[5], the pending-views hash) the view is counted too: the entry starts with the id.
 _HIT_AND_READ = """
 local count = redis.call('INCR', KEYS[1])
 if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
@@ -56,10 +58,13 @@ local version = redis.call('GET', KEYS[2]) or '0'
 local position = redis.call('GET', KEYS[3]) or '0'
 local body = false
 if count <= tonumber(ARGV[2]) then body = redis.call('GET', ARGV[3] .. version .. ':' .. ARGV[4]) end
+if body and ARGV[5] ~= '' then
+  local views = redis.call('HINCRBY', ARGV[5], string.sub(body, 1, 36), 1)
+  return {count, ttl, version, position, body, views}
+end
 return {count, ttl, version, position, body}
 """
 LIST_PATH = "/api/v1/articles"
-ACCESS_COOKIE = b"neurmatic_access="
 SCOPE_VIEW = "article_cache_view"  # where the front of the app leaves the view it read for the handler
 PRIMARY_POSITION_SQL = text("SELECT (pg_current_wal_lsn() - '0/0')::bigint")
 # NULL on a primary (a read session that fell back to it): the primary is never behind itself.
@@ -87,17 +92,30 @@ def _digest(request_key: str) -> str:
     return hashlib.sha256(request_key.encode()).hexdigest()[:32]
 
 
-def anonymous_list_key(scope: Scope) -> str | None:
-    """The cache key of an anonymous ``GET /api/v1/articles``, or None for any other request.
+def list_key(query_string: bytes) -> str:
+    """The cache key of an anonymous list: its raw query (only a query the route answered 200 is cached)."""
+    return f"list:{query_string.decode('latin-1')}"
 
-    Anonymous as the route decides it: no Authorization header (a malformed one must get its 401) and
-    no access cookie. The key is the raw query: only a query the route answered 200 was ever cached."""
-    if scope["method"] != "GET" or scope["path"] != LIST_PATH:
-        return None
-    for name, value in scope["headers"]:
-        if name == b"authorization" or (name == b"cookie" and ACCESS_COOKIE in value):
-            return None
-    return f"list:{scope['query_string'].decode('latin-1')}"
+
+def detail_key(slug: str) -> str:
+    return f"detail:{slug}"
+
+
+def detail_entry(article_id: uuid.UUID, data: dict[str, Any], base_views: int) -> bytes:
+    """An article page as cached: its id first (the cached read counts its view without parsing), then
+    the page with the views it had in the database."""
+    return f"{article_id}\n".encode() + orjson.dumps({"data": data, "baseViews": base_views})
+
+
+def detail_article_id(entry: bytes) -> uuid.UUID:
+    return uuid.UUID(entry[:36].decode())
+
+
+def detail_body(entry: bytes, pending_views: int) -> bytes:
+    """The answer to a cached article page, its views counted up to now."""
+    cached = orjson.loads(entry[37:])
+    cached["data"]["views"] = cached["baseViews"] + pending_views
+    return orjson.dumps({"success": True, "data": cached["data"]})
 
 
 def view_from_scope(scope: Scope) -> CacheView | None:
@@ -154,10 +172,6 @@ class ArticleCache:
             return None
         return raw.encode() if isinstance(raw, str) else raw
 
-    async def get(self, view: CacheView, request_key: str) -> dict[str, Any] | None:
-        raw = await self.get_raw(view, request_key)
-        return orjson.loads(raw) if raw else None
-
     async def put(self, view: CacheView, request_key: str, body: dict[str, Any] | bytes) -> None:
         """Keep ``body`` (a JSON body, or its encoded bytes) under ``view``'s version."""
         raw = body if isinstance(body, bytes) else orjson.dumps(body)
@@ -167,15 +181,24 @@ class ArticleCache:
             log.warning("article cache unavailable")
 
     async def hit_and_read(
-        self, rate_key: str, limit: Limit, request_key: str
-    ) -> tuple[Decision, CacheView, bytes | None]:
-        """Count one request against ``limit`` and read the cached answer to ``request_key``, at once.
-        Raises RedisError when Redis cannot answer (the caller fails open, as the limiter does)."""
-        count, ttl_ms, version, position, body = await self._hit_and_read(
+        self, rate_key: str, limit: Limit, request_key: str, count_view_in: str = ""
+    ) -> tuple[Decision, CacheView, bytes | None, int]:
+        """Count one request against ``limit`` and read the cached answer to ``request_key``, at once;
+        with ``count_view_in`` (the pending-views hash), a hit on an article page also counts a view
+        (the last element: the article's pending views). Raises RedisError when Redis cannot answer
+        (the caller fails open, as the limiter does)."""
+        count, ttl_ms, version, position, body, *views = await self._hit_and_read(
             keys=[rate_key, VERSION_KEY, WRITE_POSITION_KEY],
-            args=[limit.window_seconds * 1000, limit.count, ENTRY_PREFIX, _digest(request_key)],
+            args=[
+                limit.window_seconds * 1000,
+                limit.count,
+                ENTRY_PREFIX,
+                _digest(request_key),
+                count_view_in,
+            ],
         )
-        return decision_of(count, ttl_ms, limit), CacheView(int(version), int(position)), body
+        view = CacheView(int(version), int(position))
+        return decision_of(count, ttl_ms, limit), view, body, int(views[0]) if views else 0
 
     async def record_write(self, session: AsyncSession, *, public: bool = True) -> None:
         """After an article write committed on ``session``: readers need its WAL position replayed, and,

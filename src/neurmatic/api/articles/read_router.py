@@ -3,7 +3,6 @@ anonymous reads cached in Redis and invalidated on write (see cache.py)."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -12,18 +11,19 @@ import asyncpg
 import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import Scope
 
 from neurmatic.api.articles import listing, service, views
 from neurmatic.api.articles.cache import (
-    LIST_PATH,
-    SCOPE_VIEW,
     CacheView,
-    anonymous_list_key,
+    detail_article_id,
+    detail_body,
+    detail_entry,
+    detail_key,
     has_replayed,
+    list_key,
     view_from_scope,
 )
 from neurmatic.api.articles.models import ArticleStatus
@@ -31,9 +31,7 @@ from neurmatic.api.articles.presenters import article_out
 from neurmatic.api.articles.schemas import ArticleSort
 from neurmatic.api.deps import Clients, OptionalUser
 from neurmatic.api.pagination import Page, Paging
-from neurmatic.api.security.middleware import CachedRead
 from neurmatic.api.security.openapi import error_responses
-from neurmatic.api.security.rate_limit import Decision, Limit, fail_open, rate_key
 from neurmatic.api.state import AppClients
 from neurmatic.api.users.models import User
 
@@ -79,7 +77,7 @@ async def _replayed(session: AsyncSession, position: int) -> bool:
         return False
 
 
-def _response(body: dict[str, Any] | bytes, source: str, cache: str | None = None) -> Response:
+def read_response(body: dict[str, Any] | bytes, source: str, cache: str | None = None) -> Response:
     raw = body if isinstance(body, bytes) else orjson.dumps(body)
     response = Response(raw, media_type="application/json")
     # nginx cannot purge its cache, so it must not keep these; Redis holds them and forgets on write.
@@ -88,36 +86,6 @@ def _response(body: dict[str, Any] | bytes, source: str, cache: str | None = Non
     if cache:
         response.headers["X-App-Cache"] = cache
     return response
-
-
-class _MatchedRoute:
-    """What the metrics and the access log read of a route (its template) for an answer given before
-    routing."""
-
-    path_format = LIST_PATH
-
-
-def anonymous_list_read() -> CachedRead:
-    """The anonymous article list, answered from the cache in the global rate limit's round trip."""
-    matched = _MatchedRoute()
-
-    async def read(scope: Scope, client: str, limit: Limit) -> tuple[Decision, bytes | None] | None:
-        request_key = anonymous_list_key(scope)
-        if request_key is None:
-            return None
-        clients: AppClients = scope["app"].state.clients
-        try:
-            decision, view, body = await clients.article_cache.hit_and_read(
-                rate_key("global", client), limit, request_key
-            )
-        except RedisError as exc:
-            return fail_open("global", limit, exc), None
-        scope.setdefault("state", {})[SCOPE_VIEW] = view
-        if body is not None:
-            scope["route"] = matched
-        return decision, body
-
-    return read
 
 
 @router.get(
@@ -137,39 +105,52 @@ async def list_articles(
     sort: ArticleSort = ArticleSort.NEWEST,
     q: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
+    filters = service.ArticleFilters(category, tag, author, status, q, sort)
+    body, source, cache = await list_answer(
+        clients, request.scope, viewer.user if viewer else None, filters, paging
+    )
+    return read_response(body, source, cache)
+
+
+async def list_answer(
+    clients: AppClients, scope: Scope, viewer: User | None, filters: service.ArticleFilters, paging: Paging
+) -> tuple[bytes, str, str | None]:
+    """The list's body, where it was read (cache, standby, primary) and, for an anonymous reader, the
+    cache's verdict (HIT, MISS). Shared by the route and the front door's lean path (fast_list.py)."""
     cache = clients.article_cache
-    cache_key = f"list:{request.url.query}"
+    cache_key = list_key(scope["query_string"])
     # The front door looked in the cache already for most anonymous requests (and answered the hits);
     # the rest (a CORS request, one with a body) look here.
-    view = view_from_scope(request.scope)
+    view = view_from_scope(scope)
     if view is None:
         view = await cache.view()
         if viewer is None and view and (cached := await cache.get_raw(view, cache_key)):
-            return _response(cached, "cache", "HIT")
-    filters = service.ArticleFilters(category, tag, author, status, q, sort)
-    user = viewer.user if viewer else None
+            return cached, "cache", "HIT"
 
     async def read() -> tuple[bytes, str]:
-        page, source = await _list_page(clients, view, filters, user, paging)
+        page, source = await _list_page(clients, view, filters, viewer, paging)
         pending = await views.pending_views(clients.redis, [row["id"] for row in page.rows])
         data = [listing.article_summary(row, pending.get(row["id"], 0)) for row in page.rows]
         return orjson.dumps({"success": True, "data": data, "meta": paging.meta(page.total)}), source
 
     if viewer is not None or view is None:
         body, source = await read()
-        return _response(body, source, None if viewer else "MISS")
+        return body, source, None if viewer else "MISS"
     body, source = await cache.read_through(view, cache_key, read)
-    return _response(body, source, "MISS")
+    return body, source, "MISS"
 
 
 @router.get("/articles/{slug}", summary="One article (counts a view)", responses=error_responses(404, 429))
-async def get_article(slug: str, clients: Clients, viewer: OptionalUser) -> Response:
+async def get_article(request: Request, slug: str, clients: Clients, viewer: OptionalUser) -> Response:
     cache = clients.article_cache
-    view = await cache.view()
-    if viewer is None and view and (cached := await cache.get(view, f"detail:{slug}")):
-        pending = await views.count_view(clients.redis, uuid.UUID(cached["data"]["id"]))
-        cached["data"]["views"] = cached["baseViews"] + pending
-        return _response({"success": True, "data": cached["data"]}, "cache", "HIT")
+    key = detail_key(slug)
+    # The front door looked in the cache already for most anonymous requests (and answered the hits).
+    view = view_from_scope(request.scope)
+    if view is None:
+        view = await cache.view()
+        if viewer is None and view and (entry := await cache.get_raw(view, key)):
+            pending = await views.count_view(clients.redis, detail_article_id(entry))
+            return read_response(detail_body(entry, pending), "cache", "HIT")
     async with _reader(clients, view) as (db, source):
         article = await service.find_article(db, slug, viewer.user if viewer else None)
         author = await db.get(User, article.author_id)
@@ -177,5 +158,5 @@ async def get_article(slug: str, clients: Clients, viewer: OptionalUser) -> Resp
     pending = await views.count_view(clients.redis, article.id) if published else 0
     data = article_out(article, author, pending_views=pending)
     if viewer is None and view:
-        await cache.put(view, f"detail:{slug}", {"data": data, "baseViews": article.views})
-    return _response({"success": True, "data": data}, source, "MISS" if viewer is None else None)
+        await cache.put(view, key, detail_entry(article.id, data, article.views))
+    return read_response({"success": True, "data": data}, source, "MISS" if viewer is None else None)

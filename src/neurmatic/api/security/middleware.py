@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import orjson
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from neurmatic.api.security.client_ip import client_ip_of_scope
@@ -35,12 +36,12 @@ SECURITY_HEADERS = {
     "cross-origin-resource-policy": "same-site",
 }
 UNLIMITED_PATHS = ("/api/v1/health", "/api/docs", "/api/openapi.json")
-# (scope, client address, limit) -> None when the request is not one it answers, else the rate-limit
-# decision and the cached body (None on a miss) read in one round trip.
-CachedRead = Callable[[Scope, str, Limit], Awaitable["tuple[Decision, bytes | None] | None"]]
-# As the article routes answer a cached read (read_router._response): the edge must not keep a copy.
+# What the front door's lean path answers: the request's rate-limit decision and the response (None
+# when the decision refuses it: the front door answers the 429).
+FastAnswer = tuple[Decision, "Response | None"]
+# (scope, client address, limit) -> None when the lean path does not take the request, else its answer.
+FastPath = Callable[[Scope, str, Limit], Awaitable[FastAnswer | None]]
 SCOPE_DECISION = "rate_limit_decision"  # a request already counted carries its decision here
-CACHED_READ_HEADERS = [(b"cache-control", b"no-cache"), (b"x-read-from", b"cache"), (b"x-app-cache", b"HIT")]
 
 
 def _encoded(csp: str) -> tuple[tuple[bytes, bytes], ...]:

@@ -1,0 +1,179 @@
+"""``GET /api/v1/articles`` (and a cached article page) answered by the front door, without FastAPI's
+middleware, routing and dependency solving: the site's most frequent requests, for which that machinery
+cost more CPU than the answer (a cached body is one Redis round trip; the signed-in page one SQL
+statement). An article page that is not in the cache goes on to its route, counted once.
+
+Only the happy path is taken here. A request whose query the route would refuse or coerce (a page that
+is not plain digits, an unknown sort), or whose credentials are not a plain Bearer token (a cookie, a
+malformed header), is left to the route, which answers exactly as it always has. Once taken, a request
+is answered here to the end: an error it meets (the session ended, the database is down) is rendered by
+the app's own exception handlers, so the error bodies are the route's. The route (read_router.py) and
+this path share ``list_answer``; the filters are the route's parameters, bounded the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import parse_qsl
+
+from fastapi.security import HTTPAuthorizationCredentials
+from redis.exceptions import RedisError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Scope
+
+from neurmatic.api.articles.cache import LIST_PATH, SCOPE_VIEW, detail_body, detail_key, list_key
+from neurmatic.api.articles.models import ArticleStatus
+from neurmatic.api.articles.read_router import list_answer, read_response
+from neurmatic.api.articles.schemas import ArticleSort
+from neurmatic.api.articles.service import ArticleFilters
+from neurmatic.api.articles.views import PENDING_VIEWS
+from neurmatic.api.deps import authenticate_reader
+from neurmatic.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE, Paging
+from neurmatic.api.security.middleware import SCOPE_DECISION, FastAnswer
+from neurmatic.api.security.rate_limit import Decision, Limit, fail_open, rate_key
+from neurmatic.api.state import AppClients
+
+_STATUSES = {status.value: status for status in ArticleStatus}
+_SORTS = {sort.value: sort for sort in ArticleSort}
+_MAX_QUERY = 200  # the route's Query(max_length=200)
+
+
+@dataclass(frozen=True)
+class _MatchedRoute:
+    """What the metrics and the access log read of a route (its template) for an answer given before
+    routing."""
+
+    path_format: str
+
+
+_LIST_ROUTE = _MatchedRoute(LIST_PATH)
+_ARTICLE_ROUTE = _MatchedRoute(f"{LIST_PATH}/{{slug}}")
+_ARTICLE_PREFIX = f"{LIST_PATH}/"
+
+
+def _bounded(value: str, highest: int) -> int | None:
+    if not (value.isascii() and value.isdigit()):
+        return None
+    number = int(value)
+    return number if 1 <= number <= highest else None
+
+
+def parse_list_query(query_string: bytes) -> tuple[ArticleFilters, Paging] | None:
+    """The route's parameters from the query, as Starlette reads them (the last of repeated names wins);
+    None for anything the route would refuse or have to coerce."""
+    params = dict(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))
+    page = _bounded(params.get("page", "1"), MAX_PAGE)
+    limit = _bounded(params.get("limit", str(DEFAULT_LIMIT)), MAX_LIMIT)
+    status = params.get("status")
+    sort = _SORTS.get(params.get("sort", ArticleSort.NEWEST.value))
+    q = params.get("q")
+    if page is None or limit is None or sort is None or (status is not None and status not in _STATUSES):
+        return None
+    if q is not None and len(q) > _MAX_QUERY:
+        return None
+    filters = ArticleFilters(
+        params.get("category"),
+        params.get("tag"),
+        params.get("author"),
+        _STATUSES[status] if status is not None else None,
+        q,
+        sort,
+    )
+    return filters, Paging(page, limit)
+
+
+def _bearer_token(scope: Scope) -> str | None:
+    """The token of a plain ``Authorization: Bearer <token>``; "" for an anonymous request; None when
+    the credentials are anything else (left to the route, which explains what is wrong)."""
+    token = ""
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            scheme, _, credentials = value.decode("latin-1").partition(" ")
+            if scheme.lower() != "bearer" or not credentials.strip() or token:
+                return None
+            token = credentials.strip()
+        elif name == b"cookie" and b"neurmatic_access=" in value:
+            return None
+    return token
+
+
+async def answer_articles(scope: Scope, client: str, limit: Limit) -> FastAnswer | None:
+    """The front door's lean path for the article list and, from the cache, article pages."""
+    if scope["method"] != "GET":
+        return None
+    path: str = scope["path"]
+    if path == LIST_PATH:
+        return await _answer_list(scope, client, limit)
+    slug = path[len(_ARTICLE_PREFIX) :] if path.startswith(_ARTICLE_PREFIX) else ""
+    if slug and "/" not in slug and _bearer_token(scope) == "":
+        return await _answer_cached_article(scope, client, limit, slug)
+    return None
+
+
+async def _cached_read(
+    scope: Scope, client: str, limit: Limit, key: str, count_view_in: str = ""
+) -> tuple[Decision, bytes | None, int]:
+    """Count the request and read the cached answer in one round trip; what was read stays in the scope
+    for the route (the view it caches under, the decision, so the request is not counted again)."""
+    clients: AppClients = scope["app"].state.clients
+    state = scope.setdefault("state", {})
+    try:
+        decision, view, body, views = await clients.article_cache.hit_and_read(
+            rate_key("global", client), limit, key, count_view_in
+        )
+    except RedisError as exc:
+        decision, body, views = fail_open("global", limit, exc), None, 0
+    else:
+        state[SCOPE_VIEW] = view
+    state[SCOPE_DECISION] = decision
+    return decision, body, views
+
+
+async def _answer_cached_article(scope: Scope, client: str, limit: Limit, slug: str) -> FastAnswer | None:
+    """A cached article page (its view counted in the same round trip); a miss goes on to the route."""
+    decision, entry, pending = await _cached_read(scope, client, limit, detail_key(slug), PENDING_VIEWS)
+    if entry is not None:
+        scope["route"] = _ARTICLE_ROUTE
+        return decision, read_response(detail_body(entry, pending), "cache", "HIT")
+    return (decision, None) if not decision.allowed else None
+
+
+async def _answer_list(scope: Scope, client: str, limit: Limit) -> FastAnswer | None:
+    parsed, token = parse_list_query(scope["query_string"]), _bearer_token(scope)
+    if parsed is None or token is None:
+        return None
+    scope["route"] = _LIST_ROUTE
+    if token:
+        clients: AppClients = scope["app"].state.clients
+        decision = await clients.limiter.hit("global", client, limit)
+    else:
+        decision, body, _ = await _cached_read(scope, client, limit, list_key(scope["query_string"]))
+        if body is not None:
+            return decision, read_response(body, "cache", "HIT")
+    if not decision.allowed:
+        return decision, None
+    return decision, await _answer(scope, scope["app"].state.clients, token, *parsed)
+
+
+async def _answer(
+    scope: Scope, clients: AppClients, token: str, filters: ArticleFilters, paging: Paging
+) -> Response:
+    request = Request(scope)
+    try:
+        viewer = None
+        if token:
+            credentials = HTTPAuthorizationCredentials(scheme="Bearer", credentials=token)
+            viewer = (await authenticate_reader(request, clients, credentials)).user
+        return read_response(*await list_answer(clients, scope, viewer, filters, paging))
+    except Exception as exc:  # answered as the route's error would be, by the app's own handlers
+        return await _handled(request, exc)
+
+
+async def _handled(request: Request, exc: Exception) -> Response:
+    handlers = request.app.exception_handlers
+    for kind in type(exc).__mro__:
+        if kind in handlers:
+            response: Response = await handlers[kind](request, exc)
+            return response
+    raise exc
