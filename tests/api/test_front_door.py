@@ -195,3 +195,22 @@ async def test_a_cached_article_page_counts_each_view_and_reports_its_route(sett
     assert all(p.json()["data"]["slug"] == slug and "bodyHtml" in p.json()["data"] for p in pages)
     hits = 'neurmatic_http_requests_total{method="GET",route="/api/v1/articles/{slug}",status="200"}'
     assert hits in metrics
+
+
+async def test_a_signed_in_list_after_sign_out_is_refused_with_the_routes_answer(settings: Settings) -> None:
+    async with account_client(settings) as client:
+        _, tokens = await signed_in(client)
+        auth = bearer(tokens["accessToken"])
+        before = await client.get("/api/v1/articles?limit=1", headers=auth)
+        assert (await client.post("/api/v1/auth/logout", headers=auth)).status_code == 200
+        after = await client.get("/api/v1/articles?limit=1", headers=auth)
+        odd_page = await client.get("/api/v1/articles?limit=1&page=x", headers=auth)  # left to the route
+    assert before.status_code == 200 and before.headers["x-read-from"] in ("standby", "primary")
+    assert (
+        after.status_code == 401
+        and after.json()["error"]["message"] == "this session has ended; sign in again"
+    )
+    assert after.headers["www-authenticate"].startswith("Bearer")
+    assert odd_page.status_code == 401  # the route authenticates before it validates
+    remaining = [int(r.headers["x-ratelimit-remaining"]) for r in (before, after)]
+    assert remaining[0] - remaining[1] == 2  # the sign-out in between, and this request: each counted once

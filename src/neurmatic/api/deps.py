@@ -90,13 +90,14 @@ async def _authenticate(
     clients: Clients,
     credentials: HTTPAuthorizationCredentials | None,
     load_user: Callable[[uuid.UUID], Awaitable[User | None]],
+    session_active: Callable[[str, str], Awaitable[bool]] | None = None,
 ) -> Principal:
     via_cookie = credentials is None
     token = credentials.credentials if credentials else request.cookies.get(ACCESS_COOKIE)
     if not token:
         raise AuthenticationRequired("sign in first: send `Authorization: Bearer <access token>`")
     claims = clients.tokens.decode_access(token)
-    if not await clients.sessions.is_active(claims.session_id, claims.user_id):
+    if not await (session_active or clients.sessions.is_active)(claims.session_id, claims.user_id):
         raise AuthenticationRequired("this session has ended; sign in again")
     if via_cookie and request.method not in SAFE_METHODS:
         expected = csrf_token_for(claims.session_id, clients.csrf_secret)
@@ -150,11 +151,15 @@ async def _optional_principal(
 
 
 async def authenticate_reader(
-    request: Request, clients: AppClients, credentials: HTTPAuthorizationCredentials | None
+    request: Request,
+    clients: AppClients,
+    credentials: HTTPAuthorizationCredentials | None,
+    session_active: Callable[[str, str], Awaitable[bool]] | None = None,
 ) -> Principal:
-    """The signed-in reader (see ``_optional_principal``); raises as the routes' authentication does."""
+    """The signed-in reader (see ``_optional_principal``); raises as the routes' authentication does.
+    ``session_active(session id, user id)`` answers from a session the caller read already."""
     return await _authenticate(
-        request, clients, credentials, lambda user_id: _detached_user(clients, user_id)
+        request, clients, credentials, lambda user_id: _detached_user(clients, user_id), session_active
     )
 
 

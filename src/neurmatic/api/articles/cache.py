@@ -64,6 +64,17 @@ if body and ARGV[5] ~= '' then
 end
 return {count, ttl, version, position, body}
 """
+# A signed-in read's round trip: the global rate limit's count, the reader's session (who owns it, when
+# it was last active) and the cache view (for the write position the node must have replayed).
+_HIT_AND_READ_SESSION = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+local ttl = redis.call('PTTL', KEYS[1])
+local session = redis.call('HMGET', KEYS[2], 'user_id', 'last_active_at')
+local version = redis.call('GET', KEYS[3]) or '0'
+local position = redis.call('GET', KEYS[4]) or '0'
+return {count, ttl, version, position, session[1], session[2]}
+"""
 LIST_PATH = "/api/v1/articles"
 SCOPE_VIEW = "article_cache_view"  # where the front of the app leaves the view it read for the handler
 PRIMARY_POSITION_SQL = text("SELECT (pg_current_wal_lsn() - '0/0')::bigint")
@@ -128,6 +139,7 @@ class ArticleCache:
     def __init__(self, redis: aioredis.Redis) -> None:
         self.redis = redis
         self._hit_and_read = LuaScript(redis, _HIT_AND_READ)
+        self._hit_and_read_session = LuaScript(redis, _HIT_AND_READ_SESSION)
         self._flights: dict[tuple[int, str], asyncio.Task[tuple[bytes, str]]] = {}
 
     async def read_through(
@@ -199,6 +211,17 @@ class ArticleCache:
         )
         view = CacheView(int(version), int(position))
         return decision_of(count, ttl_ms, limit), view, body, int(views[0]) if views else 0
+
+    async def hit_and_read_session(
+        self, rate_key: str, limit: Limit, session_key: str
+    ) -> tuple[Decision, CacheView, Any, Any]:
+        """Count one request against ``limit``, and read the cache view and the session's owner and
+        last activity, at once (for ``SessionStore.is_active_as_read``). Raises RedisError when Redis
+        cannot answer."""
+        count, ttl_ms, version, position, owner, last_active = await self._hit_and_read_session(
+            keys=[rate_key, session_key, VERSION_KEY, WRITE_POSITION_KEY], args=[limit.window_seconds * 1000]
+        )
+        return decision_of(count, ttl_ms, limit), CacheView(int(version), int(position)), owner, last_active
 
     async def record_write(self, session: AsyncSession, *, public: bool = True) -> None:
         """After an article write committed on ``session``: readers need its WAL position replayed, and,

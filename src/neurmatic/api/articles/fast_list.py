@@ -13,6 +13,7 @@ this path share ``list_answer``; the filters are the route's parameters, bounded
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
@@ -28,11 +29,15 @@ from neurmatic.api.articles.read_router import list_answer, read_response
 from neurmatic.api.articles.schemas import ArticleSort
 from neurmatic.api.articles.service import ArticleFilters
 from neurmatic.api.articles.views import PENDING_VIEWS
+from neurmatic.api.auth.sessions import SessionStore
 from neurmatic.api.deps import authenticate_reader
 from neurmatic.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE, Paging
 from neurmatic.api.security.middleware import SCOPE_DECISION, FastAnswer
 from neurmatic.api.security.rate_limit import Decision, Limit, fail_open, rate_key
 from neurmatic.api.state import AppClients
+from neurmatic.errors import ApiError
+
+SessionCheck = Callable[[str, str], Awaitable[bool]]
 
 _STATUSES = {status.value: status for status in ArticleStatus}
 _SORTS = {sort.value: sort for sort in ArticleSort}
@@ -144,27 +149,53 @@ async def _answer_list(scope: Scope, client: str, limit: Limit) -> FastAnswer | 
     if parsed is None or token is None:
         return None
     scope["route"] = _LIST_ROUTE
-    if token:
-        clients: AppClients = scope["app"].state.clients
-        decision = await clients.limiter.hit("global", client, limit)
-    else:
+    clients: AppClients = scope["app"].state.clients
+    if not token:
         decision, body, _ = await _cached_read(scope, client, limit, list_key(scope["query_string"]))
         if body is not None:
             return decision, read_response(body, "cache", "HIT")
+        return decision, await _answer(scope, clients, None, *parsed) if decision.allowed else None
+    try:
+        claims = clients.tokens.decode_access(token)
+    except ApiError:
+        return None  # the route counts the request and explains the 401
+    decision, session_active = await _signed_in_read(scope, clients, client, limit, claims.session_id)
     if not decision.allowed:
         return decision, None
-    return decision, await _answer(scope, scope["app"].state.clients, token, *parsed)
+    credentials = HTTPAuthorizationCredentials(scheme="Bearer", credentials=token)
+    return decision, await _answer(scope, clients, (credentials, session_active), *parsed)
+
+
+async def _signed_in_read(
+    scope: Scope, clients: AppClients, client: str, limit: Limit, session_id: str
+) -> tuple[Decision, SessionCheck | None]:
+    """Count the request, read the cache view and the reader's session in one round trip."""
+    try:
+        decision, view, owner, last_active = await clients.article_cache.hit_and_read_session(
+            rate_key("global", client), limit, SessionStore.key(session_id)
+        )
+    except RedisError as exc:  # the session is asked again on its own, and that failure answered 503
+        return fail_open("global", limit, exc), None
+    scope["state"][SCOPE_VIEW] = view
+
+    async def session_active(sid: str, user_id: str) -> bool:
+        return await clients.sessions.is_active_as_read(sid, user_id, owner, last_active)
+
+    return decision, session_active
 
 
 async def _answer(
-    scope: Scope, clients: AppClients, token: str, filters: ArticleFilters, paging: Paging
+    scope: Scope,
+    clients: AppClients,
+    reader: tuple[HTTPAuthorizationCredentials, SessionCheck | None] | None,
+    filters: ArticleFilters,
+    paging: Paging,
 ) -> Response:
     request = Request(scope)
     try:
         viewer = None
-        if token:
-            credentials = HTTPAuthorizationCredentials(scheme="Bearer", credentials=token)
-            viewer = (await authenticate_reader(request, clients, credentials)).user
+        if reader is not None:
+            viewer = (await authenticate_reader(request, clients, *reader)).user
         return read_response(*await list_answer(clients, scope, viewer, filters, paging))
     except Exception as exc:  # answered as the route's error would be, by the app's own handlers
         return await _handled(request, exc)

@@ -100,10 +100,6 @@ class SessionStore:
         self._rotate = redis.register_script(_ROTATE)
 
     @staticmethod
-    def _key(sid: str) -> str:
-        return f"{SESSION_PREFIX}{sid}"
-
-    @staticmethod
     def _user_key(user_id: str) -> str:
         return f"{USER_SESSIONS_PREFIX}{user_id}"
 
@@ -112,7 +108,7 @@ class SessionStore:
         now = str(time.time())
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(
-                self._key(sid),
+                self.key(sid),
                 mapping={
                     "user_id": user_id,
                     "refresh_jti": refresh_jti,
@@ -123,27 +119,36 @@ class SessionStore:
                     "device": describe_device(user_agent),
                 },
             )
-            pipe.expire(self._key(sid), self.ttl)
+            pipe.expire(self.key(sid), self.ttl)
             pipe.sadd(self._user_key(user_id), sid)
             pipe.expire(self._user_key(user_id), self.ttl)
             await pipe.execute()
         return sid
 
+    @staticmethod
+    def key(sid: str) -> str:
+        """The Redis hash of a session (``user_id``, ``last_active_at``, ...)."""
+        return f"{SESSION_PREFIX}{sid}"
+
     async def is_active(self, sid: str, user_id: str) -> bool:
         """True while the session exists and belongs to ``user_id``; refreshes last-active now and then."""
-        data = await self.redis.hmget(self._key(sid), ["user_id", "last_active_at"])
-        owner, last_active = data[0], data[1]
+        owner, last_active = await self.redis.hmget(self.key(sid), ["user_id", "last_active_at"])
+        return await self.is_active_as_read(sid, user_id, owner, last_active)
+
+    async def is_active_as_read(self, sid: str, user_id: str, owner: Any, last_active: Any) -> bool:
+        """``is_active`` from the session's ``user_id`` and ``last_active_at`` read by the caller (in a
+        round trip it makes anyway)."""
         if _text(owner) != user_id:
             return False
         now = time.time()
         if last_active is None or now - float(_text(last_active)) > TOUCH_EVERY_SECONDS:
-            await self.redis.hset(self._key(sid), "last_active_at", str(now))
+            await self.redis.hset(self.key(sid), "last_active_at", str(now))
         return True
 
     async def rotate(self, sid: str, user_id: str, presented_jti: str, new_jti: str) -> str:
         """``rotated``, ``reused`` (the session is now revoked) or ``missing``."""
         result = await self._rotate(
-            keys=[self._key(sid), self._user_key(user_id)],
+            keys=[self.key(sid), self._user_key(user_id)],
             args=[presented_jti, new_jti, self.ttl, str(time.time()), sid],
         )
         return _text(result)
@@ -152,7 +157,7 @@ class SessionStore:
         sessions = []
         for raw_sid in await self.redis.smembers(self._user_key(user_id)):
             sid = _text(raw_sid)
-            data = await self.redis.hgetall(self._key(sid))
+            data = await self.redis.hgetall(self.key(sid))
             if not data:
                 await self.redis.srem(self._user_key(user_id), sid)
                 continue
@@ -160,17 +165,17 @@ class SessionStore:
         return sorted(sessions, key=lambda s: s.created_at, reverse=True)
 
     async def revoke(self, sid: str, user_id: str) -> bool:
-        owner = await self.redis.hget(self._key(sid), "user_id")
+        owner = await self.redis.hget(self.key(sid), "user_id")
         if _text(owner) != user_id:
             return False
-        await self.redis.delete(self._key(sid))
+        await self.redis.delete(self.key(sid))
         await self.redis.srem(self._user_key(user_id), sid)
         return True
 
     async def revoke_all(self, user_id: str) -> int:
         sids = [_text(s) for s in await self.redis.smembers(self._user_key(user_id))]
         if sids:
-            await self.redis.delete(*(self._key(s) for s in sids))
+            await self.redis.delete(*(self.key(s) for s in sids))
         await self.redis.delete(self._user_key(user_id))
         return len(sids)
 
