@@ -214,3 +214,25 @@ async def test_a_signed_in_list_after_sign_out_is_refused_with_the_routes_answer
     assert odd_page.status_code == 401  # the route authenticates before it validates
     remaining = [int(r.headers["x-ratelimit-remaining"]) for r in (before, after)]
     assert remaining[0] - remaining[1] == 2  # the sign-out in between, and this request: each counted once
+
+
+async def test_the_views_flush_forgets_cached_article_pages_but_keeps_lists(settings: Settings) -> None:
+    from neurmatic.api.articles.views import flush_views
+    from neurmatic.db.engines import Database
+
+    tag = f"door-{uuid.uuid4().hex[:8]}"
+    async with account_client(settings) as client:
+        await _author_of(client, tag)
+        url = f"/api/v1/articles?tag={tag}"
+        slug = (await client.get(url)).json()["data"][0]["slug"]
+        pages = [await client.get(f"/api/v1/articles/{slug}") for _ in range(2)]
+        db = Database(settings.database)
+        try:
+            async with db.session() as session:
+                await flush_views(client._transport.app.state.clients.redis, session)  # type: ignore[attr-defined]
+        finally:
+            await db.close()
+        list_after, page_after = await client.get(url), await client.get(f"/api/v1/articles/{slug}")
+    assert [p.headers["x-app-cache"] for p in pages] == ["MISS", "HIT"]
+    assert list_after.headers["x-app-cache"] == "HIT"
+    assert page_after.headers["x-app-cache"] == "MISS" and page_after.json()["data"]["views"] == 3

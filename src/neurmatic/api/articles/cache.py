@@ -36,6 +36,11 @@ from neurmatic.api.security.rate_limit import Decision, Limit, decision_of
 log = logging.getLogger("neurmatic.articles.cache")
 VERSION_KEY = "neurmatic:cache:articles:version"
 WRITE_POSITION_KEY = "neurmatic:cache:articles:write_lsn"
+# Article pages also embed this one: the views flush (every minute) forgets them, not the lists. A cached
+# page adds the pending views to the count it was cached with; after a flush moved those views into the
+# database, it would show fewer. Lists carry the sum as it was when cached, which stays true.
+VIEWS_VERSION_KEY = "neurmatic:cache:articles:views_version"
+DETAIL_PREFIX = "detail:"
 ENTRY_PREFIX = "neurmatic:cache:articles:"
 TTL_SECONDS = 30
 
@@ -56,13 +61,16 @@ if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 local ttl = redis.call('PTTL', KEYS[1])
 local version = redis.call('GET', KEYS[2]) or '0'
 local position = redis.call('GET', KEYS[3]) or '0'
+local views_version = redis.call('GET', KEYS[4]) or '0'
+local key = ARGV[3] .. version .. ':' .. ARGV[4]
+if ARGV[5] ~= '' then key = ARGV[3] .. version .. '.' .. views_version .. ':' .. ARGV[4] end
 local body = false
-if count <= tonumber(ARGV[2]) then body = redis.call('GET', ARGV[3] .. version .. ':' .. ARGV[4]) end
+if count <= tonumber(ARGV[2]) then body = redis.call('GET', key) end
 if body and ARGV[5] ~= '' then
   local views = redis.call('HINCRBY', ARGV[5], string.sub(body, 1, 36), 1)
-  return {count, ttl, version, position, body, views}
+  return {count, ttl, version, position, views_version, body, views}
 end
-return {count, ttl, version, position, body}
+return {count, ttl, version, position, views_version, body}
 """
 # A signed-in read's round trip: the global rate limit's count, the reader's session (who owns it, when
 # it was last active) and the cache view (for the write position the node must have replayed).
@@ -88,6 +96,7 @@ class CacheView:
 
     version: int
     write_position: int
+    views_version: int = 0
 
 
 async def primary_position(session: AsyncSession) -> int:
@@ -109,7 +118,7 @@ def list_key(query_string: bytes) -> str:
 
 
 def detail_key(slug: str) -> str:
-    return f"detail:{slug}"
+    return f"{DETAIL_PREFIX}{slug}"
 
 
 def detail_entry(article_id: uuid.UUID, data: dict[str, Any], base_views: int) -> bytes:
@@ -167,13 +176,18 @@ class ArticleCache:
     async def view(self) -> CacheView | None:
         """None when Redis cannot answer: then read from the primary and cache nothing."""
         try:
-            version, position = await self.redis.mget(VERSION_KEY, WRITE_POSITION_KEY)
+            version, position, views = await self.redis.mget(
+                VERSION_KEY, WRITE_POSITION_KEY, VIEWS_VERSION_KEY
+            )
         except RedisError:
             return None
-        return CacheView(int(version or 0), int(position or 0))
+        return CacheView(int(version or 0), int(position or 0), int(views or 0))
 
     @staticmethod
     def _key(view: CacheView, request_key: str) -> str:
+        """As the cached-read script builds it: article pages also embed the views version."""
+        if request_key.startswith(DETAIL_PREFIX):
+            return f"{ENTRY_PREFIX}{view.version}.{view.views_version}:{_digest(request_key)}"
         return f"{ENTRY_PREFIX}{view.version}:{_digest(request_key)}"
 
     async def get_raw(self, view: CacheView, request_key: str) -> bytes | None:
@@ -199,8 +213,8 @@ class ArticleCache:
         with ``count_view_in`` (the pending-views hash), a hit on an article page also counts a view
         (the last element: the article's pending views). Raises RedisError when Redis cannot answer
         (the caller fails open, as the limiter does)."""
-        count, ttl_ms, version, position, body, *views = await self._hit_and_read(
-            keys=[rate_key, VERSION_KEY, WRITE_POSITION_KEY],
+        count, ttl_ms, version, position, views_version, body, *views = await self._hit_and_read(
+            keys=[rate_key, VERSION_KEY, WRITE_POSITION_KEY, VIEWS_VERSION_KEY],
             args=[
                 limit.window_seconds * 1000,
                 limit.count,
@@ -209,7 +223,7 @@ class ArticleCache:
                 count_view_in,
             ],
         )
-        view = CacheView(int(version), int(position))
+        view = CacheView(int(version), int(position), int(views_version))
         return decision_of(count, ttl_ms, limit), view, body, int(views[0]) if views else 0
 
     async def hit_and_read_session(
@@ -222,6 +236,12 @@ class ArticleCache:
             keys=[rate_key, session_key, VERSION_KEY, WRITE_POSITION_KEY], args=[limit.window_seconds * 1000]
         )
         return decision_of(count, ttl_ms, limit), CacheView(int(version), int(position)), owner, last_active
+
+    async def record_views_flushed(self, session: AsyncSession) -> None:
+        """After the views flush committed on ``session``: its WAL position for readers, and cached
+        article pages forgotten (their counts would go back); lists stay."""
+        await self.record_write(session, public=False)
+        await self.redis.incr(VIEWS_VERSION_KEY)
 
     async def record_write(self, session: AsyncSession, *, public: bool = True) -> None:
         """After an article write committed on ``session``: readers need its WAL position replayed, and,

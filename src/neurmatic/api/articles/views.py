@@ -49,5 +49,5 @@ async def flush_views(redis: aioredis.Redis, db: AsyncSession) -> int:
             await redis.hdel(PENDING_VIEWS, raw_id)
         moved += count
     if moved:
-        await ArticleCache(redis).record_write(db)  # cached details carry the old base count
+        await ArticleCache(redis).record_views_flushed(db)
     return moved
