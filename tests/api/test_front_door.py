@@ -236,3 +236,28 @@ async def test_the_views_flush_forgets_cached_article_pages_but_keeps_lists(sett
     assert [p.headers["x-app-cache"] for p in pages] == ["MISS", "HIT"]
     assert list_after.headers["x-app-cache"] == "HIT"
     assert page_after.headers["x-app-cache"] == "MISS" and page_after.json()["data"]["views"] == 3
+
+
+async def test_an_anonymous_article_page_answers_like_the_route(settings: Settings) -> None:
+    """Read by the front door (anonymous), then by the route (signed in, so never cached): same page."""
+    tag = f"door-{uuid.uuid4().hex[:8]}"
+    async with account_client(settings) as client:
+        token = await _author_of(client, tag)
+        slug = (await client.get(f"/api/v1/articles?tag={tag}")).json()["data"][0]["slug"]
+        anonymous = await client.get(f"/api/v1/articles/{slug}")
+        signed_in_page = await client.get(f"/api/v1/articles/{slug}", headers=bearer(token))
+        missing = await client.get("/api/v1/articles/no-such-article-anywhere")
+        draft = await client.post(
+            "/api/v1/articles",
+            headers=bearer(token),
+            json={"title": f"Hidden {tag}", "bodyHtml": "<p>draft</p>", "status": "draft"},
+        )
+        hidden = await client.get(f"/api/v1/articles/{draft.json()['data']['slug']}")
+    assert anonymous.headers["x-app-cache"] == "MISS" and "x-app-cache" not in signed_in_page.headers
+    page, routed = anonymous.json()["data"], signed_in_page.json()["data"]
+    assert {k: v for k, v in page.items() if k != "views"} == {
+        k: v for k, v in routed.items() if k != "views"
+    }
+    assert routed["views"] == page["views"] + 1
+    for answer in (missing, hidden):
+        assert answer.status_code == 404 and answer.json()["error"]["message"] == "no such article"

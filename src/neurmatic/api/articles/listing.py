@@ -34,23 +34,24 @@ ORDER_BY = {
     ArticleSort.MOST_VIEWED: f"a.views DESC, {_NEWEST}",
     ArticleSort.RECENTLY_CREATED: "a.created_at DESC",
 }
-_PAGE = """
+# The statements are built from these constant fragments only (never from input: every value is a $n
+# parameter), filled in below and in read_page.
+_REPLAYED = "coalesce((pg_last_wal_replay_lsn() - '0/0'::pg_lsn) >= $1, true) AS replayed"
+_ARTICLE = """
 SELECT a.id, a.slug, a.title, a.summary, a.status::text AS status, a.author_id, u.username,
        c.slug AS category_slug, c.name AS category_name,
        ARRAY(SELECT t.slug FROM article_tags at JOIN tags t ON t.id = at.tag_id
              WHERE at.article_id = a.id ORDER BY t.slug) AS tags,
-       a.views, a.scheduled_at, a.published_at, a.created_at, a.updated_at,
-       (SELECT count(*) FROM articles a WHERE {where}) AS total,
-       coalesce((pg_last_wal_replay_lsn() - '0/0'::pg_lsn) >= $1, true) AS replayed
+       a.views, a.scheduled_at, a.published_at, a.created_at, a.updated_at, {extra}, {replayed}
 FROM articles a JOIN users u ON u.id = a.author_id LEFT JOIN categories c ON c.id = a.category_id
-WHERE {where}
-ORDER BY {order}
-OFFSET {offset} LIMIT {limit}
 """
-_EMPTY_PAGE = """
-SELECT (SELECT count(*) FROM articles a WHERE {where}) AS total,
-       coalesce((pg_last_wal_replay_lsn() - '0/0'::pg_lsn) >= $1, true) AS replayed
-"""
+_COUNT = "(SELECT count(*) FROM articles a WHERE {where}) AS total"
+_PAGE_CONDITIONS = "WHERE {where} ORDER BY {order} OFFSET {offset} LIMIT {limit}"
+_PAGE = _ARTICLE.format(extra=_COUNT, replayed=_REPLAYED) + _PAGE_CONDITIONS
+_EMPTY_PAGE = f"SELECT {_COUNT}, {_REPLAYED}"
+_PUBLISHED_ONLY = "WHERE a.slug = $2 AND a.status = 'published'"
+# An article page as the public sees it (published only).
+_PUBLISHED_ARTICLE = _ARTICLE.format(extra="a.body_html", replayed=_REPLAYED) + _PUBLISHED_ONLY
 
 
 class Viewer(Protocol):
@@ -154,3 +155,15 @@ def article_summary(row: asyncpg.Record, pending_views: int) -> dict[str, Any]:
         "createdAt": row["created_at"].isoformat(),
         "updatedAt": row["updated_at"].isoformat(),
     }
+
+
+async def read_published_article(
+    conn: asyncpg.Connection, slug: str, write_position: int
+) -> asyncpg.Record | None:
+    """The published article ``slug`` with what its page shows, and ``replayed`` (see the module)."""
+    return await conn.fetchrow(_PUBLISHED_ARTICLE, write_position, slug)
+
+
+def article_page(row: asyncpg.Record, pending_views: int) -> dict[str, Any]:
+    """A published article's row as its page answers it (``presenters.article_out``)."""
+    return {**article_summary(row, pending_views), "bodyHtml": row["body_html"]}

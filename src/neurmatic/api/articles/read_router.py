@@ -3,9 +3,9 @@ anonymous reads cached in Redis and invalidated on write (see cache.py)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import asyncpg
 import orjson
@@ -36,6 +36,7 @@ from neurmatic.api.state import AppClients
 from neurmatic.api.users.models import User
 
 router = APIRouter(tags=["articles"])
+T = TypeVar("T")
 
 
 @asynccontextmanager
@@ -50,6 +51,26 @@ async def _reader(clients: AppClients, view: CacheView | None) -> AsyncIterator[
         yield session, "primary"
 
 
+async def on_replayed_node(
+    clients: AppClients,
+    view: CacheView | None,
+    read: Callable[[asyncpg.Connection, int], Awaitable[T]],
+    replayed: Callable[[T], bool],
+) -> tuple[T, str]:
+    """``read(connection, write position)`` on the standby when it has replayed the last article write
+    (``replayed`` of what it read says so), else on the primary; and which node answered."""
+    if view is not None and clients.db.replica_state.healthy:
+        try:
+            async with clients.db.driver_connection(standby=True) as conn:
+                result = await read(conn, view.write_position)
+            if replayed(result):
+                return result, "standby"
+        except (DBAPIError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError):
+            pass  # the standby went away since its last check: the primary answers
+    async with clients.db.driver_connection() as conn:
+        return await read(conn, 0), "primary"
+
+
 async def _list_page(
     clients: AppClients,
     view: CacheView | None,
@@ -57,17 +78,10 @@ async def _list_page(
     viewer: User | None,
     paging: Paging,
 ) -> tuple[listing.ListPage, str]:
-    """The page from the standby when it has replayed the last article write, else from the primary."""
-    if view is not None and clients.db.replica_state.healthy:
-        try:
-            async with clients.db.driver_connection(standby=True) as conn:
-                page = await listing.read_page(conn, filters, viewer, paging, view.write_position)
-            if page.replayed:
-                return page, "standby"
-        except (DBAPIError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError):
-            pass  # the standby went away since its last check: the primary answers
-    async with clients.db.driver_connection() as conn:
-        return await listing.read_page(conn, filters, viewer, paging, 0), "primary"
+    async def read(conn: asyncpg.Connection, position: int) -> listing.ListPage:
+        return await listing.read_page(conn, filters, viewer, paging, position)
+
+    return await on_replayed_node(clients, view, read, lambda page: page.replayed)
 
 
 async def _replayed(session: AsyncSession, position: int) -> bool:
