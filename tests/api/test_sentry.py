@@ -30,8 +30,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("content-length", 0)))
-        if self.headers.get("content-encoding") == "gzip":
+        encoding = self.headers.get("content-encoding")
+        if encoding == "gzip":
             body = gzip.decompress(body)
+        elif encoding == "br":  # the SDK compresses with brotli when the package is installed (Locust's)
+            import brotli  # type: ignore[import-not-found,unused-ignore]
+
+            body = brotli.decompress(body)
         items = [json.loads(line) for line in body.splitlines() if line.strip().startswith(b"{")]
         self.server.paths.append(self.path)
         self.server.envelopes.append(items)
