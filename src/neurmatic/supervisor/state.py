@@ -129,6 +129,7 @@ class TopologyState:
     api_instances: int
     secrets: dict[str, str]
     account: ServiceAccount
+    web_concurrency: int | None = None  # worker processes per API instance; None: sized to the machine
 
     @classmethod
     def load(cls, root: Path) -> TopologyState:
@@ -164,6 +165,7 @@ class TopologyState:
             int(meta["api_instances"]),
             secrets,
             ServiceAccount.for_current_process(),
+            int(meta["web_concurrency"]) if meta.get("web_concurrency") else None,
         )
 
     def with_api_instances(self, count: int) -> TopologyState:
@@ -172,6 +174,13 @@ class TopologyState:
         meta["api_instances"] = count
         write_private_file(self.paths.topology_file, json.dumps(meta, indent=2) + "\n", self.account)
         return dataclasses.replace(self, api_instances=count)
+
+    def with_web_concurrency(self, workers: int | None) -> TopologyState:
+        """Persist the worker processes per API instance (None: sized to the machine again)."""
+        meta = json.loads(self.paths.topology_file.read_text())
+        meta["web_concurrency"] = workers
+        write_private_file(self.paths.topology_file, json.dumps(meta, indent=2) + "\n", self.account)
+        return dataclasses.replace(self, web_concurrency=workers)
 
     @classmethod
     def create(

@@ -82,6 +82,23 @@ class ApiInstance(_PythonProcess):
             str(self.port),
         ]
 
+    @property
+    def metrics_dir(self) -> Path:
+        return self.paths.metrics_dir(self.name)
+
+    def environment(self) -> dict[str, str]:
+        # Per instance, so not in the shared app.env: its workers' metric files (see api.metrics).
+        return {**super().environment(), "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir)}
+
+    def start(self) -> int:
+        """Start with an empty metrics directory: the files of the previous run's workers would add
+        their counts (and their live gauges) to the new one's."""
+        self.metrics_dir.mkdir(parents=True, exist_ok=True)
+        for stale in self.metrics_dir.glob("*.db"):
+            stale.unlink(missing_ok=True)
+        self.state.account.own(self.metrics_dir.parent)
+        return super().start()
+
     def probe(self) -> bool:
         response = httpx.get(f"http://{HOST}:{self.port}/api/v1/health/ready", timeout=3)
         return response.status_code == 200
