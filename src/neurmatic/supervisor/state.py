@@ -17,9 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from neurmatic import __version__
 from neurmatic.errors import StateDirError
-from neurmatic.secret_policy import generate_secret
 from neurmatic.supervisor.layout import DEFAULT_BASE_PORT, Paths, Ports
 
 STATE_FORMAT = 1
@@ -148,6 +146,8 @@ class TopologyState:
                 hint="run the command as the user who created it (or as root)",
             ) from exc
         if meta.get("format") != STATE_FORMAT:
+            from neurmatic import __version__
+
             raise StateDirError(
                 f"{root} was made by neurmatic {meta.get('created_by', '?')} (state format "
                 f"{meta.get('format')}); this is neurmatic {__version__} (format {STATE_FORMAT})",
@@ -193,6 +193,9 @@ class TopologyState:
     ) -> TopologyState:
         """Create a new state directory with fresh secrets, or with ``secrets`` (a server rebuilt after
         its loss keeps its JWT and session secrets, so the tokens users hold stay valid)."""
+        from neurmatic import __version__
+        from neurmatic.secret_policy import generate_secret  # pydantic settings: not for `status`
+
         account = ServiceAccount.for_current_process()
         _check_reachable(root, account)
         paths = Paths(root)
