@@ -36,6 +36,16 @@ def app_from_environment() -> FastAPI:
     return create_app(settings)
 
 
+def prepare_metrics_dir(path: Path) -> None:
+    """Create the instance's metrics directory and forget the files of its previous run: counters start
+    again at 0, as a restarted single process's would (Prometheus reads that as a counter reset). Here,
+    not in api.metrics: prometheus_client must not be imported before the directory is in the
+    environment."""
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink(missing_ok=True)
+
+
 def manager_pid() -> int | None:
     """The uvicorn manager this process is a worker of, or None when it serves on its own."""
     value = os.environ.get(MANAGER_PID_VARIABLE, "")

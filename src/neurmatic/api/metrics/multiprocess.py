@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, values
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
@@ -30,17 +30,12 @@ _LIVE_GAUGE_FILE = re.compile(r"^gauge_live\w+?_(\d+)\.db$")
 
 
 def multiprocess_dir() -> Path | None:
-    """The directory of this process's metric files, when prometheus_client runs in multiprocess mode."""
+    """The directory of this process's metric files, when prometheus_client writes them: it decided
+    from the environment when it was first imported, which is what counts (not the environment now)."""
+    if values.ValueClass is values.MutexValue:  # in-memory values: this process alone
+        return None
     value = os.environ.get(DIR_VARIABLE)
     return Path(value) if value else None
-
-
-def prepare_metrics_dir(path: Path) -> None:
-    """Create the instance's directory and forget the files of its previous run: counters start again
-    at 0, as they would in a restarted single process (Prometheus reads that as a counter reset)."""
-    path.mkdir(parents=True, exist_ok=True)
-    for stale in path.glob("*.db"):
-        stale.unlink(missing_ok=True)
 
 
 def register_exit(path: Path) -> None:

@@ -35,10 +35,16 @@ def api(
     """Serve the API with uvicorn."""
     import uvicorn
 
-    from neurmatic.api.factory import ENV_FILE_VARIABLE, FACTORY, MANAGER_PID_VARIABLE
-    from neurmatic.api.metrics.multiprocess import prepare_metrics_dir
+    from neurmatic.api.factory import (
+        ENV_FILE_VARIABLE,
+        FACTORY,
+        MANAGER_PID_VARIABLE,
+        prepare_metrics_dir,
+    )
+    from neurmatic.secret_policy import check_secrets
 
     settings = Settings.load(env_file)
+    check_secrets(settings)  # here, once, with a clear exit: not in each worker, which uvicorn restarts
     # Each worker builds its own settings and app (api.factory): what it must know goes by environment.
     if instance:
         os.environ["NEURMATIC_INSTANCE"] = settings.app.instance = instance
