@@ -12,9 +12,13 @@ import contextlib
 import ctypes
 import os
 import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
+from starlette.applications import Starlette
 
 from neurmatic.logging import configure_logging
 from neurmatic.settings import Settings
@@ -33,7 +37,23 @@ def app_from_environment() -> FastAPI:
     env_file = os.environ.get(ENV_FILE_VARIABLE)
     settings = Settings.load(Path(env_file) if env_file else None)
     configure_logging(settings.app.instance, settings.app.log_level)
-    return create_app(settings)
+    app = create_app(settings)
+    _forget_metrics_after_shutdown(app)
+    return app
+
+
+def _forget_metrics_after_shutdown(app: FastAPI) -> None:
+    """Once the app's own lifespan has shut down, drop this worker's live gauges from the instance's
+    metrics (a worker that is killed instead is forgotten at the next scrape)."""
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(target: Starlette) -> AsyncIterator[Any]:
+        async with inner(target) as state:
+            yield state
+        app.state.metrics.process_stopped()
+
+    app.router.lifespan_context = lifespan
 
 
 def prepare_metrics_dir(path: Path) -> None:

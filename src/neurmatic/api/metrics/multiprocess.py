@@ -11,7 +11,6 @@ reports the CPU and memory of the whole instance (the uvicorn manager and its wo
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import os
 import re
@@ -38,9 +37,13 @@ def multiprocess_dir() -> Path | None:
     return Path(value) if value else None
 
 
-def register_exit(path: Path) -> None:
-    """Drop this process's live gauges when it exits (uvicorn's manager replaces a dead worker)."""
-    atexit.register(mark_process_dead, os.getpid(), str(path))
+def forget_this_process(path: Path) -> None:
+    """Drop this process's live gauges: it is shutting down (a worker replaced, an instance stopped).
+
+    Called at the end of the app's lifespan, not at exit: uvicorn re-raises the SIGTERM it caught once
+    it has shut down, so the interpreter dies of it and never runs ``atexit`` hooks.
+    """
+    mark_process_dead(os.getpid(), str(path))  # type: ignore[no-untyped-call]
 
 
 def forget_dead_workers(path: Path) -> None:

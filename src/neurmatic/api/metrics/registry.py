@@ -15,7 +15,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.process_collector import ProcessCollector
 
-from neurmatic.api.metrics.multiprocess import merged_registry, multiprocess_dir, register_exit
+from neurmatic.api.metrics.multiprocess import forget_this_process, merged_registry, multiprocess_dir
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -30,8 +30,6 @@ class ApiMetrics:
         r = self.registry
         if self.shared_dir is None:
             ProcessCollector(registry=r)  # process_cpu_seconds_total, process_resident_memory_bytes, fds
-        else:
-            register_exit(self.shared_dir)
         self.requests = Counter(
             "neurmatic_http_requests_total",
             "HTTP requests answered",
@@ -125,6 +123,11 @@ class ApiMetrics:
             multiprocess_mode="livemostrecent",
             registry=r,
         )
+
+    def process_stopped(self) -> None:
+        """This process serves no more: its live gauges leave the instance's sums (several workers)."""
+        if self.shared_dir is not None:
+            forget_this_process(self.shared_dir)
 
     def exposition_registry(self) -> CollectorRegistry:
         """What a scrape reads: this registry, or every worker's files merged (several workers)."""
