@@ -22,6 +22,7 @@ from neurmatic.supervisor.state import read_env_file
 from neurmatic.supervisor.topology import Topology
 from tests.conftest import RunningTopology
 from tests.support import port_is_free
+from tests.upstreams import admin_headers
 
 LIVE = "/api/v1/health/live"
 
@@ -115,6 +116,7 @@ def test_stopping_an_instance_stops_its_workers_gracefully_and_it_starts_again(
     assert len(_workers(api.running_pid() or 0)) == _configured_workers(topology)
     # A new run counts anew (the previous workers' files are gone), as a restarted process would.
     assert _scrape(api).get(f"neurmatic_http_requests_total {LIVE}", 0) < min(counted, 20)
+    _await_nginx_routes_to_both(topology)
 
 
 def test_workers_of_a_killed_manager_stop_and_the_watcher_restarts_the_instance(
@@ -133,3 +135,16 @@ def test_workers_of_a_killed_manager_stop_and_the_watcher_restarts_the_instance(
 
     _await(restarted, "the watcher restarted backend-2")
     assert len(_workers(api.running_pid() or 0)) == _configured_workers(topology)
+    _await_nginx_routes_to_both(topology)
+
+
+def _await_nginx_routes_to_both(topology: RunningTopology) -> None:
+    """Leave the topology as found: nginx rests an upstream that failed for fail_timeout (30 s)."""
+    admin = admin_headers(topology)  # the health report names the instance to administrators
+    served: set[str] = set()
+    deadline = time.monotonic() + 60
+    with topology.client() as client:
+        while served != {"backend-1", "backend-2"}:
+            assert time.monotonic() < deadline, f"nginx routes only to {served}"
+            served.add(client.get("/api/v1/health", headers=admin).json()["data"]["instance"])
+            time.sleep(0.2)
