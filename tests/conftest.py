@@ -75,7 +75,17 @@ def started_topology(factory: pytest.TempPathFactory, name: str) -> Iterator[Run
     """A topology of its own on free ports, always brought down, even when `up` stops half-way."""
     state_dir = make_state_parent(factory, name) / "state"
     try:
-        neurmatic("up", "--base-port", str(free_base_port()), state_dir=state_dir, timeout=600)
+        # Two uvicorn workers per instance whatever the machine's cores, so every test that goes
+        # through an instance meets several workers (metrics, WebSockets, stop and restart).
+        neurmatic(
+            "up",
+            "--base-port",
+            str(free_base_port()),
+            "--web-concurrency",
+            "2",
+            state_dir=state_dir,
+            timeout=600,
+        )
         yield RunningTopology(state_dir)
     finally:
         neurmatic("down", state_dir=state_dir, check=False, timeout=300)

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+from functools import cache
 
-try:
-    __version__ = version("neurmatic")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+source"
+
+def __getattr__(name: str) -> str:
+    """``neurmatic.__version__``, read from the installed metadata when first asked (importlib.metadata
+    costs ~60 ms, which a command that never prints the version should not pay)."""
+    if name == "__version__":
+        return _version()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@cache
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("neurmatic")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0.0.0+source"

@@ -68,6 +68,13 @@ class AppSettings(_Section):
     worker_heartbeat_file: Path | None = Field(None, validation_alias="NEURMATIC_WORKER_HEARTBEAT_FILE")
     max_body_bytes: int = Field(1_048_576, validation_alias="MAX_REQUEST_BODY_BYTES", gt=0)
     trusted_proxies: CsvList = Field(["127.0.0.1", "::1"], validation_alias="TRUSTED_PROXIES")
+    # uvicorn worker processes of one API instance (one Python process uses one core at most). 1 for a
+    # bare `neurmatic api`; the local topology, compose and Kubernetes size it to the machine.
+    web_concurrency: int = Field(1, validation_alias="WEB_CONCURRENCY", ge=1, le=64)
+    # Where the workers of one instance keep their metric files, so a scrape of any worker adds up all
+    # of them (prometheus_client's multiprocess mode); one directory per instance, emptied at start.
+    # `neurmatic api` exports it to the environment, where prometheus_client reads it.
+    metrics_dir: Path | None = Field(None, validation_alias="PROMETHEUS_MULTIPROC_DIR")
 
     @field_validator("environment", mode="before")
     @classmethod

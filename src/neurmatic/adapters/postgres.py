@@ -10,18 +10,21 @@ import subprocess
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-from typing import Any
-
-import psycopg
-from psycopg import sql
+from typing import TYPE_CHECKING, Any
 
 from neurmatic.adapters.commands import run
 from neurmatic.errors import MissingBinaryError, TopologyError
 
+if TYPE_CHECKING:  # psycopg is imported by the functions that connect: `neurmatic status` never does
+    import psycopg
+    from psycopg import sql
+
 SERVER_BINARIES = ("postgres", "initdb", "pg_basebackup", "pg_ctl", "pg_rewind", "pg_dump", "pg_restore")
 
 
+@cache  # one `pg_config` per process
 def postgres_bindir() -> Path:
     """The directory holding ``postgres`` and ``initdb``; the newest installed major version wins."""
     candidates: list[Path] = []
@@ -77,6 +80,8 @@ def connect(
     endpoint: PgEndpoint, *, timeout: float = 3.0, autocommit: bool = True
 ) -> Iterator[psycopg.Connection[Any]]:
     """A psycopg connection; failures become TopologyError naming the server, never the password."""
+    import psycopg
+
     try:
         conn = psycopg.connect(
             host=endpoint.host,
@@ -120,6 +125,8 @@ def is_in_recovery(endpoint: PgEndpoint, *, timeout: float = 2.0) -> bool:
 
 def ensure_role(endpoint: PgEndpoint, name: str, password: str, *, replication: bool = False) -> None:
     """Create or update a login role with a SCRAM password (set in the session, never logged)."""
+    from psycopg import sql
+
     attrs = sql.SQL("LOGIN REPLICATION") if replication else sql.SQL("LOGIN")
     with connect(endpoint) as conn:
         conn.execute("SET password_encryption = 'scram-sha-256'")
@@ -135,6 +142,8 @@ def ensure_role(endpoint: PgEndpoint, name: str, password: str, *, replication: 
 
 def ensure_database(endpoint: PgEndpoint, name: str, owner: str) -> None:
     """Create database ``name`` owned by ``owner`` unless it exists."""
+    from psycopg import sql
+
     with connect(endpoint) as conn:
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
             return
@@ -219,6 +228,8 @@ def promote(endpoint: PgEndpoint, *, timeout: int = 60) -> None:
 
 def accepts_writes(endpoint: PgEndpoint, *, timeout: float = 2.0) -> bool:
     """True when the server is out of recovery and can assign a transaction id (a write's first step)."""
+    import psycopg
+
     try:
         with connect(endpoint, timeout=timeout) as conn:
             row = conn.execute("SELECT NOT pg_is_in_recovery(), txid_current() > 0").fetchone()

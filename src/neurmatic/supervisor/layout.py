@@ -125,6 +125,10 @@ class Paths:
     def log(self, service: str) -> Path:
         return self.logs / f"{service}.log"
 
+    def metrics_dir(self, service: str) -> Path:
+        """An API instance's metric files, one per worker process (PROMETHEUS_MULTIPROC_DIR)."""
+        return self.run / "metrics" / service
+
     def pidfile(self, service: str) -> Path:
         return self.run / f"{service}.pid"
 

@@ -9,8 +9,10 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import psutil
+if TYPE_CHECKING:  # imported by the functions that stop a server; `status` reads /proc itself
+    import psutil
 
 
 def _proc_stat(pid: int) -> list[str] | None:
@@ -112,6 +114,8 @@ def _await_exit(pid: int, ticks: int | None, seconds: float) -> bool:
 
 
 def _descendants(pid: int) -> list[psutil.Process]:
+    import psutil
+
     try:
         return list(psutil.Process(pid).children(recursive=True))
     except psutil.Error:
@@ -119,6 +123,8 @@ def _descendants(pid: int) -> list[psutil.Process]:
 
 
 def _kill_survivors(processes: list[psutil.Process]) -> None:
+    import psutil
+
     # psutil checks each process's creation time, so a recycled pid is never killed in its place.
     for process in processes:
         with contextlib.suppress(psutil.Error):

@@ -12,8 +12,6 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
-
 from neurmatic.errors import PortInUseError, ServiceStartError
 from neurmatic.supervisor.layout import HOST
 from neurmatic.supervisor.process import PidFile, is_running, reap_children, terminate
@@ -205,6 +203,8 @@ def check_port_free(port: int, service: str, host: str = HOST) -> None:
 
 
 def _holder(port: int) -> str:
+    import psutil  # only to name who holds a port
+
     with contextlib.suppress(psutil.Error, OSError):
         for conn in psutil.net_connections(kind="tcp"):
             if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN and conn.pid:

@@ -17,9 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from neurmatic import __version__
 from neurmatic.errors import StateDirError
-from neurmatic.secret_policy import generate_secret
 from neurmatic.supervisor.layout import DEFAULT_BASE_PORT, Paths, Ports
 
 STATE_FORMAT = 1
@@ -129,6 +127,7 @@ class TopologyState:
     api_instances: int
     secrets: dict[str, str]
     account: ServiceAccount
+    web_concurrency: int | None = None  # worker processes per API instance; None: sized to the machine
 
     @classmethod
     def load(cls, root: Path) -> TopologyState:
@@ -147,6 +146,8 @@ class TopologyState:
                 hint="run the command as the user who created it (or as root)",
             ) from exc
         if meta.get("format") != STATE_FORMAT:
+            from neurmatic import __version__
+
             raise StateDirError(
                 f"{root} was made by neurmatic {meta.get('created_by', '?')} (state format "
                 f"{meta.get('format')}); this is neurmatic {__version__} (format {STATE_FORMAT})",
@@ -164,6 +165,7 @@ class TopologyState:
             int(meta["api_instances"]),
             secrets,
             ServiceAccount.for_current_process(),
+            int(meta["web_concurrency"]) if meta.get("web_concurrency") else None,
         )
 
     def with_api_instances(self, count: int) -> TopologyState:
@@ -172,6 +174,13 @@ class TopologyState:
         meta["api_instances"] = count
         write_private_file(self.paths.topology_file, json.dumps(meta, indent=2) + "\n", self.account)
         return dataclasses.replace(self, api_instances=count)
+
+    def with_web_concurrency(self, workers: int | None) -> TopologyState:
+        """Persist the worker processes per API instance (None: sized to the machine again)."""
+        meta = json.loads(self.paths.topology_file.read_text())
+        meta["web_concurrency"] = workers
+        write_private_file(self.paths.topology_file, json.dumps(meta, indent=2) + "\n", self.account)
+        return dataclasses.replace(self, web_concurrency=workers)
 
     @classmethod
     def create(
@@ -184,6 +193,9 @@ class TopologyState:
     ) -> TopologyState:
         """Create a new state directory with fresh secrets, or with ``secrets`` (a server rebuilt after
         its loss keeps its JWT and session secrets, so the tokens users hold stay valid)."""
+        from neurmatic import __version__
+        from neurmatic.secret_policy import generate_secret  # pydantic settings: not for `status`
+
         account = ServiceAccount.for_current_process()
         _check_reachable(root, account)
         paths = Paths(root)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from neurmatic.supervisor.layout import (
     APP_DB_USER,
     DATABASE_NAME,
@@ -15,6 +17,22 @@ from neurmatic.supervisor.services.nginx import NginxBalancer
 from neurmatic.supervisor.services.postgres import PostgresNode
 from neurmatic.supervisor.services.redis import RedisNode, SentinelNode
 from neurmatic.supervisor.state import TopologyState, write_private_file
+
+# Worker processes per API instance when the operator did not choose (`up --web-concurrency N`): one per
+# core the supervisor may use. The topology runs two or more instances for availability, not capacity:
+# during a rolling deploy or after a crash one instance carries all the traffic, so each must be able
+# to use every core alone. Capped, because each worker holds its own app, pools and ~100 MB, and this
+# machine also runs PostgreSQL, Redis and nginx.
+MAX_DEFAULT_WEB_CONCURRENCY = 4
+
+
+def default_web_concurrency() -> int:
+    """One worker per usable core (the CPU affinity, as a container or taskset limits it), 1 to 4."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_DEFAULT_WEB_CONCURRENCY))
 
 
 class Topology:
@@ -81,6 +99,7 @@ class Topology:
         db_auth = f"{APP_DB_USER}:{secrets['POSTGRES_PASSWORD']}"
         node1, node2 = (f"{HOST}:{ports.postgres(i)}" for i in (1, 2))
         public_url = f"https://{HOST}:{ports.https}"
+        workers = self.state.web_concurrency or default_web_concurrency()
         return {
             "ENVIRONMENT": "production",
             "API_URL": public_url,
@@ -97,6 +116,10 @@ class Topology:
             "JWT_REFRESH_SECRET": secrets["JWT_REFRESH_SECRET"],
             "SESSION_SECRET": secrets["SESSION_SECRET"],
             "TRUSTED_PROXIES": "127.0.0.1,::1",
+            "WEB_CONCURRENCY": str(workers),
+            # Every worker has pools of its own: an instance keeps its 10 connections per node in all,
+            # so 9 instances of 4 workers still stay within PostgreSQL's max_connections.
+            "DATABASE_POOL_SIZE": str(max(3, -(-10 // workers))),
             "SMTP_URL": f"smtp://{HOST}:{ports.mail}",  # the local catcher (`mail`)
             # Every local client (tests, drills, load) comes from 127.0.0.1, so the operators' 100 requests
             # per 15 minutes per client would throttle the whole machine; production keeps 100.

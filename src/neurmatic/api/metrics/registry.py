@@ -1,12 +1,21 @@
 """The metrics one API instance keeps, in a registry of its own (so two apps in one process, as in
-tests, never collide). Labels are bounded: the route *template*, never the raw path."""
+tests, never collide). Labels are bounded: the route *template*, never the raw path.
+
+An instance may run several worker processes (``WEB_CONCURRENCY``): each gauge says how the workers'
+values combine in a scrape (``multiprocess_mode``, see :mod:`.multiprocess`): what each worker holds of
+its own (requests in progress, pooled connections) is summed over the live workers; what every worker
+reads from a shared source (Redis, the standby) is the most recent reading of any live worker.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.process_collector import ProcessCollector
+
+from neurmatic.api.metrics.multiprocess import forget_this_process, merged_registry, multiprocess_dir
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -14,10 +23,13 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.5, 5.0, 
 @dataclass
 class ApiMetrics:
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    # Set when prometheus_client writes per-process files (the environment decided at its import).
+    shared_dir: Path | None = field(default_factory=multiprocess_dir)
 
     def __post_init__(self) -> None:
         r = self.registry
-        ProcessCollector(registry=r)  # process_cpu_seconds_total, process_resident_memory_bytes, fds
+        if self.shared_dir is None:
+            ProcessCollector(registry=r)  # process_cpu_seconds_total, process_resident_memory_bytes, fds
         self.requests = Counter(
             "neurmatic_http_requests_total",
             "HTTP requests answered",
@@ -31,41 +43,92 @@ class ApiMetrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        self.in_progress = Gauge("neurmatic_http_requests_in_progress", "Requests being answered", registry=r)
+        self.in_progress = Gauge(
+            "neurmatic_http_requests_in_progress",
+            "Requests being answered",
+            multiprocess_mode="livesum",
+            registry=r,
+        )
         self.errors = Counter(
             "neurmatic_http_server_errors_total", "Responses with a 5xx status", ["route"], registry=r
         )
         self.db_pool_checked_out = Gauge(
-            "neurmatic_db_pool_connections_in_use", "Pooled connections in use", ["engine"], registry=r
+            "neurmatic_db_pool_connections_in_use",
+            "Pooled connections in use",
+            ["engine"],
+            multiprocess_mode="livesum",
+            registry=r,
         )
         self.db_pool_size = Gauge(
-            "neurmatic_db_pool_connections_open", "Pooled connections open", ["engine"], registry=r
+            "neurmatic_db_pool_connections_open",
+            "Pooled connections open",
+            ["engine"],
+            multiprocess_mode="livesum",
+            registry=r,
         )
         self.replica_lag = Gauge(
-            "neurmatic_db_replica_lag_seconds", "Standby replay lag (-1 unknown)", registry=r
+            "neurmatic_db_replica_lag_seconds",
+            "Standby replay lag (-1 unknown)",
+            multiprocess_mode="livemostrecent",
+            registry=r,
         )
         self.redis_up = Gauge(
-            "neurmatic_redis_up", "1 when the Redis master answered the last ping", registry=r
+            "neurmatic_redis_up",
+            "1 when the Redis master answered the last ping",
+            multiprocess_mode="livemostrecent",
+            registry=r,
         )
         self.redis_latency = Gauge(
-            "neurmatic_redis_ping_seconds", "Latency of the last Redis ping", registry=r
+            "neurmatic_redis_ping_seconds",
+            "Latency of the last Redis ping",
+            multiprocess_mode="livemostrecent",
+            registry=r,
         )
-        self.queue_depth = Gauge("neurmatic_queue_depth", "Jobs waiting, per queue", ["queue"], registry=r)
+        self.queue_depth = Gauge(
+            "neurmatic_queue_depth",
+            "Jobs waiting, per queue",
+            ["queue"],
+            multiprocess_mode="livemostrecent",
+            registry=r,
+        )
         self.queue_failed = Gauge(
-            "neurmatic_queue_failed_jobs", "Failed jobs kept, per queue", ["queue"], registry=r
+            "neurmatic_queue_failed_jobs",
+            "Failed jobs kept, per queue",
+            ["queue"],
+            multiprocess_mode="livemostrecent",
+            registry=r,
         )
         self.job_outcomes = Gauge(
             "neurmatic_jobs_total",
             "Jobs run by the workers, per queue and outcome",
             ["queue", "outcome"],
+            multiprocess_mode="livemostrecent",
             registry=r,
         )
-        self.workers = Gauge("neurmatic_workers_alive", "Workers with a live heartbeat", registry=r)
+        self.workers = Gauge(
+            "neurmatic_workers_alive",
+            "Workers with a live heartbeat",
+            multiprocess_mode="livemostrecent",
+            registry=r,
+        )
         self.backup_last_success = Gauge(
             "neurmatic_backup_last_success_timestamp_seconds",
             "When the last good backup finished (Unix time; 0 when none is recorded)",
+            multiprocess_mode="livemostrecent",
             registry=r,
         )
         self.backup_last_size = Gauge(
-            "neurmatic_backup_last_size_bytes", "Size of the last good backup", registry=r
+            "neurmatic_backup_last_size_bytes",
+            "Size of the last good backup",
+            multiprocess_mode="livemostrecent",
+            registry=r,
         )
+
+    def process_stopped(self) -> None:
+        """This process serves no more: its live gauges leave the instance's sums (several workers)."""
+        if self.shared_dir is not None:
+            forget_this_process(self.shared_dir)
+
+    def exposition_registry(self) -> CollectorRegistry:
+        """What a scrape reads: this registry, or every worker's files merged (several workers)."""
+        return self.registry if self.shared_dir is None else merged_registry(self.shared_dir)

@@ -20,7 +20,7 @@ internal_router = APIRouter(include_in_schema=False)
 async def _exposition(request: Request, clients: Clients) -> Response:
     metrics = request.app.state.metrics
     await sample(clients, metrics)  # fresh gauges for this scrape
-    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(metrics.exposition_registry()), media_type=CONTENT_TYPE_LATEST)
 
 
 @api_router.get(

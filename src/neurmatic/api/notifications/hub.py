@@ -1,5 +1,6 @@
-"""One Redis pub/sub subscription per API instance (a pattern over every user's channel), fanned out to
-the WebSockets this instance holds, so a user connected to ``backend-2`` gets what ``backend-1`` raised."""
+"""One Redis pub/sub subscription per API worker process (a pattern over every user's channel), fanned
+out to the WebSockets this process holds, so a user connected to any worker of ``backend-2`` gets what
+any worker of ``backend-1`` raised."""
 
 from __future__ import annotations
 

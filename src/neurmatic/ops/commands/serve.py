@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -22,19 +23,45 @@ env_file_option = click.option(
 @click.option("--host", default=None, help="Address to bind [default: API_HOST or 127.0.0.1].")
 @click.option("--port", type=int, default=None, help="Port to bind [default: PORT or 3000].")
 @click.option("--instance", default=None, help="This instance's name, reported by /api/v1/health.")
-def api(env_file: Path | None, host: str | None, port: int | None, instance: str | None) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes [default: WEB_CONCURRENCY or 1].",
+)
+def api(
+    env_file: Path | None, host: str | None, port: int | None, instance: str | None, workers: int | None
+) -> None:
     """Serve the API with uvicorn."""
     import uvicorn
 
-    from neurmatic.api.app import create_app
+    from neurmatic.api.factory import (
+        ENV_FILE_VARIABLE,
+        FACTORY,
+        MANAGER_PID_VARIABLE,
+        prepare_metrics_dir,
+    )
+    from neurmatic.secret_policy import check_secrets
 
     settings = Settings.load(env_file)
+    check_secrets(settings)  # here, once, with a clear exit: not in each worker, which uvicorn restarts
+    # Each worker builds its own settings and app (api.factory): what it must know goes by environment.
     if instance:
-        settings.app.instance = instance
+        os.environ["NEURMATIC_INSTANCE"] = settings.app.instance = instance
+    if env_file is not None:
+        os.environ[ENV_FILE_VARIABLE] = str(env_file.resolve())
+    processes = workers or settings.app.web_concurrency
+    if settings.app.metrics_dir is not None:
+        # prometheus_client chooses per-process metric files when it is imported, from the environment.
+        prepare_metrics_dir(settings.app.metrics_dir)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(settings.app.metrics_dir)
+    if processes > 1:
+        os.environ[MANAGER_PID_VARIABLE] = str(os.getpid())
     configure_logging(settings.app.instance, settings.app.log_level)
-    app = create_app(settings)
     uvicorn.run(
-        app,
+        FACTORY,
+        factory=True,
+        workers=processes,
         host=host or settings.app.host,
         port=port or settings.app.port,
         log_config=None,

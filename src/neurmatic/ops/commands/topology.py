@@ -62,11 +62,26 @@ def _print_urls(topology: Topology) -> None:
     default=None,
     help="Create the new state directory with these secrets (a secrets.env kept off the server).",
 )
-def up(state_dir: Path, base_port: int | None, api_instances: int, secrets_file: Path | None) -> None:
+@click.option(
+    "--web-concurrency",
+    type=click.IntRange(0, 64),
+    default=None,
+    help="Worker processes per API instance, kept for later `up`s (0: one per core, up to 4) "
+    "[default: as before, else one per core]. Running instances keep theirs until restarted.",
+)
+def up(
+    state_dir: Path,
+    base_port: int | None,
+    api_instances: int,
+    secrets_file: Path | None,
+    web_concurrency: int | None,
+) -> None:
     """Bring the whole production topology up on 127.0.0.1 (or what is not running yet)."""
     state = runner.open_or_create(
         state_dir, base_port=base_port, api_instances=api_instances, secrets_file=secrets_file
     )
+    if web_concurrency is not None:
+        state = state.with_web_concurrency(web_concurrency or None)
     started = time.monotonic()
     topology = runner.up(state, progress=lambda msg: err.print(f"[dim]•[/] {msg}", highlight=False))
     console.print(_status_table(runner.status(state)))

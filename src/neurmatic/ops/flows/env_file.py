@@ -15,7 +15,8 @@ def production_env_file(*, api_url: str, frontend_url: str) -> str:
     redis_password = generate_secret()
     sections: list[tuple[str, list[tuple[str, str]]]] = [
         ("Environment", [("NODE_ENV", "production"), ("ENVIRONMENT", "production")]),
-        ("Server", [("API_URL", api_url), ("FRONTEND_URL", frontend_url)]),
+        # WEB_CONCURRENCY: uvicorn worker processes per API instance, one per core it may use.
+        ("Server", [("API_URL", api_url), ("FRONTEND_URL", frontend_url), ("WEB_CONCURRENCY", "2")]),
         (
             "Database",
             [

@@ -10,21 +10,23 @@ from __future__ import annotations
 import contextlib
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import httpx
-import redis
-
-from neurmatic.adapters.redis import sync_master
-from neurmatic.settings import Settings
-from neurmatic.supervisor.layout import HOST
+from neurmatic.adapters.probes import ProbeError, http_status, redis_call
+from neurmatic.supervisor.layout import HOST, SENTINEL_MASTER_NAME
 from neurmatic.supervisor.process import is_running, terminate
 from neurmatic.supervisor.service import Service
 from neurmatic.supervisor.state import TopologyState, read_env_file, service_releases
 from neurmatic.worker.heartbeat import heartbeat_key
 
+if TYPE_CHECKING:
+    from neurmatic.settings import Settings
+
 
 def app_settings(state: TopologyState) -> Settings:
     """The settings the API and the worker of this topology run with."""
+    from neurmatic.settings import Settings
+
     return Settings.from_mapping(read_env_file(state.paths.app_env_file))
 
 
@@ -82,9 +84,25 @@ class ApiInstance(_PythonProcess):
             str(self.port),
         ]
 
+    @property
+    def metrics_dir(self) -> Path:
+        return self.paths.metrics_dir(self.name)
+
+    def environment(self) -> dict[str, str]:
+        # Per instance, so not in the shared app.env: its workers' metric files (see api.metrics).
+        return {**super().environment(), "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir)}
+
+    def start(self) -> int:
+        """Start with an empty metrics directory: the files of the previous run's workers would add
+        their counts (and their live gauges) to the new one's."""
+        self.metrics_dir.mkdir(parents=True, exist_ok=True)
+        for stale in self.metrics_dir.glob("*.db"):
+            stale.unlink(missing_ok=True)
+        self.state.account.own(self.metrics_dir.parent)
+        return super().start()
+
     def probe(self) -> bool:
-        response = httpx.get(f"http://{HOST}:{self.port}/api/v1/health/ready", timeout=3)
-        return response.status_code == 200
+        return http_status(HOST, self.port, "/api/v1/health/ready") == 200
 
     def role(self) -> str:
         return "api"
@@ -103,6 +121,8 @@ class WorkerProcess(_PythonProcess):
     def start(self) -> int:
         """A stopped or killed worker's heartbeat lives on for 15 s: forget it first, so that "ready" is
         this process's own (for `up`, the watcher and deploys alike)."""
+        import redis
+
         with contextlib.suppress(redis.RedisError):  # an unreachable Redis shows in the readiness probe
             self.forget_heartbeat()
         return super().start()
@@ -120,14 +140,31 @@ class WorkerProcess(_PythonProcess):
         ]
 
     def probe(self) -> bool:
-        client = sync_master(app_settings(self.state).redis)
-        try:
-            return bool(client.exists(heartbeat_key(self.name)))
-        finally:
-            client.close()
+        """Its heartbeat is on the master: the one the first Sentinel that answers names, as the worker
+        finds it (RESP spoken directly: `status` stays light)."""
+        secrets = self.state.secrets
+        for index in (1, 2, 3):
+            try:
+                (address,) = redis_call(
+                    HOST,
+                    self.state.ports.sentinel(index),
+                    secrets["REDIS_SENTINEL_PASSWORD"],
+                    ("SENTINEL", "GET-MASTER-ADDR-BY-NAME", SENTINEL_MASTER_NAME),
+                )
+            except (OSError, ProbeError):  # that Sentinel is down: ask the next
+                continue
+            if isinstance(address, list) and len(address) == 2:
+                host, port = str(address[0]), int(str(address[1]))
+                (exists,) = redis_call(
+                    host, port, secrets["REDIS_PASSWORD"], ("EXISTS", heartbeat_key(self.name))
+                )
+                return exists == 1
+        return False
 
     def forget_heartbeat(self) -> None:
         """Delete the stopped worker's heartbeat, so readiness is the next worker's own (it lives 15 s)."""
+        from neurmatic.adapters.redis import sync_master
+
         client = sync_master(app_settings(self.state).redis)
         try:
             client.delete(heartbeat_key(self.name))

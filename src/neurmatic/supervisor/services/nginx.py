@@ -8,16 +8,12 @@ import ssl
 import time
 from pathlib import Path
 
-import httpx
-import psutil
-
 from neurmatic.adapters.nginx import check_config, find_nginx
-from neurmatic.render.nginx import local_nginx_context, render_nginx
+from neurmatic.adapters.probes import http_status
 from neurmatic.supervisor.layout import HOST
 from neurmatic.supervisor.process import is_running, reap_children
 from neurmatic.supervisor.service import Service
 from neurmatic.supervisor.state import TopologyState
-from neurmatic.supervisor.tls import ensure_certificates
 
 
 class NginxBalancer(Service):
@@ -39,6 +35,10 @@ class NginxBalancer(Service):
         return [f"{HOST}:{self.state.ports.api(i)}" for i in self.api_indexes]
 
     def _render(self) -> str:
+        # Jinja2 and cryptography: imported to render, not to probe (`neurmatic status`).
+        from neurmatic.render.nginx import local_nginx_context, render_nginx
+        from neurmatic.supervisor.tls import ensure_certificates
+
         _, cert, key = ensure_certificates(self.paths.tls, self.state.account)
         context = local_nginx_context(
             state_dir=self.paths.root,
@@ -79,10 +79,7 @@ class NginxBalancer(Service):
         return ssl.create_default_context(cafile=str(self.paths.tls / "ca.pem"))
 
     def probe(self) -> bool:
-        response = httpx.get(
-            f"https://{HOST}:{self.port}/api/v1/health/live", verify=self.ssl_context(), timeout=3
-        )
-        return response.status_code == 200
+        return http_status(HOST, self.port, "/api/v1/health/live", tls=self.ssl_context()) == 200
 
     def role(self) -> str:
         return "lb"
@@ -114,6 +111,8 @@ class NginxBalancer(Service):
         pid = self.running_pid()
         if pid is None:
             return set()
+        import psutil
+
         try:
             return {child.pid for child in psutil.Process(pid).children()}
         except psutil.Error:

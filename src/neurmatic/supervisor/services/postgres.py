@@ -11,30 +11,30 @@ a standby and removes the marker once it streams.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import signal
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import psycopg
+from typing import TYPE_CHECKING, Any
 
 from neurmatic.adapters.commands import run
 from neurmatic.adapters.postgres import (
     PgEndpoint,
     ensure_database,
     ensure_role,
-    is_in_recovery,
     pg_binary,
     query,
 )
+from neurmatic.adapters.probes import psql_scalar
 from neurmatic.errors import TopologyError
-from neurmatic.render import render_template
-from neurmatic.render.postgres import Machine, scaled_settings
 from neurmatic.supervisor.layout import APP_DB_USER, DATABASE_NAME, HOST, REPLICATION_USER, SUPERUSER
 from neurmatic.supervisor.service import Service, ServiceStatus
 from neurmatic.supervisor.state import TopologyState, write_private_file
+
+if TYPE_CHECKING:
+    import psycopg
 
 
 def superuser_endpoint(state: TopologyState, index: int, dbname: str = "postgres") -> PgEndpoint:
@@ -45,6 +45,8 @@ def superuser_endpoint(state: TopologyState, index: int, dbname: str = "postgres
 
 def app_connection(state: TopologyState, index: int) -> psycopg.Connection[tuple[Any, ...]]:
     """An autocommit connection to node ``index`` as the application role (benchmarks, tests, drills)."""
+    import psycopg
+
     return psycopg.connect(
         host=HOST,
         port=state.ports.postgres(index),
@@ -128,23 +130,50 @@ class PostgresNode(Service):
         return super().start()
 
     def status(self) -> ServiceStatus:
-        current = super().status()
-        if current.state == "stopped" and self.is_fenced:  # the role it must keep until rebuilt
-            return ServiceStatus(self.name, "fenced", self.host, self.port, None, "stopped")
-        return current
+        """One query tells both readiness and role (the base class would ask twice)."""
+        pid = self.running_pid()
+        if pid is None:
+            role = "fenced" if self.is_fenced else ""  # the role it must keep until rebuilt
+            return ServiceStatus(self.name, role, self.host, self.port, None, "stopped")
+        try:
+            role, state = self.role(), "ready"
+        except Exception:  # a node that does not answer is not ready
+            role, state = "", "unhealthy"
+        return ServiceStatus(self.name, role, self.host, self.port, pid, state)
 
     def command(self) -> list[str]:
         return [str(pg_binary("postgres")), "-D", str(self.data_dir), "-p", str(self.port)]
 
+    def in_recovery(self, timeout: float = 2.0) -> bool:
+        """``pg_is_in_recovery()`` of the node, asked with ``psql`` (psycopg costs more to import than the
+        query takes: `status` and the readiness waits need no more)."""
+        password = self.state.secrets["POSTGRES_SUPERUSER_PASSWORD"]
+        query = "SELECT pg_is_in_recovery()"
+        return psql_scalar(self._psql(), HOST, self.port, SUPERUSER, password, query, timeout=timeout) == "t"
+
+    def _psql(self) -> Path:
+        """The ``psql`` beside the running server's own binary (no ``pg_config`` to run), else the
+        installed one's."""
+        pid = self.running_pid()
+        if pid is not None:
+            with contextlib.suppress(OSError):
+                sibling = Path(f"/proc/{pid}/exe").readlink().with_name("psql")
+                if sibling.is_file():
+                    return sibling
+        return pg_binary("psql")
+
     def probe(self) -> bool:
-        is_in_recovery(self.endpoint, timeout=2)
+        self.in_recovery()
         return True
 
     def role(self) -> str:
-        return "standby" if is_in_recovery(self.endpoint) else "primary"
+        return "standby" if self.in_recovery() else "primary"
 
     def render_config(self) -> None:
         """Write the settings include and pg_hba.conf (both are copied to a standby by pg_basebackup)."""
+        from neurmatic.render import render_template
+        from neurmatic.render.postgres import Machine, scaled_settings
+
         settings = render_template(
             "postgresql.conf.j2",
             settings=scaled_settings(Machine.this_one()),

@@ -6,16 +6,16 @@ node is created, and a later ``up`` starts the node with the file as the node le
 
 from __future__ import annotations
 
-from typing import Any
-
-import redis
+from typing import TYPE_CHECKING, Any
 
 from neurmatic.adapters.commands import require_binary
-from neurmatic.adapters.redis import direct
-from neurmatic.render import render_template
+from neurmatic.adapters.probes import redis_call, redis_info
 from neurmatic.supervisor.layout import HOST, SENTINEL_MASTER_NAME
 from neurmatic.supervisor.service import Service
 from neurmatic.supervisor.state import TopologyState, write_private_file
+
+if TYPE_CHECKING:  # redis-py is imported where a client is made: the probes speak RESP themselves
+    import redis
 
 SENTINEL_QUORUM = 2
 REDIS_MAXMEMORY = "512mb"
@@ -52,6 +52,8 @@ class RedisNode(Service):
         return [redis_server_binary(), str(self.config)]
 
     def prepare(self) -> None:
+        from neurmatic.render import render_template  # Jinja2: only when a node is created
+
         if self.config.exists():
             return
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -72,23 +74,20 @@ class RedisNode(Service):
         self.state.account.own(self.data_dir)
 
     def probe(self) -> bool:
-        client = direct(HOST, self.port, self.password)
-        try:
-            info = client.info("replication")
-            persistence = client.info("persistence")
-        finally:
-            client.close()
-        if persistence.get("loading"):
+        replication, persistence = (
+            redis_info(reply)
+            for reply in redis_call(
+                HOST, self.port, self.password, ("INFO", "replication"), ("INFO", "persistence")
+            )
+        )
+        if persistence.get("loading") not in (None, "0"):
             return False
         # A replica is ready when its link to the master is up and the initial sync is done.
-        return info.get("role") == "master" or info.get("master_link_status") == "up"
+        return replication.get("role") == "master" or replication.get("master_link_status") == "up"
 
     def role(self) -> str:
-        client = direct(HOST, self.port, self.password)
-        try:
-            role = str(client.info("replication").get("role"))
-        finally:
-            client.close()
+        (reply,) = redis_call(HOST, self.port, self.password, ("INFO", "replication"))
+        role = redis_info(reply).get("role", "unknown")
         return "replica" if role == "slave" else role
 
 
@@ -110,6 +109,8 @@ class SentinelNode(Service):
         return [redis_server_binary(), str(self.config), "--sentinel"]
 
     def prepare(self) -> None:
+        from neurmatic.render import render_template  # Jinja2: only when a node is created
+
         if self.config.exists():
             return
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -132,15 +133,21 @@ class SentinelNode(Service):
         self.state.account.own(self.data_dir)
 
     def client(self) -> redis.Redis:
+        from neurmatic.adapters.redis import direct
+
         return direct(HOST, self.port, self.state.secrets["REDIS_SENTINEL_PASSWORD"])
 
+    def master_address(self) -> tuple[str, int] | None:
+        """Where this Sentinel says the master is (None: it does not know one)."""
+        password = self.state.secrets["REDIS_SENTINEL_PASSWORD"]
+        command = ("SENTINEL", "GET-MASTER-ADDR-BY-NAME", SENTINEL_MASTER_NAME)
+        (address,) = redis_call(HOST, self.port, password, command)
+        if isinstance(address, list) and len(address) == 2:
+            return str(address[0]), int(str(address[1]))
+        return None
+
     def probe(self) -> bool:
-        client = self.client()
-        try:
-            address = sentinel_command(client, "GET-MASTER-ADDR-BY-NAME", SENTINEL_MASTER_NAME)
-        finally:
-            client.close()
-        return bool(address)
+        return self.master_address() is not None
 
     def role(self) -> str:
         return "sentinel"
