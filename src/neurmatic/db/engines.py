@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.util import greenlet_spawn
 
 from neurmatic.db.url import DatabaseUrl
 from neurmatic.periodic import every
@@ -169,8 +170,15 @@ class Database:
         pooled = await (engine or self.primary).raw_connection()
         try:
             yield pooled.driver_connection
-        finally:
-            pooled.close()  # back to the pool (nothing to roll back: asyncpg ran no transaction)
+        except asyncpg.PostgresError:  # the server refused a statement: the connection is fine
+            await greenlet_spawn(pooled.close)
+            raise
+        except BaseException:
+            # Interrupted (a cancellation, a broken socket): it may be mid-statement, so it is not reused.
+            await greenlet_spawn(pooled.invalidate)
+            raise
+        # Back to the pool, in SQLAlchemy's greenlet: an overflow connection is closed there, which awaits.
+        await greenlet_spawn(pooled.close)
 
     async def standby_status(self) -> tuple[bool, float]:
         """(in recovery, replay lag) of the node the standby engine reaches, chosen afresh when the

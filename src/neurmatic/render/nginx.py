@@ -41,6 +41,11 @@ CLIENT_HEADER_BUFFERS = "4 32k"
 # request on the other one): a frozen instance must not hold requests for a minute. Uploads wait longer.
 UPSTREAM_TIMEOUT = "5s"
 UPLOAD_TIMEOUT = "60s"
+# Sign-in and registration hash a password with bcrypt (a quarter of a second of CPU by design). Under a
+# burst of sign-ins on a busy host one took longer than UPSTREAM_TIMEOUT, and with max_fails=1 that timeout
+# took the instance out of the upstream: in the 1,000-user load test a few slow sign-ins left nginx with
+# "no live upstreams" for every request (502s). A frozen instance is still found by the other locations.
+PASSWORD_HASHING_TIMEOUT = "30s"
 
 
 @dataclass(frozen=True)
@@ -220,6 +225,7 @@ def render_nginx(ctx: NginxContext) -> str:
         client_header_buffers=CLIENT_HEADER_BUFFERS,
         upstream_timeout=UPSTREAM_TIMEOUT,
         upload_timeout=UPLOAD_TIMEOUT,
+        password_hashing_timeout=PASSWORD_HASHING_TIMEOUT,
     )
 
 
