@@ -261,3 +261,13 @@ async def test_an_anonymous_article_page_answers_like_the_route(settings: Settin
     assert routed["views"] == page["views"] + 1
     for answer in (missing, hidden):
         assert answer.status_code == 404 and answer.json()["error"]["message"] == "no such article"
+
+
+async def test_a_search_that_finds_nothing_answers_an_empty_page(settings: Settings) -> None:
+    async with account_client(settings) as client:
+        _, tokens = await signed_in(client)
+        for headers in ({}, bearer(tokens["accessToken"])):
+            for query in ("q=zeppelinxyz", "q=zeppelinxyz&page=3", "q=zeppelinxyz&sort=-views"):
+                answer = await client.get(f"/api/v1/articles?{query}", headers=headers)
+                assert answer.status_code == 200, (query, answer.text)
+                assert answer.json()["data"] == [] and answer.json()["meta"]["pagination"]["total"] == 0

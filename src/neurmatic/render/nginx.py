@@ -45,7 +45,7 @@ UPLOAD_TIMEOUT = "60s"
 # burst of sign-ins on a busy host one took longer than UPSTREAM_TIMEOUT, and with max_fails=1 that timeout
 # took the instance out of the upstream: in the 1,000-user load test a few slow sign-ins left nginx with
 # "no live upstreams" for every request (502s). A frozen instance is still found by the other locations.
-PASSWORD_HASHING_TIMEOUT = "30s"
+SIGN_IN_TIMEOUT = "30s"
 
 
 @dataclass(frozen=True)
@@ -225,7 +225,7 @@ def render_nginx(ctx: NginxContext) -> str:
         client_header_buffers=CLIENT_HEADER_BUFFERS,
         upstream_timeout=UPSTREAM_TIMEOUT,
         upload_timeout=UPLOAD_TIMEOUT,
-        password_hashing_timeout=PASSWORD_HASHING_TIMEOUT,
+        sign_in_timeout=SIGN_IN_TIMEOUT,
     )
 
 

@@ -124,14 +124,14 @@ async def read_page(
 ) -> ListPage:
     """One page (a page past the end still carries the count)."""
     query = _query(filters, viewer)
-    where = " AND ".join(query.where)
+    where, where_args = " AND ".join(query.where), list(query.args)  # the count needs only these
     order = _order(filters, query)
     offset, limit = query.param(paging.offset), query.param(paging.limit)
     sql = _PAGE.format(where=where, order=order, offset=offset, limit=limit)
     rows = await conn.fetch(sql, write_position, *query.args)
     if rows:
         return ListPage(rows, int(rows[0]["total"]), bool(rows[0]["replayed"]))
-    empty = await conn.fetchrow(_EMPTY_PAGE.format(where=where), write_position, *query.args[:-2])
+    empty = await conn.fetchrow(_EMPTY_PAGE.format(where=where), write_position, *where_args)
     assert empty is not None
     return ListPage([], int(empty["total"]), bool(empty["replayed"]))
 
