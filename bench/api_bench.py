@@ -9,7 +9,8 @@ reused across runs), then drives ``GET /api/v1/articles?page=1&limit=20`` with w
 - anonymous: the Redis read-through cache answers (warmed first);
 - signed in (``Authorization: Bearer``): the database answers.
 
-Each path goes to backend-1's own port (not through nginx), then to the Express peer (bench/peer/express:
+Each path goes to one API process the bench starts with the topology's settings (``WEB_CONCURRENCY=1``,
+on its own loopback port, not through nginx), then to the Express peer (bench/peer/express:
 cache mode for the anonymous path, database mode for the signed-in one), which this command starts on a
 free loopback port against the topology's primary and Redis master, and stops. The requests come from
 thousands of 10.x.y.z client addresses (X-Forwarded-For, which the API trusts from 127.0.0.1 as from
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -38,7 +40,7 @@ import psutil
 
 from bench import BenchError
 from bench.bench_session import bench_token, ensure_seeded
-from bench.express_peer import ExpressPeer
+from bench.express_peer import ExpressPeer, LoopbackServer
 from bench.wrk import WrkResult, require_wrk, run_wrk, wrk_running
 from neurmatic.errors import NeurmaticError
 from neurmatic.supervisor.layout import HOST, resolve_state_dir
@@ -46,7 +48,8 @@ from neurmatic.supervisor.process import PidFile
 from neurmatic.supervisor.state import TopologyState
 
 LIST_PATH = "/api/v1/articles?page=1&limit=20"
-API_INSTANCE = "backend-1"
+API_INSTANCE = "bench-api"
+SINGLE_PROCESS_POOL = 10
 MAX_DURATION = 60
 WARMUP_SECONDS = 2
 IDLE_TIMEOUT_SECONDS = 30.0
@@ -228,10 +231,38 @@ def service_process(state: TopologyState, name: str) -> psutil.Process:
     return psutil.Process(pid)
 
 
+class SingleApiProcess(LoopbackServer):
+    """One API process (``WEB_CONCURRENCY=1``) with the topology's settings, on a port of its own: the
+    issue's "one API process", whatever number of workers the topology's instances run. Its pool is
+    the one-process default (the topology divides it among an instance's workers)."""
+
+    name = "the bench's API process"
+    health_path = "/api/v1/health/live"
+
+    def __init__(self, state: TopologyState, source: Path | None) -> None:
+        super().__init__(state)
+        self.source = source
+
+    def command(self) -> tuple[list[str], dict[str, str], Path | None]:
+        env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+        env |= {"WEB_CONCURRENCY": "1", "DATABASE_POOL_SIZE": str(SINGLE_PROCESS_POOL)}
+        if self.source is not None:  # ahead of the installed package on the path
+            env["PYTHONPATH"] = str(self.source.resolve())
+        argv = [sys.executable, "-m", "neurmatic", "api", "--env-file", str(self.state.paths.app_env_file)]
+        argv += ["--host", HOST, "--port", str(self.port), "--instance", API_INSTANCE]
+        return argv, env, None
+
+
 def run_all(state: TopologyState, args: Any, token: str) -> tuple[list[Run], list[str]]:
+    with SingleApiProcess(state, args.api_source) as server:
+        return _run_all(state, args, token, server)
+
+
+def _run_all(
+    state: TopologyState, args: Any, token: str, server: SingleApiProcess
+) -> tuple[list[Run], list[str]]:
     database = tuple(service_process(state, f"postgres-{i}") for i in (1, 2))
-    api_url = f"http://{HOST}:{state.ports.api(1)}{LIST_PATH}"
-    api = Target("api", api_url, service_process(state, API_INSTANCE), database)
+    api = Target("api", f"{server.base_url}{LIST_PATH}", psutil.Process(server.pid), database)
     runs: list[Run] = []
     differences: list[str] = []
     for spec in PATHS:
@@ -264,7 +295,7 @@ def ratios(runs: list[Run]) -> dict[str, dict[str, float]]:
 def render(report: dict[str, Any]) -> str:
     lines = [
         f"GET {LIST_PATH}: {report['connections']} connections, {report['duration']} s per run "
-        f"(+{WARMUP_SECONDS} s warm-up), {API_INSTANCE} on its own port vs the Express peer",
+        f"(+{WARMUP_SECONDS} s warm-up), one API process (WEB_CONCURRENCY=1) vs one Express process",
         f"{'path':22} {'server':8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'CPU ms/req':>11}"
         f" {'DB CPU ms/req':>14}",
     ]
@@ -313,6 +344,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=_duration, default=10, help="seconds per run (default 10, max 60)")
     parser.add_argument("--connections", type=_connections, default=64, help="wrk connections (default 64)")
     parser.add_argument("--no-peer", action="store_true", help="measure the API only")
+    parser.add_argument(
+        "--api-source",
+        type=Path,
+        default=None,
+        help="run the API from this source tree (another release's src/, for a before/after in one run)",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     return parser.parse_args(argv)
 

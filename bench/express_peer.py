@@ -17,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -95,38 +96,33 @@ def ensure_installed() -> str:
     return node
 
 
-class ExpressPeer:
-    """``with ExpressPeer(state, "cache") as peer:`` the peer serving on ``peer.base_url``; stopped after."""
+class LoopbackServer:
+    """A server the bench starts on a free loopback port (``with Server(...) as server:``) and stops after;
+    subclasses say what to run."""
 
-    def __init__(self, state: TopologyState, mode: str) -> None:
+    name = "the server"
+    health_path = "/health"
+
+    def __init__(self, state: TopologyState) -> None:
         self.state = state
-        self.mode = mode
         self.port = free_port()
         self.base_url = f"http://{HOST}:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - the server's output, closed by stop()
 
+    def command(self) -> tuple[list[str], dict[str, str], Path | None]:
+        """argv, environment and working directory of the server."""
+        raise NotImplementedError
+
     @property
     def pid(self) -> int:
         if self.process is None:
-            raise PeerError("the peer is not running")
+            raise PeerError(f"{self.name} is not running")
         return self.process.pid
 
-    def __enter__(self) -> ExpressPeer:
-        node = ensure_installed()
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "NODE_ENV": "production",
-            "HOST": HOST,
-            "PORT": str(self.port),
-            "PEER_MODE": self.mode,
-            "PG_POOL_SIZE": str(POOL_SIZE),
-            "DATABASE_URL": primary_database_url(self.state),
-            "REDIS_URL": master_redis_url(self.state),
-        }
-        self.process = subprocess.Popen(
-            [node, "server.js"], cwd=PEER_DIR, env=env, stdout=self._log, stderr=subprocess.STDOUT
-        )
+    def __enter__(self) -> Self:
+        argv, env, cwd = self.command()
+        self.process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=self._log, stderr=subprocess.STDOUT)
         try:
             self._wait_ready()
         except BaseException:
@@ -143,16 +139,14 @@ class ExpressPeer:
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
-                raise PeerError(f"the Express peer exited ({self.process.returncode}):\n{self.log_tail()}")
+                raise PeerError(f"{self.name} exited ({self.process.returncode}):\n{self.log_tail()}")
             try:
-                if httpx.get(f"{self.base_url}/health", timeout=2).status_code == 200:
+                if httpx.get(f"{self.base_url}{self.health_path}", timeout=2).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        raise PeerError(
-            f"the Express peer was not ready in {READY_TIMEOUT_SECONDS:.0f} s:\n{self.log_tail()}"
-        )
+        raise PeerError(f"{self.name} was not ready in {READY_TIMEOUT_SECONDS:.0f} s:\n{self.log_tail()}")
 
     def log_tail(self) -> str:
         self._log.seek(0)
@@ -168,3 +162,26 @@ class ExpressPeer:
                 process.kill()
                 process.wait()
         self._log.close()
+
+
+class ExpressPeer(LoopbackServer):
+    """``with ExpressPeer(state, "cache") as peer:`` the peer serving on ``peer.base_url``; stopped after."""
+
+    name = "the Express peer"
+
+    def __init__(self, state: TopologyState, mode: str) -> None:
+        super().__init__(state)
+        self.mode = mode
+
+    def command(self) -> tuple[list[str], dict[str, str], Path | None]:
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "NODE_ENV": "production",
+            "HOST": HOST,
+            "PORT": str(self.port),
+            "PEER_MODE": self.mode,
+            "PG_POOL_SIZE": str(POOL_SIZE),
+            "DATABASE_URL": primary_database_url(self.state),
+            "REDIS_URL": master_redis_url(self.state),
+        }
+        return [ensure_installed(), "server.js"], env, PEER_DIR
