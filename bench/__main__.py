@@ -1,7 +1,8 @@
 """``./dev bench [health|replication|all] [--state-dir D] [--requests N] [--concurrency C]``, and
 ``./dev bench articles ...`` (see bench/articles_load.py), ``./dev bench backup ...`` (bench/backup_bench.py),
 ``./dev bench login ...`` (bench/login_timing.py), ``./dev bench api ...`` (bench/api_bench.py: one API
-process against the Express peer), ``./dev bench load ...`` (the guide's Locust scenario, bench/load_test.py).
+process against the Express peer), ``./dev bench floors`` (what uvicorn and a Redis round trip cost here),
+``./dev bench load ...`` (the guide's Locust scenario, bench/load_test.py).
 
 Runs against a topology that is already up (``./dev up``); only 127.0.0.1 is ever contacted, and every
 loop is bounded by a request count and a time limit.
@@ -127,6 +128,11 @@ def main() -> None:
         from bench.api_bench import main as api_main
 
         api_main(sys.argv[2:])
+        return
+    if sys.argv[1:2] == ["floors"]:
+        from bench.floors import main as floors_main
+
+        floors_main(sys.argv[2:])
         return
     if sys.argv[1:2] == ["backup"]:
         from bench.backup_bench import main as backup_main

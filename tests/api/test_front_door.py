@@ -271,3 +271,14 @@ async def test_a_search_that_finds_nothing_answers_an_empty_page(settings: Setti
                 answer = await client.get(f"/api/v1/articles?{query}", headers=headers)
                 assert answer.status_code == 200, (query, answer.text)
                 assert answer.json()["data"] == [] and answer.json()["meta"]["pagination"]["total"] == 0
+
+
+async def test_credentials_with_stray_spaces_are_judged_as_the_route_judges_them(settings: Settings) -> None:
+    async with account_client(settings) as client:
+        _, tokens = await signed_in(client)
+        token = tokens["accessToken"]
+        exact = await client.get("/api/v1/articles?limit=1", headers={"Authorization": f"Bearer {token}"})
+        spaced = await client.get("/api/v1/articles?limit=1", headers={"Authorization": f"Bearer  {token}"})
+        lower = await client.get("/api/v1/articles?limit=1", headers={"Authorization": f"bearer {token}"})
+    assert exact.status_code == lower.status_code == spaced.status_code == 200  # FastAPI strips the spaces
+    assert exact.json()["data"] == spaced.json()["data"] == lower.json()["data"]

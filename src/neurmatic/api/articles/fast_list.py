@@ -105,9 +105,11 @@ def _bearer_token(scope: Scope) -> str | None:
     for name, value in scope["headers"]:
         if name == b"authorization":
             scheme, _, credentials = value.decode("latin-1").partition(" ")
-            if scheme.lower() != "bearer" or not credentials.strip() or token:
+            # Anything but exactly "Bearer <token>" (a second header, spaces around the token) is the
+            # route's to judge, as FastAPI reads it.
+            if scheme.lower() != "bearer" or not credentials or credentials != credentials.strip() or token:
                 return None
-            token = credentials.strip()
+            token = credentials
         elif name == b"cookie" and b"neurmatic_access=" in value:
             return None
     return token
