@@ -282,3 +282,18 @@ async def test_credentials_with_stray_spaces_are_judged_as_the_route_judges_them
         lower = await client.get("/api/v1/articles?limit=1", headers={"Authorization": f"bearer {token}"})
     assert exact.status_code == lower.status_code == spaced.status_code == 200  # FastAPI strips the spaces
     assert exact.json()["data"] == spaced.json()["data"] == lower.json()["data"]
+
+
+async def test_absurd_query_values_get_the_routes_json_answers(settings: Settings) -> None:
+    async with account_client(settings) as client:
+        answers = {
+            "huge page": await client.get("/api/v1/articles?page=" + "1" * 4400),
+            "huge limit": await client.get("/api/v1/articles?limit=" + "9" * 5000),
+            "drafts, anonymous": await client.get("/api/v1/articles?status=draft&x=1"),
+            "spaced cookie": await client.get(
+                "/api/v1/articles?limit=1", headers={"Cookie": "neurmatic_access =not-a-token"}
+            ),
+        }
+    statuses = {name: answer.status_code for name, answer in answers.items()}
+    assert statuses == {"huge page": 422, "huge limit": 422, "drafts, anonymous": 403, "spaced cookie": 401}
+    assert all(answer.json()["success"] is False for answer in answers.values())

@@ -40,6 +40,14 @@ from neurmatic.settings import DatabaseSettings
 log = logging.getLogger("neurmatic.db")
 
 REPLICA_CHECK_INTERVAL_SECONDS = 2.0
+# What leaves a connection unfit for the next caller: interrupted mid-statement, or broken.
+INTERRUPTIONS = (
+    asyncio.CancelledError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    OSError,
+    TimeoutError,
+)
 
 
 def _connector(url: DatabaseUrl, settings: DatabaseSettings) -> Callable[[], Awaitable[Any]]:
@@ -170,12 +178,12 @@ class Database:
         pooled = await (engine or self.primary).raw_connection()
         try:
             yield pooled.driver_connection
-        except asyncpg.PostgresError:  # the server refused a statement: the connection is fine
-            await greenlet_spawn(pooled.close)
-            raise
-        except BaseException:
-            # Interrupted (a cancellation, a broken socket): it may be mid-statement, so it is not reused.
+        except INTERRUPTIONS:
+            # It may be mid-statement (a cancellation) or broken: it is not reused.
             await greenlet_spawn(pooled.invalidate)
+            raise
+        except BaseException:  # a refused statement, or the caller's own error: the connection is fine
+            await greenlet_spawn(pooled.close)
             raise
         # Back to the pool, in SQLAlchemy's greenlet: an overflow connection is closed there, which awaits.
         await greenlet_spawn(pooled.close)

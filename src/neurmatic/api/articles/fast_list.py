@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl
 import asyncpg
 from fastapi.security import HTTPAuthorizationCredentials
 from redis.exceptions import RedisError
-from starlette.requests import Request
+from starlette.requests import Request, cookie_parser
 from starlette.responses import Response
 from starlette.types import Scope
 
@@ -40,7 +40,7 @@ from neurmatic.api.articles.schemas import ArticleSort
 from neurmatic.api.articles.service import ArticleFilters
 from neurmatic.api.articles.views import PENDING_VIEWS, count_view
 from neurmatic.api.auth.sessions import SessionStore
-from neurmatic.api.deps import authenticate_reader
+from neurmatic.api.deps import ACCESS_COOKIE, authenticate_reader
 from neurmatic.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE, Paging
 from neurmatic.api.security.middleware import SCOPE_DECISION, FastAnswer
 from neurmatic.api.security.rate_limit import Decision, Limit, fail_open, rate_key
@@ -68,7 +68,8 @@ _ARTICLE_PREFIX = f"{LIST_PATH}/"
 
 
 def _bounded(value: str, highest: int) -> int | None:
-    if not (value.isascii() and value.isdigit()):
+    # Length first: int() refuses a string of more than 4,300 digits with an exception.
+    if len(value) > len(str(highest)) or not (value.isascii() and value.isdigit()):
         return None
     number = int(value)
     return number if 1 <= number <= highest else None
@@ -110,13 +111,23 @@ def _bearer_token(scope: Scope) -> str | None:
             if scheme.lower() != "bearer" or not credentials or credentials != credentials.strip() or token:
                 return None
             token = credentials
-        elif name == b"cookie" and b"neurmatic_access=" in value:
-            return None
+        elif name == b"cookie" and ACCESS_COOKIE in cookie_parser(value.decode("latin-1")):
+            return None  # a cookie session: CSRF and the cookie's own checks are the route's
     return token
 
 
 async def answer_articles(scope: Scope, client: str, limit: Limit) -> FastAnswer | None:
-    """The front door's lean path for the article list and, from the cache, article pages."""
+    """The front door's lean path for the article list and anonymous article pages."""
+    try:
+        return await _answer_articles(scope, client, limit)
+    except Exception as exc:  # an error of the lean path itself still gets the API's error body
+        decision: Decision | None = scope.setdefault("state", {}).get(SCOPE_DECISION)
+        if decision is None:
+            return None  # nothing counted yet: the route takes the request, and counts it
+        return decision, await _handled(Request(scope), exc)
+
+
+async def _answer_articles(scope: Scope, client: str, limit: Limit) -> FastAnswer | None:
     if scope["method"] != "GET":
         return None
     path: str = scope["path"]
@@ -167,11 +178,10 @@ async def _read_article(request: Request, slug: str) -> Response:
     clients: AppClients = request.app.state.clients
     view: CacheView | None = request.scope["state"].get(SCOPE_VIEW)
 
-    async def read(conn: asyncpg.Connection, position: int) -> asyncpg.Record | None:
-        return await listing.read_published_article(conn, slug, position)
+    async def read(conn: asyncpg.Connection) -> asyncpg.Record | None:
+        return await listing.read_published_article(conn, slug)
 
-    # Not found on the standby may be a lag: only the primary's "no such article" is the answer.
-    row, source = await on_replayed_node(clients, view, read, lambda row: bool(row and row["replayed"]))
+    row, source = await on_replayed_node(clients, view, read)
     if row is None:
         raise NotFound("no such article")
     data = listing.article_page(row, await count_view(clients.redis, row["id"]))
@@ -213,6 +223,7 @@ async def _signed_in_read(
     except RedisError as exc:  # the session is asked again on its own, and that failure answered 503
         return fail_open("global", limit, exc), None
     scope["state"][SCOPE_VIEW] = view
+    scope["state"][SCOPE_DECISION] = decision
 
     async def session_active(sid: str, user_id: str) -> bool:
         return await clients.sessions.is_active_as_read(sid, user_id, owner, last_active)

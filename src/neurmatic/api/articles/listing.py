@@ -1,5 +1,5 @@
-"""The article list in one statement: the page with each article's author, category and tags, the total
-count, and whether the node has replayed the last article write.
+"""The article list in one statement: the page with each article's author, category and tags, and the
+total count; an article page in one statement too.
 
 One statement, written in SQL and run by asyncpg on a pooled connection, rather than the ORM's five
 round trips (count, page, tags by ``selectin``, the standby's replay position, BEGIN/ROLLBACK around
@@ -9,8 +9,11 @@ fragments below, never from input: every value is a ``$n`` parameter.
 
 - the count is an uncorrelated subquery (PostgreSQL runs it once); a window count would make it sort
   every matching row instead of reading the first ones from the feed's index (migration 0006);
-- the tags are an ARRAY subquery, evaluated only for the rows of the page;
-- ``replayed`` is NULL on a primary (never behind itself), hence the coalesce.
+- the tags are an ARRAY subquery, evaluated only for the rows of the page.
+
+Whether a standby has replayed the last article write is asked in a statement of its own, before these
+(``replayed``): asked inside the same statement, it would be answered after the statement's snapshot
+was taken, and a write replayed in between would be reported as seen while the rows predate it.
 """
 
 from __future__ import annotations
@@ -36,22 +39,23 @@ ORDER_BY = {
 }
 # The statements are built from these constant fragments only (never from input: every value is a $n
 # parameter), filled in below and in read_page.
-_REPLAYED = "coalesce((pg_last_wal_replay_lsn() - '0/0'::pg_lsn) >= $1, true) AS replayed"
+# NULL on a primary (never behind itself), hence the coalesce.
+REPLAYED = "SELECT coalesce((pg_last_wal_replay_lsn() - '0/0'::pg_lsn) >= $1, true)"
 _ARTICLE = """
 SELECT a.id, a.slug, a.title, a.summary, a.status::text AS status, a.author_id, u.username,
        c.slug AS category_slug, c.name AS category_name,
        ARRAY(SELECT t.slug FROM article_tags at JOIN tags t ON t.id = at.tag_id
              WHERE at.article_id = a.id ORDER BY t.slug) AS tags,
-       a.views, a.scheduled_at, a.published_at, a.created_at, a.updated_at, {extra}, {replayed}
+       a.views, a.scheduled_at, a.published_at, a.created_at, a.updated_at, {extra}
 FROM articles a JOIN users u ON u.id = a.author_id LEFT JOIN categories c ON c.id = a.category_id
 """
 _COUNT = "(SELECT count(*) FROM articles a WHERE {where}) AS total"
 _PAGE_CONDITIONS = "WHERE {where} ORDER BY {order} OFFSET {offset} LIMIT {limit}"
-_PAGE = _ARTICLE.format(extra=_COUNT, replayed=_REPLAYED) + _PAGE_CONDITIONS
-_EMPTY_PAGE = f"SELECT {_COUNT}, {_REPLAYED}"
-_PUBLISHED_ONLY = "WHERE a.slug = $2 AND a.status = 'published'"
+_PAGE = _ARTICLE.format(extra=_COUNT) + _PAGE_CONDITIONS
+_EMPTY_PAGE = f"SELECT {_COUNT}"
+_PUBLISHED_ONLY = "WHERE a.slug = $1 AND a.status = 'published'"
 # An article page as the public sees it (published only).
-_PUBLISHED_ARTICLE = _ARTICLE.format(extra="a.body_html", replayed=_REPLAYED) + _PUBLISHED_ONLY
+_PUBLISHED_ARTICLE = _ARTICLE.format(extra="a.body_html") + _PUBLISHED_ONLY
 
 
 class Viewer(Protocol):
@@ -63,14 +67,14 @@ class Viewer(Protocol):
 
 @dataclass
 class _Query:
-    """WHERE clauses and their arguments; ``$1`` is the write position the node must have replayed."""
+    """WHERE clauses and their arguments."""
 
     where: list[str] = field(default_factory=list)
     args: list[Any] = field(default_factory=list)
 
     def param(self, value: Any) -> str:
         self.args.append(value)
-        return f"${len(self.args) + 1}"
+        return f"${len(self.args)}"
 
     def add(self, clause: str, value: Any) -> None:
         self.where.append(clause.format(self.param(value)))
@@ -112,7 +116,11 @@ def _order(filters: ArticleFilters, query: _Query) -> str:
 class ListPage:
     rows: list[asyncpg.Record]
     total: int
-    replayed: bool  # False: the node had not replayed the last write; read again on the primary
+
+
+async def replayed(conn: asyncpg.Connection, write_position: int) -> bool:
+    """Whether the node behind ``conn`` has replayed ``write_position`` (a primary always has)."""
+    return write_position <= 0 or bool(await conn.fetchval(REPLAYED, write_position))
 
 
 async def read_page(
@@ -120,7 +128,6 @@ async def read_page(
     filters: ArticleFilters,
     viewer: Viewer | None,
     paging: Paging,
-    write_position: int,
 ) -> ListPage:
     """One page (a page past the end still carries the count)."""
     query = _query(filters, viewer)
@@ -128,12 +135,10 @@ async def read_page(
     order = _order(filters, query)
     offset, limit = query.param(paging.offset), query.param(paging.limit)
     sql = _PAGE.format(where=where, order=order, offset=offset, limit=limit)
-    rows = await conn.fetch(sql, write_position, *query.args)
+    rows = await conn.fetch(sql, *query.args)
     if rows:
-        return ListPage(rows, int(rows[0]["total"]), bool(rows[0]["replayed"]))
-    empty = await conn.fetchrow(_EMPTY_PAGE.format(where=where), write_position, *where_args)
-    assert empty is not None
-    return ListPage([], int(empty["total"]), bool(empty["replayed"]))
+        return ListPage(rows, int(rows[0]["total"]))
+    return ListPage([], int(await conn.fetchval(_EMPTY_PAGE.format(where=where), *where_args)))
 
 
 def article_summary(row: asyncpg.Record, pending_views: int) -> dict[str, Any]:
@@ -157,11 +162,9 @@ def article_summary(row: asyncpg.Record, pending_views: int) -> dict[str, Any]:
     }
 
 
-async def read_published_article(
-    conn: asyncpg.Connection, slug: str, write_position: int
-) -> asyncpg.Record | None:
-    """The published article ``slug`` with what its page shows, and ``replayed`` (see the module)."""
-    return await conn.fetchrow(_PUBLISHED_ARTICLE, write_position, slug)
+async def read_published_article(conn: asyncpg.Connection, slug: str) -> asyncpg.Record | None:
+    """The published article ``slug`` with what its page shows."""
+    return await conn.fetchrow(_PUBLISHED_ARTICLE, slug)
 
 
 def article_page(row: asyncpg.Record, pending_views: int) -> dict[str, Any]:

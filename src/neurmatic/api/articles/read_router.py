@@ -12,6 +12,7 @@ import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import Scope
 
@@ -37,6 +38,13 @@ from neurmatic.api.users.models import User
 
 router = APIRouter(tags=["articles"])
 T = TypeVar("T")
+STANDBY_TROUBLE = (
+    DBAPIError,
+    SQLAlchemyTimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    OSError,
+)
 
 
 @asynccontextmanager
@@ -52,23 +60,19 @@ async def _reader(clients: AppClients, view: CacheView | None) -> AsyncIterator[
 
 
 async def on_replayed_node(
-    clients: AppClients,
-    view: CacheView | None,
-    read: Callable[[asyncpg.Connection, int], Awaitable[T]],
-    replayed: Callable[[T], bool],
+    clients: AppClients, view: CacheView | None, read: Callable[[asyncpg.Connection], Awaitable[T]]
 ) -> tuple[T, str]:
-    """``read(connection, write position)`` on the standby when it has replayed the last article write
-    (``replayed`` of what it read says so), else on the primary; and which node answered."""
+    """``read(connection)`` on the standby when it has replayed the last article write (asked first, in
+    a statement of its own: see listing.py), else on the primary; and which node answered."""
     if view is not None and clients.db.replica_state.healthy:
         try:
             async with clients.db.driver_connection(standby=True) as conn:
-                result = await read(conn, view.write_position)
-            if replayed(result):
-                return result, "standby"
-        except (DBAPIError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError):
-            pass  # the standby went away since its last check: the primary answers
+                if await listing.replayed(conn, view.write_position):
+                    return await read(conn), "standby"
+        except STANDBY_TROUBLE:
+            pass  # the standby went away since its last check, or its pool is full: the primary answers
     async with clients.db.driver_connection() as conn:
-        return await read(conn, 0), "primary"
+        return await read(conn), "primary"
 
 
 async def _list_page(
@@ -78,10 +82,10 @@ async def _list_page(
     viewer: User | None,
     paging: Paging,
 ) -> tuple[listing.ListPage, str]:
-    async def read(conn: asyncpg.Connection, position: int) -> listing.ListPage:
-        return await listing.read_page(conn, filters, viewer, paging, position)
+    async def read(conn: asyncpg.Connection) -> listing.ListPage:
+        return await listing.read_page(conn, filters, viewer, paging)
 
-    return await on_replayed_node(clients, view, read, lambda page: page.replayed)
+    return await on_replayed_node(clients, view, read)
 
 
 async def _replayed(session: AsyncSession, position: int) -> bool:
