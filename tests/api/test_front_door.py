@@ -5,6 +5,7 @@ log), and every request it must not answer (signed in, malformed credentials, CO
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from typing import Any
 
@@ -297,3 +298,28 @@ async def test_absurd_query_values_get_the_routes_json_answers(settings: Setting
     statuses = {name: answer.status_code for name, answer in answers.items()}
     assert statuses == {"huge page": 422, "huge limit": 422, "drafts, anonymous": 403, "spaced cookie": 401}
     assert all(answer.json()["success"] is False for answer in answers.values())
+
+
+async def test_a_saturated_database_pool_sheds_the_request_with_a_503(topology: RunningTopology) -> None:
+    """No pooled connection within DATABASE_POOL_TIMEOUT: 503 with Retry-After, well inside the edge's
+    upstream timeout (which would take the instance out), never a 500."""
+    from sqlalchemy.util import greenlet_spawn
+
+    base = fast_settings(topology.app_settings())
+    tight = base.model_copy(
+        update={"database": base.database.model_copy(update={"pool_size": 1, "pool_timeout_seconds": 0.3})}
+    )
+    async with account_client(tight) as client:
+        db = client._transport.app.state.clients.db  # type: ignore[attr-defined]
+        held = [await engine.raw_connection() for engine in (db.primary, db.replica) for _ in range(6)]
+        try:
+            started = time.monotonic()
+            shed = await client.get(f"/api/v1/articles?tag=saturated-{uuid.uuid4().hex[:8]}")
+            waited = time.monotonic() - started
+        finally:
+            for connection in held:
+                await greenlet_spawn(connection.close)
+        after = await client.get(f"/api/v1/articles?tag=saturated-{uuid.uuid4().hex[:8]}")
+    assert shed.status_code == 503 and shed.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+    assert int(shed.headers["retry-after"]) > 0 and waited < 3
+    assert after.status_code == 200

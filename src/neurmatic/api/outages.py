@@ -50,6 +50,8 @@ def is_outage(exc: BaseException) -> bool:
     """True when ``exc`` means a dependency is unreachable or cannot write right now."""
     if isinstance(exc, (*_REDIS_OUTAGES, *_PG_OUTAGES, asyncpg.PostgresConnectionError)):
         return True  # asyncpg's own errors come from the hot reads that use its connection directly
+    if isinstance(exc, sa_errors.TimeoutError):
+        return True  # no pooled connection free within DATABASE_POOL_TIMEOUT: the database is saturated
     if isinstance(exc, sa_errors.DBAPIError):
         return bool(
             exc.connection_invalidated
@@ -103,6 +105,9 @@ def install_outage_handlers(app: FastAPI, unexpected: Handler) -> None:
         app.add_exception_handler(redis_error, on_redis)
     app.add_exception_handler(ConnectionError, on_redis)  # refused or reset sockets (OSError subclasses)
     app.add_exception_handler(sa_errors.DBAPIError, on_database)
+    # The pool's wait ran out: shed the request with a 503 (nginx does not count a 503 against the
+    # instance) rather than let it run into the edge's timeout, which takes the instance out.
+    app.add_exception_handler(sa_errors.TimeoutError, on_database)
     # The hot reads run on asyncpg's own connection (db.engines.driver_connection): its errors unwrapped.
     app.add_exception_handler(asyncpg.PostgresError, on_database)
     app.add_exception_handler(asyncpg.InterfaceError, on_database)
