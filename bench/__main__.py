@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import ssl
 import statistics
 import sys
@@ -108,36 +109,24 @@ def bench_replication(state: TopologyState, samples: int) -> None:
     )
 
 
+# ``./dev bench NAME ...``: the module whose ``main(argv)`` runs it (imported only when asked for).
+SUBCOMMANDS = {
+    "load": "bench.load_test",
+    "login": "bench.login_timing",
+    "api": "bench.api_bench",
+    "floors": "bench.floors",
+    "backup": "bench.backup_bench",
+}
+
+
 def main() -> None:
     if sys.argv[1:2] == ["articles"]:
         from bench.articles_load import main as articles_main
 
-        articles_main()
+        articles_main()  # reads sys.argv itself
         return
-    if sys.argv[1:2] == ["load"]:
-        from bench.load_test import main as load_main
-
-        load_main(sys.argv[2:])
-        return
-    if sys.argv[1:2] == ["login"]:
-        from bench.login_timing import main as login_main
-
-        login_main(sys.argv[2:])
-        return
-    if sys.argv[1:2] == ["api"]:
-        from bench.api_bench import main as api_main
-
-        api_main(sys.argv[2:])
-        return
-    if sys.argv[1:2] == ["floors"]:
-        from bench.floors import main as floors_main
-
-        floors_main(sys.argv[2:])
-        return
-    if sys.argv[1:2] == ["backup"]:
-        from bench.backup_bench import main as backup_main
-
-        backup_main(sys.argv[2:])
+    if sys.argv[1:2] and sys.argv[1] in SUBCOMMANDS:
+        importlib.import_module(SUBCOMMANDS[sys.argv[1]]).main(sys.argv[2:])
         return
     parser = argparse.ArgumentParser(prog="./dev bench", description=__doc__)
     parser.add_argument("what", nargs="?", default="all", choices=["health", "live", "replication", "all"])

@@ -64,10 +64,7 @@ def _await(condition: object, what: str, seconds: float = 60) -> None:
 
 
 def test_a_scrape_of_any_worker_counts_the_requests_of_every_worker(topology: RunningTopology) -> None:
-    api = _instance(topology)
-    manager = api.running_pid()
-    assert manager is not None
-    workers = _workers(manager)
+    api, _, workers = _running_instance(topology)
     assert len(workers) == _configured_workers(topology) >= 2
     before = _scrape(api)
     each = 5
@@ -92,13 +89,18 @@ def test_a_scrape_of_any_worker_counts_the_requests_of_every_worker(topology: Ru
     assert after["neurmatic_redis_up"] == 1
 
 
-def test_stopping_an_instance_stops_its_workers_gracefully_and_it_starts_again(
-    topology: RunningTopology,
-) -> None:
+def _running_instance(topology: RunningTopology) -> tuple[ApiInstance, int, list[psutil.Process]]:
+    """The instance under test, its manager's pid and its workers."""
     api = _instance(topology)
     manager = api.running_pid()
     assert manager is not None
-    workers = _workers(manager)
+    return api, manager, _workers(manager)
+
+
+def test_stopping_an_instance_stops_its_workers_gracefully_and_it_starts_again(
+    topology: RunningTopology,
+) -> None:
+    api, manager, workers = _running_instance(topology)
     _live_requests(api, 20)
     counted = _scrape(api)[f"neurmatic_http_requests_total {LIVE}"]
     started = time.monotonic()
@@ -122,10 +124,7 @@ def test_stopping_an_instance_stops_its_workers_gracefully_and_it_starts_again(
 def test_workers_of_a_killed_manager_stop_and_the_watcher_restarts_the_instance(
     topology: RunningTopology,
 ) -> None:
-    api = _instance(topology)
-    manager = api.running_pid()
-    assert manager is not None
-    workers = _workers(manager)
+    api, manager, workers = _running_instance(topology)
     os.kill(manager, signal.SIGKILL)  # the manager alone: its workers are told by the kernel
     _await(lambda: not any(is_running(w.pid) for w in workers), "the orphaned workers stopped", 15)
 

@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -87,7 +88,7 @@ LIST_PATH = "/api/v1/articles"
 SCOPE_VIEW = "article_cache_view"  # where the front of the app leaves the view it read for the handler
 PRIMARY_POSITION_SQL = text("SELECT (pg_current_wal_lsn() - '0/0')::bigint")
 # NULL on a primary (a read session that fell back to it): the primary is never behind itself.
-REPLAYED_SQL = text("SELECT coalesce((pg_last_wal_replay_lsn() - '0/0')::bigint >= :position, true)")
+REPLAYED_SQL = "SELECT coalesce((pg_last_wal_replay_lsn() - '0/0'::pg_lsn) >= $1, true)"
 
 
 @dataclass(frozen=True)
@@ -104,8 +105,17 @@ async def primary_position(session: AsyncSession) -> int:
     return int(await session.scalar(PRIMARY_POSITION_SQL) or 0)
 
 
+async def replayed(conn: asyncpg.Connection, position: int) -> bool:
+    """Whether the node behind ``conn`` has replayed ``position`` (a primary always has). Asked in a
+    statement of its own, before the read: inside the read's statement it would be answered after the
+    statement's snapshot was taken."""
+    return position <= 0 or bool(await conn.fetchval(REPLAYED_SQL, position))
+
+
 async def has_replayed(session: AsyncSession, position: int) -> bool:
-    return position <= 0 or bool(await session.scalar(REPLAYED_SQL, {"position": position}))
+    """``replayed`` on the connection of an ORM session (before its first statement)."""
+    connection = await session.connection()
+    return await replayed((await connection.get_raw_connection()).driver_connection, position)
 
 
 def _digest(request_key: str) -> str:

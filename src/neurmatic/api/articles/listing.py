@@ -11,9 +11,8 @@ fragments below, never from input: every value is a ``$n`` parameter.
   every matching row instead of reading the first ones from the feed's index (migration 0006);
 - the tags are an ARRAY subquery, evaluated only for the rows of the page.
 
-Whether a standby has replayed the last article write is asked in a statement of its own, before these
-(``replayed``): asked inside the same statement, it would be answered after the statement's snapshot
-was taken, and a write replayed in between would be reported as seen while the rows predate it.
+Whether a standby has replayed the last article write is asked before these, in a statement of its own
+(``cache.replayed``).
 """
 
 from __future__ import annotations
@@ -39,8 +38,6 @@ ORDER_BY = {
 }
 # The statements are built from these constant fragments only (never from input: every value is a $n
 # parameter), filled in below and in read_page.
-# NULL on a primary (never behind itself), hence the coalesce.
-REPLAYED = "SELECT coalesce((pg_last_wal_replay_lsn() - '0/0'::pg_lsn) >= $1, true)"
 _ARTICLE = """
 SELECT a.id, a.slug, a.title, a.summary, a.status::text AS status, a.author_id, u.username,
        c.slug AS category_slug, c.name AS category_name,
@@ -116,11 +113,6 @@ def _order(filters: ArticleFilters, query: _Query) -> str:
 class ListPage:
     rows: list[asyncpg.Record]
     total: int
-
-
-async def replayed(conn: asyncpg.Connection, write_position: int) -> bool:
-    """Whether the node behind ``conn`` has replayed ``write_position`` (a primary always has)."""
-    return write_position <= 0 or bool(await conn.fetchval(REPLAYED, write_position))
 
 
 async def read_page(

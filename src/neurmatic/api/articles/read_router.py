@@ -25,6 +25,7 @@ from neurmatic.api.articles.cache import (
     detail_key,
     has_replayed,
     list_key,
+    replayed,
     view_from_scope,
 )
 from neurmatic.api.articles.models import ArticleStatus
@@ -67,7 +68,7 @@ async def on_replayed_node(
     if view is not None and clients.db.replica_state.healthy:
         try:
             async with clients.db.driver_connection(standby=True) as conn:
-                if await listing.replayed(conn, view.write_position):
+                if await replayed(conn, view.write_position):
                     return await read(conn), "standby"
         except STANDBY_TROUBLE:
             pass  # the standby went away since its last check, or its pool is full: the primary answers
