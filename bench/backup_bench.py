@@ -26,9 +26,9 @@ from pathlib import Path
 from psycopg import sql
 
 from neurmatic.adapters.postgres import pg_binary
-from neurmatic.ops.flows.backup import BackupOptions, create_backup
+from neurmatic.ops.flows.backups.dump import BackupOptions, create_backup
+from neurmatic.ops.flows.backups.restore import restore_backup
 from neurmatic.ops.flows.pg_access import PgTarget
-from neurmatic.ops.flows.restore import restore_backup
 from neurmatic.supervisor.layout import HOST, SUPERUSER, resolve_state_dir
 from neurmatic.supervisor.state import TopologyState
 

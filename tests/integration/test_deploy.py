@@ -30,8 +30,8 @@ import pytest
 from alembic.script import ScriptDirectory
 
 from neurmatic.ops.exit_codes import ExitCode
-from neurmatic.ops.flows.health_checks import checks_for
-from neurmatic.ops.flows.releases import ReleaseHistory
+from neurmatic.ops.flows.monitoring.health import checks_for
+from neurmatic.ops.flows.releases.history import ReleaseHistory
 from neurmatic.supervisor import runner
 from neurmatic.supervisor.process import PidFile
 from neurmatic.supervisor.services.postgres import app_connection

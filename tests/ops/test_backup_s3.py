@@ -13,7 +13,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from neurmatic.ops.exit_codes import ExitCode
-from neurmatic.ops.flows.backup_files import manifest_path
+from neurmatic.ops.flows.backups.files import manifest_path
 from tests.conftest import RunningTopology
 from tests.support import neurmatic, port_is_free
 

@@ -6,7 +6,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from neurmatic.ops.flows.schedule import cron_reads_cron_tz
+from neurmatic.ops.flows.backups.schedule import cron_reads_cron_tz
 from tests.support import neurmatic, require_binary
 
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from neurmatic.ops.flows.notify import SlackNotifier
-from neurmatic.ops.flows.release_build import build_release
-from neurmatic.ops.flows.releases import DeployFailed
+from neurmatic.ops.flows.monitoring.notify import SlackNotifier
+from neurmatic.ops.flows.releases.build import build_release
+from neurmatic.ops.flows.releases.history import DeployFailed
 from neurmatic.supervisor.layout import Paths
 from neurmatic.supervisor.state import ServiceAccount
 from tests.support import make_state_parent, port_is_free

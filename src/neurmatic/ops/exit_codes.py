@@ -32,11 +32,11 @@ class ExitCode(IntEnum):
 
 
 def _backup_errors() -> tuple[tuple[type[errors.NeurmaticError], ExitCode], ...]:
-    from neurmatic.ops.flows.backup import BackupFailed
-    from neurmatic.ops.flows.backup_archive import ArchiveError
-    from neurmatic.ops.flows.backup_files import BackupInvalid
-    from neurmatic.ops.flows.backup_s3 import NotABackupAddress, S3Unavailable
-    from neurmatic.ops.flows.restore import RestoreFailed, TargetNotEmpty
+    from neurmatic.ops.flows.backups.archive import ArchiveError
+    from neurmatic.ops.flows.backups.dump import BackupFailed
+    from neurmatic.ops.flows.backups.files import BackupInvalid
+    from neurmatic.ops.flows.backups.restore import RestoreFailed, TargetNotEmpty
+    from neurmatic.ops.flows.backups.s3 import NotABackupAddress, S3Unavailable
 
     return (
         (BackupInvalid, ExitCode.BACKUP_INVALID),
@@ -51,7 +51,7 @@ def _backup_errors() -> tuple[tuple[type[errors.NeurmaticError], ExitCode], ...]
 
 def _deploy_errors() -> tuple[tuple[type[errors.NeurmaticError], ExitCode], ...]:
     from neurmatic.db.release_migrations import MigrationFailed
-    from neurmatic.ops.flows.releases import DeployFailed, DeployRolledBack, SchemaNotExpandOnly
+    from neurmatic.ops.flows.releases.history import DeployFailed, DeployRolledBack, SchemaNotExpandOnly
 
     return (
         (DeployRolledBack, ExitCode.ROLLED_BACK),
@@ -62,7 +62,7 @@ def _deploy_errors() -> tuple[tuple[type[errors.NeurmaticError], ExitCode], ...]
 
 
 def _failover_errors() -> tuple[tuple[type[errors.NeurmaticError], ExitCode], ...]:
-    from neurmatic.ops.flows.failover_types import FailoverFailed
+    from neurmatic.ops.flows.failover.types import FailoverFailed
 
     return ((FailoverFailed, ExitCode.FAILOVER_FAILED),)
 

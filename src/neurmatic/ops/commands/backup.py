@@ -16,11 +16,11 @@ from neurmatic.errors import ConfigurationError
 from neurmatic.ops.commands.backup_context import dir_option, err, jobs_option, step
 from neurmatic.ops.commands.backup_schedule import schedule
 from neurmatic.ops.commands.options import json_option, state_dir_option
-from neurmatic.ops.flows.backup import BackupOptions, create_backup
-from neurmatic.ops.flows.backup_context import BackupContext, days
-from neurmatic.ops.flows.backup_files import BackupInvalid, Manifest, local_backups, manifest_path
-from neurmatic.ops.flows.backup_record import record_success
-from neurmatic.ops.flows.backup_s3 import (
+from neurmatic.ops.flows.backups.context import BackupContext, days
+from neurmatic.ops.flows.backups.dump import BackupOptions, create_backup
+from neurmatic.ops.flows.backups.files import BackupInvalid, Manifest, local_backups, manifest_path
+from neurmatic.ops.flows.backups.record import record_success
+from neurmatic.ops.flows.backups.s3 import (
     S3Unavailable,
     apply_lifecycle,
     client_for,
@@ -28,7 +28,7 @@ from neurmatic.ops.flows.backup_s3 import (
     remote_backups,
     upload,
 )
-from neurmatic.ops.flows.backup_verify import verify_by_restore
+from neurmatic.ops.flows.backups.verify import verify_by_restore
 from neurmatic.settings import AwsSettings
 
 

@@ -13,7 +13,7 @@ import click
 
 from neurmatic.ops.commands.backup_context import dir_option
 from neurmatic.ops.commands.options import json_option, state_dir_option
-from neurmatic.ops.flows.schedule import (
+from neurmatic.ops.flows.backups.schedule import (
     Installed,
     Schedule,
     install_cron_file,

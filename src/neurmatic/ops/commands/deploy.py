@@ -10,13 +10,13 @@ import click
 from rich.console import Console
 
 from neurmatic.ops.commands.options import confirm, json_option, state_dir_option
-from neurmatic.ops.flows.deploy import deploy as deploy_flow
-from neurmatic.ops.flows.notify import SlackNotifier
-from neurmatic.ops.flows.release_build import project_repository
-from neurmatic.ops.flows.releases import INSTALLED, DeployFailed, ReleaseHistory, label
-from neurmatic.ops.flows.rollback import rollback as rollback_flow
-from neurmatic.ops.flows.rolling import RolloutOptions
-from neurmatic.ops.flows.scaling import scale_api
+from neurmatic.ops.flows.monitoring.notify import SlackNotifier
+from neurmatic.ops.flows.releases.build import project_repository
+from neurmatic.ops.flows.releases.deploy import deploy as deploy_flow
+from neurmatic.ops.flows.releases.history import INSTALLED, DeployFailed, ReleaseHistory, label
+from neurmatic.ops.flows.releases.rollback import rollback as rollback_flow
+from neurmatic.ops.flows.releases.rolling import RolloutOptions
+from neurmatic.ops.flows.releases.scaling import scale_api
 from neurmatic.settings import Settings
 from neurmatic.supervisor.layout import MAX_API_INSTANCES
 from neurmatic.supervisor.state import TopologyState

@@ -9,8 +9,8 @@ import click
 from rich.console import Console
 
 from neurmatic.ops.commands.options import confirm, json_option, state_dir_option
-from neurmatic.ops.flows.failover import failover_database, failover_redis, rebuild_standby
-from neurmatic.ops.flows.failover_types import Progress
+from neurmatic.ops.flows.failover.orchestrate import failover_database, failover_redis, rebuild_standby
+from neurmatic.ops.flows.failover.types import Progress
 from neurmatic.supervisor.state import TopologyState
 
 console = Console(soft_wrap=True)

@@ -12,7 +12,7 @@ from rich.console import Console
 
 from neurmatic.ops.commands.options import json_option, state_dir_option
 from neurmatic.ops.exit_codes import ExitCode
-from neurmatic.ops.flows.health_checks import checks_for, report_json, run_checks, verdict
+from neurmatic.ops.flows.monitoring.health import checks_for, report_json, run_checks, verdict
 from neurmatic.supervisor.state import TopologyState
 
 console = Console(soft_wrap=True)

@@ -11,9 +11,9 @@ import click
 
 from neurmatic.ops.commands.backup_context import dir_option, err, jobs_option, step
 from neurmatic.ops.commands.options import json_option, state_dir_option
-from neurmatic.ops.flows.backup_context import BackupContext, restore_and_migrate
-from neurmatic.ops.flows.backup_s3 import client_for, download
-from neurmatic.ops.flows.restore_table import TablePlan, restore_tables
+from neurmatic.ops.flows.backups.context import BackupContext, restore_and_migrate
+from neurmatic.ops.flows.backups.restore_table import TablePlan, restore_tables
+from neurmatic.ops.flows.backups.s3 import client_for, download
 from neurmatic.supervisor.layout import DATABASE_NAME
 
 

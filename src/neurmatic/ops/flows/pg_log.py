@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from neurmatic.ops.flows.traffic import AccessLog
+from neurmatic.ops.flows.releases.traffic import AccessLog
 
 MAX_LINES = 12
 # Severities that carry the reason, and the messages a standby logs at LOG level while it cannot follow.

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from psycopg import sql
 
-from neurmatic.ops.flows.backup import create_backup
-from neurmatic.ops.flows.backup_context import BackupContext
+from neurmatic.ops.flows.backups.context import BackupContext
+from neurmatic.ops.flows.backups.dump import create_backup
+from neurmatic.ops.flows.backups.restore_table import restore_tables
 from neurmatic.ops.flows.drills.context import DrillContext
 from neurmatic.ops.flows.drills.database import DRILL_EMAIL
 from neurmatic.ops.flows.drills.registry import Scenario, register
-from neurmatic.ops.flows.restore_table import restore_tables
 from neurmatic.supervisor.layout import DATABASE_NAME
 
 WRITES_AFTER_BACKUP_SECONDS = 3.0

@@ -14,8 +14,8 @@ import time
 from neurmatic.ops.flows.drills.context import DrillContext
 from neurmatic.ops.flows.drills.errors import DrillPreconditionFailed
 from neurmatic.ops.flows.drills.registry import Scenario, register
-from neurmatic.ops.flows.failover import FailoverFailed, failover_database, rebuild_standby
-from neurmatic.ops.flows.pg_nodes import is_running_primary, is_streaming, other, running_primary
+from neurmatic.ops.flows.failover.orchestrate import FailoverFailed, failover_database, rebuild_standby
+from neurmatic.ops.flows.failover.pg_nodes import is_running_primary, is_streaming, other, running_primary
 from neurmatic.supervisor.services.postgres import PostgresNode
 
 DETECTION_TIMEOUT_SECONDS = 15.0

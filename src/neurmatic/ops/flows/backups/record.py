@@ -7,7 +7,7 @@ from pathlib import Path
 
 from neurmatic.adapters.redis import sync_master
 from neurmatic.backup_status import FILE_NAME, REDIS_KEY, BackupStatus
-from neurmatic.ops.flows.backup_files import write_atomically
+from neurmatic.ops.flows.backups.files import write_atomically
 from neurmatic.settings import RedisSettings
 
 log = logging.getLogger("neurmatic.backup")

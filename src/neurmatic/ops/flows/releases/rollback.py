@@ -14,11 +14,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from neurmatic.ops.flows.deploy_context import backup_directory, pg_targets, preflight, run_migrations
-from neurmatic.ops.flows.notify import SlackNotifier, host_label
-from neurmatic.ops.flows.releases import DeployFailed, ReleaseHistory, exclusive, label, release_exists
-from neurmatic.ops.flows.restore import restore_backup
-from neurmatic.ops.flows.rolling import Rollout, RolloutOptions
+from neurmatic.ops.flows.backups.restore import restore_backup
+from neurmatic.ops.flows.monitoring.notify import SlackNotifier, host_label
+from neurmatic.ops.flows.releases.context import backup_directory, pg_targets, preflight, run_migrations
+from neurmatic.ops.flows.releases.history import (
+    DeployFailed,
+    ReleaseHistory,
+    exclusive,
+    label,
+    release_exists,
+)
+from neurmatic.ops.flows.releases.rolling import Rollout, RolloutOptions
 from neurmatic.supervisor.layout import DATABASE_NAME
 from neurmatic.supervisor.state import TopologyState
 

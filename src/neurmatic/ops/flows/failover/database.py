@@ -32,14 +32,7 @@ from neurmatic.adapters.postgres import (
 )
 from neurmatic.db.url import DatabaseUrl
 from neurmatic.errors import NeurmaticError, TopologyError
-from neurmatic.ops.flows.failover_types import (
-    FailoverFailed,
-    FailoverResult,
-    Progress,
-    no_progress,
-    wait_until,
-)
-from neurmatic.ops.flows.pg_nodes import (
+from neurmatic.ops.flows.failover.pg_nodes import (
     forget_upstream,
     is_running_primary,
     is_running_standby,
@@ -48,7 +41,14 @@ from neurmatic.ops.flows.pg_nodes import (
     running_primary,
     stop_node,
 )
-from neurmatic.ops.flows.standby import follow
+from neurmatic.ops.flows.failover.standby import follow
+from neurmatic.ops.flows.failover.types import (
+    FailoverFailed,
+    FailoverResult,
+    Progress,
+    no_progress,
+    wait_until,
+)
 from neurmatic.supervisor.services.postgres import PostgresNode, slot_name
 from neurmatic.supervisor.state import TopologyState
 from neurmatic.supervisor.topology import Topology

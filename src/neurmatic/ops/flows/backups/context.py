@@ -10,10 +10,10 @@ from pathlib import Path
 from neurmatic.db.migrate import upgrade_to_head
 from neurmatic.db.url import DatabaseUrl
 from neurmatic.errors import ConfigurationError, TopologyNotRunningError
-from neurmatic.ops.flows.backup_files import local_backups
-from neurmatic.ops.flows.backup_s3 import prune_local
+from neurmatic.ops.flows.backups.files import local_backups
+from neurmatic.ops.flows.backups.restore import RestoreResult, Step, restore_backup
+from neurmatic.ops.flows.backups.s3 import prune_local
 from neurmatic.ops.flows.pg_access import PgTarget
-from neurmatic.ops.flows.restore import RestoreResult, Step, restore_backup
 from neurmatic.settings import Settings
 from neurmatic.supervisor.layout import HOST, SUPERUSER
 from neurmatic.supervisor.state import TopologyState, read_env_file

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from neurmatic.errors import TopologyError
-from neurmatic.ops.flows.deploy_context import preflight
-from neurmatic.ops.flows.releases import DeployFailed, ReleaseHistory, exclusive, label
-from neurmatic.ops.flows.rolling import RolloutOptions, established_connections
+from neurmatic.ops.flows.releases.context import preflight
+from neurmatic.ops.flows.releases.history import DeployFailed, ReleaseHistory, exclusive, label
+from neurmatic.ops.flows.releases.rolling import RolloutOptions, established_connections
 from neurmatic.supervisor.layout import MAX_API_INSTANCES
 from neurmatic.supervisor.services.app import ApiInstance
 from neurmatic.supervisor.services.nginx import NginxBalancer

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from psycopg import sql
 
+from neurmatic.ops.flows.backups.restore import RestoreResult, Step, restore_backup
 from neurmatic.ops.flows.pg_access import PgTarget
-from neurmatic.ops.flows.restore import RestoreResult, Step, restore_backup
 
 
 def verify_by_restore(

@@ -22,7 +22,7 @@ from typing import IO
 
 from neurmatic.adapters.postgres import pg_binary
 from neurmatic.errors import MissingBinaryError, NeurmaticError
-from neurmatic.ops.flows.backup_files import ARCHIVE_SUFFIXES, BackupInvalid, backup_suffix
+from neurmatic.ops.flows.backups.files import ARCHIVE_SUFFIXES, BackupInvalid, backup_suffix
 from neurmatic.ops.flows.pg_access import PgTarget
 
 Progress = Callable[[int], None]

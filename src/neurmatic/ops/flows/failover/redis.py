@@ -16,7 +16,7 @@ from typing import TypeVar
 import redis
 
 from neurmatic.adapters.redis import direct
-from neurmatic.ops.flows.failover_types import (
+from neurmatic.ops.flows.failover.types import (
     FailoverFailed,
     Progress,
     RedisFailoverResult,

@@ -12,7 +12,7 @@ from boto3.s3.transfer import TransferConfig
 
 from neurmatic.adapters.s3 import S3_ERRORS, s3_client
 from neurmatic.errors import NeurmaticError
-from neurmatic.ops.flows.backup_files import (
+from neurmatic.ops.flows.backups.files import (
     PREFIX,
     Manifest,
     backup_suffix,

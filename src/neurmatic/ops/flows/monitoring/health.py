@@ -29,7 +29,7 @@ from neurmatic.adapters.postgres import is_in_recovery, query
 from neurmatic.adapters.redis import direct
 from neurmatic.backup_status import BackupStatus
 from neurmatic.errors import TopologyError
-from neurmatic.ops.flows.backup_files import local_backups
+from neurmatic.ops.flows.backups.files import local_backups
 from neurmatic.supervisor.layout import HOST, SENTINEL_MASTER_NAME
 from neurmatic.supervisor.services.postgres import PostgresNode, superuser_endpoint
 from neurmatic.supervisor.state import TopologyState

@@ -25,14 +25,14 @@ import psycopg
 
 from neurmatic.adapters.postgres import pg_binary
 from neurmatic.errors import NeurmaticError
-from neurmatic.ops.flows.backup_archive import (
+from neurmatic.ops.flows.backups.archive import (
     ArchiveError,
     check_archive,
     dump_directory,
     list_contents,
     pack,
 )
-from neurmatic.ops.flows.backup_files import (
+from neurmatic.ops.flows.backups.files import (
     ARCHIVE_SUFFIXES,
     CHUNK,
     SUFFIX,

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from neurmatic.ops.flows import failover_db, standby
-from neurmatic.ops.flows.failover_redis import failover_redis
-from neurmatic.ops.flows.failover_types import (
+from neurmatic.ops.flows.failover import database as failover_db
+from neurmatic.ops.flows.failover import standby
+from neurmatic.ops.flows.failover.redis import failover_redis
+from neurmatic.ops.flows.failover.types import (
     FailoverFailed,
     FailoverResult,
     Progress,

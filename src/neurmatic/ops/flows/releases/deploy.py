@@ -17,11 +17,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from neurmatic.ops.flows.backup import create_backup
-from neurmatic.ops.flows.deploy_context import backup_directory, pg_targets, preflight, run_migrations
-from neurmatic.ops.flows.notify import SlackNotifier, host_label
-from neurmatic.ops.flows.release_build import build_release
-from neurmatic.ops.flows.releases import (
+from neurmatic.ops.flows.backups.dump import create_backup
+from neurmatic.ops.flows.monitoring.notify import SlackNotifier, host_label
+from neurmatic.ops.flows.releases.build import build_release
+from neurmatic.ops.flows.releases.context import backup_directory, pg_targets, preflight, run_migrations
+from neurmatic.ops.flows.releases.history import (
     DeployFailed,
     DeployRolledBack,
     ReleaseHistory,
@@ -34,7 +34,7 @@ from neurmatic.ops.flows.releases import (
     release_exists,
     remove_release,
 )
-from neurmatic.ops.flows.rolling import Rollout, RolloutOptions
+from neurmatic.ops.flows.releases.rolling import Rollout, RolloutOptions
 from neurmatic.supervisor.state import TopologyState
 
 Progress = Callable[[str], None]

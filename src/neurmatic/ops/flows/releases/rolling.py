@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import psutil
 
 from neurmatic.errors import ServiceStartError
-from neurmatic.ops.flows.releases import DeployFailed, label
-from neurmatic.ops.flows.traffic import AccessLog, error_rate_exceeded, probe_instance, tally
+from neurmatic.ops.flows.releases.history import DeployFailed, label
+from neurmatic.ops.flows.releases.traffic import AccessLog, error_rate_exceeded, probe_instance, tally
 from neurmatic.supervisor.layout import HOST
 from neurmatic.supervisor.services.app import ApiInstance, WorkerProcess
 from neurmatic.supervisor.services.nginx import NginxBalancer

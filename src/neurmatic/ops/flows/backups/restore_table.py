@@ -22,8 +22,8 @@ import psycopg
 from psycopg import sql
 
 from neurmatic.adapters.postgres import pg_binary
+from neurmatic.ops.flows.backups.restore import RestoreFailed, Step, restore_backup
 from neurmatic.ops.flows.pg_access import USER_TABLES, PgTarget
-from neurmatic.ops.flows.restore import RestoreFailed, Step, restore_backup
 
 
 @dataclass

@@ -136,7 +136,7 @@ def verify_backup(path: Path) -> Manifest | None:
 def check_contents(path: Path) -> None:
     """The full structural check: every byte decompresses and the dump is complete."""
     if is_archive(path):
-        from neurmatic.ops.flows.backup_archive import check_archive
+        from neurmatic.ops.flows.backups.archive import check_archive
 
         check_archive(path)
     else:

@@ -14,7 +14,14 @@ import time
 
 from neurmatic.adapters.postgres import drop_inactive_slots, ensure_physical_slot, read_controldata, rewind
 from neurmatic.errors import NeurmaticError, TopologyError
-from neurmatic.ops.flows.failover_types import (
+from neurmatic.ops.flows.failover.pg_nodes import (
+    is_running_standby,
+    is_streaming,
+    other,
+    running_primary,
+    stop_node,
+)
+from neurmatic.ops.flows.failover.types import (
     FailoverFailed,
     Progress,
     RebuildResult,
@@ -22,7 +29,6 @@ from neurmatic.ops.flows.failover_types import (
     wait_until,
 )
 from neurmatic.ops.flows.pg_log import ServerLog, start_failure
-from neurmatic.ops.flows.pg_nodes import is_running_standby, is_streaming, other, running_primary, stop_node
 from neurmatic.supervisor.services.postgres import (
     PostgresNode,
     clone_standby,

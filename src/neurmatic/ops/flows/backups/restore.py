@@ -21,9 +21,9 @@ from psycopg import sql
 
 from neurmatic.adapters.postgres import pg_binary
 from neurmatic.errors import NeurmaticError
-from neurmatic.ops.flows.backup import create_backup
-from neurmatic.ops.flows.backup_archive import ArchiveError, restore_directory, unpack
-from neurmatic.ops.flows.backup_files import CHUNK, Manifest, is_archive, verify_backup
+from neurmatic.ops.flows.backups.archive import ArchiveError, restore_directory, unpack
+from neurmatic.ops.flows.backups.dump import create_backup
+from neurmatic.ops.flows.backups.files import CHUNK, Manifest, is_archive, verify_backup
 from neurmatic.ops.flows.pg_access import PgTarget, count_rows, table_fingerprints
 
 Step = Callable[[str], None]

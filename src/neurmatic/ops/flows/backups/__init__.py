@@ -1,0 +1,1 @@
+"""backups: flows of the operators' guide (see docs/architecture.md)."""

@@ -1,0 +1,1 @@
+"""failover: flows of the operators' guide (see docs/architecture.md)."""

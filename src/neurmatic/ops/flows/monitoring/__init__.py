@@ -1,0 +1,1 @@
+"""monitoring: flows of the operators' guide (see docs/architecture.md)."""

@@ -1,0 +1,1 @@
+"""releases: flows of the operators' guide (see docs/architecture.md)."""
