@@ -22,7 +22,8 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from neurmatic.supervisor.layout import HOST, resolve_state_dir
+from neurmatic.deployment.resolve import resolve_state_dir
+from neurmatic.supervisor.layout import HOST
 from neurmatic.supervisor.services.postgres import app_connection
 from neurmatic.supervisor.state import TopologyState
 

@@ -25,11 +25,12 @@ from pathlib import Path
 
 from psycopg import sql
 
+from neurmatic.adapters.pg_target import PgTarget
 from neurmatic.adapters.postgres import pg_binary
+from neurmatic.deployment.resolve import resolve_state_dir
 from neurmatic.ops.flows.backups.dump import BackupOptions, create_backup
 from neurmatic.ops.flows.backups.restore import restore_backup
-from neurmatic.ops.flows.pg_access import PgTarget
-from neurmatic.supervisor.layout import HOST, SUPERUSER, resolve_state_dir
+from neurmatic.supervisor.layout import HOST, SUPERUSER
 from neurmatic.supervisor.state import TopologyState
 
 SEED_DB = "neurmatic_bench_source"

@@ -27,9 +27,10 @@ from redis.exceptions import RedisError
 from bench import BenchError
 from neurmatic.adapters.redis import direct, sentinel_addresses
 from neurmatic.db.url import DatabaseUrl
+from neurmatic.private_files import read_env_file
 from neurmatic.supervisor.layout import HOST
 from neurmatic.supervisor.services.app import app_settings
-from neurmatic.supervisor.state import TopologyState, read_env_file
+from neurmatic.supervisor.state import TopologyState
 
 PEER_DIR = Path(__file__).parent / "peer" / "express"
 POOL_SIZE = 10

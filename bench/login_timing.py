@@ -28,9 +28,11 @@ from pathlib import Path
 import bcrypt
 import httpx
 
-from neurmatic.supervisor.layout import HOST, resolve_state_dir
+from neurmatic.deployment.resolve import resolve_state_dir
+from neurmatic.private_files import read_env_file
+from neurmatic.supervisor.layout import HOST
 from neurmatic.supervisor.services.postgres import app_connection
-from neurmatic.supervisor.state import TopologyState, read_env_file
+from neurmatic.supervisor.state import TopologyState
 
 KINDS = ("known", "unknown", "no-password", "weak-hash")
 WRONG_PASSWORD = "Wrong-Password-123"  # noqa: S105 - the password every attempt gets wrong

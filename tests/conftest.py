@@ -14,8 +14,9 @@ import httpx
 import psycopg
 import pytest
 
+from neurmatic.private_files import read_env_file
 from neurmatic.settings import Settings
-from neurmatic.supervisor.state import TopologyState, read_env_file
+from neurmatic.supervisor.state import TopologyState
 from tests.support import free_base_port, make_state_parent, neurmatic, require_binary
 
 

@@ -18,8 +18,9 @@ from pathlib import Path
 import bcrypt
 
 from bench.load.scenario import Scenario
+from neurmatic.private_files import read_env_file
 from neurmatic.supervisor.services.postgres import app_connection
-from neurmatic.supervisor.state import TopologyState, read_env_file
+from neurmatic.supervisor.state import TopologyState
 
 MIN_ARTICLES = 100
 NOTIFICATIONS_PER_ACCOUNT = 5

@@ -8,6 +8,7 @@ library's exception type.
 
     NeurmaticError
     ├── ConfigurationError            settings missing, placeholder or too weak
+    │   └── PlatformUnavailable       the deployment has no process control for this procedure
     ├── CommandError                  an external program failed (argv, exit code, stderr tail)
     │   └── CommandTimeout            ... or did not finish in time
     ├── MissingBinaryError            a program we need is not installed (says how to install it)
@@ -49,6 +50,10 @@ class NeurmaticError(Exception):
 
 class ConfigurationError(NeurmaticError):
     """Settings are missing, malformed, placeholders or too weak for the environment."""
+
+
+class PlatformUnavailable(ConfigurationError):
+    """The procedure starts or stops servers, and the deployment was described without a platform."""
 
 
 class CommandError(NeurmaticError):

@@ -246,6 +246,30 @@ class MediaSettings(_Section):
     max_bytes: int = Field(10 * 1024 * 1024, validation_alias="MEDIA_MAX_BYTES", gt=0)
 
 
+class BackupSettings(_Section):
+    """The guide's backup policy: where dumps go, and how long each copy is kept."""
+
+    directory: Path | None = Field(None, validation_alias="BACKUP_DIR")  # None: the deployment's default
+    retention_days: int = Field(30, validation_alias="BACKUP_RETENTION_DAYS", ge=1)
+    s3_retention_days: int = Field(90, validation_alias="BACKUP_S3_RETENTION_DAYS", ge=1)
+    s3_storage_class: str = Field("STANDARD_IA", validation_alias="BACKUP_S3_STORAGE_CLASS")
+    database: str | None = Field(None, validation_alias="DB_NAME")  # restore's target; None: DATABASE_URL's
+
+
+class OperationsSettings(_Section):
+    """What the operations kit needs to reach a deployment beyond what the API itself uses.
+
+    ``DATABASE_ADMIN_URL``: a role that may dump, create and drop the database (the guide's compose stack
+    makes ``POSTGRES_USER`` that role, so it defaults to ``DATABASE_URL``). ``NEURMATIC_API_INSTANCES``:
+    each instance's internal address, for the per-instance health report; ``NEURMATIC_CA_FILE``: the CA
+    that signed the load balancer's certificate when it is not a public one.
+    """
+
+    admin_database_url: SecretStr | None = Field(None, validation_alias="DATABASE_ADMIN_URL")
+    api_instances: CsvList = Field([], validation_alias="NEURMATIC_API_INSTANCES")
+    ca_file: Path | None = Field(None, validation_alias="NEURMATIC_CA_FILE")
+
+
 class DisasterRecoverySettings(_Section):
     """The operators' recovery objectives (guide, "Disaster Recovery"): 4 h to recover, 24 h of data.
 
@@ -271,6 +295,8 @@ class Settings(BaseModel):
     rate_limit: RateLimitSettings
     media: MediaSettings
     dr: DisasterRecoverySettings
+    backup: BackupSettings
+    operations: OperationsSettings
 
     @classmethod
     def load(cls, env_file: Path | None = None) -> Self:

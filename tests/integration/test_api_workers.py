@@ -15,10 +15,10 @@ import httpx
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
+from neurmatic.private_files import read_env_file
 from neurmatic.supervisor.layout import HOST
 from neurmatic.supervisor.process import is_running
 from neurmatic.supervisor.services.app import ApiInstance
-from neurmatic.supervisor.state import read_env_file
 from neurmatic.supervisor.topology import Topology
 from tests.conftest import RunningTopology
 from tests.support import port_is_free

@@ -23,13 +23,12 @@ import psutil
 import psycopg
 import pytest
 
-from neurmatic.adapters.redis import direct
+from neurmatic.adapters.redis import direct, sentinel_command
 from neurmatic.db.url import DatabaseUrl
 from neurmatic.ops.exit_codes import ExitCode
+from neurmatic.private_files import read_env_file
 from neurmatic.supervisor.layout import HOST, SENTINEL_MASTER_NAME
 from neurmatic.supervisor.services.postgres import NodeFenced, app_connection
-from neurmatic.supervisor.services.redis import sentinel_command
-from neurmatic.supervisor.state import read_env_file
 from neurmatic.supervisor.topology import Topology
 from tests.conftest import RunningTopology, started_topology
 from tests.support import neurmatic, register_and_login
@@ -142,9 +141,9 @@ def test_failover_after_the_primary_is_killed_and_the_old_primary_stays_fenced(
     health = neurmatic("health", "--json", state_dir=own_topology.state_dir, check=False)
     report = json.loads(health.stdout)
     checks = {check["name"]: check for check in report["checks"]}
-    assert checks["postgres-1"]["status"] == "warn", checks["postgres-1"]
+    assert checks["postgres-1"]["status"] == "degraded", checks["postgres-1"]
     assert "fenced" in checks["postgres-1"]["detail"] and "standby rebuild" in checks["postgres-1"]["detail"]
-    assert checks["postgres-2"]["status"] == "ok", checks["postgres-2"]
+    assert checks["postgres-2"]["status"] == "up", checks["postgres-2"]
     assert health.returncode == ExitCode.DEGRADED and report["status"] == "degraded", report
 
     # `up` brings everything else up but never the fenced node: one primary, and it says what to do.

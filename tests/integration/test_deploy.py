@@ -29,6 +29,7 @@ import httpx
 import pytest
 from alembic.script import ScriptDirectory
 
+from neurmatic.deployment.resolve import local_deployment
 from neurmatic.ops.exit_codes import ExitCode
 from neurmatic.ops.flows.monitoring.health import checks_for
 from neurmatic.ops.flows.releases.history import ReleaseHistory
@@ -346,7 +347,7 @@ def test_scale_api_to_three_and_back_to_two(own_topology: RunningTopology, slack
         served = {served_by(own_topology, client.get("/api/v1/users/me")) for _ in range(18)}
     assert served == {"backend-1", "backend-2", "backend-3"}
     assert "backend-3" in checks_for(
-        own_topology.state, own_topology.state_dir / "backups"
+        local_deployment(own_topology.state_dir), own_topology.state_dir / "backups"
     )  # `neurmatic health`
     down = cli(own_topology, slack, "scale", "api", "2", "--json")
     assert down.returncode == 0, down.stdout + down.stderr

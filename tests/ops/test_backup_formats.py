@@ -90,7 +90,7 @@ def test_backup_verify_flag_and_the_last_success_seen_by_health_and_metrics(
         ).stdout
     )
     backups = next(c for c in health["checks"] if c["name"] == "backups")
-    assert backups["status"] == "ok" and "verified" in backups["detail"]
+    assert backups["status"] == "up" and "verified" in backups["detail"]
     url = f"http://{HOST}:{topology.state.ports.api(1)}/internal/metrics"
     wanted = "neurmatic_backup_last_success_timestamp_seconds"
     deadline = time.monotonic() + 15  # the sampler refreshes every 5 s

@@ -112,7 +112,7 @@ def test_14_degraded_no_backup_yet(topology: RunningTopology, tmp_path: Path) ->
         "health", "--json", "--backup-dir", str(tmp_path), state_dir=topology.state_dir, check=False
     )
     report = json.loads(result.stdout)
-    warned = [c["name"] for c in report["checks"] if c["status"] != "ok"]
+    warned = [c["name"] for c in report["checks"] if c["status"] != "up"]
     assert result.returncode == ExitCode.DEGRADED and report["status"] == "degraded", report
     assert warned == ["backups"], report
 

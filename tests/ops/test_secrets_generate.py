@@ -6,9 +6,9 @@ import stat
 from pathlib import Path
 
 from neurmatic.ops.exit_codes import ExitCode
+from neurmatic.private_files import read_env_file
 from neurmatic.secret_policy import check_secrets, required_secrets
 from neurmatic.settings import Settings
-from neurmatic.supervisor.state import read_env_file
 from tests.support import neurmatic
 
 SECRET_VARIABLES = (

@@ -104,3 +104,8 @@ class LuaScript:
         except NoScriptError:
             self.sha = await self.client.script_load(self.source)
             return await self.client.evalsha(self.sha, len(keys), *keys, *args)
+
+
+def sentinel_command(client: redis.Redis, *args: str) -> Any:
+    """``SENTINEL <args>`` on a Sentinel connection."""
+    return client.execute_command("SENTINEL", *args)  # type: ignore[no-untyped-call]

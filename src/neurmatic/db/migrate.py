@@ -51,3 +51,15 @@ def current_revision(url: DatabaseUrl) -> str | None:
             return MigrationContext.configure(conn).get_current_revision()
     finally:
         engine.dispose()
+
+
+def upgrade_sql(url: DatabaseUrl) -> tuple[str | None, str]:
+    """The database's revision and the SQL that would bring it to head (Alembic's offline mode)."""
+    import io
+
+    current = current_revision(url)
+    buffer = io.StringIO()
+    config = Config(output_buffer=buffer)
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    command.upgrade(config, f"{current}:head" if current else "head", sql=True)
+    return current, buffer.getvalue()

@@ -38,6 +38,11 @@ COMMANDS = {
     "logs": LazyCommand(
         "topology", "logs", "Print a service's log (postgres-1, redis-2, sentinel-3, backend-1, worker,..."
     ),
+    "migrate": LazyCommand(
+        "migrate",
+        "migrate",
+        "Bring the schema to head in one transaction; refuse (exit 22) anything but an...",
+    ),
     "mailcatcher": LazyCommand(
         "mailcatcher",
         "mailcatcher",

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_BASE_PORT = 18000
-DEFAULT_STATE_DIR = Path(".neurmatic")
 HOST = "127.0.0.1"
 MAX_API_INSTANCES = 9
 SENTINEL_MASTER_NAME = "mymaster"
@@ -67,12 +65,6 @@ class Ports:
     def span(self) -> int:
         """How many ports above ``base`` the topology may use (for choosing a free base)."""
         return 444
-
-
-def resolve_state_dir(option: Path | None) -> Path:
-    """``--state-dir``, else ``NEURMATIC_STATE_DIR``, else ``./.neurmatic``; always absolute."""
-    chosen = option or Path(os.environ.get("NEURMATIC_STATE_DIR") or DEFAULT_STATE_DIR)
-    return chosen.expanduser().absolute()
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,8 @@ def open_or_create(
 
 def imported_secrets(path: Path) -> dict[str, str]:
     """Every secret the topology needs, from an env file; a missing one is named, never made up."""
-    from neurmatic.supervisor.state import SECRET_NAMES, read_env_file
+    from neurmatic.private_files import read_env_file
+    from neurmatic.supervisor.state import SECRET_NAMES
 
     try:
         values = read_env_file(path)

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from neurmatic.errors import StateDirError
+from neurmatic.private_files import read_env_file, write_private_file
 from neurmatic.supervisor.layout import DEFAULT_BASE_PORT, Paths, Ports
 
 STATE_FORMAT = 1
@@ -92,30 +93,6 @@ def _create_system_user() -> None:
             f"cannot create the system user {SERVICE_USER!r}: {result.stderr.strip()}",
             hint=f"create it yourself: useradd --system --no-create-home {SERVICE_USER}",
         )
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    """``KEY=value`` lines (comments and blanks ignored)."""
-    values: dict[str, str] = {}
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#") and "=" in line:
-            key, _, value = line.partition("=")
-            values[key.strip()] = value.strip()
-    return values
-
-
-def write_private_file(path: Path, text: str, account: ServiceAccount | None = None) -> None:
-    """Write ``text`` atomically with mode 0600 (a crash leaves the old file or none, never half)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    if account is not None:
-        account.own(tmp)
-    tmp.replace(path)
 
 
 @dataclass(frozen=True)

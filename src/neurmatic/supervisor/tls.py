@@ -15,7 +15,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from neurmatic.supervisor.state import ServiceAccount, write_private_file
+from neurmatic.private_files import write_private_file
+from neurmatic.supervisor.state import ServiceAccount
 
 CERT_DAYS = 365
 

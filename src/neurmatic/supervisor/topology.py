@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from neurmatic.private_files import write_private_file
 from neurmatic.supervisor.layout import (
     APP_DB_USER,
     DATABASE_NAME,
@@ -16,7 +17,7 @@ from neurmatic.supervisor.services.mail import MailCatcher
 from neurmatic.supervisor.services.nginx import NginxBalancer
 from neurmatic.supervisor.services.postgres import PostgresNode
 from neurmatic.supervisor.services.redis import RedisNode, SentinelNode
-from neurmatic.supervisor.state import TopologyState, write_private_file
+from neurmatic.supervisor.state import TopologyState
 
 # Worker processes per API instance when the operator did not choose (`up --web-concurrency N`): one per
 # core the supervisor may use. The topology runs two or more instances for availability, not capacity:

@@ -13,6 +13,7 @@ from redis.asyncio.sentinel import Sentinel
 from sqlalchemy import text
 
 from neurmatic.db.engines import Database
+from neurmatic.health import Status
 from neurmatic.worker.heartbeat import HEARTBEAT_PREFIX
 from neurmatic.worker.queues import ALL_QUEUES, QueueKeys
 
@@ -29,9 +30,9 @@ async def timed(
     try:
         result = await asyncio.wait_for(check(), timeout)
     except TimeoutError:
-        result = {"status": "down", "reason": f"no answer within {timeout:g}s"}
+        result = {"status": Status.DOWN, "reason": f"no answer within {timeout:g}s"}
     except Exception as exc:
-        result = {"status": "down", "reason": _reason(exc)}
+        result = {"status": Status.DOWN, "reason": _reason(exc)}
     result["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
     return result
 
@@ -49,13 +50,13 @@ async def check_primary(db: Database) -> Component:
     async with db.primary.connect() as conn:
         in_recovery = (await conn.execute(text("SELECT pg_is_in_recovery()"))).scalar_one()
     if in_recovery:
-        return {"status": "down", "role": "standby", "reason": "connected node is not read-write"}
-    return {"status": "up", "role": "primary"}
+        return {"status": Status.DOWN, "role": "standby", "reason": "connected node is not read-write"}
+    return {"status": Status.UP, "role": "primary"}
 
 
 async def check_replica(db: Database) -> Component:
     if db.replica is None:
-        return {"status": "not_configured"}
+        return {"status": Status.NOT_CONFIGURED}
     in_recovery, lag_seconds = await db.standby_status()
     lag_bytes = None
     async with db.primary.connect() as conn:
@@ -70,7 +71,7 @@ async def check_replica(db: Database) -> Component:
         streaming, lag_bytes = int(row[0]), (int(row[1]) if row[1] is not None else None)
     lag = round(float(lag_seconds), 3)
     too_far = lag > db.settings.replica_max_lag.total_seconds()
-    status = "up" if in_recovery and streaming and not too_far else "degraded"
+    status = Status.UP if in_recovery and streaming and not too_far else Status.DEGRADED
     report: Component = {
         "status": status,
         "role": "standby" if in_recovery else "primary",
@@ -87,7 +88,7 @@ async def check_redis(client: aioredis.Redis) -> Component:
     await client.ping()
     info = await client.info("replication")
     return {
-        "status": "up",
+        "status": Status.UP,
         "role": "master" if info.get("role") == "master" else str(info.get("role")),
         "connected_replicas": int(info.get("connected_slaves", 0)),
     }
@@ -95,7 +96,7 @@ async def check_redis(client: aioredis.Redis) -> Component:
 
 async def check_sentinels(sentinel: Sentinel | None, master_name: str) -> Component:
     if sentinel is None:
-        return {"status": "not_configured"}
+        return {"status": Status.NOT_CONFIGURED}
 
     async def ask(node: aioredis.Redis) -> dict[str, Any] | None:
         try:  # each Sentinel gets its own short deadline: one dead node must not hide the others
@@ -113,15 +114,15 @@ async def check_sentinels(sentinel: Sentinel | None, master_name: str) -> Compon
     reachable = [a for a in answers if a is not None]
     if not reachable:
         return {
-            "status": "down",
+            "status": Status.DOWN,
             "reason": "no sentinel answered",
             "configured": len(answers),
             "reachable": 0,
         }
     quorum = int(reachable[0].get("quorum", 0))
     flags = str(_text(reachable[0].get("flags", "")))
-    master_ok = "down" not in flags
-    status = "up" if len(reachable) >= quorum and master_ok else "degraded"
+    master_ok = "down" not in flags  # s_down or o_down: a Sentinel sees the master down
+    status = Status.UP if len(reachable) >= quorum and master_ok else Status.DEGRADED
     return {
         "status": status,
         "configured": len(answers),
@@ -148,7 +149,7 @@ async def check_queue(client: aioredis.Redis) -> Component:
         for i, name in enumerate(ALL_QUEUES)
     }
     return {
-        "status": "up" if workers else "degraded",
+        "status": Status.UP if workers else Status.DEGRADED,
         "workers": len(workers),
         "depth": sum(queue["depth"] for queue in queues.values()),
         "failed": sum(queue["failed"] for queue in queues.values()),

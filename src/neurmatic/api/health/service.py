@@ -10,16 +10,13 @@ from typing import Any
 from neurmatic import __version__
 from neurmatic.api.health import checks
 from neurmatic.api.state import AppClients
+from neurmatic.health import Status, verdict
 
 CRITICAL = ("database", "redis")
 
 
 def overall_status(components: dict[str, dict[str, Any]]) -> str:
-    if any(components[name]["status"] == "down" for name in CRITICAL):
-        return "unhealthy"
-    if any(c["status"] not in ("up", "not_configured") for c in components.values()):
-        return "degraded"
-    return "healthy"
+    return str(verdict({name: c["status"] for name, c in components.items()}, CRITICAL))
 
 
 async def health_report(clients: AppClients) -> dict[str, Any]:
@@ -49,5 +46,5 @@ async def is_ready(clients: AppClients) -> tuple[bool, dict[str, Any]]:
         checks.timed(lambda: checks.check_primary(clients.db)),
         checks.timed(lambda: checks.check_redis(clients.redis)),
     )
-    ready = database["status"] == "up" and redis["status"] == "up"
+    ready = database["status"] == Status.UP and redis["status"] == Status.UP
     return ready, {"database": database["status"], "redis": redis["status"]}

@@ -11,8 +11,16 @@ from neurmatic.api.users import models as user_models  # noqa: F401
 from neurmatic.db import models  # noqa: F401 - registers the models on the metadata
 from neurmatic.db.base import Base
 
-engine = context.config.attributes["engine"]
-with engine.connect() as connection:
-    context.configure(connection=connection, target_metadata=Base.metadata, compare_type=True)
+if context.is_offline_mode():
+    # `neurmatic migrate --dry-run`: the SQL the upgrade would run, printed, nothing executed.
+    context.configure(
+        dialect_name="postgresql", target_metadata=Base.metadata, literal_binds=True, transactional_ddl=True
+    )
     with context.begin_transaction():
         context.run_migrations()
+else:
+    engine = context.config.attributes["engine"]
+    with engine.connect() as connection:
+        context.configure(connection=connection, target_metadata=Base.metadata, compare_type=True)
+        with context.begin_transaction():
+            context.run_migrations()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -15,8 +14,8 @@ from neurmatic.backup_status import BackupStatus
 from neurmatic.errors import ConfigurationError
 from neurmatic.ops.commands.backup_context import dir_option, err, jobs_option, step
 from neurmatic.ops.commands.backup_schedule import schedule
-from neurmatic.ops.commands.options import json_option, state_dir_option
-from neurmatic.ops.flows.backups.context import BackupContext, days
+from neurmatic.ops.commands.options import DeploymentChoice, deployment_option, json_option
+from neurmatic.ops.flows.backups.context import BackupContext
 from neurmatic.ops.flows.backups.dump import BackupOptions, create_backup
 from neurmatic.ops.flows.backups.files import BackupInvalid, Manifest, local_backups, manifest_path
 from neurmatic.ops.flows.backups.record import record_success
@@ -29,10 +28,12 @@ from neurmatic.ops.flows.backups.s3 import (
     upload,
 )
 from neurmatic.ops.flows.backups.verify import verify_by_restore
-from neurmatic.settings import AwsSettings
+from neurmatic.settings import AwsSettings, BackupSettings
 
 
-def _to_s3(aws: AwsSettings, path: Path, manifest: Manifest) -> tuple[str | None, S3Unavailable | None]:
+def _to_s3(
+    aws: AwsSettings, policy: BackupSettings, path: Path, manifest: Manifest
+) -> tuple[str | None, S3Unavailable | None]:
     """Upload and prune remotely when a backup bucket is configured; an S3 failure keeps the local file."""
     if not aws.backup_bucket:
         return None, None
@@ -44,9 +45,9 @@ def _to_s3(aws: AwsSettings, path: Path, manifest: Manifest) -> tuple[str | None
             aws.backup_bucket,
             path,
             manifest,
-            os.environ.get("BACKUP_S3_STORAGE_CLASS") or "STANDARD_IA",
+            policy.s3_storage_class,
         )
-        prune_remote(client, aws.backup_bucket, days("BACKUP_S3_RETENTION_DAYS", 90))
+        prune_remote(client, aws.backup_bucket, policy.s3_retention_days)
     except S3Unavailable as exc:
         return None, exc
     return remote, None
@@ -67,7 +68,7 @@ def _dump(ctx: BackupContext, options: BackupOptions, quiet: bool) -> tuple[Path
 
 
 @click.group(invoke_without_command=True)
-@state_dir_option
+@deployment_option
 @dir_option
 @json_option
 @click.option(
@@ -90,7 +91,7 @@ def _dump(ctx: BackupContext, options: BackupOptions, quiet: bool) -> tuple[Path
 @click.pass_context
 def backup(
     click_ctx: click.Context,
-    state_dir: Path,
+    target: DeploymentChoice,
     directory: Path | None,
     as_json: bool,
     dump_format: str,
@@ -101,12 +102,11 @@ def backup(
     """Back up the database (verified, with a manifest); `backup list`, `backup verify` for the rest."""
     if click_ctx.invoked_subcommand is not None:
         return
-    ctx = BackupContext.load(state_dir, directory)
-    keep_days = days("BACKUP_RETENTION_DAYS", 30)  # a bad value is refused before the dump, not after
+    ctx = BackupContext.of(target.load(), directory)
     step(f"dumping {ctx.app.dbname} ({dump_format}{', ' + compress if dump_format == 'directory' else ''})")
     path, manifest = _dump(ctx, BackupOptions(dump_format, compress, jobs), as_json)
     step(f"written and checked: {path.name}, sha256 {manifest.sha256[:12]}…")
-    pruned = ctx.apply_retention(keep_days)
+    pruned = ctx.apply_retention(ctx.settings.backup.retention_days)
     for old in pruned:
         step(f"retention: removed {old.name}")
     verified = False
@@ -114,7 +114,7 @@ def backup(
         verify_by_restore(path, admin=ctx.admin, owner=ctx.app.user, safety_dir=ctx.safety_dir, step=step)
         verified = True
     settings = ctx.settings
-    remote, s3_error = _to_s3(settings.aws, path, manifest)
+    remote, s3_error = _to_s3(settings.aws, settings.backup, path, manifest)
     status = BackupStatus(
         manifest.created_at,
         path.name,
@@ -150,10 +150,10 @@ def lifecycle() -> None:
 
 
 @lifecycle.command("apply")
-@state_dir_option
-def lifecycle_apply(state_dir: Path) -> None:
+@deployment_option
+def lifecycle_apply(target: DeploymentChoice) -> None:
     """Put the guide's rule on the bucket: Glacier after 90 days, expiry after 365, abort stale uploads."""
-    aws = BackupContext.load(state_dir).settings.aws
+    aws = BackupContext.of(target.load()).settings.aws
     if not aws.backup_bucket:
         raise ConfigurationError(
             "no backup bucket is configured", hint="set AWS_BACKUP_BUCKET (or S3_BUCKET)"
@@ -163,12 +163,12 @@ def lifecycle_apply(state_dir: Path) -> None:
 
 
 @backup.command("list")
-@state_dir_option
+@deployment_option
 @dir_option
 @json_option
-def list_backups(state_dir: Path, directory: Path | None, as_json: bool) -> None:
+def list_backups(target: DeploymentChoice, directory: Path | None, as_json: bool) -> None:
     """Local and S3 backups, newest first."""
-    ctx = BackupContext.load(state_dir, directory)
+    ctx = BackupContext.of(target.load(), directory)
     rows: list[dict[str, Any]] = []
     for path in local_backups(ctx.directory):
         manifest = Manifest.read(manifest_path(path)) if manifest_path(path).exists() else None
@@ -203,13 +203,13 @@ def list_backups(state_dir: Path, directory: Path | None, as_json: bool) -> None
 
 @backup.command("verify")
 @click.argument("source", type=click.Path(path_type=Path, dir_okay=False), required=False)
-@state_dir_option
+@deployment_option
 @dir_option
 @jobs_option
-def verify(source: Path | None, state_dir: Path, directory: Path | None, jobs: int) -> None:
+def verify(source: Path | None, target: DeploymentChoice, directory: Path | None, jobs: int) -> None:
     """The monthly restore test: restore into a scratch database, compare table list, row counts and
     per-table checksums with the manifest, drop it. Exit 0 pass, 13 fail, 11 invalid backup."""
-    ctx = BackupContext.load(state_dir, directory)
+    ctx = BackupContext.of(target.load(), directory)
     chosen = source or next(iter(local_backups(ctx.directory)), None)
     if chosen is None:
         raise BackupInvalid(

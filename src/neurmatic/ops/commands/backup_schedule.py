@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from dataclasses import asdict
 from datetime import time
@@ -11,8 +10,9 @@ from pathlib import Path
 
 import click
 
+from neurmatic.errors import ConfigurationError
 from neurmatic.ops.commands.backup_context import dir_option
-from neurmatic.ops.commands.options import json_option, state_dir_option
+from neurmatic.ops.commands.options import DeploymentChoice, deployment_option, json_option
 from neurmatic.ops.flows.backups.schedule import (
     Installed,
     Schedule,
@@ -37,7 +37,7 @@ def _default_method() -> str:
 
 
 @click.command("schedule")
-@state_dir_option
+@deployment_option
 @dir_option
 @click.option(
     "--at", "at", default="02:00", callback=_parse_time, show_default=True, help="Time of day, UTC."
@@ -65,7 +65,7 @@ def _default_method() -> str:
 @click.option("--remove", is_flag=True, help="Uninstall the schedule instead.")
 @json_option
 def schedule(
-    state_dir: Path,
+    target: DeploymentChoice,
     directory: Path | None,
     at: time,
     method: str | None,
@@ -76,8 +76,16 @@ def schedule(
     as_json: bool,
 ) -> None:
     """Install (idempotently) the daily backup, and print exactly what was installed."""
-    backups = directory or Path(os.environ.get("BACKUP_DIR") or state_dir / "backups")
-    plan = Schedule(at, state_dir.resolve(), backups.resolve(), then_verify)
+    deployment = target.load()
+    backups = directory or deployment.backup_dir
+    local = deployment.platform.name == "local"
+    where = deployment.platform.state_dir() if local else deployment.env_file
+    if where is None:
+        raise ConfigurationError(
+            "a schedule needs the deployment written down: its env file or a local topology",
+            hint="pass --env-file .env.production (the scheduled backup reads it every night)",
+        )
+    plan = Schedule(at, where.resolve(), backups.resolve(), then_verify, local=local)
     chosen = method or ("cron" if cron_file else _default_method())
     installed: Installed
     if chosen == "systemd":

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 from rich.console import Console
 
-from neurmatic.ops.commands.options import confirm, json_option, state_dir_option
+from neurmatic.ops.commands.options import DeploymentChoice, confirm, deployment_option, json_option
 from neurmatic.ops.flows.failover.orchestrate import failover_database, failover_redis, rebuild_standby
 from neurmatic.ops.flows.failover.types import Progress
 from neurmatic.supervisor.state import TopologyState
@@ -28,7 +27,7 @@ def failover() -> None:
 
 
 @failover.command("db")
-@state_dir_option
+@deployment_option
 @json_option
 @click.option(
     "--switchover",
@@ -36,10 +35,10 @@ def failover() -> None:
     help="Planned: stop the primary cleanly, lose no commit, make it the new standby.",
 )
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-def failover_db(state_dir: Path, as_json: bool, switchover: bool, yes: bool) -> None:
+def failover_db(target: DeploymentChoice, as_json: bool, switchover: bool, yes: bool) -> None:
     """Promote the standby. Without --switchover the old primary is fenced (stopped, never to start as a
     primary again) until `neurmatic standby rebuild`; commits it had not shipped are lost."""
-    state = TopologyState.load(state_dir)
+    state = TopologyState.load(target.load().platform.state_dir())  # refused without a platform
     question = (
         "Switch the PostgreSQL primary over to the standby (writes pause for a few seconds)?"
         if switchover
@@ -71,12 +70,12 @@ def failover_db(state_dir: Path, as_json: bool, switchover: bool, yes: bool) -> 
 
 
 @failover.command("redis")
-@state_dir_option
+@deployment_option
 @json_option
 @click.option("--timeout", type=click.FloatRange(1, 600), default=30.0, show_default=True, help="Seconds.")
-def failover_redis_command(state_dir: Path, as_json: bool, timeout: float) -> None:
+def failover_redis_command(target: DeploymentChoice, as_json: bool, timeout: float) -> None:
     """Ask Sentinel to fail the Redis master over; wait until every Sentinel agrees on the new one."""
-    result = failover_redis(TopologyState.load(state_dir), timeout=timeout, progress=_progress())
+    result = failover_redis(target.load(), timeout=timeout, progress=_progress())
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))
         return
@@ -93,13 +92,13 @@ def standby() -> None:
 
 
 @standby.command("rebuild")
-@state_dir_option
+@deployment_option
 @json_option
-def standby_rebuild(state_dir: Path, as_json: bool) -> None:
+def standby_rebuild(target: DeploymentChoice, as_json: bool) -> None:
     """Make the node that is not the primary (e.g. the fenced old primary) a streaming standby again:
     pg_rewind, or a fresh pg_basebackup when rewinding is impossible. Asks nothing: the only data it
     discards is what a confirmed failover already gave up."""
-    result = rebuild_standby(TopologyState.load(state_dir), progress=_progress())
+    result = rebuild_standby(TopologyState.load(target.load().platform.state_dir()), progress=_progress())
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))
         return

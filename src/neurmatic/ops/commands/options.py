@@ -1,19 +1,26 @@
-"""Options every command that acts on a topology shares."""
+"""Options every command shares: which deployment it acts on, --json, confirmation."""
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from neurmatic.errors import ConfirmationRequired
-from neurmatic.supervisor.layout import resolve_state_dir
+
+if TYPE_CHECKING:
+    from neurmatic.deployment.model import Deployment
 
 
 def state_dir_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--state-dir`` for the commands that only the local topology can serve (up, deploy, drill…)."""
+    from neurmatic.deployment.resolve import resolve_state_dir
+
     return click.option(
         "--state-dir",
         type=click.Path(path_type=Path, file_okay=False),
@@ -21,6 +28,42 @@ def state_dir_option(func: Callable[..., Any]) -> Callable[..., Any]:
         callback=lambda _ctx, _param, value: resolve_state_dir(value),
         help="The topology's state directory [default: $NEURMATIC_STATE_DIR or ./.neurmatic].",
     )(func)
+
+
+@dataclass(frozen=True)
+class DeploymentChoice:
+    """The deployment a command was pointed at, resolved when the command needs it (not for --help)."""
+
+    env_file: Path | None
+    state_dir: Path | None
+
+    def load(self) -> Deployment:
+        from neurmatic.deployment.resolve import resolve_deployment
+
+        return resolve_deployment(env_file=self.env_file, state_dir=self.state_dir)
+
+
+def deployment_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--env-file`` / ``--state-dir``, passed to the command as ``target`` (a DeploymentChoice)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, env_file: Path | None, state_dir: Path | None, **kwargs: Any) -> Any:
+        return func(*args, target=DeploymentChoice(env_file, state_dir), **kwargs)
+
+    wrapper = click.option(
+        "--state-dir",
+        type=click.Path(path_type=Path, file_okay=False),
+        default=None,
+        help="Act on the local topology in this state directory [default: $NEURMATIC_STATE_DIR or "
+        "./.neurmatic].",
+    )(wrapper)
+    return click.option(
+        "--env-file",
+        type=click.Path(path_type=Path, dir_okay=False),
+        default=None,
+        help="Act on the deployment this env file describes (the guide's .env.production) "
+        "[default: $NEURMATIC_ENV_FILE].",
+    )(wrapper)
 
 
 def json_option(func: Callable[..., Any]) -> Callable[..., Any]:

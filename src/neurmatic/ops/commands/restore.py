@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict
 from pathlib import Path
 
 import click
 
 from neurmatic.ops.commands.backup_context import dir_option, err, jobs_option, step
-from neurmatic.ops.commands.options import json_option, state_dir_option
+from neurmatic.ops.commands.options import DeploymentChoice, deployment_option, json_option
 from neurmatic.ops.flows.backups.context import BackupContext, restore_and_migrate
 from neurmatic.ops.flows.backups.restore_table import TablePlan, restore_tables
 from neurmatic.ops.flows.backups.s3 import client_for, download
-from neurmatic.supervisor.layout import DATABASE_NAME
 
 
 def _local(ctx: BackupContext, source: str) -> Path:
@@ -28,18 +26,21 @@ def _local(ctx: BackupContext, source: str) -> Path:
 @click.command()
 @click.argument("source")
 @click.option(
-    "--db", "database", default=None, help="Target database [default: $DB_NAME or neurmatic_production]."
+    "--db",
+    "database",
+    default=None,
+    help="Target database [default: $DB_NAME, else the one DATABASE_URL names].",
 )
 @click.option("--yes", is_flag=True, help="Replace a non-empty target (a safety dump is taken first).")
-@state_dir_option
+@deployment_option
 @dir_option
 @jobs_option
 def restore(
-    source: str, database: str | None, yes: bool, state_dir: Path, directory: Path | None, jobs: int
+    source: str, database: str | None, yes: bool, target: DeploymentChoice, directory: Path | None, jobs: int
 ) -> None:
     """Restore a backup (a path or s3://…): verified first, restored beside the target, then swapped in."""
-    ctx = BackupContext.load(state_dir, directory)
-    name = database or os.environ.get("DB_NAME") or DATABASE_NAME
+    ctx = BackupContext.of(target.load(), directory)
+    name = database or ctx.settings.backup.database or ctx.app.dbname
     backup_file = _local(ctx, source)
     result = restore_and_migrate(ctx, backup_file, name, yes=yes, jobs=jobs, step=step)
     safety = f"; safety dump {result.safety_backup}" if result.safety_backup else ""
@@ -61,8 +62,13 @@ def _describe(plan: TablePlan) -> str:
 @click.option("--table", "tables", multiple=True, required=True, help="A table to recover (repeatable).")
 @click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
 @click.option("--overwrite", is_flag=True, help="Also replace rows that differ with the backup's version.")
-@click.option("--db", "database", default=None, help="Production database [default: neurmatic_production].")
-@state_dir_option
+@click.option(
+    "--db",
+    "database",
+    default=None,
+    help="Production database [default: $DB_NAME, else the one DATABASE_URL names].",
+)
+@deployment_option
 @dir_option
 @jobs_option
 @json_option
@@ -72,18 +78,18 @@ def restore_table(
     dry_run: bool,
     overwrite: bool,
     database: str | None,
-    state_dir: Path,
+    target: DeploymentChoice,
     directory: Path | None,
     jobs: int,
     as_json: bool,
 ) -> None:
     """The guide's data-loss procedure: restore the backup into a separate database, then bring the named
     tables' lost rows (or a dropped table) back into production, in one transaction."""
-    ctx = BackupContext.load(state_dir, directory)
+    ctx = BackupContext.of(target.load(), directory)
     plans = restore_tables(
         _local(ctx, source),
         admin=ctx.admin,
-        production=database or DATABASE_NAME,
+        production=database or ctx.settings.backup.database or ctx.app.dbname,
         owner=ctx.app.user,
         tables=list(tables),
         dry_run=dry_run,

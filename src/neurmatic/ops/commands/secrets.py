@@ -10,7 +10,7 @@ import click
 
 from neurmatic.errors import ConfigurationError
 from neurmatic.ops.flows.env_file import production_env_file
-from neurmatic.supervisor.state import write_private_file
+from neurmatic.private_files import write_private_file
 
 
 @click.group()

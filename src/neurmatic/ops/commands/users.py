@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import getpass
 import sys
-from pathlib import Path
 
 import click
 from sqlalchemy import select
@@ -15,9 +14,8 @@ from neurmatic.api.auth.schemas import USERNAME
 from neurmatic.api.users.models import Role, Status, User
 from neurmatic.db.engines import Database
 from neurmatic.errors import ConfigurationError
-from neurmatic.ops.commands.options import state_dir_option
+from neurmatic.ops.commands.options import DeploymentChoice, deployment_option
 from neurmatic.settings import Settings
-from neurmatic.supervisor.layout import Paths
 
 
 @click.group()
@@ -25,29 +23,14 @@ def users() -> None:
     """Accounts."""
 
 
-def _settings(env_file: Path | None, state_dir: Path) -> Settings:
-    if env_file is not None:
-        return Settings.load(env_file)
-    app_env = Paths(state_dir).app_env_file
-    return Settings.load(app_env if app_env.exists() else None)
-
-
 @users.command("create-admin")
 @click.option("--email", required=True)
 @click.option("--username", required=True)
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input (for scripts).")
-@click.option(
-    "--env-file",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    default=None,
-    help="Settings file [default: the topology's app.env, else the environment].",
-)
-@state_dir_option
-def create_admin(
-    email: str, username: str, password_stdin: bool, env_file: Path | None, state_dir: Path
-) -> None:
+@deployment_option
+def create_admin(email: str, username: str, password_stdin: bool, target: DeploymentChoice) -> None:
     """Create an administrator, or promote the existing account with that email."""
-    settings = _settings(env_file, state_dir)
+    settings = target.load().settings
     password = sys.stdin.readline().rstrip("\n") if password_stdin else getpass.getpass("Password: ")
     problems = password_problems(password, email=email, username=username)
     if problems:

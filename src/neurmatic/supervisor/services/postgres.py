@@ -29,9 +29,10 @@ from neurmatic.adapters.postgres import (
 )
 from neurmatic.adapters.probes import psql_scalar
 from neurmatic.errors import TopologyError
+from neurmatic.private_files import write_private_file
 from neurmatic.supervisor.layout import APP_DB_USER, DATABASE_NAME, HOST, REPLICATION_USER, SUPERUSER
 from neurmatic.supervisor.service import Service, ServiceStatus
-from neurmatic.supervisor.state import TopologyState, write_private_file
+from neurmatic.supervisor.state import TopologyState
 
 if TYPE_CHECKING:
     import psycopg

@@ -6,24 +6,21 @@ node is created, and a later ``up`` starts the node with the file as the node le
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from neurmatic.adapters.commands import require_binary
 from neurmatic.adapters.probes import redis_call, redis_info
+from neurmatic.adapters.redis import sentinel_command
+from neurmatic.private_files import write_private_file
 from neurmatic.supervisor.layout import HOST, SENTINEL_MASTER_NAME
 from neurmatic.supervisor.service import Service
-from neurmatic.supervisor.state import TopologyState, write_private_file
+from neurmatic.supervisor.state import TopologyState
 
 if TYPE_CHECKING:  # redis-py is imported where a client is made: the probes speak RESP themselves
     import redis
 
 SENTINEL_QUORUM = 2
 REDIS_MAXMEMORY = "512mb"
-
-
-def sentinel_command(client: redis.Redis, *args: str) -> Any:
-    """``SENTINEL <args>`` on a Sentinel connection."""
-    return client.execute_command("SENTINEL", *args)  # type: ignore[no-untyped-call]
 
 
 def redis_server_binary() -> str:

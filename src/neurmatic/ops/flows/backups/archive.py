@@ -20,10 +20,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
+from neurmatic.adapters.pg_target import PgTarget
 from neurmatic.adapters.postgres import pg_binary
 from neurmatic.errors import MissingBinaryError, NeurmaticError
 from neurmatic.ops.flows.backups.files import ARCHIVE_SUFFIXES, BackupInvalid, backup_suffix
-from neurmatic.ops.flows.pg_access import PgTarget
 
 Progress = Callable[[int], None]
 ARCHIVE_ROOT = "dump"  # the directory's name inside the tar

@@ -23,6 +23,7 @@ from typing import Any
 
 import psycopg
 
+from neurmatic.adapters.pg_target import PgTarget
 from neurmatic.adapters.postgres import pg_binary
 from neurmatic.errors import NeurmaticError
 from neurmatic.ops.flows.backups.archive import (
@@ -44,7 +45,7 @@ from neurmatic.ops.flows.backups.files import (
     private_file,
     sha256_of,
 )
-from neurmatic.ops.flows.pg_access import PgTarget, table_fingerprints
+from neurmatic.ops.flows.pg_access import table_fingerprints
 
 Progress = Callable[[int], None]
 

@@ -21,9 +21,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from neurmatic.adapters.pg_target import PgTarget
 from neurmatic.adapters.postgres import pg_binary
 from neurmatic.ops.flows.backups.restore import RestoreFailed, Step, restore_backup
-from neurmatic.ops.flows.pg_access import USER_TABLES, PgTarget
+from neurmatic.ops.flows.pg_access import USER_TABLES
 
 
 @dataclass

@@ -26,22 +26,30 @@ PROJECT_ROOT = Path(__file__).resolve().parents[4]
 
 @dataclass
 class Schedule:
+    """The daily backup of one deployment: named by its env file or its local topology's state dir."""
+
     at: time  # UTC
-    state_dir: Path
+    deployment: Path  # the env file, or the state directory (``local``)
     backup_dir: Path
     verify: bool = False
+    local: bool = True
+
+    @property
+    def selector(self) -> str:
+        """The variable that names the deployment to the scheduled command."""
+        return "NEURMATIC_STATE_DIR" if self.local else "NEURMATIC_ENV_FILE"
 
     def command(self) -> str:
         script = PROJECT_ROOT / "infrastructure" / "scripts" / "backup.sh"
         program = [str(script)] if script.exists() else [sys.executable, "-m", "neurmatic", "backup"]
-        state, backups = shlex.quote(str(self.state_dir)), shlex.quote(str(self.backup_dir))
-        env = f"NEURMATIC_STATE_DIR={state} BACKUP_DIR={backups}"
+        where, backups = shlex.quote(str(self.deployment)), shlex.quote(str(self.backup_dir))
+        env = f"{self.selector}={where} BACKUP_DIR={backups}"
         argv = " ".join(shlex.quote(a) for a in [*program, *(["--verify"] if self.verify else [])])
         return f"{env} {argv}"
 
     @property
     def log_file(self) -> Path:
-        return self.state_dir / "logs" / "backup.log"
+        return self.deployment / "logs" / "backup.log" if self.local else self.backup_dir / "backup.log"
 
     def local_time(self) -> time:
         """The UTC time on this machine's clock (today's offset)."""
@@ -77,7 +85,7 @@ def cron_lines(schedule: Schedule, *, reads_cron_tz: bool) -> list[str]:
     when = schedule.at if utc else local
     log = shlex.quote(str(schedule.log_file))
     # sh reads the trailing "# neurmatic-backup DIR" as a comment; it marks our line for replacement.
-    command = f"{schedule.command()} >> {log} 2>&1 {MARKER} {schedule.state_dir}"
+    command = f"{schedule.command()} >> {log} 2>&1 {MARKER} {schedule.deployment}"
     entry = f"{when.minute} {when.hour} * * * {command}"
     return [CRON_TZ_LINE, entry] if utc else [entry]
 
@@ -91,11 +99,11 @@ def _crontab(*args: str, stdin: str | None = None) -> subprocess.CompletedProces
     return subprocess.run([binary, *args], input=stdin, capture_output=True, text=True, check=False)
 
 
-def _without_ours(lines: list[str], state_dir: Path) -> list[str]:
+def _without_ours(lines: list[str], deployment: Path) -> list[str]:
     """The table without our entry and the ``CRON_TZ=UTC`` written just before it (the pair is ours)."""
     kept: list[str] = []
     for line in lines:
-        if line.endswith(f"{MARKER} {state_dir}"):
+        if line.endswith(f"{MARKER} {deployment}"):
             if kept and kept[-1] == CRON_TZ_LINE:
                 kept.pop()
             continue
@@ -107,7 +115,7 @@ def install_crontab(schedule: Schedule, *, remove: bool = False) -> Installed:
     """Add (or replace, or with ``remove`` delete) our lines at the end of the current user's crontab."""
     current = _crontab("-l")
     lines = current.stdout.splitlines() if current.returncode == 0 else []
-    kept = _without_ours(lines, schedule.state_dir)
+    kept = _without_ours(lines, schedule.deployment)
     reads_cron_tz = cron_reads_cron_tz()
     ours = [] if remove else cron_lines(schedule, reads_cron_tz=reads_cron_tz)
     result = _crontab("-", stdin="".join(f"{line}\n" for line in kept + ours))
@@ -151,7 +159,7 @@ def systemd_units(schedule: Schedule) -> dict[str, str]:
     service = (
         "[Unit]\nDescription=Neurmatic daily database backup\nAfter=network-online.target\n\n"
         "[Service]\nType=oneshot\n"
-        f"Environment=NEURMATIC_STATE_DIR={schedule.state_dir}\nEnvironment=BACKUP_DIR={schedule.backup_dir}\n"
+        f"Environment={schedule.selector}={schedule.deployment}\nEnvironment=BACKUP_DIR={schedule.backup_dir}\n"
         f"ExecStart=/bin/sh -c {shlex.quote(schedule.command())}\n"
     )
     timer = (

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from psycopg import sql
 
+from neurmatic.adapters.pg_target import PgTarget
 from neurmatic.ops.flows.backups.restore import RestoreResult, Step, restore_backup
-from neurmatic.ops.flows.pg_access import PgTarget
 
 
 def verify_by_restore(

@@ -14,7 +14,7 @@ from typing import Any
 
 from neurmatic.ops.flows.drills.events import Recorder
 from neurmatic.ops.flows.drills.measure import RpoFigures, StageFigures, failures_by_phase, totals
-from neurmatic.supervisor.state import write_private_file
+from neurmatic.private_files import write_private_file
 
 
 @dataclass

@@ -11,11 +11,14 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 import redis
 
-from neurmatic.adapters.redis import direct
+from neurmatic.adapters.redis import direct, sentinel_addresses, sentinel_command
+from neurmatic.deployment.model import Deployment
 from neurmatic.ops.flows.failover.types import (
     FailoverFailed,
     Progress,
@@ -23,28 +26,50 @@ from neurmatic.ops.flows.failover.types import (
     no_progress,
     wait_until,
 )
-from neurmatic.supervisor.layout import HOST, SENTINEL_MASTER_NAME
-from neurmatic.supervisor.services.redis import SentinelNode, sentinel_command
-from neurmatic.supervisor.state import TopologyState
-from neurmatic.supervisor.topology import Topology
 
 Address = tuple[str, int]
 T = TypeVar("T")
 REPLICA_READY_TIMEOUT = 15.0
 
 
+@dataclass(frozen=True)
+class _Sentinels:
+    """The deployment's Sentinels, how to reach them, and the master they watch."""
+
+    addresses: list[Address]
+    password: str | None
+    master: str
+
+    def client(self, address: Address) -> redis.Redis:
+        return direct(address[0], address[1], self.password, timeout=2.0)
+
+
 def failover_redis(
-    state: TopologyState, *, timeout: float = 30.0, progress: Progress = no_progress
+    deployment: Deployment, *, timeout: float = 30.0, progress: Progress = no_progress
 ) -> RedisFailoverResult:
     """SENTINEL FAILOVER, then wait until the Sentinels agree on a new master that serves as one."""
-    topology = Topology(state)
-    sentinels = topology.sentinels
-    names = {(HOST, node.port): node.name for node in topology.redis}
+    settings = deployment.settings.redis
+    if not settings.sentinels:
+        raise FailoverFailed(
+            f"{deployment.source} names no Sentinels: Redis has no failover to ask for",
+            hint="set REDIS_SENTINELS (host:port,…) and REDIS_SENTINEL_MASTER",
+        )
+    secret = settings.sentinel_password
+    sentinels = _Sentinels(
+        sentinel_addresses(settings), secret.get_secret_value() if secret else None, settings.sentinel_master
+    )
+    names = {address: f"redis-{i}" for i, address in enumerate(deployment.redis_nodes, start=1)}
     masters = _ask(sentinels, _master_address)
     if not masters:
-        raise FailoverFailed("no Sentinel answers", hint="start the topology with `neurmatic up`")
+        raise FailoverFailed(
+            f"no Sentinel answers (of {len(sentinels.addresses)})",
+            hint="check that the Sentinels run and REDIS_SENTINEL_PASSWORD is theirs",
+        )
     old = Counter(masters).most_common(1)[0][0]
-    progress(f"current master: {_describe(old, names)}; {len(masters)} of {len(sentinels)} Sentinels answer")
+    progress(
+        f"current master: {_describe(old, names)}; "
+        f"{len(masters)} of {len(sentinels.addresses)} Sentinels answer"
+    )
     wait_until(
         lambda: any(_ask(sentinels, _has_promotable_replica)),
         timeout=min(REPLICA_READY_TIMEOUT, timeout),
@@ -54,7 +79,7 @@ def failover_redis(
     started = time.monotonic()
     _request_failover(sentinels)
     progress("failover requested from Sentinel")
-    password = state.secrets["REDIS_PASSWORD"]
+    password = _redis_password(deployment)
     outcome: dict[str, tuple[Address, str]] = {}
 
     def settled() -> bool:
@@ -89,13 +114,20 @@ def failover_redis(
     )
 
 
-def _ask(nodes: list[SentinelNode], question: Callable[[redis.Redis], T]) -> list[T]:
+def _redis_password(deployment: Deployment) -> str | None:
+    settings = deployment.settings.redis
+    if settings.password is not None:
+        return settings.password.get_secret_value()
+    return urlsplit(settings.url.get_secret_value()).password
+
+
+def _ask(sentinels: _Sentinels, question: Callable[[redis.Redis, str], T]) -> list[T]:
     """The answers of the Sentinels that answer (one that does not is left out, never waited for)."""
     answers = []
-    for node in nodes:
-        client = node.client()
+    for address in sentinels.addresses:
+        client = sentinels.client(address)
         try:
-            answers.append(question(client))
+            answers.append(question(client, sentinels.master))
         except redis.RedisError:
             pass
         finally:
@@ -103,20 +135,21 @@ def _ask(nodes: list[SentinelNode], question: Callable[[redis.Redis], T]) -> lis
     return answers
 
 
-def _request_failover(sentinels: list[SentinelNode]) -> None:
+def _request_failover(sentinels: _Sentinels) -> None:
     """SENTINEL FAILOVER on the first Sentinel that takes it (one already in progress is as good)."""
     refusals = []
-    for node in sentinels:
-        client = node.client()
+    for address in sentinels.addresses:
+        client = sentinels.client(address)
+        name = f"Sentinel {address[0]}:{address[1]}"
         try:
-            sentinel_command(client, "FAILOVER", SENTINEL_MASTER_NAME)
+            sentinel_command(client, "FAILOVER", sentinels.master)
             return
         except redis.ResponseError as exc:
             if "INPROG" in str(exc):
                 return
-            refusals.append(f"{node.name}: {exc}")
+            refusals.append(f"{name}: {exc}")
         except redis.RedisError as exc:
-            refusals.append(f"{node.name}: {type(exc).__name__}")
+            refusals.append(f"{name}: {type(exc).__name__}")
         finally:
             client.close()
     raise FailoverFailed(
@@ -125,14 +158,14 @@ def _request_failover(sentinels: list[SentinelNode]) -> None:
     )
 
 
-def _master_address(sentinel: redis.Redis) -> Address:
-    host, port = sentinel_command(sentinel, "GET-MASTER-ADDR-BY-NAME", SENTINEL_MASTER_NAME)
+def _master_address(sentinel: redis.Redis, master: str) -> Address:
+    host, port = sentinel_command(sentinel, "GET-MASTER-ADDR-BY-NAME", master)
     return str(host), int(port)
 
 
-def _has_promotable_replica(sentinel: redis.Redis) -> bool:
+def _has_promotable_replica(sentinel: redis.Redis, master: str) -> bool:
     """A replica Sentinel sees as up, linked to its master, with no down flags."""
-    for entry in sentinel_command(sentinel, "REPLICAS", SENTINEL_MASTER_NAME):
+    for entry in sentinel_command(sentinel, "REPLICAS", master):
         fields = dict(zip(entry[::2], entry[1::2], strict=False)) if isinstance(entry, list) else entry
         flags = str(fields.get("flags", ""))
         if "down" not in flags and "disconnected" not in flags and fields.get("master-link-status") == "ok":
@@ -140,7 +173,7 @@ def _has_promotable_replica(sentinel: redis.Redis) -> bool:
     return False
 
 
-def _role(address: Address, password: str) -> tuple[str, Address | None] | None:
+def _role(address: Address, password: str | None) -> tuple[str, Address | None] | None:
     """("master", None), ("slave", its master's address), or None when the server does not answer."""
     client = direct(address[0], address[1], password, timeout=1.0)
     try:
@@ -154,7 +187,7 @@ def _role(address: Address, password: str) -> tuple[str, Address | None] | None:
     return "slave", (str(info.get("master_host")), int(info.get("master_port", 0)))
 
 
-def _demote(old: Address, new: Address, password: str) -> None:
+def _demote(old: Address, new: Address, password: str | None) -> None:
     """Make the old master a replica of ``new`` now, exactly as Sentinel would (REPLICAOF, CONFIG
     REWRITE so a restart keeps the role, CLIENT KILL so stale clients reconnect through Sentinel).
 

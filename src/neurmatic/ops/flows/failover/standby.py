@@ -29,13 +29,14 @@ from neurmatic.ops.flows.failover.types import (
     wait_until,
 )
 from neurmatic.ops.flows.pg_log import ServerLog, start_failure
+from neurmatic.private_files import write_private_file
 from neurmatic.supervisor.services.postgres import (
     PostgresNode,
     clone_standby,
     slot_name,
     write_standby_settings,
 )
-from neurmatic.supervisor.state import TopologyState, write_private_file
+from neurmatic.supervisor.state import TopologyState
 from neurmatic.supervisor.topology import Topology
 
 STREAMING_TIMEOUT = 30.0

@@ -1,16 +1,19 @@
 """``neurmatic health``: every check runs, each with its own timeout, even when others fail.
 
-A check answers ``ok``, ``warn`` or ``fail`` with a short detail in our own words. The checks read the
-topology of a state directory: the API through the load balancer (the public verdict) and each backend
-directly (its whole component report, which only the internal network gets), PostgreSQL
-(primary read-write, standby lag), Redis (master with its password, replica link), the Sentinels' view and
-quorum, queue depth and failed jobs, disk, memory, TLS certificate expiry and backup freshness.
+A check answers in the health vocabulary the API uses (``up``, ``degraded``, ``down``; see
+:mod:`neurmatic.health`) with a short detail in our own words. The checks read a ``Deployment``, however it
+was described: the API through the load balancer (the public verdict) and each instance directly (its
+whole component report, which only the internal network gets), every PostgreSQL node (primary read-write,
+standby lag), every Redis server (found through the Sentinels when not known up front), the Sentinels'
+quorum, queue depth and failed jobs, disk, memory, the load balancer's TLS certificate and backup
+freshness.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import socket
 import ssl
 import time
 from collections.abc import Callable
@@ -20,19 +23,19 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import psutil
 from cryptography import x509
 
-from neurmatic.adapters.postgres import is_in_recovery, query
-from neurmatic.adapters.redis import direct
+from neurmatic.adapters.postgres import PgEndpoint, is_in_recovery, query
+from neurmatic.adapters.redis import direct, sentinel_addresses, sync_master
 from neurmatic.backup_status import BackupStatus
+from neurmatic.deployment.model import Deployment
 from neurmatic.errors import TopologyError
+from neurmatic.health import Status, Verdict, verdict
 from neurmatic.ops.flows.backups.files import local_backups
-from neurmatic.supervisor.layout import HOST, SENTINEL_MASTER_NAME
-from neurmatic.supervisor.services.postgres import PostgresNode, superuser_endpoint
-from neurmatic.supervisor.state import TopologyState
 from neurmatic.worker.queues import ALL_QUEUES, QueueKeys
 
 CHECK_TIMEOUT_SECONDS = 5.0
@@ -46,15 +49,15 @@ REPLICA_LAG_WARN_BYTES = 16 * 1024 * 1024
 @dataclass
 class CheckResult:
     name: str
-    status: str  # ok | warn | fail
+    status: Status
     detail: str
     duration_ms: float = 0.0
 
 
-Outcome = tuple[str, str]
+Outcome = tuple[Status, str]
 
 
-def _api(state: TopologyState, url: str, verify: ssl.SSLContext | bool) -> Outcome:
+def _api(url: str, verify: ssl.SSLContext | bool) -> Outcome:
     """The verdict of ``/api/v1/health``, with the component report when the instance gives it (asked
     directly from this machine, the internal network; through the load balancer only the verdict)."""
     response = httpx.get(url, verify=verify, timeout=CHECK_TIMEOUT_SECONDS - 1)
@@ -66,8 +69,8 @@ def _api(state: TopologyState, url: str, verify: ssl.SSLContext | bool) -> Outco
     components = data.get("components")
     summary = f"status {status}" + (f"; {_summary(data)}" if isinstance(components, dict) else "")
     if response.status_code != 200:
-        return "fail", f"HTTP {response.status_code}" + (f", {summary}" if status else "")
-    return ("ok" if status in ("healthy", "ready", "alive") else "warn"), summary
+        return Status.DOWN, f"HTTP {response.status_code}" + (f", {summary}" if status else "")
+    return (Status.UP if status in ("healthy", "ready", "alive") else Status.DEGRADED), summary
 
 
 def _summary(report: dict[str, Any]) -> str:
@@ -83,18 +86,19 @@ def _summary(report: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def _postgres(state: TopologyState, index: int) -> Outcome:
-    endpoint = superuser_endpoint(state, index)
+def _postgres(deployment: Deployment, host: str, port: int) -> Outcome:
+    admin = deployment.admin
+    endpoint = PgEndpoint(host, port, admin.user, admin.password or "", admin.dbname)
     try:
         in_recovery = is_in_recovery(endpoint, timeout=3)
     except TopologyError:
-        node = PostgresNode(state, index)
-        if node.is_fenced and node.running_pid() is None:
+        reason = deployment.platform.node_down_reason(host, port)
+        if reason is not None:
             # Stopped on purpose by a failover: the service runs on the other node, without a standby.
-            return "warn", f"{node.fence_reason()}; no standby until `neurmatic standby rebuild`"
+            return Status.DEGRADED, f"{reason}; no standby until `neurmatic standby rebuild`"
         raise
     if not in_recovery:
-        return "ok", "primary, read-write"
+        return Status.UP, "primary, read-write"
     rows = query(
         endpoint,
         "SELECT pg_last_wal_receive_lsn() IS NOT NULL, "
@@ -102,68 +106,118 @@ def _postgres(state: TopologyState, index: int) -> Outcome:
     )
     streaming, lag = bool(rows[0][0]), int(rows[0][1])
     if not streaming:
-        return "fail", "standby without a WAL stream"
-    return ("warn" if lag > REPLICA_LAG_WARN_BYTES else "ok"), f"standby, replay lag {lag} bytes"
+        return Status.DOWN, "standby without a WAL stream"
+    return (
+        Status.DEGRADED if lag > REPLICA_LAG_WARN_BYTES else Status.UP
+    ), f"standby, replay lag {lag} bytes"
 
 
-def _redis(state: TopologyState, index: int) -> Outcome:
-    client = direct(HOST, state.ports.redis(index), state.secrets["REDIS_PASSWORD"], timeout=3)
+def _secret(value: Any) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
+def redis_nodes(deployment: Deployment) -> list[tuple[str, int]]:
+    """Every Redis server: known up front, else the master and replicas the first answering Sentinel
+    knows (a stopped replica included: Sentinel remembers it), else the server ``REDIS_URL`` names."""
+    if deployment.redis_nodes:
+        return list(deployment.redis_nodes)
+    redis = deployment.settings.redis
+    for host, port in sentinel_addresses(redis):
+        client = direct(host, port, _secret(redis.sentinel_password), timeout=2)
+        try:
+            master = client.sentinel_get_master_addr_by_name(redis.sentinel_master)
+            replicas = client.sentinel_slaves(redis.sentinel_master)
+        except Exception:  # noqa: S112 - the next Sentinel may answer
+            continue
+        finally:
+            client.close()
+        found = [(_text(master[0]), int(master[1]))] if isinstance(master, tuple) else []
+        found += [(str(r["ip"]), int(r["port"])) for r in replicas]
+        return sorted(set(found))
+    parts = urlsplit(redis.url.get_secret_value())
+    return [(parts.hostname or "127.0.0.1", parts.port or 6379)]
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _redis(deployment: Deployment, host: str, port: int) -> Outcome:
+    redis = deployment.settings.redis
+    password = _secret(redis.password) or urlsplit(redis.url.get_secret_value()).password
+    client = direct(host, port, password, timeout=3)
     try:
         info = client.info("replication")
     finally:
         client.close()
     if info.get("role") == "master":
-        return "ok", f"master, {info.get('connected_slaves', 0)} replica(s)"
+        return Status.UP, f"master, {info.get('connected_slaves', 0)} replica(s)"
     link = info.get("master_link_status")
-    return ("ok" if link == "up" else "fail"), f"replica, link {link}"
+    return (Status.UP if link == "up" else Status.DOWN), f"replica, link {link}"
 
 
-def _sentinels(state: TopologyState) -> Outcome:
+def _sentinels(deployment: Deployment) -> Outcome:
+    redis = deployment.settings.redis
+    addresses = sentinel_addresses(redis)
+    if not addresses:
+        return Status.NOT_CONFIGURED, "no REDIS_SENTINELS: no automatic Redis failover"
     seen = 0
-    for index in (1, 2, 3):
-        client = direct(
-            HOST, state.ports.sentinel(index), state.secrets["REDIS_SENTINEL_PASSWORD"], timeout=2
-        )
+    for host, port in addresses:
+        client = direct(host, port, _secret(redis.sentinel_password), timeout=2)
         try:
-            client.execute_command("SENTINEL", "CKQUORUM", SENTINEL_MASTER_NAME)  # type: ignore[no-untyped-call]
+            client.execute_command("SENTINEL", "CKQUORUM", redis.sentinel_master)  # type: ignore[no-untyped-call]
             seen += 1
         except Exception:  # noqa: S112 - one unreachable Sentinel is counted, not fatal
             continue
         finally:
             client.close()
-    if seen >= 2:
-        return ("ok" if seen == 3 else "warn"), f"{seen}/3 Sentinels with quorum"
-    return "fail", f"{seen}/3 Sentinels: no quorum, no failover possible"
+    total = len(addresses)
+    if seen > total // 2:
+        return (Status.UP if seen == total else Status.DEGRADED), f"{seen}/{total} Sentinels with quorum"
+    return Status.DOWN, f"{seen}/{total} Sentinels: no quorum, no failover possible"
 
 
-def _queues(state: TopologyState) -> Outcome:
-    from neurmatic.adapters.redis import sync_master
-    from neurmatic.supervisor.services.app import app_settings
-
-    client = sync_master(app_settings(state).redis)
+def _queues(deployment: Deployment) -> Outcome:
+    client = sync_master(deployment.settings.redis)
     try:
         depth = sum(int(client.llen(QueueKeys.of(q).jobs)) for q in ALL_QUEUES)
         failed = sum(int(client.zcard(QueueKeys.of(q).failed)) for q in ALL_QUEUES)
         workers = len(list(client.scan_iter(match="neurmatic:workers:*", count=100)))
     finally:
         client.close()
-    status = "fail" if workers == 0 else "warn" if depth > 100 or failed > 50 else "ok"
+    status = Status.DOWN if workers == 0 else Status.DEGRADED if depth > 100 or failed > 50 else Status.UP
     return status, f"{workers} worker(s), {depth} waiting, {failed} failed"
 
 
 def _threshold(used: float, warn: float, fail: float, what: str) -> Outcome:
-    return ("fail" if used >= fail else "warn" if used >= warn else "ok"), f"{what} {used:.0f}% used"
+    status = Status.DOWN if used >= fail else Status.DEGRADED if used >= warn else Status.UP
+    return status, f"{what} {used:.0f}% used"
 
 
 def _disk(path: Path) -> Outcome:
-    usage = shutil.disk_usage(path)
-    return _threshold(usage.used * 100 / usage.total, DISK_WARN, DISK_FAIL, "disk")
+    existing = next((p for p in (path, *path.parents) if p.exists()), Path("/"))
+    usage = shutil.disk_usage(existing)
+    return _threshold(usage.used * 100 / usage.total, DISK_WARN, DISK_FAIL, f"disk of {existing}")
 
 
-def _certificate(path: Path) -> Outcome:
-    cert = x509.load_pem_x509_certificate(path.read_bytes())
+def _served_certificate(url: str) -> Outcome:
+    """The certificate the load balancer serves now (what clients see), not a file that may differ."""
+    parts = urlsplit(url)
+    if parts.scheme != "https":
+        return Status.NOT_CONFIGURED, f"{url} is not https"
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # expiry is read, trust checked by api
+    with (
+        socket.create_connection((parts.hostname, parts.port or 443), timeout=3) as raw,
+        context.wrap_socket(raw, server_hostname=parts.hostname) as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+    if der is None:
+        return Status.DOWN, "no certificate served"
+    cert = x509.load_der_x509_certificate(der)
     days = (cert.not_valid_after_utc - datetime.now(UTC)).days
-    return ("fail" if days < 0 else "warn" if days < CERT_WARN_DAYS else "ok"), f"expires in {days} days"
+    status = Status.DOWN if days < 0 else Status.DEGRADED if days < CERT_WARN_DAYS else Status.UP
+    return status, f"expires in {days} days"
 
 
 def _backup_freshness(directory: Path) -> Outcome:
@@ -174,38 +228,42 @@ def _backup_freshness(directory: Path) -> Outcome:
     else:
         backups = local_backups(directory)
         if not backups:
-            return "warn", "no backup yet"
+            return Status.DEGRADED, "no backup yet"
         finished = backups[0].stat().st_mtime
     age_hours = (time.time() - finished) / 3600
     verified = ", verified" if recorded and recorded.verified else ""
-    status = "warn" if age_hours > BACKUP_WARN_HOURS else "ok"
+    status = Status.DEGRADED if age_hours > BACKUP_WARN_HOURS else Status.UP
     return status, f"last good backup {age_hours:.1f} h ago{verified}"
 
 
-def checks_for(state: TopologyState, backup_dir: Path) -> dict[str, Callable[[], Outcome]]:
-    context = ssl.create_default_context(cafile=str(state.paths.tls / "ca.pem"))
+def checks_for(deployment: Deployment, backup_dir: Path) -> dict[str, Callable[[], Outcome]]:
+    ca = deployment.ca_file
+    trust = ssl.create_default_context(cafile=str(ca)) if ca is not None else True
+    public = deployment.public_url
     checks: dict[str, Callable[[], Outcome]] = {
-        "api (load balancer)": lambda: _api(
-            state, f"https://{HOST}:{state.ports.https}/api/v1/health", context
-        ),
+        "api (load balancer)": lambda: _api(f"{public}/api/v1/health", trust),
     }
-    for index in range(1, state.api_instances + 1):
-        report = f"http://{HOST}:{state.ports.api(index)}/api/v1/health"
-        checks[f"backend-{index}"] = (lambda url: lambda: _api(state, url, False))(report)
-    for index in (1, 2):
-        checks[f"postgres-{index}"] = (lambda i: lambda: _postgres(state, i))(index)
-        checks[f"redis-{index}"] = (lambda i: lambda: _redis(state, i))(index)
-    checks["sentinels"] = lambda: _sentinels(state)
-    checks["queues"] = lambda: _queues(state)
-    checks["disk"] = lambda: _disk(state.paths.root)
+    for index, base in enumerate(deployment.api_instances, start=1):
+        checks[f"backend-{index}"] = (lambda url: lambda: _api(url, False))(f"{base}/api/v1/health")
+    for index, (host, port) in enumerate(deployment.admin.hosts, start=1):
+        checks[f"postgres-{index}"] = (lambda h, p: lambda: _postgres(deployment, h, p))(host, port)
+    try:
+        nodes = redis_nodes(deployment)
+    except Exception:
+        nodes = []
+    for index, (host, port) in enumerate(nodes, start=1):
+        checks[f"redis-{index}"] = (lambda h, p: lambda: _redis(deployment, h, p))(host, port)
+    checks["sentinels"] = lambda: _sentinels(deployment)
+    checks["queues"] = lambda: _queues(deployment)
+    checks["disk"] = lambda: _disk(backup_dir)
     checks["memory"] = lambda: _threshold(psutil.virtual_memory().percent, MEMORY_WARN, MEMORY_FAIL, "memory")
-    checks["tls certificate"] = lambda: _certificate(state.paths.tls / "server.pem")
+    checks["tls certificate"] = lambda: _served_certificate(public)
     checks["backups"] = lambda: _backup_freshness(backup_dir)
     return checks
 
 
 def run_checks(checks: dict[str, Callable[[], Outcome]]) -> list[CheckResult]:
-    """Run every check concurrently, each bounded by its own timeout; a raising check is a failure."""
+    """Run every check concurrently, each bounded by its own timeout; a raising check is down."""
     results: list[CheckResult] = []
     with ThreadPoolExecutor(max_workers=min(16, len(checks) or 1)) as pool:
         started = {name: (pool.submit(check), time.perf_counter()) for name, check in checks.items()}
@@ -214,9 +272,9 @@ def run_checks(checks: dict[str, Callable[[], Outcome]]) -> list[CheckResult]:
                 remaining = max(0.1, CHECK_TIMEOUT_SECONDS - (time.perf_counter() - began))
                 status, detail = future.result(timeout=remaining)
             except FutureTimeout:
-                status, detail = "fail", f"no answer within {CHECK_TIMEOUT_SECONDS:g}s"
+                status, detail = Status.DOWN, f"no answer within {CHECK_TIMEOUT_SECONDS:g}s"
             except Exception as exc:
-                status, detail = "fail", _reason(exc)
+                status, detail = Status.DOWN, _reason(exc)
             results.append(CheckResult(name, status, detail, round((time.perf_counter() - began) * 1000, 1)))
     return results
 
@@ -228,14 +286,13 @@ def _reason(exc: Exception) -> str:
     return f"check failed ({name})"
 
 
-def verdict(results: list[CheckResult]) -> str:
-    statuses = {r.status for r in results}
-    return "unhealthy" if "fail" in statuses else "degraded" if "warn" in statuses else "healthy"
+def overall(results: list[CheckResult]) -> Verdict:
+    return verdict({r.name: r.status for r in results})
 
 
 def report_json(results: list[CheckResult]) -> dict[str, object]:
     return {
-        "status": verdict(results),
+        "status": overall(results),
         "checked_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "checks": [asdict(r) for r in results],
         "pid": os.getpid(),

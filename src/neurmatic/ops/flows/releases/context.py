@@ -6,13 +6,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from neurmatic.adapters.pg_target import PgTarget
 from neurmatic.db.release_migrations import MigrationOutcome, migrate_release, release_migrations
 from neurmatic.db.url import DatabaseUrl
 from neurmatic.errors import TopologyNotRunningError
-from neurmatic.ops.flows.pg_access import PgTarget
 from neurmatic.ops.flows.releases.history import DeployFailed
+from neurmatic.private_files import read_env_file
 from neurmatic.supervisor.layout import HOST, SUPERUSER
-from neurmatic.supervisor.state import TopologyState, read_env_file
+from neurmatic.supervisor.state import TopologyState
 from neurmatic.supervisor.topology import Topology
 
 

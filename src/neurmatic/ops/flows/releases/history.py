@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from neurmatic.errors import NeurmaticError
+from neurmatic.private_files import write_private_file
 from neurmatic.supervisor.layout import Paths
-from neurmatic.supervisor.state import write_private_file
 
 KEEP_RELEASES = 5
 INSTALLED = "(installed package)"  # how the release "None" is shown

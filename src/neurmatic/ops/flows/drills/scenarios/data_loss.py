@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from psycopg import sql
 
+from neurmatic.deployment.resolve import local_deployment
 from neurmatic.ops.flows.backups.context import BackupContext
 from neurmatic.ops.flows.backups.dump import create_backup
 from neurmatic.ops.flows.backups.restore_table import restore_tables
@@ -36,7 +37,8 @@ class DataLoss(Scenario):
         self.recovered = 0
 
     def run(self, ctx: DrillContext) -> None:
-        backups = BackupContext.load(ctx.state.paths.root, ctx.state.paths.root / "drills" / "backups")
+        root = ctx.state.paths.root
+        backups = BackupContext.of(local_deployment(root), root / "drills" / "backups")
         ctx.recorder.mark_phase("backup")
         path, manifest = create_backup(backups.app, backups.directory)
         ctx.progress(f"last good backup: {path.name} ({manifest.tables.get('public.articles', 0)} articles)")

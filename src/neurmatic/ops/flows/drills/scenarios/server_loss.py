@@ -18,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from neurmatic.deployment.resolve import local_deployment
 from neurmatic.ops.flows.backups.context import BackupContext, restore_and_migrate
 from neurmatic.ops.flows.backups.dump import create_backup
 from neurmatic.ops.flows.backups.s3 import S3Unavailable, client_for, download, remote_backups, upload
@@ -46,7 +47,7 @@ class ServerLoss(Scenario):
         self.restored_from = ""
 
     def check_ready(self, ctx: DrillContext) -> None:
-        aws = BackupContext.load(ctx.state.paths.root).settings.aws
+        aws = BackupContext.of(local_deployment(ctx.state.paths.root)).settings.aws
         if not aws.backup_bucket:
             raise DrillPreconditionFailed(
                 "server-loss rebuilds from the latest backup in S3, and no backup bucket is configured",
@@ -59,7 +60,7 @@ class ServerLoss(Scenario):
 
     def run(self, ctx: DrillContext) -> None:
         root, state = ctx.state.paths.root, ctx.state
-        backups = BackupContext.load(root)
+        backups = BackupContext.of(local_deployment(root))
         aws = backups.settings.aws
         assert aws.backup_bucket is not None  # check_ready
         ctx.recorder.mark_phase("backup to S3")
@@ -83,7 +84,7 @@ class ServerLoss(Scenario):
         shutil.copytree(self.vault / "tls", rebuilt.paths.tls, dirs_exist_ok=True)
         rebuilt.account.own(rebuilt.paths.tls)
         runner.up(rebuilt, progress=ctx.progress)
-        fresh = BackupContext.load(root)
+        fresh = BackupContext.of(local_deployment(root))
         client = client_for(aws)
         latest = remote_backups(client, aws.backup_bucket)[0]
         self.restored_from = f"s3://{aws.backup_bucket}/{latest.key}"
