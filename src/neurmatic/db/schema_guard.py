@@ -308,6 +308,8 @@ def main(argv: list[str] | None = None) -> int:
         before = Snapshot.take(conn)
         config.attributes["engine"] = _Borrowed(conn)
         config.attributes["connection"] = conn
+        # Migrations that would leave the transaction (CREATE INDEX CONCURRENTLY) stay inside it here.
+        config.attributes["neurmatic_single_transaction"] = True
         command.upgrade(config, "head")
         result["to"] = MigrationContext.configure(conn).get_current_revision()
         result["problems"] = before.contractions_to(Snapshot.take(conn)) if args.check else []

@@ -112,7 +112,9 @@ class TopologyState:
         paths = Paths(root)
         if not paths.topology_file.exists():
             raise StateDirError(
-                f"no topology in {root}", hint="bring it up first with `neurmatic up` (or pass --state-dir)"
+                f"no topology in {root}",
+                hint="bring it up first with `neurmatic up` (or pass --state-dir), "
+                "or act on a deployment by its env file with `--env-file .env.production`",
             )
         try:
             meta = json.loads(paths.topology_file.read_text())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import asdict
 from datetime import time
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from neurmatic.errors import ConfigurationError
+from neurmatic.deployment.resolve import ENV_FILE_VARIABLE, resolve_state_dir
 from neurmatic.ops.commands.backup_context import dir_option
 from neurmatic.ops.commands.options import DeploymentChoice, deployment_option, json_option
 from neurmatic.ops.flows.backups.schedule import (
@@ -20,6 +21,7 @@ from neurmatic.ops.flows.backups.schedule import (
     install_crontab,
     install_systemd,
 )
+from neurmatic.settings import BackupSettings
 
 
 def _parse_time(_ctx: click.Context, _param: click.Parameter, value: str) -> time:
@@ -34,6 +36,27 @@ def _default_method() -> str:
     if shutil.which("crontab"):
         return "cron"
     return "systemd"
+
+
+def _plan(target: DeploymentChoice, directory: Path | None, at: time, verify: bool) -> Schedule:
+    """What the nightly command is told: the env file, or the local topology's state directory (which
+    need not be running yet: the schedule only names it)."""
+    env_file = target.env_file or (
+        None
+        if target.state_dir
+        else Path(os.environ[ENV_FILE_VARIABLE])
+        if ENV_FILE_VARIABLE in os.environ
+        else None
+    )
+    if env_file is not None:
+        deployment = target.load()
+        assert deployment.env_file is not None  # described by the file just named
+        return Schedule(
+            at, deployment.env_file, (directory or deployment.backup_dir).resolve(), verify, local=False
+        )
+    state_dir = resolve_state_dir(target.state_dir)
+    backups = directory or BackupSettings().directory or state_dir / "backups"
+    return Schedule(at, state_dir, backups.resolve(), verify, local=True)
 
 
 @click.command("schedule")
@@ -76,16 +99,7 @@ def schedule(
     as_json: bool,
 ) -> None:
     """Install (idempotently) the daily backup, and print exactly what was installed."""
-    deployment = target.load()
-    backups = directory or deployment.backup_dir
-    local = deployment.platform.name == "local"
-    where = deployment.platform.state_dir() if local else deployment.env_file
-    if where is None:
-        raise ConfigurationError(
-            "a schedule needs the deployment written down: its env file or a local topology",
-            hint="pass --env-file .env.production (the scheduled backup reads it every night)",
-        )
-    plan = Schedule(at, where.resolve(), backups.resolve(), then_verify, local=local)
+    plan = _plan(target, directory, at, then_verify)
     chosen = method or ("cron" if cron_file else _default_method())
     installed: Installed
     if chosen == "systemd":

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from neurmatic.ops.commands.options import confirm, json_option, state_dir_option
+from neurmatic.ops.commands.options import DeploymentChoice, confirm, deployment_option, json_option
 from neurmatic.ops.flows.monitoring.notify import SlackNotifier
 from neurmatic.ops.flows.releases.build import project_repository
 from neurmatic.ops.flows.releases.deploy import deploy as deploy_flow
@@ -65,7 +65,7 @@ drain_timeout_option = click.option(
 @click.option("--ref", default=None, help="The git ref to deploy [default: VERSION].")
 @ready_timeout_option
 @drain_timeout_option
-@state_dir_option
+@deployment_option
 @json_option
 def deploy(
     version: str,
@@ -73,11 +73,11 @@ def deploy(
     ref: str | None,
     ready_timeout: float,
     drain_timeout: float,
-    state_dir: Path,
+    target: DeploymentChoice,
     as_json: bool,
 ) -> None:
     """Deploy VERSION: backup, build beside the others, expand-only migrations, one instance at a time."""
-    state = TopologyState.load(state_dir)
+    state = TopologyState.load(target.platform_dir())
     chosen = source or project_repository()
     if chosen is None:
         raise DeployFailed("no --source given and the installed package is not in a git repository")
@@ -105,7 +105,7 @@ def deploy(
 @click.option("--yes", is_flag=True, help="Do not ask before restoring the database.")
 @ready_timeout_option
 @drain_timeout_option
-@state_dir_option
+@deployment_option
 @json_option
 def rollback(
     version: str | None,
@@ -113,11 +113,11 @@ def rollback(
     yes: bool,
     ready_timeout: float,
     drain_timeout: float,
-    state_dir: Path,
+    target: DeploymentChoice,
     as_json: bool,
 ) -> None:
     """Go back to the previous release (or VERSION), one instance at a time."""
-    state = TopologyState.load(state_dir)
+    state = TopologyState.load(target.platform_dir())
     if restore_db:
         confirm("Restore the database from the pre-deploy backup? Every write made since is lost", yes=yes)
     outcome = rollback_flow(
@@ -138,11 +138,11 @@ def rollback(
 
 
 @click.command()
-@state_dir_option
+@deployment_option
 @json_option
-def releases(state_dir: Path, as_json: bool) -> None:
+def releases(target: DeploymentChoice, as_json: bool) -> None:
     """The release history, newest first; the current one is marked."""
-    history = ReleaseHistory.load(TopologyState.load(state_dir).paths)
+    history = ReleaseHistory.load(TopologyState.load(target.platform_dir()).paths)
     rows = [
         {**asdict(record), "current": record.version == history.current}
         for record in reversed(history.records)
@@ -170,14 +170,14 @@ def scale() -> None:
 @click.argument("count", type=click.IntRange(2, MAX_API_INSTANCES))
 @ready_timeout_option
 @drain_timeout_option
-@state_dir_option
+@deployment_option
 @json_option
 def scale_api_command(
-    count: int, ready_timeout: float, drain_timeout: float, state_dir: Path, as_json: bool
+    count: int, ready_timeout: float, drain_timeout: float, target: DeploymentChoice, as_json: bool
 ) -> None:
     """Run COUNT API instances: new ones start before nginx sends them traffic; removed ones drain first."""
     outcome = scale_api(
-        TopologyState.load(state_dir),
+        TopologyState.load(target.platform_dir()),
         count,
         options=_options(ready_timeout, drain_timeout),
         progress=_progress,

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import click
 from rich.console import Console
 
-from neurmatic.ops.commands.options import confirm, json_option, state_dir_option
+from neurmatic.ops.commands.options import DeploymentChoice, confirm, deployment_option, json_option
 from neurmatic.ops.exit_codes import ExitCode
 from neurmatic.ops.flows.drills.context import DrillOptions
 from neurmatic.ops.flows.drills.load import LoadOptions
@@ -33,7 +32,7 @@ def _scenarios_help() -> str:
 
 @click.command(epilog="Scenarios:\n\n" + _scenarios_help())
 @click.argument("scenario", type=click.Choice(scenario_names()))
-@state_dir_option
+@deployment_option
 @json_option
 @click.option(
     "--duration",
@@ -64,7 +63,7 @@ def _scenarios_help() -> str:
 @click.option("--yes", is_flag=True, help="Do not ask before killing processes of the topology.")
 def drill(
     scenario: str,
-    state_dir: Path,
+    target: DeploymentChoice,
     as_json: bool,
     duration: float,
     rate: float,
@@ -73,7 +72,7 @@ def drill(
     yes: bool,
 ) -> None:
     """Rehearse a disaster under load; measure RTO, RPO and failed requests; write a report."""
-    state = TopologyState.load(state_dir)
+    state = TopologyState.load(target.platform_dir())
     chosen = get_scenario(scenario)
     confirm(
         f"The {scenario} drill kills processes of the topology in {state.paths.root} under load. Go on?",

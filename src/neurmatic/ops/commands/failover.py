@@ -38,7 +38,7 @@ def failover() -> None:
 def failover_db(target: DeploymentChoice, as_json: bool, switchover: bool, yes: bool) -> None:
     """Promote the standby. Without --switchover the old primary is fenced (stopped, never to start as a
     primary again) until `neurmatic standby rebuild`; commits it had not shipped are lost."""
-    state = TopologyState.load(target.load().platform.state_dir())  # refused without a platform
+    state = TopologyState.load(target.platform_dir())
     question = (
         "Switch the PostgreSQL primary over to the standby (writes pause for a few seconds)?"
         if switchover
@@ -98,7 +98,7 @@ def standby_rebuild(target: DeploymentChoice, as_json: bool) -> None:
     """Make the node that is not the primary (e.g. the fenced old primary) a streaming standby again:
     pg_rewind, or a fresh pg_basebackup when rewinding is impossible. Asks nothing: the only data it
     discards is what a confirmed failover already gave up."""
-    result = rebuild_standby(TopologyState.load(target.load().platform.state_dir()), progress=_progress())
+    result = rebuild_standby(TopologyState.load(target.platform_dir()), progress=_progress())
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))
         return
