@@ -14,7 +14,7 @@ from neurmatic.api.deps import AdminUser, Clients, DbSession
 from neurmatic.api.pagination import Page
 from neurmatic.api.responses import success
 from neurmatic.api.security.openapi import error_responses
-from neurmatic.api.users.models import Role, Status, User
+from neurmatic.domain.users.models import Role, Status, User
 from neurmatic.errors import NotFound, ValidationFailed
 
 router = APIRouter(prefix="/admin/users", tags=["admin"])

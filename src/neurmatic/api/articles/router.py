@@ -7,16 +7,17 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from neurmatic.api.articles import service
-from neurmatic.api.articles.models import Article, ArticleStatus, Bookmark, Category
 from neurmatic.api.articles.presenters import article_out, category_out
 from neurmatic.api.articles.schemas import ArticleCreate, ArticleUpdate, CategoryCreate
-from neurmatic.api.articles.slugs import slugify
 from neurmatic.api.deps import Clients, CurrentUser, DbSession
 from neurmatic.api.responses import success
 from neurmatic.api.security.openapi import error_responses
 from neurmatic.api.state import AppClients
-from neurmatic.api.users.models import User
+from neurmatic.domain.articles import service
+from neurmatic.domain.articles.freshness import record_write
+from neurmatic.domain.articles.models import Article, ArticleStatus, Bookmark, Category
+from neurmatic.domain.articles.slugs import slugify
+from neurmatic.domain.users.models import User
 from neurmatic.errors import Conflict, Forbidden
 
 router = APIRouter(tags=["articles"])
@@ -25,7 +26,7 @@ router = APIRouter(tags=["articles"])
 async def after_write(clients: AppClients, db: AsyncSession, *, public: bool) -> None:
     """Until the standby has replayed this write, reads go to the primary; and when the public could see
     the article before or after it (``public``), cached anonymous reads are forgotten."""
-    await clients.article_cache.record_write(db, public=public)
+    await record_write(clients.redis, db, public=public)
 
 
 @router.post(
@@ -34,7 +35,7 @@ async def after_write(clients: AppClients, db: AsyncSession, *, public: bool) ->
 async def create_article(
     body: ArticleCreate, principal: CurrentUser, db: DbSession, clients: Clients
 ) -> JSONResponse:
-    article = await service.create_article(db, principal.user, body)
+    article = await service.create_article(db, principal.user, body.draft())
     await db.commit()
     await after_write(clients, db, public=article.status is ArticleStatus.PUBLISHED)
     await db.refresh(article)
@@ -51,7 +52,7 @@ async def update_article(
 ) -> JSONResponse:
     article = await service.find_article(db, slug, principal.user)
     was_public = article.status is ArticleStatus.PUBLISHED
-    await service.update_article(db, article, principal.user, body)
+    await service.update_article(db, article, principal.user, body.edit())
     await db.commit()
     await after_write(clients, db, public=was_public or article.status is ArticleStatus.PUBLISHED)
     await db.refresh(article)

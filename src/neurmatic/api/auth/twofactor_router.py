@@ -16,7 +16,7 @@ from neurmatic.api.auth.service import AuthService, limit_two_factor
 from neurmatic.api.deps import ClientIp, Clients, CurrentUser, DbSession
 from neurmatic.api.responses import success
 from neurmatic.api.security.openapi import error_responses
-from neurmatic.api.users.models import Status, User
+from neurmatic.domain.users.models import Status, User
 from neurmatic.errors import AuthenticationRequired, Conflict
 
 router = APIRouter(prefix="/auth/2fa", tags=["two-factor"])

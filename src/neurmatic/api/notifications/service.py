@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from neurmatic.api.notifications.models import Notification
+from neurmatic.domain.notifications.models import Notification
 
 log = logging.getLogger("neurmatic.notifications")
 CHANNEL_PREFIX = "neurmatic:notify:"

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from neurmatic.adapters.probes import ProbeError, http_status, redis_call
+from neurmatic.domain.jobs import heartbeat_key
 from neurmatic.supervisor.layout import HOST, SENTINEL_MASTER_NAME
 from neurmatic.supervisor.process import is_running, terminate
 from neurmatic.supervisor.service import Service
 from neurmatic.supervisor.state import TopologyState, read_env_file, service_releases
-from neurmatic.worker.heartbeat import heartbeat_key
 
 if TYPE_CHECKING:
     from neurmatic.settings import Settings

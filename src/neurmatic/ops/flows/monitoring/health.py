@@ -28,12 +28,12 @@ from cryptography import x509
 from neurmatic.adapters.postgres import is_in_recovery, query
 from neurmatic.adapters.redis import direct
 from neurmatic.backup_status import BackupStatus
+from neurmatic.domain.jobs import ALL_QUEUES, QueueKeys
 from neurmatic.errors import TopologyError
 from neurmatic.ops.flows.backups.files import local_backups
 from neurmatic.supervisor.layout import HOST, SENTINEL_MASTER_NAME
 from neurmatic.supervisor.services.postgres import PostgresNode, superuser_endpoint
 from neurmatic.supervisor.state import TopologyState
-from neurmatic.worker.queues import ALL_QUEUES, QueueKeys
 
 CHECK_TIMEOUT_SECONDS = 5.0
 DISK_WARN, DISK_FAIL = 85.0, 95.0

@@ -1,0 +1,1 @@
+"""Notifications kept for their users until read."""
