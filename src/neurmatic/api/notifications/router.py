@@ -10,11 +10,11 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import func, select, update
 
 from neurmatic.api.deps import Clients, CurrentUser, DbSession
-from neurmatic.api.notifications.service import notification_out, notify
 from neurmatic.api.pagination import Page
 from neurmatic.api.responses import success
 from neurmatic.api.security.openapi import error_responses
 from neurmatic.domain.notifications.models import Notification
+from neurmatic.domain.notifications.service import notification_out, notify
 from neurmatic.errors import NotFound
 
 router = APIRouter(tags=["notifications"])
