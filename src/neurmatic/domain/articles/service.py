@@ -119,6 +119,13 @@ async def update_article(db: AsyncSession, article: Article, user: User, data: A
     return article
 
 
+async def delete_article(db: AsyncSession, article: Article, user: User) -> None:
+    """Delete ``article`` (its author, a moderator or an administrator); the caller commits."""
+    if not can_edit(article, user):
+        raise Forbidden("only the author, a moderator or an administrator may delete this article")
+    await db.delete(article)
+
+
 async def find_article(db: AsyncSession, slug: str, viewer: User | None) -> Article:
     article = await db.scalar(select(Article).where(Article.slug == slug))
     if article is None or (article.status is not ArticleStatus.PUBLISHED and not can_edit(article, viewer)):
