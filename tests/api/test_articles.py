@@ -115,8 +115,8 @@ async def test_html_is_sanitized_and_slugs_are_unique(settings: Settings) -> Non
 
 async def test_drafts_are_private_and_scheduled_articles_publish_when_due(settings: Settings) -> None:
     from neurmatic.adapters.redis import async_master
-    from neurmatic.api.articles.service import publish_and_announce, publish_due
     from neurmatic.db.engines import Database
+    from neurmatic.domain.articles.service import publish_and_announce, publish_due
 
     async with account_client(settings) as client:
         _, author = await signed_in(client)
@@ -183,8 +183,8 @@ async def test_listing_paginates_filters_sorts_and_searches(
 
 
 async def test_views_are_counted_in_redis_and_flushed_to_the_database(settings: Settings) -> None:
-    from neurmatic.api.articles.views import flush_views
     from neurmatic.db.engines import Database
+    from neurmatic.domain.articles.views import flush_views
 
     async with account_client(settings) as client:
         _, tokens = await signed_in(client)

@@ -10,10 +10,10 @@ import pytest
 from rq import Queue
 
 from neurmatic.adapters.redis import sync_master
+from neurmatic.domain.jobs import QueueName
 from neurmatic.settings import Settings
 from neurmatic.worker import jobs
 from neurmatic.worker.cron import CRON_JOBS, CronJob, CronTicker, claim_and_enqueue, cron_job_id
-from neurmatic.worker.queues import QueueName
 from tests.conftest import RunningTopology
 
 

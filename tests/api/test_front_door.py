@@ -218,8 +218,8 @@ async def test_a_signed_in_list_after_sign_out_is_refused_with_the_routes_answer
 
 
 async def test_the_views_flush_forgets_cached_article_pages_but_keeps_lists(settings: Settings) -> None:
-    from neurmatic.api.articles.views import flush_views
     from neurmatic.db.engines import Database
+    from neurmatic.domain.articles.views import flush_views
 
     tag = f"door-{uuid.uuid4().hex[:8]}"
     async with account_client(settings) as client:

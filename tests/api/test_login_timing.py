@@ -8,7 +8,7 @@ from __future__ import annotations
 import bcrypt
 import pytest
 
-from neurmatic.api.auth import passwords
+from neurmatic.domain.users import passwords
 from neurmatic.settings import Settings
 from tests.api.accounts import account_client, fast_settings, login, new_account, register
 from tests.conftest import RunningTopology

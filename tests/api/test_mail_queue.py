@@ -19,11 +19,11 @@ from rq import Retry
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry
 
+from neurmatic.domain.jobs import ALL_QUEUES, JOB_OUTCOMES_KEY, enqueue_mail, mail_retry
 from neurmatic.mail.message import MailMessage
 from neurmatic.mail.smtp import SmtpTransport
 from neurmatic.worker import tasks
 from neurmatic.worker.main import InlineWorker, queue_connection
-from neurmatic.worker.queues import ALL_QUEUES, JOB_OUTCOMES_KEY, enqueue_mail, mail_retry
 from tests.api.conftest import api_client
 from tests.conftest import RunningTopology
 from tests.mailbox import Flaky, SmtpCatcher, wait_for_mail

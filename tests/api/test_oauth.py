@@ -20,7 +20,7 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
-from neurmatic.api.users.models import OAuthAccount, Status, User
+from neurmatic.domain.users.models import OAuthAccount, Status, User
 from neurmatic.settings import Settings
 from tests.api.accounts import Account, account_client, bearer, fast_settings, login, new_account, register
 from tests.conftest import RunningTopology

@@ -22,12 +22,12 @@ from rq.job import JobStatus
 from rq.scheduler import RQScheduler
 
 from neurmatic.adapters.redis import direct, sync_master
+from neurmatic.domain.jobs import enqueue_mail
 from neurmatic.mail.message import MailMessage
 from neurmatic.ops.flows.drills.probe import drill_probe
 from neurmatic.supervisor.layout import HOST
 from neurmatic.supervisor.state import TopologyState
 from neurmatic.supervisor.topology import Topology
-from neurmatic.worker.queues import enqueue_mail
 from neurmatic.worker.scheduler import LEASE_SECONDS
 from tests.conftest import RunningTopology, started_topology
 from tests.mailbox import wait_for_mail

@@ -19,7 +19,6 @@ from neurmatic.api.articles.read_router import router as articles_read_router
 from neurmatic.api.articles.router import router as articles_router
 from neurmatic.api.auth.email_router import router as email_router
 from neurmatic.api.auth.oauth.router import router as oauth_router
-from neurmatic.api.auth.passwords import prepare_dummy_hashes
 from neurmatic.api.auth.router import router as auth_router
 from neurmatic.api.auth.twofactor_router import router as twofactor_router
 from neurmatic.api.errors import install_error_handlers
@@ -33,14 +32,16 @@ from neurmatic.api.metrics.sampler import run_sampler
 from neurmatic.api.notifications.hub import NotificationHub
 from neurmatic.api.notifications.router import router as notifications_router
 from neurmatic.api.notifications.socket import router as socket_router
-from neurmatic.api.observability import SentryRequestTag, init_sentry
+from neurmatic.api.observability import SentryRequestTag
 from neurmatic.api.security.cors import JsonCORSMiddleware
 from neurmatic.api.security.middleware import BodySizeLimitMiddleware, GlobalRateLimitMiddleware
 from neurmatic.api.security.openapi import install_openapi
 from neurmatic.api.security.rate_limit import Limit
 from neurmatic.api.state import AppClients
 from neurmatic.api.users.router import router as users_router
+from neurmatic.domain.users.passwords import prepare_dummy_hashes
 from neurmatic.secret_policy import check_secrets
+from neurmatic.sentry import init_sentry
 from neurmatic.settings import Settings
 
 API_PREFIX = "/api/v1"

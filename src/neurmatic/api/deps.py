@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from neurmatic.api.security.client_ip import client_ip
 from neurmatic.api.state import AppClients, clients_of
-from neurmatic.api.users.models import Role, Status, User
+from neurmatic.domain.users.models import Role, Status, User
 from neurmatic.errors import AuthenticationRequired, Forbidden
 
 ACCESS_COOKIE = "neurmatic_access"

@@ -12,10 +12,10 @@ from starlette.requests import HTTPConnection
 
 from neurmatic.adapters.redis import async_master, async_sentinel
 from neurmatic.api.articles.cache import ArticleCache
-from neurmatic.api.auth.sessions import SessionStore
 from neurmatic.api.auth.tokens import TokenCodec
 from neurmatic.api.security.rate_limit import RateLimiter
 from neurmatic.db.engines import Database
+from neurmatic.domain.sessions.store import SessionStore
 from neurmatic.settings import Settings
 
 

@@ -15,10 +15,11 @@ from neurmatic.ops.lazy_group import LazyCommand, LazyGroup
 err_console = Console(stderr=True, soft_wrap=True)
 
 
-# Every command, by name: its module under neurmatic.ops.commands, the click object, and its short help
+# Every command, by name: its module (under neurmatic.ops.commands unless a package is named: `api` and
+# `worker` live with their layer, so the ops kit imports neither), the click object, and its short help
 # (`get_short_help_str(limit=SHORT_HELP_LIMIT)` of the command, checked by tests/unit/test_cli_lazy.py).
 COMMANDS = {
-    "api": LazyCommand("serve", "api", "Serve the API with uvicorn."),
+    "api": LazyCommand("cli", "api", "Serve the API with uvicorn.", package="neurmatic.api"),
     "backup": LazyCommand(
         "backup", "backup", "Back up the database (verified, with a manifest); `backup list`, `backup..."
     ),
@@ -85,7 +86,7 @@ COMMANDS = {
         "topology", "up", "Bring the whole production topology up on 127.0.0.1 (or what is not running..."
     ),
     "users": LazyCommand("users", "users", "Accounts."),
-    "worker": LazyCommand("serve", "worker", "Run the background job worker."),
+    "worker": LazyCommand("cli", "worker", "Run the background job worker.", package="neurmatic.worker"),
 }
 
 

@@ -4,6 +4,9 @@ Importing every command module up front pulled in SQLAlchemy, Alembic, boto3 and
 any invocation: `neurmatic --help` took 1.5-2.4 s. The group lists its commands from a table (module,
 attribute, the short help it shows), and `tests/unit/test_cli_lazy.py` checks the table against the
 commands themselves, so the listed help cannot drift from the commands' own.
+
+A command usually lives under ``neurmatic.ops.commands``; one that belongs to another layer names its
+package (``neurmatic api`` is in ``neurmatic.api.cli``, so no ops module imports the web layer).
 """
 
 from __future__ import annotations
@@ -21,15 +24,20 @@ SHORT_HELP_LIMIT = 80
 
 @dataclass(frozen=True)
 class LazyCommand:
-    module: str  # under neurmatic.ops.commands
+    module: str  # under ``package``
     attribute: str
     help: str  # the command's own short help, as `--help` lists it
     hidden: bool = False
+    package: str = COMMANDS_PACKAGE  # another one for a command that lives outside the ops kit
+
+    @property
+    def module_path(self) -> str:
+        return f"{self.package}.{self.module}"
 
     def load(self) -> click.Command:
-        command = getattr(importlib.import_module(f"{COMMANDS_PACKAGE}.{self.module}"), self.attribute)
+        command = getattr(importlib.import_module(self.module_path), self.attribute)
         if not isinstance(command, click.Command):
-            raise TypeError(f"{self.module}.{self.attribute} is not a click command")
+            raise TypeError(f"{self.module_path}.{self.attribute} is not a click command")
         return command
 
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import redis
 
-from neurmatic.worker.queues import QueueName
+from neurmatic.domain.jobs import QueueName
 
 log = logging.getLogger("neurmatic.worker.cron")
 CLAIM_PREFIX = "neurmatic:cron:"

@@ -4,21 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime, timedelta
-
-from sqlalchemy import delete, or_
 
 from neurmatic.adapters.redis import async_master
-from neurmatic.api.articles.service import publish_and_announce
-from neurmatic.api.articles.views import flush_views
-from neurmatic.api.auth.sessions import SESSION_PREFIX, USER_SESSIONS_PREFIX
-from neurmatic.api.users.models import OneTimeToken
 from neurmatic.db.engines import Database
+from neurmatic.domain.articles.service import publish_and_announce
+from neurmatic.domain.articles.views import flush_views
+from neurmatic.domain.sessions.store import prune_session_index
+from neurmatic.domain.users.one_time import purge_spent_tokens
 from neurmatic.settings import Settings
 
 log = logging.getLogger("neurmatic.worker.jobs")
 _settings: Settings | None = None
-USED_TOKEN_RETENTION = timedelta(days=7)
 
 
 def use_settings(settings: Settings) -> None:
@@ -71,22 +67,10 @@ async def _cleanup() -> dict[str, int]:
     """Expired or long-used one-time tokens, and session index entries whose session expired."""
     settings = _require_settings()
     db, redis = Database(settings.database), async_master(settings.redis)
-    now = datetime.now(UTC)
     try:
         async with db.session() as session:
-            result = await session.execute(
-                delete(OneTimeToken).where(
-                    or_(OneTimeToken.expires_at < now, OneTimeToken.used_at < now - USED_TOKEN_RETENTION)
-                )
-            )
-            await session.commit()
-        pruned = 0
-        async for key in redis.scan_iter(match=f"{USER_SESSIONS_PREFIX}*", count=500):
-            for sid in await redis.smembers(key):
-                sid_text = sid.decode() if isinstance(sid, bytes) else sid
-                if not await redis.exists(f"{SESSION_PREFIX}{sid_text}"):
-                    pruned += int(await redis.srem(key, sid))
-        return {"tokens": int(getattr(result, "rowcount", 0) or 0), "sessionEntries": pruned}
+            tokens = await purge_spent_tokens(session)
+        return {"tokens": tokens, "sessionEntries": await prune_session_index(redis)}
     finally:
         await redis.aclose()
         await db.close()

@@ -29,11 +29,11 @@ from rq.job_lifecycle import call_exception_handlers
 from rq.worker.base import BaseWorker
 
 from neurmatic.adapters.redis import sync_master
+from neurmatic.domain.jobs import ALL_QUEUES, JOB_OUTCOMES_KEY
 from neurmatic.mail.transports import transport_for
 from neurmatic.settings import Settings
 from neurmatic.worker import jobs, tasks
 from neurmatic.worker.housekeeping import Housekeeper
-from neurmatic.worker.queues import ALL_QUEUES, JOB_OUTCOMES_KEY
 
 log = logging.getLogger("neurmatic.worker")
 WORKER_TTL_SECONDS = 35  # RQ blocks on the queues for ttl - 15 = 20 s between its own heartbeats

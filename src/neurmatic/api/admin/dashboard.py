@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from neurmatic.api.deps import ACCESS_COOKIE
 from neurmatic.api.state import AppClients
-from neurmatic.api.users.models import Role, Status, User
+from neurmatic.domain.users.models import Role, Status, User
 from neurmatic.errors import AuthenticationRequired
 from neurmatic.settings import RedisSettings, Settings
 

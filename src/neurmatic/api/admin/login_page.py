@@ -13,7 +13,7 @@ from neurmatic.api.auth.router import set_session_cookies
 from neurmatic.api.auth.schemas import LoginRequest
 from neurmatic.api.auth.service import AuthService
 from neurmatic.api.deps import ClientIp, Clients, DbSession
-from neurmatic.api.users.models import Role
+from neurmatic.domain.users.models import Role
 from neurmatic.errors import ApiError
 
 router = APIRouter(include_in_schema=False)

@@ -5,7 +5,8 @@ all cached lists and details become unreachable at once (they then expire on the
 keep its own copy (it cannot be purged), so these responses say ``Cache-Control: no-cache`` to the edge.
 
 Reads go to the standby only when it has replayed the last article write. Each write records the
-primary's WAL position after its commit (the highest one seen, atomically with the version increment), and a
+primary's WAL position after its commit (the highest one seen, atomically with the version increment:
+``neurmatic.domain.articles.freshness``), and a
 reader compares it with the standby's replay position: a standby that lags, even by milliseconds, is
 passed over for the primary. So no reader, anonymous or not, sees an article come back after it was
 deleted, and nothing stale is cached under the new version. The version a request reads *before* it
@@ -27,31 +28,18 @@ import asyncpg
 import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import Scope
 
 from neurmatic.adapters.redis import LuaScript
 from neurmatic.api.security.rate_limit import Decision, Limit, decision_of
+from neurmatic.domain.articles.freshness import VERSION_KEY, VIEWS_VERSION_KEY, WRITE_POSITION_KEY
 
 log = logging.getLogger("neurmatic.articles.cache")
-VERSION_KEY = "neurmatic:cache:articles:version"
-WRITE_POSITION_KEY = "neurmatic:cache:articles:write_lsn"
-# Article pages also embed this one: the views flush (every minute) forgets them, not the lists. A cached
-# page adds the pending views to the count it was cached with; after a flush moved those views into the
-# database, it would show fewer. Lists carry the sum as it was when cached, which stays true.
-VIEWS_VERSION_KEY = "neurmatic:cache:articles:views_version"
 DETAIL_PREFIX = "detail:"
 ENTRY_PREFIX = "neurmatic:cache:articles:"
 TTL_SECONDS = 30
 
-# Keep the highest write position (two writers may finish out of order) and bump the version, atomically.
-_RECORD_WRITE = """
-local current = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tonumber(ARGV[1]) > current then redis.call('SET', KEYS[1], ARGV[1]) end
-if ARGV[2] == '1' then return redis.call('INCR', KEYS[2]) end
-return tonumber(redis.call('GET', KEYS[2]) or '0')
-"""
 # The global rate limit's count and an anonymous read's cached body in one round trip (the hot path:
 # four Redis round trips per cached read were most of its time). Over the limit, no body: the 429 wins.
 # The entry's key embeds the version read here, so the body is the one that version cached. For an
@@ -86,7 +74,6 @@ return {count, ttl, version, position, session[1], session[2]}
 """
 LIST_PATH = "/api/v1/articles"
 SCOPE_VIEW = "article_cache_view"  # where the front of the app leaves the view it read for the handler
-PRIMARY_POSITION_SQL = text("SELECT (pg_current_wal_lsn() - '0/0')::bigint")
 # NULL on a primary (a read session that fell back to it): the primary is never behind itself.
 REPLAYED_SQL = "SELECT coalesce((pg_last_wal_replay_lsn() - '0/0'::pg_lsn) >= $1, true)"
 
@@ -98,11 +85,6 @@ class CacheView:
     version: int
     write_position: int
     views_version: int = 0
-
-
-async def primary_position(session: AsyncSession) -> int:
-    """The primary's WAL position now (after a commit: at or past that commit)."""
-    return int(await session.scalar(PRIMARY_POSITION_SQL) or 0)
 
 
 async def replayed(conn: asyncpg.Connection, position: int) -> bool:
@@ -246,20 +228,3 @@ class ArticleCache:
             keys=[rate_key, session_key, VERSION_KEY, WRITE_POSITION_KEY], args=[limit.window_seconds * 1000]
         )
         return decision_of(count, ttl_ms, limit), CacheView(int(version), int(position)), owner, last_active
-
-    async def record_views_flushed(self, session: AsyncSession) -> None:
-        """After the views flush committed on ``session``: its WAL position for readers, and cached
-        article pages forgotten (their counts would go back); lists stay."""
-        await self.record_write(session, public=False)
-        await self.redis.incr(VIEWS_VERSION_KEY)
-
-    async def record_write(self, session: AsyncSession, *, public: bool = True) -> None:
-        """After an article write committed on ``session``: readers need its WAL position replayed, and,
-        when the public could see what changed (``public``), every cached read is forgotten.
-
-        A draft written or edited (never published before or after) changes nothing an anonymous reader
-        can see, and only anonymous reads are cached: bumping the version for it emptied the whole cache
-        each time someone saved a draft."""
-        position = await primary_position(session)
-        flag = "1" if public else "0"
-        await self.redis.eval(_RECORD_WRITE, 2, WRITE_POSITION_KEY, VERSION_KEY, position, flag)

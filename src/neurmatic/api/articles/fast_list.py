@@ -34,17 +34,16 @@ from neurmatic.api.articles.cache import (
     detail_key,
     list_key,
 )
-from neurmatic.api.articles.models import ArticleStatus
 from neurmatic.api.articles.read_router import list_answer, on_replayed_node, read_response
-from neurmatic.api.articles.schemas import ArticleSort
-from neurmatic.api.articles.service import ArticleFilters
-from neurmatic.api.articles.views import PENDING_VIEWS, count_view
-from neurmatic.api.auth.sessions import SessionStore
 from neurmatic.api.deps import ACCESS_COOKIE, authenticate_reader
 from neurmatic.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE, Paging
 from neurmatic.api.security.middleware import SCOPE_DECISION, FastAnswer
 from neurmatic.api.security.rate_limit import Decision, Limit, fail_open, rate_key
 from neurmatic.api.state import AppClients
+from neurmatic.domain.articles.inputs import ArticleFilters, ArticleSort
+from neurmatic.domain.articles.models import ArticleStatus
+from neurmatic.domain.articles.views import PENDING_VIEWS, count_view
+from neurmatic.domain.sessions.store import SessionStore
 from neurmatic.errors import ApiError, NotFound
 
 SessionCheck = Callable[[str, str], Awaitable[bool]]

@@ -22,11 +22,11 @@ from typing import Any, Protocol
 
 import asyncpg
 
-from neurmatic.api.articles.models import ArticleStatus
-from neurmatic.api.articles.schemas import ArticleSort
-from neurmatic.api.articles.service import EDITORS, ArticleFilters
 from neurmatic.api.pagination import Paging
-from neurmatic.api.users.models import Role
+from neurmatic.domain.articles.inputs import ArticleFilters, ArticleSort
+from neurmatic.domain.articles.models import ArticleStatus
+from neurmatic.domain.articles.service import EDITORS
+from neurmatic.domain.users.models import Role
 from neurmatic.errors import Forbidden
 
 _NEWEST = "a.published_at DESC NULLS LAST, a.created_at DESC"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from neurmatic.api.articles.models import Article, Category
-from neurmatic.api.users.models import User
+from neurmatic.domain.articles.models import Article, Category
+from neurmatic.domain.users.models import User
 
 
 def category_out(category: Category | None) -> dict[str, Any] | None:

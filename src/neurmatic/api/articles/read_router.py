@@ -16,7 +16,7 @@ from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import Scope
 
-from neurmatic.api.articles import listing, service, views
+from neurmatic.api.articles import listing
 from neurmatic.api.articles.cache import (
     CacheView,
     detail_article_id,
@@ -28,14 +28,15 @@ from neurmatic.api.articles.cache import (
     replayed,
     view_from_scope,
 )
-from neurmatic.api.articles.models import ArticleStatus
 from neurmatic.api.articles.presenters import article_out
-from neurmatic.api.articles.schemas import ArticleSort
 from neurmatic.api.deps import Clients, OptionalUser
 from neurmatic.api.pagination import Page, Paging
 from neurmatic.api.security.openapi import error_responses
 from neurmatic.api.state import AppClients
-from neurmatic.api.users.models import User
+from neurmatic.domain.articles import service, views
+from neurmatic.domain.articles.inputs import ArticleFilters, ArticleSort
+from neurmatic.domain.articles.models import ArticleStatus
+from neurmatic.domain.users.models import User
 
 router = APIRouter(tags=["articles"])
 T = TypeVar("T")
@@ -79,7 +80,7 @@ async def on_replayed_node(
 async def _list_page(
     clients: AppClients,
     view: CacheView | None,
-    filters: service.ArticleFilters,
+    filters: ArticleFilters,
     viewer: User | None,
     paging: Paging,
 ) -> tuple[listing.ListPage, str]:
@@ -124,7 +125,7 @@ async def list_articles(
     sort: ArticleSort = ArticleSort.NEWEST,
     q: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
-    filters = service.ArticleFilters(category, tag, author, status, q, sort)
+    filters = ArticleFilters(category, tag, author, status, q, sort)
     body, source, cache = await list_answer(
         clients, request.scope, viewer.user if viewer else None, filters, paging
     )
@@ -132,7 +133,7 @@ async def list_articles(
 
 
 async def list_answer(
-    clients: AppClients, scope: Scope, viewer: User | None, filters: service.ArticleFilters, paging: Paging
+    clients: AppClients, scope: Scope, viewer: User | None, filters: ArticleFilters, paging: Paging
 ) -> tuple[bytes, str, str | None]:
     """The list's body, where it was read (cache, standby, primary) and, for an anonymous reader, the
     cache's verdict (HIT, MISS). Shared by the route and the front door's lean path (fast_list.py)."""

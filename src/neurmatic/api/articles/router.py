@@ -4,20 +4,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from neurmatic.api.articles import service
-from neurmatic.api.articles.models import Article, ArticleStatus, Bookmark, Category
 from neurmatic.api.articles.presenters import article_out, category_out
 from neurmatic.api.articles.schemas import ArticleCreate, ArticleUpdate, CategoryCreate
-from neurmatic.api.articles.slugs import slugify
 from neurmatic.api.deps import Clients, CurrentUser, DbSession
 from neurmatic.api.responses import success
 from neurmatic.api.security.openapi import error_responses
 from neurmatic.api.state import AppClients
-from neurmatic.api.users.models import User
-from neurmatic.errors import Conflict, Forbidden
+from neurmatic.domain.articles import bookmarks, service
+from neurmatic.domain.articles import categories as category_rules
+from neurmatic.domain.articles.freshness import record_write
+from neurmatic.domain.articles.models import ArticleStatus
+from neurmatic.domain.users.models import User
 
 router = APIRouter(tags=["articles"])
 
@@ -25,7 +24,7 @@ router = APIRouter(tags=["articles"])
 async def after_write(clients: AppClients, db: AsyncSession, *, public: bool) -> None:
     """Until the standby has replayed this write, reads go to the primary; and when the public could see
     the article before or after it (``public``), cached anonymous reads are forgotten."""
-    await clients.article_cache.record_write(db, public=public)
+    await record_write(clients.redis, db, public=public)
 
 
 @router.post(
@@ -34,7 +33,7 @@ async def after_write(clients: AppClients, db: AsyncSession, *, public: bool) ->
 async def create_article(
     body: ArticleCreate, principal: CurrentUser, db: DbSession, clients: Clients
 ) -> JSONResponse:
-    article = await service.create_article(db, principal.user, body)
+    article = await service.create_article(db, principal.user, body.draft())
     await db.commit()
     await after_write(clients, db, public=article.status is ArticleStatus.PUBLISHED)
     await db.refresh(article)
@@ -51,7 +50,7 @@ async def update_article(
 ) -> JSONResponse:
     article = await service.find_article(db, slug, principal.user)
     was_public = article.status is ArticleStatus.PUBLISHED
-    await service.update_article(db, article, principal.user, body)
+    await service.update_article(db, article, principal.user, body.edit())
     await db.commit()
     await after_write(clients, db, public=was_public or article.status is ArticleStatus.PUBLISHED)
     await db.refresh(article)
@@ -65,10 +64,8 @@ async def update_article(
 )
 async def delete_article(slug: str, principal: CurrentUser, db: DbSession, clients: Clients) -> JSONResponse:
     article = await service.find_article(db, slug, principal.user)
-    if not service.can_edit(article, principal.user):
-        raise Forbidden("only the author, a moderator or an administrator may delete this article")
     was_public = article.status is ArticleStatus.PUBLISHED
-    await db.delete(article)
+    await service.delete_article(db, article, principal.user)
     await db.commit()
     await after_write(clients, db, public=was_public)
     return success({"deleted": slug})
@@ -77,41 +74,26 @@ async def delete_article(slug: str, principal: CurrentUser, db: DbSession, clien
 @router.put("/articles/{slug}/bookmark", summary="Bookmark an article", responses=error_responses(401, 404))
 async def bookmark(slug: str, principal: CurrentUser, db: DbSession) -> JSONResponse:
     article = await service.find_article(db, slug, principal.user)
-    if await db.get(Bookmark, (principal.user.id, article.id)) is None:
-        db.add(Bookmark(user_id=principal.user.id, article_id=article.id))
-        await db.commit()
+    await bookmarks.bookmark(db, principal.user.id, article.id)
     return success({"bookmarked": slug})
 
 
 @router.delete("/articles/{slug}/bookmark", summary="Remove a bookmark", responses=error_responses(401, 404))
 async def unbookmark(slug: str, principal: CurrentUser, db: DbSession) -> JSONResponse:
     article = await service.find_article(db, slug, principal.user)
-    existing = await db.get(Bookmark, (principal.user.id, article.id))
-    if existing is not None:
-        await db.delete(existing)
-        await db.commit()
+    await bookmarks.unbookmark(db, principal.user.id, article.id)
     return success({"bookmarked": None})
 
 
 @router.get("/users/me/bookmarks", summary="My bookmarked articles", responses=error_responses(401))
 async def my_bookmarks(principal: CurrentUser, db: DbSession) -> JSONResponse:
-    rows = (
-        await db.execute(
-            select(Article, User)
-            .join(Bookmark, Bookmark.article_id == Article.id)
-            .join(User, User.id == Article.author_id)
-            .where(Bookmark.user_id == principal.user.id)
-            .order_by(Bookmark.created_at.desc())
-            .limit(100)
-        )
-    ).all()
+    rows = await bookmarks.bookmarked(db, principal.user.id)
     return success([article_out(a, u, full=False) for a, u in rows])
 
 
 @router.get("/categories", summary="Every category", responses=error_responses(429))
 async def categories(db: DbSession) -> JSONResponse:
-    rows = (await db.scalars(select(Category).order_by(Category.name))).all()
-    return success([category_out(c) for c in rows])
+    return success([category_out(c) for c in await category_rules.all_categories(db)])
 
 
 @router.post(
@@ -121,12 +103,5 @@ async def categories(db: DbSession) -> JSONResponse:
     responses=error_responses(401, 403, 409, 422),
 )
 async def create_category(body: CategoryCreate, principal: CurrentUser, db: DbSession) -> JSONResponse:
-    if principal.user.role not in service.EDITORS:
-        raise Forbidden("only moderators and administrators create categories")
-    slug = slugify(body.name)
-    if await db.scalar(select(Category.id).where(Category.slug == slug)) is not None:
-        raise Conflict("this category exists")
-    category = Category(slug=slug, name=body.name)
-    db.add(category)
-    await db.commit()
+    category = await category_rules.create_category(db, principal.user, body.name)
     return success(category_out(category), status_code=201)

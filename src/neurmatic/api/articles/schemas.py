@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 
 from pydantic import Field
 
-from neurmatic.api.articles.models import ArticleStatus
 from neurmatic.api.auth.schemas import Body
+from neurmatic.domain.articles.inputs import ArticleDraft, ArticleEdit
+from neurmatic.domain.articles.models import ArticleStatus
 
 
 class ArticleCreate(Body):
@@ -22,6 +22,9 @@ class ArticleCreate(Body):
     category: str | None = Field(None, max_length=80, description="A category slug")
     tags: list[str] = Field(default_factory=list, max_length=10)
 
+    def draft(self) -> ArticleDraft:
+        return ArticleDraft(**self.model_dump())
+
 
 class ArticleUpdate(Body):
     title: str | None = Field(None, min_length=3, max_length=200)
@@ -32,12 +35,9 @@ class ArticleUpdate(Body):
     category: str | None = Field(None, max_length=80)
     tags: list[str] | None = Field(None, max_length=10)
 
-
-class ArticleSort(StrEnum):
-    NEWEST = "-publishedAt"
-    OLDEST = "publishedAt"
-    MOST_VIEWED = "-views"
-    RECENTLY_CREATED = "-createdAt"
+    def edit(self) -> ArticleEdit:
+        """The changes, naming the fields the request set (``null`` clears a field, absent keeps it)."""
+        return ArticleEdit(given=frozenset(self.model_fields_set), **self.model_dump())
 
 
 class CategoryCreate(Body):

@@ -13,9 +13,7 @@ from fastapi import APIRouter, BackgroundTasks
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
-from neurmatic.api.auth import passwords
 from neurmatic.api.auth.mail_flows import password_reset_for, resend_verification_for
-from neurmatic.api.auth.one_time import Purpose, consume_token
 from neurmatic.api.auth.presenters import user_out
 from neurmatic.api.auth.schemas import Body, Email
 from neurmatic.api.deps import ClientIp, Clients, DbSession
@@ -23,7 +21,9 @@ from neurmatic.api.responses import success
 from neurmatic.api.security.openapi import error_responses
 from neurmatic.api.security.rate_limit import Limit
 from neurmatic.api.state import AppClients
-from neurmatic.api.users.models import User
+from neurmatic.domain.users import passwords
+from neurmatic.domain.users.models import User
+from neurmatic.domain.users.one_time import Purpose, consume_token
 from neurmatic.errors import ValidationFailed
 
 router = APIRouter(prefix="/auth", tags=["auth"])

@@ -15,13 +15,13 @@ from typing import ParamSpec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from neurmatic.api.auth.one_time import Purpose, create_token
 from neurmatic.api.state import AppClients
-from neurmatic.api.users.models import Status, User
+from neurmatic.domain.jobs import QueueUnavailable, submit_mail
+from neurmatic.domain.users.models import Status, User
+from neurmatic.domain.users.one_time import Purpose, create_token
 from neurmatic.mail.message import MailMessage
 from neurmatic.mail.templates import PASSWORD_RESET_MAIL, VERIFICATION_MAIL
 from neurmatic.settings import Settings
-from neurmatic.worker.queues import QueueUnavailable, submit_mail
 
 log = logging.getLogger("neurmatic.auth.mail")
 P = ParamSpec("P")

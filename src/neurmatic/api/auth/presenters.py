@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from neurmatic.api.auth.schemas import LoginResponse, TokenPair, UserOut
-from neurmatic.api.users.models import User
+from neurmatic.domain.users.models import User
 
 
 def login_body(user: User, tokens: TokenPair) -> dict[str, Any]:

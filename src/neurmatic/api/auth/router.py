@@ -6,7 +6,6 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from neurmatic.api.auth.mail_flows import send_account_mail
-from neurmatic.api.auth.one_time import Purpose
 from neurmatic.api.auth.presenters import login_body, user_out
 from neurmatic.api.auth.schemas import LoginRequest, LoginResponse, RefreshRequest, RegisterRequest, TokenPair
 from neurmatic.api.auth.service import AuthService
@@ -21,6 +20,7 @@ from neurmatic.api.deps import (
 )
 from neurmatic.api.responses import success
 from neurmatic.api.security.openapi import error_responses
+from neurmatic.domain.users.one_time import Purpose
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
 from pydantic.alias_generators import to_camel
 
-USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{2,49}$")
+from neurmatic.domain.users.names import USERNAME_RULE, is_valid_username
 
 
 def _lower(value: str) -> str:
@@ -16,8 +15,8 @@ def _lower(value: str) -> str:
 
 
 def _username(value: str) -> str:
-    if not USERNAME.match(value):
-        raise ValueError("3-50 characters: letters, digits, '_' or '-', starting with a letter or digit")
+    if not is_valid_username(value):
+        raise ValueError(USERNAME_RULE)
     return value
 
 

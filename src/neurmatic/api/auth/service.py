@@ -13,13 +13,13 @@ from datetime import UTC, datetime
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from neurmatic.api.auth import passwords
 from neurmatic.api.auth.schemas import LoginRequest, RegisterRequest, TokenPair
 from neurmatic.api.auth.tokens import new_token_id
-from neurmatic.api.auth.twofactor import check_second_factor
 from neurmatic.api.security.rate_limit import Limit
 from neurmatic.api.state import AppClients
-from neurmatic.api.users.models import Status, User
+from neurmatic.domain.users import passwords
+from neurmatic.domain.users.models import Status, User
+from neurmatic.domain.users.twofactor import check_second_factor
 from neurmatic.errors import AuthenticationRequired, Conflict, RateLimited, ValidationFailed
 
 log = logging.getLogger("neurmatic.auth")

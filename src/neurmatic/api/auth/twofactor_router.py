@@ -8,7 +8,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
-from neurmatic.api.auth import twofactor
 from neurmatic.api.auth.challenge import challenge_user, close_challenge
 from neurmatic.api.auth.presenters import login_body
 from neurmatic.api.auth.schemas import Body, LoginResponse
@@ -16,7 +15,8 @@ from neurmatic.api.auth.service import AuthService, limit_two_factor
 from neurmatic.api.deps import ClientIp, Clients, CurrentUser, DbSession
 from neurmatic.api.responses import success
 from neurmatic.api.security.openapi import error_responses
-from neurmatic.api.users.models import Status, User
+from neurmatic.domain.users import twofactor
+from neurmatic.domain.users.models import Status, User
 from neurmatic.errors import AuthenticationRequired, Conflict
 
 router = APIRouter(prefix="/auth/2fa", tags=["two-factor"])

@@ -13,9 +13,8 @@ from redis.asyncio.sentinel import Sentinel
 from sqlalchemy import text
 
 from neurmatic.db.engines import Database
+from neurmatic.domain.jobs import ALL_QUEUES, HEARTBEAT_PREFIX, QueueKeys
 from neurmatic.health import Status
-from neurmatic.worker.heartbeat import HEARTBEAT_PREFIX
-from neurmatic.worker.queues import ALL_QUEUES, QueueKeys
 
 CHECK_TIMEOUT_SECONDS = 2.0
 SENTINEL_TIMEOUT_SECONDS = 1.0

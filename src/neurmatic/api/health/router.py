@@ -17,7 +17,7 @@ from neurmatic.api.responses import success
 from neurmatic.api.security.internal_peer import is_internal_peer
 from neurmatic.api.security.openapi import error_responses
 from neurmatic.api.state import clients_of
-from neurmatic.api.users.models import Role
+from neurmatic.domain.users.models import Role
 
 router = APIRouter(prefix="/health", tags=["health"])
 NO_STORE = {"Cache-Control": "no-store"}

@@ -10,12 +10,12 @@ from fastapi.responses import JSONResponse, Response
 
 from neurmatic.api.deps import CurrentUser, DbSession
 from neurmatic.api.media import service
-from neurmatic.api.media.models import MediaFile
 from neurmatic.api.media.sniff import ALLOWED, EXTENSIONS
 from neurmatic.api.media.storage import MediaStorage, S3Storage
 from neurmatic.api.responses import success
 from neurmatic.api.security.openapi import error_responses
-from neurmatic.api.users.models import Role
+from neurmatic.domain.media.models import MediaFile
+from neurmatic.domain.users.models import Role
 from neurmatic.edge_policy import MICROCACHE_SECONDS
 from neurmatic.errors import Conflict, Forbidden, NotFound, ValidationFailed
 

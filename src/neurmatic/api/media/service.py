@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 from fastapi import UploadFile
 
-from neurmatic.api.media.models import MediaFile
 from neurmatic.api.media.sniff import ALLOWED, EXTENSIONS, HEAD_BYTES, image_size, sniff
 from neurmatic.api.media.storage import LocalStorage, MediaStorage, S3Storage
+from neurmatic.domain.media.models import MediaFile
 from neurmatic.errors import PayloadTooLarge, ValidationFailed
 from neurmatic.settings import Settings
 

@@ -10,9 +10,8 @@ from neurmatic.api.metrics.registry import ApiMetrics
 from neurmatic.api.state import AppClients
 from neurmatic.backup_status import REDIS_KEY as BACKUP_STATUS_KEY
 from neurmatic.backup_status import BackupStatus
+from neurmatic.domain.jobs import ALL_QUEUES, HEARTBEAT_PREFIX, JOB_OUTCOMES_KEY, QueueKeys
 from neurmatic.periodic import every
-from neurmatic.worker.heartbeat import HEARTBEAT_PREFIX
-from neurmatic.worker.queues import ALL_QUEUES, JOB_OUTCOMES_KEY, QueueKeys
 
 log = logging.getLogger("neurmatic.metrics")
 SAMPLE_EVERY_SECONDS = 5.0

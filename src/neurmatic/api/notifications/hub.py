@@ -12,7 +12,7 @@ from collections import defaultdict
 import redis.asyncio as aioredis
 from fastapi import WebSocket
 
-from neurmatic.api.notifications.service import CHANNEL_PREFIX
+from neurmatic.domain.notifications.service import CHANNEL_PREFIX
 
 log = logging.getLogger("neurmatic.notifications.hub")
 STOP_TIMEOUT_SECONDS = 3.0

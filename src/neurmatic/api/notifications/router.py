@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from sqlalchemy import func, select, update
 
 from neurmatic.api.deps import Clients, CurrentUser, DbSession
-from neurmatic.api.notifications.models import Notification
-from neurmatic.api.notifications.service import notification_out, notify
 from neurmatic.api.pagination import Page
 from neurmatic.api.responses import success
 from neurmatic.api.security.openapi import error_responses
+from neurmatic.domain.notifications import service
+from neurmatic.domain.notifications.service import notification_out
 from neurmatic.errors import NotFound
 
 router = APIRouter(tags=["notifications"])
@@ -27,15 +25,9 @@ async def list_notifications(
     paging: Page,
     unread: bool = False,
 ) -> JSONResponse:
-    query = select(Notification).where(Notification.user_id == principal.user.id)
-    if unread:
-        query = query.where(Notification.read_at.is_(None))
-    total = await db.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = (
-        await db.scalars(
-            query.order_by(Notification.created_at.desc()).offset(paging.offset).limit(paging.limit)
-        )
-    ).all()
+    rows, total = await service.notifications_of(
+        db, principal.user.id, unread_only=unread, offset=paging.offset, limit=paging.limit
+    )
     return success([notification_out(n) for n in rows], meta=paging.meta(total))
 
 
@@ -43,23 +35,15 @@ async def list_notifications(
     "/notifications/{notification_id}/read", summary="Mark one as read", responses=error_responses(401, 404)
 )
 async def mark_read(notification_id: uuid.UUID, principal: CurrentUser, db: DbSession) -> JSONResponse:
-    notification = await db.get(Notification, notification_id)
-    if notification is None or notification.user_id != principal.user.id:
+    notification = await service.mark_read(db, principal.user.id, notification_id)
+    if notification is None:
         raise NotFound("no such notification")
-    notification.read_at = notification.read_at or datetime.now(UTC)
-    await db.commit()
     return success(notification_out(notification))
 
 
 @router.post("/notifications/read-all", summary="Mark all as read", responses=error_responses(401))
 async def mark_all_read(principal: CurrentUser, db: DbSession) -> JSONResponse:
-    result = await db.execute(
-        update(Notification)
-        .where(Notification.user_id == principal.user.id, Notification.read_at.is_(None))
-        .values(read_at=datetime.now(UTC))
-    )
-    await db.commit()
-    return success({"marked": getattr(result, "rowcount", 0)})
+    return success({"marked": await service.mark_all_read(db, principal.user.id)})
 
 
 @router.post(
@@ -69,7 +53,7 @@ async def mark_all_read(principal: CurrentUser, db: DbSession) -> JSONResponse:
     responses=error_responses(401, 429),
 )
 async def send_test(principal: CurrentUser, db: DbSession, clients: Clients) -> JSONResponse:
-    notification = await notify(
+    notification = await service.notify(
         db,
         clients.redis,
         principal.user.id,

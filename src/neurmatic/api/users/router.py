@@ -34,7 +34,7 @@ async def me(principal: CurrentUser) -> JSONResponse:
 
 @router.patch("/me", summary="Update the profile", responses=error_responses(401, 403, 422))
 async def update_me(body: ProfileUpdate, principal: CurrentUser, db: DbSession) -> JSONResponse:
-    from neurmatic.api.security.sanitize import plain_text
+    from neurmatic.domain.sanitize import plain_text
 
     user = await db.merge(principal.user)
     changes = body.model_dump(exclude_unset=True)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from alembic import context
 
-from neurmatic.api.articles import models as article_models  # noqa: F401
-from neurmatic.api.media import models as media_models  # noqa: F401
-from neurmatic.api.notifications import models as notification_models  # noqa: F401
-from neurmatic.api.users import models as user_models  # noqa: F401
 from neurmatic.db import models  # noqa: F401 - registers the models on the metadata
 from neurmatic.db.base import Base
+from neurmatic.domain.articles import models as article_models  # noqa: F401
+from neurmatic.domain.media import models as media_models  # noqa: F401
+from neurmatic.domain.notifications import models as notification_models  # noqa: F401
+from neurmatic.domain.users import models as user_models  # noqa: F401
 
 if context.is_offline_mode():
     # `neurmatic migrate --dry-run`: the SQL the upgrade would run, printed, nothing executed.

@@ -9,10 +9,10 @@ import sys
 import click
 from sqlalchemy import select
 
-from neurmatic.api.auth.passwords import hash_password, password_problems
-from neurmatic.api.auth.schemas import USERNAME
-from neurmatic.api.users.models import Role, Status, User
 from neurmatic.db.engines import Database
+from neurmatic.domain.users.models import Role, Status, User
+from neurmatic.domain.users.names import USERNAME_RULE, is_valid_username
+from neurmatic.domain.users.passwords import hash_password, password_problems
 from neurmatic.errors import ConfigurationError
 from neurmatic.ops.commands.options import DeploymentChoice, deployment_option
 from neurmatic.settings import Settings
@@ -35,8 +35,8 @@ def create_admin(email: str, username: str, password_stdin: bool, target: Deploy
     problems = password_problems(password, email=email, username=username)
     if problems:
         raise ConfigurationError("the password is too weak: " + "; ".join(problems))
-    if not USERNAME.match(username):
-        raise ConfigurationError("the username must be 3-50 letters, digits, '_' or '-'")
+    if not is_valid_username(username):
+        raise ConfigurationError(f"the username must be {USERNAME_RULE}")
     created = asyncio.run(_create_admin(settings, email.strip().lower(), username, password))
     click.echo(f"{'created' if created else 'promoted'} administrator {email}")
 

@@ -14,11 +14,11 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import insert, select
 
-from neurmatic.api.articles.models import Article, ArticleStatus, Category, Tag, article_tags
-from neurmatic.api.articles.slugs import slugify
-from neurmatic.api.auth.passwords import hash_password
-from neurmatic.api.users.models import User
 from neurmatic.db.engines import Database
+from neurmatic.domain.articles.models import Article, ArticleStatus, Category, Tag, article_tags
+from neurmatic.domain.articles.slugs import slugify
+from neurmatic.domain.users.models import User
+from neurmatic.domain.users.passwords import hash_password
 from neurmatic.settings import Settings
 
 DEMO_PASSWORD = "Demo-Password-2026"  # noqa: S105 - documented demo credential for seeded accounts

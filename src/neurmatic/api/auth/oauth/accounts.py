@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from neurmatic.api.auth.oauth.client import Identity
-from neurmatic.api.users.models import OAuthAccount, Status, TotpBackupCode, User
+from neurmatic.domain.users.models import OAuthAccount, Status, TotpBackupCode, User
 from neurmatic.errors import AuthenticationRequired
 
 _NOT_USERNAME = re.compile(r"[^A-Za-z0-9_-]+")

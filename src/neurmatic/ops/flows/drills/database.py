@@ -16,10 +16,10 @@ from datetime import UTC, datetime
 
 from sqlalchemy import delete, select
 
-from neurmatic.api.articles.models import Article
-from neurmatic.api.auth.passwords import hash_password
-from neurmatic.api.users.models import Role, Status, User
 from neurmatic.db.engines import Database
+from neurmatic.domain.articles.models import Article
+from neurmatic.domain.users.models import Role, Status, User
+from neurmatic.domain.users.passwords import hash_password
 from neurmatic.errors import NeurmaticError
 from neurmatic.settings import Settings
 

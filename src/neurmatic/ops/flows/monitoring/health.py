@@ -33,10 +33,10 @@ from neurmatic.adapters.postgres import PgEndpoint, is_in_recovery, query
 from neurmatic.adapters.redis import direct, sentinel_addresses, sync_master
 from neurmatic.backup_status import BackupStatus
 from neurmatic.deployment.model import Deployment
+from neurmatic.domain.jobs import ALL_QUEUES, QueueKeys
 from neurmatic.errors import TopologyError
 from neurmatic.health import Status, Verdict, verdict
 from neurmatic.ops.flows.backups.files import local_backups
-from neurmatic.worker.queues import ALL_QUEUES, QueueKeys
 
 CHECK_TIMEOUT_SECONDS = 5.0
 DISK_WARN, DISK_FAIL = 85.0, 95.0

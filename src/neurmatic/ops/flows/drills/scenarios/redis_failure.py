@@ -19,13 +19,13 @@ from rq import Queue
 from rq.job import Job, JobStatus
 
 from neurmatic.adapters.redis import direct, sentinel_command, sync_master
+from neurmatic.domain.jobs import QueueName
 from neurmatic.ops.flows.drills.context import DrillContext
 from neurmatic.ops.flows.drills.errors import DrillPreconditionFailed
 from neurmatic.ops.flows.drills.probe import drill_probe
 from neurmatic.ops.flows.drills.registry import Scenario, register
 from neurmatic.supervisor.layout import HOST, SENTINEL_MASTER_NAME
 from neurmatic.supervisor.services.redis import RedisNode
-from neurmatic.worker.queues import QueueName
 
 JOB_DELAY_SECONDS = 2  # due while the master is down: it waits in Redis through the failover
 JOB_WAIT_SECONDS = 45.0

@@ -11,10 +11,10 @@ import hashlib
 import secrets
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from neurmatic.api.users.models import OneTimeToken, Status, User
+from neurmatic.domain.users.models import OneTimeToken, Status, User
 
 
 class Purpose(enum.StrEnum):
@@ -25,6 +25,7 @@ class Purpose(enum.StrEnum):
 # A new reset link replaces the older ones: only the latest mail can change the password. Verification
 # links stay valid side by side, so the first of two mails to arrive (after a resend) still works.
 SINGLE_LIVE_TOKEN = frozenset({Purpose.RESET_PASSWORD})
+USED_TOKEN_RETENTION = timedelta(days=7)  # how long a used token is kept before the cleanup job deletes it
 
 
 def token_hash(token: str) -> str:
@@ -76,3 +77,16 @@ async def consume_token(db: AsyncSession, token: str, purpose: Purpose) -> User 
     if user is None or user.status is not Status.ACTIVE:
         return None
     return user
+
+
+async def purge_spent_tokens(db: AsyncSession, now: datetime | None = None) -> int:
+    """Delete expired tokens and those used more than :data:`USED_TOKEN_RETENTION` ago, and commit; how
+    many went (the cleanup cron job calls this)."""
+    moment = now or datetime.now(UTC)
+    result = await db.execute(
+        delete(OneTimeToken).where(
+            or_(OneTimeToken.expires_at < moment, OneTimeToken.used_at < moment - USED_TOKEN_RETENTION)
+        )
+    )
+    await db.commit()
+    return int(getattr(result, "rowcount", 0) or 0)

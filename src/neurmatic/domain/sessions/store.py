@@ -180,6 +180,17 @@ class SessionStore:
         return len(sids)
 
 
+async def prune_session_index(redis: aioredis.Redis) -> int:
+    """Drop the entries of every user's session index whose session expired; how many (the cleanup cron
+    job calls this: a session hash expires on its own, its entry in the index does not)."""
+    pruned = 0
+    async for key in redis.scan_iter(match=f"{USER_SESSIONS_PREFIX}*", count=500):
+        for sid in await redis.smembers(key):
+            if not await redis.exists(f"{SESSION_PREFIX}{_text(sid)}"):
+                pruned += int(await redis.srem(key, sid))
+    return pruned
+
+
 def _text(value: Any) -> str:
     if value is None:
         return ""

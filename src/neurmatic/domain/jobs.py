@@ -1,4 +1,8 @@
-"""The job queues (RQ on the Sentinel-managed Redis) and how the API puts mail on them.
+"""The job-queue contract between the API and the worker: queue names, their Redis keys, how mail is put
+on a queue, and the workers' heartbeat keys. Both sides import it from here, so neither imports the other.
+
+A job names its function by import path (:data:`SEND_EMAIL_TASK`), not by the function object: the
+enqueuing side then never imports the worker's code, and RQ resolves the path in the worker's process.
 
 A worker listens on every queue in :data:`ALL_QUEUES`, in that order, so mail is never stuck behind
 analytics. Failed jobs stay in RQ's ``FailedJobRegistry`` for :data:`FAILED_JOB_TTL_SECONDS`, where an
@@ -21,7 +25,6 @@ from neurmatic.adapters.redis import sync_master
 from neurmatic.errors import NeurmaticError
 from neurmatic.mail.message import MailMessage
 from neurmatic.settings import RedisSettings
-from neurmatic.worker.tasks import send_email
 
 
 class QueueName(enum.StrEnum):
@@ -40,6 +43,11 @@ JOB_OUTCOMES_KEY = "neurmatic:job_outcomes"  # hash "<queue>:<succeeded|failed>"
 MAIL_RETRY_INTERVALS = (2, 10, 60, 300, 900)
 MAIL_JOB_TIMEOUT_SECONDS = 120  # longer than a slow SMTP dialogue (30 s socket timeout per step)
 FAILED_JOB_TTL_SECONDS = int(timedelta(days=30).total_seconds())
+SEND_EMAIL_TASK = "neurmatic.worker.tasks.send_email"  # takes MailMessage.as_payload()
+
+HEARTBEAT_PREFIX = "neurmatic:workers:"  # one key per live worker; the supervisor and /health read them
+HEARTBEAT_TTL_SECONDS = 15
+HEARTBEAT_INTERVAL_SECONDS = 5
 
 
 class QueueUnavailable(NeurmaticError):
@@ -53,13 +61,13 @@ def mail_retry() -> Retry:
 def enqueue_mail(
     connection: redis.Redis, message: MailMessage, *, queue: str = QueueName.EMAIL, retry: Retry | None = None
 ) -> Job:
-    """Put ``message`` on ``queue`` for :func:`neurmatic.worker.tasks.send_email`, with retries.
+    """Put ``message`` on ``queue`` for the worker's mail task (:data:`SEND_EMAIL_TASK`), with retries.
 
     The description names the recipient's domain and the subject only: RQ logs and displays it, and the
     message body holds a one-time link.
     """
     return Queue(queue, connection=connection).enqueue(
-        send_email,
+        SEND_EMAIL_TASK,
         message.as_payload(),
         retry=retry or mail_retry(),
         job_timeout=MAIL_JOB_TIMEOUT_SECONDS,
@@ -102,3 +110,8 @@ class QueueKeys:
             failed=FailedJobRegistry.key_template.format(name),
             scheduled=ScheduledJobRegistry.key_template.format(name),
         )
+
+
+def heartbeat_key(worker_name: str) -> str:
+    """The Redis key a live worker named ``worker_name`` refreshes."""
+    return f"{HEARTBEAT_PREFIX}{worker_name}"

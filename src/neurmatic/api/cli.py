@@ -1,4 +1,9 @@
-"""``neurmatic api`` and ``neurmatic worker``: the processes the topology (or compose, or k8s) runs."""
+"""``neurmatic api``: the API's process (uvicorn and its workers), as the topology (or compose, or
+Kubernetes) runs it.
+
+It lives with the API, not in the operations kit, so no ops module imports the web layer;
+``neurmatic.ops.cli`` lists it lazily by module path, and ``neurmatic --help`` imports none of it.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +12,9 @@ from pathlib import Path
 
 import click
 
+from neurmatic.cli_options import env_file_option
 from neurmatic.logging import configure_logging
 from neurmatic.settings import Settings
-
-env_file_option = click.option(
-    "--env-file",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    default=None,
-    help="Read settings from this file for what the environment does not set.",
-)
 
 
 @click.command()
@@ -70,19 +69,3 @@ def api(
         timeout_graceful_shutdown=10,
         access_log=False,
     )
-
-
-@click.command()
-@env_file_option
-@click.option("--name", default="worker", show_default=True, help="This worker's name (its heartbeat key).")
-def worker(env_file: Path | None, name: str) -> None:
-    """Run the background job worker."""
-    from neurmatic.api.observability import init_sentry
-    from neurmatic.secret_policy import check_secrets
-    from neurmatic.worker.main import Worker
-
-    settings = Settings.load(env_file)
-    check_secrets(settings)
-    configure_logging(name, settings.app.log_level)
-    init_sentry(settings, "worker")
-    Worker(settings, name).run()

@@ -16,7 +16,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from neurmatic.api.users.models import TotpBackupCode, User
+from neurmatic.domain.users.models import TotpBackupCode, User
 from neurmatic.errors import AuthenticationRequired
 
 ISSUER = "Neurmatic"

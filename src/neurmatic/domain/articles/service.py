@@ -1,9 +1,8 @@
-"""Article rules: who may write what, statuses and scheduling, slugs, tags, sanitizing, listing."""
+"""Article rules: who may write what, statuses and scheduling, slugs, tags, sanitizing, publishing."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
@@ -12,25 +11,15 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from neurmatic.api.articles.cache import ArticleCache
-from neurmatic.api.articles.models import Article, ArticleStatus, Category, Tag
-from neurmatic.api.articles.schemas import ArticleCreate, ArticleSort, ArticleUpdate
-from neurmatic.api.articles.slugs import slugify, with_suffix
-from neurmatic.api.security.sanitize import clean_html, plain_text
-from neurmatic.api.users.models import Role, User
+from neurmatic.domain.articles.freshness import record_write
+from neurmatic.domain.articles.inputs import ArticleDraft, ArticleEdit
+from neurmatic.domain.articles.models import Article, ArticleStatus, Category, Tag
+from neurmatic.domain.articles.slugs import slugify, with_suffix
+from neurmatic.domain.sanitize import clean_html, plain_text
+from neurmatic.domain.users.models import Role, User
 from neurmatic.errors import Forbidden, NotFound, ValidationFailed
 
 EDITORS = (Role.MODERATOR, Role.ADMIN)
-
-
-@dataclass(frozen=True)
-class ArticleFilters:
-    category: str | None = None
-    tag: str | None = None
-    author: str | None = None
-    status: ArticleStatus | None = None
-    q: str | None = None
-    sort: ArticleSort = ArticleSort.NEWEST
 
 
 def can_edit(article: Article, user: User | None) -> bool:
@@ -87,7 +76,7 @@ async def _tags(db: AsyncSession, names: list[str]) -> list[Tag]:
     return [found[slug] for slug in by_slug]
 
 
-async def create_article(db: AsyncSession, author: User, data: ArticleCreate) -> Article:
+async def create_article(db: AsyncSession, author: User, data: ArticleDraft) -> Article:
     title = plain_text(data.title)
     article = Article(
         title=title,
@@ -110,10 +99,10 @@ async def create_article(db: AsyncSession, author: User, data: ArticleCreate) ->
     return article
 
 
-async def update_article(db: AsyncSession, article: Article, user: User, data: ArticleUpdate) -> Article:
+async def update_article(db: AsyncSession, article: Article, user: User, data: ArticleEdit) -> Article:
     if not can_edit(article, user):
         raise Forbidden("only the author, a moderator or an administrator may change this article")
-    changes = data.model_dump(exclude_unset=True)
+    changes = data.given
     if "title" in changes and data.title:
         article.title = plain_text(data.title)
     if "summary" in changes:
@@ -128,6 +117,13 @@ async def update_article(db: AsyncSession, article: Article, user: User, data: A
         _apply_status(article, data.status, data.scheduled_at or article.scheduled_at)
     await db.flush()
     return article
+
+
+async def delete_article(db: AsyncSession, article: Article, user: User) -> None:
+    """Delete ``article`` (its author, a moderator or an administrator); the caller commits."""
+    if not can_edit(article, user):
+        raise Forbidden("only the author, a moderator or an administrator may delete this article")
+    await db.delete(article)
 
 
 async def find_article(db: AsyncSession, slug: str, viewer: User | None) -> Article:
@@ -160,5 +156,5 @@ async def publish_and_announce(
     published = await publish_due(db, now)
     await db.commit()
     if published:
-        await ArticleCache(redis).record_write(db)
+        await record_write(redis, db)
     return published

@@ -9,8 +9,8 @@ from redis.exceptions import RedisError
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from neurmatic.api.articles.cache import ArticleCache
-from neurmatic.api.articles.models import Article
+from neurmatic.domain.articles.freshness import record_views_flushed
+from neurmatic.domain.articles.models import Article
 
 PENDING_VIEWS = "neurmatic:article_views"
 
@@ -49,5 +49,5 @@ async def flush_views(redis: aioredis.Redis, db: AsyncSession) -> int:
             await redis.hdel(PENDING_VIEWS, raw_id)
         moved += count
     if moved:
-        await ArticleCache(redis).record_views_flushed(db)
+        await record_views_flushed(redis, db)
     return moved

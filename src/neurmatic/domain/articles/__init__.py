@@ -1,0 +1,1 @@
+"""Articles: models, slugs, the writing rules, scheduling and view counting."""

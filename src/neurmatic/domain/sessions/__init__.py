@@ -1,0 +1,1 @@
+"""Sessions in Redis: one login on one device, with the refresh token it may use next."""

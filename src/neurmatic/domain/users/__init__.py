@@ -1,0 +1,1 @@
+"""Accounts: the user model, passwords and their policy, usernames, one-time tokens, two-factor."""
