@@ -213,6 +213,58 @@ def test_the_api_imports_neither_the_worker_nor_ops_nor_the_supervisor() -> None
     )
 
 
+# The modules of ops that still drive the local topology's processes directly: the process-control
+# procedures (drills, deploy/rollback/scale, database failover and standby rebuild, up/down/status). They
+# are reached only after `DeploymentChoice.platform_dir()` has refused a deployment without a platform
+# (exit 3). Moving each behind the Platform interface shrinks this list; nothing may be added to it.
+PROCESS_CONTROL_PENDING = frozenset(
+    {
+        "neurmatic.ops.commands.deploy",
+        "neurmatic.ops.commands.drill",
+        "neurmatic.ops.commands.failover",
+        "neurmatic.ops.commands.topology",
+        "neurmatic.ops.flows.failover.database",
+        "neurmatic.ops.flows.failover.orchestrate",
+        "neurmatic.ops.flows.failover.pg_nodes",
+        "neurmatic.ops.flows.failover.standby",
+        "neurmatic.ops.flows.releases.build",
+        "neurmatic.ops.flows.releases.context",
+        "neurmatic.ops.flows.releases.deploy",
+        "neurmatic.ops.flows.releases.history",
+        "neurmatic.ops.flows.releases.rollback",
+        "neurmatic.ops.flows.releases.rolling",
+        "neurmatic.ops.flows.releases.scaling",
+        "neurmatic.ops.flows.releases.traffic",
+    }
+)
+
+
+def test_ops_reaches_the_supervisor_only_through_the_local_platform() -> None:
+    """Backups, restores, health, Redis failover, users, seed and migrate act on a Deployment; the
+    supervisor is reached through neurmatic.supervisor.platform (via neurmatic.deployment.resolve)."""
+    found = [
+        line
+        for line in violations(GRAPH, "ops", ["supervisor"])
+        if not _within(line.split(" -> ")[0], ["neurmatic.ops.flows.drills"])
+        and line.split(" -> ")[0] not in PROCESS_CONTROL_PENDING
+    ]
+    assert not found, "ops modules import the supervisor (act on the Deployment instead):\n" + "\n".join(found)
+    still = {line.split(" -> ")[0] for line in violations(GRAPH, "ops", ["supervisor"])}
+    stale = PROCESS_CONTROL_PENDING - still
+    assert not stale, f"no longer import the supervisor; remove them from the list: {sorted(stale)}"
+
+
+def test_the_deployment_package_imports_the_supervisor_only_on_demand() -> None:
+    eager = [
+        f"{module} -> {imported}"
+        for module, found in GRAPH.items()
+        if _within(module, ["neurmatic.deployment"])
+        for imported in found.at_import
+        if _within(imported, ["neurmatic.supervisor", "neurmatic.ops", "neurmatic.api"])
+    ]
+    assert not eager, "\n".join(eager)
+
+
 def test_no_import_cycle() -> None:
     found = cycles(GRAPH)
     assert not found, "import cycles (module-level imports):\n" + "\n".join(" -> ".join(c) for c in found)
