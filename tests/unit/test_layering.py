@@ -248,7 +248,8 @@ def test_ops_reaches_the_supervisor_only_through_the_local_platform() -> None:
         if not _within(line.split(" -> ")[0], ["neurmatic.ops.flows.drills"])
         and line.split(" -> ")[0] not in PROCESS_CONTROL_PENDING
     ]
-    assert not found, "ops modules import the supervisor (act on the Deployment instead):\n" + "\n".join(found)
+    message = "ops modules import the supervisor (act on the Deployment instead):\n"
+    assert not found, message + "\n".join(found)
     still = {line.split(" -> ")[0] for line in violations(GRAPH, "ops", ["supervisor"])}
     stale = PROCESS_CONTROL_PENDING - still
     assert not stale, f"no longer import the supervisor; remove them from the list: {sorted(stale)}"
