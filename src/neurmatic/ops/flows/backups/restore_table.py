@@ -22,7 +22,8 @@ import psycopg
 from psycopg import sql
 
 from neurmatic.adapters.postgres import pg_binary
-from neurmatic.ops.flows.backups.restore import RestoreFailed, Step, restore_backup
+from neurmatic.ops.flows.backups.errors import RestoreFailed
+from neurmatic.ops.flows.backups.restore import Step, restore_backup
 from neurmatic.ops.flows.pg_access import USER_TABLES, PgTarget
 
 

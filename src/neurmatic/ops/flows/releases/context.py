@@ -10,7 +10,7 @@ from neurmatic.db.release_migrations import MigrationOutcome, migrate_release, r
 from neurmatic.db.url import DatabaseUrl
 from neurmatic.errors import TopologyNotRunningError
 from neurmatic.ops.flows.pg_access import PgTarget
-from neurmatic.ops.flows.releases.history import DeployFailed
+from neurmatic.ops.flows.releases.errors import DeployFailed
 from neurmatic.supervisor.layout import HOST, SUPERUSER
 from neurmatic.supervisor.state import TopologyState, read_env_file
 from neurmatic.supervisor.topology import Topology

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import psutil
 
 from neurmatic.errors import ServiceStartError
-from neurmatic.ops.flows.releases.history import DeployFailed, label
+from neurmatic.ops.flows.releases.errors import DeployFailed
+from neurmatic.ops.flows.releases.history import label
 from neurmatic.ops.flows.releases.traffic import AccessLog, error_rate_exceeded, probe_instance, tally
 from neurmatic.polling import poll
 from neurmatic.supervisor.layout import HOST

@@ -15,7 +15,8 @@ from functools import partial
 
 from neurmatic.errors import TopologyError
 from neurmatic.ops.flows.releases.context import preflight
-from neurmatic.ops.flows.releases.history import DeployFailed, ReleaseHistory, exclusive, label
+from neurmatic.ops.flows.releases.errors import DeployFailed
+from neurmatic.ops.flows.releases.history import ReleaseHistory, exclusive, label
 from neurmatic.ops.flows.releases.rolling import RolloutOptions, established_connections
 from neurmatic.polling import poll
 from neurmatic.supervisor.layout import MAX_API_INSTANCES

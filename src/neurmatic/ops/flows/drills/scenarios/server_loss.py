@@ -20,7 +20,8 @@ from pathlib import Path
 
 from neurmatic.ops.flows.backups.context import BackupContext, restore_and_migrate
 from neurmatic.ops.flows.backups.dump import create_backup
-from neurmatic.ops.flows.backups.s3 import S3Unavailable, client_for, download, remote_backups, upload
+from neurmatic.ops.flows.backups.errors import S3Unavailable
+from neurmatic.ops.flows.backups.s3 import client_for, download, remote_backups, upload
 from neurmatic.ops.flows.drills.context import DrillContext
 from neurmatic.ops.flows.drills.errors import DrillPreconditionFailed
 from neurmatic.ops.flows.drills.registry import Scenario, register
