@@ -9,14 +9,40 @@ library's exception type.
     NeurmaticError
     ├── ConfigurationError            settings missing, placeholder or too weak
     │   └── PlatformUnavailable       the deployment has no process control for this procedure
+    ├── ConfirmationRequired          a destructive step needs --yes and there is no terminal to ask on
     ├── CommandError                  an external program failed (argv, exit code, stderr tail)
     │   └── CommandTimeout            ... or did not finish in time
     ├── MissingBinaryError            a program we need is not installed (says how to install it)
+    ├── ProbeError                    a server answered a readiness probe with an error  [adapters.probes]
     ├── TopologyError                 the local production topology cannot do what was asked
     │   ├── PortInUseError            a port we need is taken (says which, and by what if known)
     │   ├── StateDirError             the state directory is missing, unreadable or incompatible
-    │   ├── ServiceStartError         a server did not become ready (says where its log is)
-    │   └── TopologyNotRunningError   a command needs a running topology and there is none
+    │   ├── ServiceStartError         a server did not become ready (says why, and where its log is)
+    │   ├── TopologyNotRunningError   a command needs a running topology and there is none
+    │   ├── NodeFenced                a fenced old primary was asked to start  [supervisor.services.postgres]
+    │   └── DrillError                a drill could not be run  [ops.flows.drills.errors]
+    │       ├── DrillPreconditionFailed   the topology is not whole (or not ready) before the drill
+    │       └── DrillBusy             another drill is running on this topology
+    ├── DrillDataUnavailable          a drill's writes could not be looked up  [ops.flows.drills.database]
+    ├── BackupError                   a backup, verify, upload or restore stopped  [ops.flows.backups.errors]
+    │   ├── BackupFailed              the backup could not be made (nothing partial left)
+    │   ├── ArchiveError              pg_dump, pg_restore or packing failed
+    │   ├── BackupInvalid             truncated, corrupt, or not matching its manifest
+    │   ├── RestoreFailed             the restore stopped (the target is as it was)
+    │   ├── TargetNotEmpty            the target database has tables and --yes was not given
+    │   ├── S3Unavailable             S3 unreachable or refusing (the local backup is intact)
+    │   └── NotABackupAddress         an address that cannot name a backup in S3 (a usage error)
+    ├── FailoverFailed                a failover, switchover or rebuild stopped  [ops.flows.failover.types]
+    ├── DeployFailed                  a deploy, rollback or scaling stopped  [ops.flows.releases.errors]
+    │   ├── DeployRolledBack          the new release failed; the previous one was put back
+    │   ├── SchemaNotExpandOnly       the migrations drop or narrow the schema (nothing switched)
+    │   └── RolloutFailed             a service did not come up well  [ops.flows.releases.rolling]
+    ├── MigrationFailed               a release's migrations failed (rolled back)  [db.errors]
+    ├── QueueUnavailable              a job could not be queued (Redis unreachable)  [domain.jobs]
+    ├── MailDeliveryError             a message could not be handed to the provider  [mail.base]
+    │   ├── TemporaryMailFailure      ... in a way that may pass: retried later
+    │   └── PermanentMailFailure      ... refused for good: not retried
+    ├── MalformedFrame                a WebSocket frame outside the protocol  [api.notifications.socket]
     └── ApiError                      an error the API answers with its JSON error body
         ├── AuthenticationRequired    AUTHENTICATION_REQUIRED, 401
         ├── Forbidden                 FORBIDDEN, 403
@@ -26,6 +52,11 @@ library's exception type.
         ├── ValidationFailed          VALIDATION_ERROR, 422
         ├── NotFound                  NOT_FOUND, 404
         └── ServiceUnavailable        SERVICE_UNAVAILABLE, 503
+
+A ``[module]`` (under ``neurmatic.``) says where a class lives when not here; its subclasses below it live
+there too unless they name another. The operators' errors live beside their procedure, in light modules
+(no database, S3 or supervisor imports) so that ``ops/exit_codes.py`` imports them plainly; the test
+``tests/unit/test_error_tree.py`` keeps this drawing and the code in step.
 
 Each error carries a ``hint``: the one thing the user should do next.
 """

@@ -14,7 +14,7 @@ import pytest
 
 from neurmatic.ops.flows.monitoring.notify import SlackNotifier
 from neurmatic.ops.flows.releases.build import build_release
-from neurmatic.ops.flows.releases.history import DeployFailed
+from neurmatic.ops.flows.releases.errors import DeployFailed
 from neurmatic.supervisor.layout import Paths
 from neurmatic.supervisor.state import ServiceAccount
 from tests.support import make_state_parent, port_is_free

@@ -10,7 +10,8 @@ import pytest
 from neurmatic.db.schema_guard import Column, Schema, contract_changes
 from neurmatic.errors import ServiceStartError
 from neurmatic.ops.flows.releases.build import unsatisfied_dependencies
-from neurmatic.ops.flows.releases.history import DeployFailed, ReleaseHistory, ReleaseRecord, check_version
+from neurmatic.ops.flows.releases.errors import DeployFailed
+from neurmatic.ops.flows.releases.history import ReleaseHistory, ReleaseRecord, check_version
 from neurmatic.ops.flows.releases.rollback import choose_target
 from neurmatic.ops.flows.releases.rolling import start_failure
 from neurmatic.ops.flows.releases.traffic import AccessLog, Tally, error_rate_exceeded, tally

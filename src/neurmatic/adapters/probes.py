@@ -16,10 +16,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
+from neurmatic.errors import NeurmaticError
+
 RespValue = str | int | list["RespValue"] | None
 
 
-class ProbeError(Exception):
+class ProbeError(NeurmaticError):
     """The server answered, but with an error (a refused password, an unknown command)."""
 
 

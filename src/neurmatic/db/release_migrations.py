@@ -13,15 +13,11 @@ from pathlib import Path
 
 from neurmatic.adapters.commands import run
 from neurmatic.db import schema_guard
+from neurmatic.db.errors import MigrationFailed
 from neurmatic.db.migrate import MIGRATIONS_DIR
 from neurmatic.db.url import DatabaseUrl
-from neurmatic.errors import NeurmaticError
 
 GUARD_SCRIPT = Path(schema_guard.__file__)
-
-
-class MigrationFailed(NeurmaticError):
-    """A release's migrations failed; their transaction was rolled back."""
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,18 @@ from __future__ import annotations
 from enum import IntEnum
 
 from neurmatic import errors
+from neurmatic.db.errors import MigrationFailed
+from neurmatic.ops.flows.backups.errors import (
+    ArchiveError,
+    BackupFailed,
+    BackupInvalid,
+    NotABackupAddress,
+    RestoreFailed,
+    S3Unavailable,
+    TargetNotEmpty,
+)
+from neurmatic.ops.flows.failover.types import FailoverFailed
+from neurmatic.ops.flows.releases.errors import DeployFailed, DeployRolledBack, SchemaNotExpandOnly
 
 
 class ExitCode(IntEnum):
@@ -31,43 +43,20 @@ class ExitCode(IntEnum):
     SCHEMA_REFUSED = 22  # the release's migrations drop or narrow the schema (rolled back, nothing switched)
 
 
-def _backup_errors() -> tuple[tuple[type[errors.NeurmaticError], ExitCode], ...]:
-    from neurmatic.ops.flows.backups.archive import ArchiveError
-    from neurmatic.ops.flows.backups.dump import BackupFailed
-    from neurmatic.ops.flows.backups.files import BackupInvalid
-    from neurmatic.ops.flows.backups.restore import RestoreFailed, TargetNotEmpty
-    from neurmatic.ops.flows.backups.s3 import NotABackupAddress, S3Unavailable
-
-    return (
-        (BackupInvalid, ExitCode.BACKUP_INVALID),
-        (BackupFailed, ExitCode.BACKUP_FAILED),
-        (ArchiveError, ExitCode.BACKUP_FAILED),
-        (RestoreFailed, ExitCode.RESTORE_FAILED),
-        (TargetNotEmpty, ExitCode.ABORTED),
-        (S3Unavailable, ExitCode.S3_UNAVAILABLE),
-        (NotABackupAddress, ExitCode.USAGE),
-    )
-
-
-def _deploy_errors() -> tuple[tuple[type[errors.NeurmaticError], ExitCode], ...]:
-    from neurmatic.db.release_migrations import MigrationFailed
-    from neurmatic.ops.flows.releases.history import DeployFailed, DeployRolledBack, SchemaNotExpandOnly
-
-    return (
-        (DeployRolledBack, ExitCode.ROLLED_BACK),
-        (SchemaNotExpandOnly, ExitCode.SCHEMA_REFUSED),
-        (DeployFailed, ExitCode.DEPLOY_FAILED),
-        (MigrationFailed, ExitCode.DEPLOY_FAILED),
-    )
-
-
-def _failover_errors() -> tuple[tuple[type[errors.NeurmaticError], ExitCode], ...]:
-    from neurmatic.ops.flows.failover.types import FailoverFailed
-
-    return ((FailoverFailed, ExitCode.FAILOVER_FAILED),)
-
-
+# First match wins: a subclass comes before its base (DeployRolledBack before DeployFailed).
 _BY_ERROR: tuple[tuple[type[errors.NeurmaticError], ExitCode], ...] = (
+    (BackupInvalid, ExitCode.BACKUP_INVALID),
+    (BackupFailed, ExitCode.BACKUP_FAILED),
+    (ArchiveError, ExitCode.BACKUP_FAILED),
+    (RestoreFailed, ExitCode.RESTORE_FAILED),
+    (TargetNotEmpty, ExitCode.ABORTED),
+    (S3Unavailable, ExitCode.S3_UNAVAILABLE),
+    (NotABackupAddress, ExitCode.USAGE),
+    (FailoverFailed, ExitCode.FAILOVER_FAILED),
+    (DeployRolledBack, ExitCode.ROLLED_BACK),
+    (SchemaNotExpandOnly, ExitCode.SCHEMA_REFUSED),
+    (DeployFailed, ExitCode.DEPLOY_FAILED),
+    (MigrationFailed, ExitCode.DEPLOY_FAILED),
     (errors.ConfirmationRequired, ExitCode.ABORTED),
     (errors.ConfigurationError, ExitCode.CONFIGURATION),
     (errors.MissingBinaryError, ExitCode.MISSING_DEPENDENCY),
@@ -81,7 +70,7 @@ _BY_ERROR: tuple[tuple[type[errors.NeurmaticError], ExitCode], ...] = (
 
 
 def exit_code_for(exc: errors.NeurmaticError) -> ExitCode:
-    for error_type, code in (*_backup_errors(), *_failover_errors(), *_deploy_errors(), *_BY_ERROR):
+    for error_type, code in _BY_ERROR:
         if isinstance(exc, error_type):
             return code
     return ExitCode.FAILURE

@@ -6,10 +6,11 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from neurmatic.polling import poll
 
 if TYPE_CHECKING:  # imported by the functions that stop a server; `status` reads /proc itself
     import psutil
@@ -104,13 +105,12 @@ def terminate(pid: int, *, grace: float, sig: signal.Signals = signal.SIGTERM) -
 
 def _await_exit(pid: int, ticks: int | None, seconds: float) -> bool:
     """True when the process is gone within ``seconds``."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+
+    def gone() -> bool:
         reap_children()
-        if not is_running(pid, ticks):
-            return True
-        time.sleep(0.05)
-    return not is_running(pid, ticks)
+        return not is_running(pid, ticks)
+
+    return poll(gone, timeout=seconds, interval=0.05, catch=()).done
 
 
 def _descendants(pid: int) -> list[psutil.Process]:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from neurmatic.db.url import DatabaseUrl
 from neurmatic.errors import ServiceStartError, StateDirError, TopologyError
+from neurmatic.polling import poll
 from neurmatic.supervisor.layout import DEFAULT_BASE_PORT, Paths
 from neurmatic.supervisor.service import Service, ServiceStatus, check_port_free
 from neurmatic.supervisor.services.postgres import (
@@ -170,15 +171,19 @@ def _start_primary(topology: Topology, primary: PostgresNode, progress: Progress
 
 def _await_sentinel_quorum(topology: Topology, progress: Progress) -> None:
     """Sentinels find each other through the master's hello channel; wait until they agree on quorum."""
-    deadline = time.monotonic() + SENTINEL_QUORUM_TIMEOUT
-    while not all(sentinel.quorum_reached() for sentinel in topology.sentinels):
-        if time.monotonic() > deadline:
-            raise ServiceStartError(
-                "the Sentinels did not see each other within "
-                f"{SENTINEL_QUORUM_TIMEOUT:g}s (SENTINEL CKQUORUM fails)",
-                hint="see `neurmatic logs sentinel-1`",
-            )
-        time.sleep(0.25)
+
+    def lacking() -> list[str]:  # the Sentinels that do not see a quorum yet
+        return [sentinel.name for sentinel in topology.sentinels if not sentinel.quorum_reached()]
+
+    polled = poll(
+        lacking, timeout=SENTINEL_QUORUM_TIMEOUT, interval=0.25, done=lambda names: not names, catch=()
+    )
+    if not polled.done:
+        raise ServiceStartError(
+            "the Sentinels did not see each other within "
+            f"{SENTINEL_QUORUM_TIMEOUT:g}s (SENTINEL CKQUORUM fails on {', '.join(polled.value or [])})",
+            hint="see `neurmatic logs sentinel-1`",
+        )
     progress("sentinels: quorum reached (3 sentinels, quorum 2)")
 
 

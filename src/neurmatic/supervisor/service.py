@@ -7,12 +7,12 @@ import os
 import signal
 import socket
 import subprocess
-import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
 from neurmatic.errors import PortInUseError, ServiceStartError
+from neurmatic.polling import poll
 from neurmatic.supervisor.layout import HOST
 from neurmatic.supervisor.process import PidFile, is_running, reap_children, terminate
 from neurmatic.supervisor.state import TopologyState
@@ -149,24 +149,30 @@ class Service(ABC):
 
     def wait_ready(self, timeout: float | None = None) -> None:
         """Poll the probe until it answers; fail fast when the process dies, with its log's tail."""
-        deadline = time.monotonic() + (timeout or self.ready_timeout)
-        delay = 0.05
-        while True:
-            if self.running_pid() is None:
-                raise ServiceStartError(
-                    f"{self.name} exited during start-up:\n{self.log_tail()}",
-                    hint=f"see the whole log with `neurmatic logs {self.name}`",
-                )
-            if self._safe_probe():
-                return
-            if time.monotonic() > deadline:
-                raise ServiceStartError(
-                    f"{self.name} was not ready after {timeout or self.ready_timeout:g}s:\n{self.log_tail()}",
-                    hint=f"see `neurmatic logs {self.name}`",
-                )
+        seconds = timeout or self.ready_timeout
+
+        def answer() -> bool | None:  # None: the process is gone, so stop waiting
             reap_children()
-            time.sleep(delay)
-            delay = min(delay * 1.5, 0.5)
+            return None if self.running_pid() is None else self.probe()
+
+        polled = poll(
+            answer,
+            timeout=seconds,
+            interval=0.05,
+            backoff=1.5,
+            max_interval=0.5,
+            done=lambda up: up is not False,
+        )
+        if polled.done and polled.value is None:
+            raise ServiceStartError(
+                f"{self.name} exited during start-up:\n{self.log_tail()}",
+                hint=f"see the whole log with `neurmatic logs {self.name}`",
+            )
+        if not polled.done:
+            raise ServiceStartError(
+                f"{self.name} was not ready after {seconds:g}s ({polled.why}):\n{self.log_tail()}",
+                hint=f"see `neurmatic logs {self.name}`",
+            ) from polled.last_error
 
     def stop(self) -> None:
         """Stop gracefully (the server's own shutdown signal), then forcibly; forget the pid."""

@@ -21,7 +21,7 @@ from starlette import status
 
 from neurmatic.api.outages import is_outage
 from neurmatic.api.state import clients_of
-from neurmatic.errors import AuthenticationRequired
+from neurmatic.errors import AuthenticationRequired, NeurmaticError
 
 router = APIRouter(tags=["notifications"])
 AUTH_TIMEOUT_SECONDS = 10
@@ -31,7 +31,7 @@ CLOSE_UNAUTHENTICATED = 4401  # private range (4000-4999): "sign in again", like
 CLOSE_REASON_BYTES = 123  # a close frame's payload is 125 bytes, two of them the code
 
 
-class MalformedFrame(Exception):
+class MalformedFrame(NeurmaticError):
     """A frame outside the protocol, with the close code that says why."""
 
     def __init__(self, code: int, reason: str) -> None:

@@ -17,10 +17,10 @@ from neurmatic.ops.commands.backup_schedule import schedule
 from neurmatic.ops.commands.options import DeploymentChoice, deployment_option, json_option
 from neurmatic.ops.flows.backups.context import BackupContext
 from neurmatic.ops.flows.backups.dump import BackupOptions, create_backup
-from neurmatic.ops.flows.backups.files import BackupInvalid, Manifest, local_backups, manifest_path
+from neurmatic.ops.flows.backups.errors import BackupInvalid, S3Unavailable
+from neurmatic.ops.flows.backups.files import Manifest, local_backups, manifest_path
 from neurmatic.ops.flows.backups.record import record_success
 from neurmatic.ops.flows.backups.s3 import (
-    S3Unavailable,
     apply_lifecycle,
     client_for,
     prune_remote,

@@ -13,7 +13,8 @@ from neurmatic.ops.commands.options import DeploymentChoice, confirm, deployment
 from neurmatic.ops.flows.monitoring.notify import SlackNotifier
 from neurmatic.ops.flows.releases.build import project_repository
 from neurmatic.ops.flows.releases.deploy import deploy as deploy_flow
-from neurmatic.ops.flows.releases.history import INSTALLED, DeployFailed, ReleaseHistory, label
+from neurmatic.ops.flows.releases.errors import DeployFailed
+from neurmatic.ops.flows.releases.history import INSTALLED, ReleaseHistory, label
 from neurmatic.ops.flows.releases.rollback import rollback as rollback_flow
 from neurmatic.ops.flows.releases.rolling import RolloutOptions
 from neurmatic.ops.flows.releases.scaling import scale_api

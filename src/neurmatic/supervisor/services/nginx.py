@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import signal
 import ssl
-import time
 from pathlib import Path
 
 from neurmatic.adapters.nginx import check_config, find_nginx
 from neurmatic.adapters.probes import http_status
+from neurmatic.polling import poll
 from neurmatic.supervisor.layout import HOST
 from neurmatic.supervisor.process import is_running, reap_children
 from neurmatic.supervisor.service import Service
@@ -123,10 +123,9 @@ class NginxBalancer(Service):
         requests it had in flight. False when some are still busy at ``timeout`` (a WebSocket, say)."""
         old = self.worker_pids()
         self.reload()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def settled() -> bool:
             reap_children()
-            if not any(is_running(pid) for pid in old) and self.worker_pids() - old:
-                return True
-            time.sleep(0.05)
-        return False
+            return not any(is_running(pid) for pid in old) and bool(self.worker_pids() - old)
+
+        return poll(settled, timeout=timeout, interval=0.05, catch=()).done

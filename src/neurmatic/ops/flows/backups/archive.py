@@ -22,18 +22,15 @@ from typing import IO
 
 from neurmatic.adapters.pg_target import PgTarget
 from neurmatic.adapters.postgres import pg_binary
-from neurmatic.errors import MissingBinaryError, NeurmaticError
-from neurmatic.ops.flows.backups.files import ARCHIVE_SUFFIXES, BackupInvalid, backup_suffix
+from neurmatic.errors import MissingBinaryError
+from neurmatic.ops.flows.backups.errors import ArchiveError, BackupInvalid
+from neurmatic.ops.flows.backups.files import ARCHIVE_SUFFIXES, backup_suffix
 
 Progress = Callable[[int], None]
 ARCHIVE_ROOT = "dump"  # the directory's name inside the tar
 COMPRESS_LEVEL = {"zstd": "-3", "lz4": "-1"}
 _PG_RESTORE_ERROR = re.compile(r"error: (?:could not execute query: )?(.*)")
 _COMMAND_WAS = re.compile(r"Command was: (.*)")
-
-
-class ArchiveError(NeurmaticError):
-    """pg_dump, pg_restore or the packing step failed; the message says which and why."""
 
 
 def compression_of(path: Path) -> str:

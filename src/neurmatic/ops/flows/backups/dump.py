@@ -25,14 +25,13 @@ import psycopg
 
 from neurmatic.adapters.pg_target import PgTarget
 from neurmatic.adapters.postgres import pg_binary
-from neurmatic.errors import NeurmaticError
 from neurmatic.ops.flows.backups.archive import (
-    ArchiveError,
     check_archive,
     dump_directory,
     list_contents,
     pack,
 )
+from neurmatic.ops.flows.backups.errors import ArchiveError, BackupFailed
 from neurmatic.ops.flows.backups.files import (
     ARCHIVE_SUFFIXES,
     CHUNK,
@@ -48,10 +47,6 @@ from neurmatic.ops.flows.backups.files import (
 from neurmatic.ops.flows.pg_access import table_fingerprints
 
 Progress = Callable[[int], None]
-
-
-class BackupFailed(NeurmaticError):
-    """The backup could not be made; nothing partial was left behind."""
 
 
 def _snapshot(target: PgTarget) -> tuple[psycopg.Connection[Any], str, str]:

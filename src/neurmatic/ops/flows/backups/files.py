@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from neurmatic.errors import NeurmaticError
+from neurmatic.ops.flows.backups.errors import BackupInvalid
 
 PREFIX = "neurmatic_"
 SUFFIX = ".sql.gz"  # the default, plain format
@@ -28,10 +28,6 @@ BACKUP_SUFFIXES = (SUFFIX, *ARCHIVE_SUFFIXES.values())
 MANIFEST_SUFFIX = ".manifest.json"
 DUMP_TRAILER = b"-- PostgreSQL database dump complete"
 CHUNK = 1024 * 1024
-
-
-class BackupInvalid(NeurmaticError):
-    """The file is not a complete, intact backup (truncated, corrupt, or not matching its manifest)."""
 
 
 @dataclass

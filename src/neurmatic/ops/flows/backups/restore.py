@@ -21,22 +21,14 @@ from psycopg import sql
 
 from neurmatic.adapters.pg_target import PgTarget
 from neurmatic.adapters.postgres import pg_binary
-from neurmatic.errors import NeurmaticError
-from neurmatic.ops.flows.backups.archive import ArchiveError, restore_directory, unpack
+from neurmatic.ops.flows.backups.archive import restore_directory, unpack
 from neurmatic.ops.flows.backups.dump import create_backup
+from neurmatic.ops.flows.backups.errors import ArchiveError, RestoreFailed, TargetNotEmpty
 from neurmatic.ops.flows.backups.files import CHUNK, Manifest, is_archive, verify_backup
 from neurmatic.ops.flows.pg_access import count_rows, table_fingerprints
 
 Step = Callable[[str], None]
 _PSQL_ERROR = re.compile(r"psql:<stdin>:(\d+): (ERROR: .*)")
-
-
-class RestoreFailed(NeurmaticError):
-    """The restore stopped; the target database is as it was."""
-
-
-class TargetNotEmpty(NeurmaticError):
-    """The target database has tables and --yes was not given."""
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,8 @@ from psycopg import sql
 
 from neurmatic.adapters.pg_target import PgTarget
 from neurmatic.adapters.postgres import pg_binary
-from neurmatic.ops.flows.backups.restore import RestoreFailed, Step, restore_backup
+from neurmatic.ops.flows.backups.errors import RestoreFailed
+from neurmatic.ops.flows.backups.restore import Step, restore_backup
 from neurmatic.ops.flows.pg_access import USER_TABLES
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from boto3.s3.transfer import TransferConfig
 
 from neurmatic.adapters.s3 import S3_ERRORS, s3_client
-from neurmatic.errors import NeurmaticError
+from neurmatic.ops.flows.backups.errors import NotABackupAddress, S3Unavailable
 from neurmatic.ops.flows.backups.files import (
     PREFIX,
     Manifest,
@@ -26,14 +26,6 @@ from neurmatic.settings import AwsSettings
 KEY_PREFIX = "database/"
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
 LIFECYCLE_RULE_ID = "neurmatic-database-backups"
-
-
-class S3Unavailable(NeurmaticError):
-    """S3 could not be reached or refused the request; the local backup is intact."""
-
-
-class NotABackupAddress(NeurmaticError):
-    """An address that cannot name a backup in S3: a usage error, nothing was asked of S3."""
 
 
 @dataclass(frozen=True)

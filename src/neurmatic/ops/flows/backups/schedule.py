@@ -21,7 +21,7 @@ from neurmatic.errors import ConfigurationError, MissingBinaryError
 MARKER = "# neurmatic-backup"
 CRON_TZ_LINE = "CRON_TZ=UTC"  # the run is at a UTC time: cronie reads the zone of the entries from it
 UNIT = "neurmatic-backup"
-PROJECT_ROOT = Path(__file__).resolve().parents[4]
+PROJECT_ROOT = Path(__file__).resolve().parents[5]  # src/neurmatic/ops/flows/backups/schedule.py
 
 
 @dataclass

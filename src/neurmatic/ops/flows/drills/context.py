@@ -20,6 +20,7 @@ from neurmatic.ops.flows.drills.errors import DrillPreconditionFailed
 from neurmatic.ops.flows.drills.events import Recorder, Stage
 from neurmatic.ops.flows.drills.load import Credentials, Endpoint, Load, LoadOptions
 from neurmatic.ops.flows.drills.measure import recovery_time
+from neurmatic.polling import poll
 from neurmatic.settings import Settings
 from neurmatic.supervisor.service import Service
 from neurmatic.supervisor.state import TopologyState
@@ -88,27 +89,29 @@ class DrillContext:
         self, stage: Stage, recovered: Callable[[], bool], what: str, *, timeout: float | None = None
     ) -> bool:
         """Poll ``recovered`` until true (then stamp the stage recovered with ``what``), or time out."""
-        deadline = time.monotonic() + min(timeout or self.remaining(), self.remaining())
-        while time.monotonic() < deadline:
-            with contextlib.suppress(Exception):  # a probe that raises means "not yet"
-                if recovered():
-                    self.recorder.mark_recovered(stage, what)
-                    self.progress(f"{stage.name}: {what} after {self.recorder.now() - stage.fault_at:.1f}s")
-                    return True
-            time.sleep(POLL_SECONDS)
-        self.progress(f"{stage.name}: not recovered ({what}) within the drill's time")
+        seconds = min(timeout or self.remaining(), self.remaining())
+        polled = poll(recovered, timeout=seconds, interval=POLL_SECONDS)  # a probe that raises: "not yet"
+        if polled.done:
+            self.recorder.mark_recovered(stage, what)
+            self.progress(f"{stage.name}: {what} after {self.recorder.now() - stage.fault_at:.1f}s")
+            return True
+        self.progress(f"{stage.name}: not recovered ({what}) within the drill's time ({polled.why})")
         return False
 
     def await_service(self, stage: Stage, *, timeout: float | None = None) -> float | None:
         """Wait until the load's writes succeed again, sustained; the RTO so far, or None."""
-        deadline = time.monotonic() + min(timeout or self.remaining(), self.remaining())
-        while time.monotonic() < deadline:
-            rto = recovery_time(self.recorder.snapshot(), stage.fault_at)
-            if rto is not None:
-                self.recorder.mark_phase(f"{stage.name}: service back")
-                self.progress(f"{stage.name}: writes succeed again, RTO {rto:.2f}s")
-                return rto
-            time.sleep(POLL_SECONDS)
+        polled = poll(
+            lambda: recovery_time(self.recorder.snapshot(), stage.fault_at),
+            timeout=min(timeout or self.remaining(), self.remaining()),
+            interval=POLL_SECONDS,
+            done=lambda rto: rto is not None,
+            catch=(),
+        )
+        if polled.done and polled.value is not None:
+            rto = polled.value
+            self.recorder.mark_phase(f"{stage.name}: service back")
+            self.progress(f"{stage.name}: writes succeed again, RTO {rto:.2f}s")
+            return rto
         self.progress(f"{stage.name}: writes did not recover within the drill's time")
         return None
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import time
 import uuid
 from datetime import UTC, datetime
 
@@ -21,6 +20,7 @@ from neurmatic.domain.articles.models import Article
 from neurmatic.domain.users.models import Role, Status, User
 from neurmatic.domain.users.passwords import hash_password
 from neurmatic.errors import NeurmaticError
+from neurmatic.polling import poll
 from neurmatic.settings import Settings
 
 DRILL_EMAIL = "dr-drill@example.com"  # RFC 2606: never a real mailbox
@@ -62,18 +62,16 @@ def surviving_refs(
     settings: Settings, refs: list[str], *, retry_for: float = LOOKUP_RETRY_SECONDS
 ) -> set[str]:
     """Which of ``refs`` (article ids) exist now; retried while the primary is unreachable."""
-    deadline = time.monotonic() + retry_for
-    while True:
-        try:
-            return asyncio.run(_surviving(settings, refs))
-        except Exception as exc:  # asyncpg's, SQLAlchemy's and OS errors alike while a primary is missing
-            last = exc
-        if time.monotonic() > deadline:
-            raise DrillDataUnavailable(
-                f"could not look the acknowledged writes up: {type(last).__name__}",
-                hint="the RPO is unknown: check `neurmatic health` and the PostgreSQL logs",
-            ) from last
-        time.sleep(1.0)
+    # asyncpg's, SQLAlchemy's and OS errors alike while a primary is missing: tried again
+    polled = poll(
+        lambda: asyncio.run(_surviving(settings, refs)), timeout=retry_for, interval=1.0, done=lambda _: True
+    )
+    if polled.done and polled.value is not None:
+        return polled.value
+    raise DrillDataUnavailable(  # the probe only fails by raising: polled.last_error is that error
+        f"could not look the acknowledged writes up: {type(polled.last_error).__name__} ({polled.why})",
+        hint="the RPO is unknown: check `neurmatic health` and the PostgreSQL logs",
+    ) from polled.last_error
 
 
 async def _surviving(settings: Settings, refs: list[str]) -> set[str]:

@@ -8,7 +8,6 @@ drill must not leave a broken system or a silent gap in the record.
 from __future__ import annotations
 
 import fcntl
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,6 +28,7 @@ from neurmatic.ops.flows.drills.load import Credentials, Endpoint, Load
 from neurmatic.ops.flows.drills.measure import RpoFigures, StageFigures, all_stage_figures, rpo
 from neurmatic.ops.flows.drills.registry import Scenario
 from neurmatic.ops.flows.drills.report import DrillReport
+from neurmatic.polling import poll
 from neurmatic.supervisor import runner as topology_runner
 from neurmatic.supervisor.services.app import app_settings
 from neurmatic.supervisor.state import TopologyState
@@ -178,11 +178,14 @@ def _rpo(ctx: DrillContext) -> RpoFigures | None:
 
 
 def _check_whole_after(ctx: DrillContext) -> None:
-    deadline = time.monotonic() + WHOLE_TIMEOUT_SECONDS
-    missing = not_ready(ctx.state)
-    while missing and time.monotonic() < deadline:
-        time.sleep(1.0)
-        missing = not_ready(ctx.state)
+    polled = poll(
+        lambda: not_ready(ctx.state),
+        timeout=WHOLE_TIMEOUT_SECONDS,
+        interval=1.0,
+        done=lambda m: not m,
+        catch=(),
+    )
+    missing = polled.value or []
     ctx.check("every service ready after the drill", not missing, ", ".join(missing))
 
 

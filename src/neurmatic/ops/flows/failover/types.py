@@ -1,4 +1,4 @@
-"""What the failover flows return and raise, and the one polling helper they share.
+"""What the failover flows return and raise, and the wait they share (over :func:`neurmatic.polling.poll`).
 
 Kept apart from the flows so the PostgreSQL and Redis procedures and the ``DatabaseFailover`` interface
 (``failover.py``) can all use them without importing each other.
@@ -6,12 +6,12 @@ Kept apart from the flows so the PostgreSQL and Redis procedures and the ``Datab
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from neurmatic.errors import NeurmaticError
+from neurmatic.polling import poll
 
 Progress = Callable[[str], None]
 
@@ -84,17 +84,10 @@ def wait_until(check: Callable[[], bool], *, timeout: float, failure: str, hint:
 
     Raises FailoverFailed with ``failure`` and the timeout once ``timeout`` seconds have passed.
     """
-    started = time.monotonic()
-    delay = 0.05
-    last_error = ""
-    while True:
-        try:
-            if check():
-                return time.monotonic() - started
-        except Exception as exc:  # a server restarting or not answering yet is what we are waiting out
-            last_error = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        if time.monotonic() - started > timeout:
-            detail = f" (last error: {last_error})" if last_error else ""
-            raise FailoverFailed(f"{failure} within {timeout:g}s{detail}", hint=hint)
-        time.sleep(delay)
-        delay = min(delay * 1.5, 0.5)
+    # A server restarting or not answering yet (an exception) is what we are waiting out.
+    polled = poll(check, timeout=timeout, interval=0.05, backoff=1.5, max_interval=0.5)
+    if not polled.done:
+        raise FailoverFailed(
+            f"{failure} within {timeout:g}s ({polled.why})", hint=hint
+        ) from polled.last_error
+    return polled.elapsed

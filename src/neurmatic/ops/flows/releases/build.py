@@ -28,7 +28,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 import neurmatic
 from neurmatic.adapters.commands import run
 from neurmatic.errors import CommandError
-from neurmatic.ops.flows.releases.history import DeployFailed
+from neurmatic.ops.flows.releases.errors import DeployFailed
 from neurmatic.supervisor.layout import Paths
 from neurmatic.supervisor.state import ServiceAccount
 

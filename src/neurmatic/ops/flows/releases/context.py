@@ -10,7 +10,7 @@ from neurmatic.adapters.pg_target import PgTarget
 from neurmatic.db.release_migrations import MigrationOutcome, migrate_release, release_migrations
 from neurmatic.db.url import DatabaseUrl
 from neurmatic.errors import TopologyNotRunningError
-from neurmatic.ops.flows.releases.history import DeployFailed
+from neurmatic.ops.flows.releases.errors import DeployFailed
 from neurmatic.private_files import read_env_file
 from neurmatic.supervisor.layout import HOST, SUPERUSER
 from neurmatic.supervisor.state import TopologyState

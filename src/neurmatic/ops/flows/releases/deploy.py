@@ -21,12 +21,10 @@ from neurmatic.ops.flows.backups.dump import create_backup
 from neurmatic.ops.flows.monitoring.notify import SlackNotifier, host_label
 from neurmatic.ops.flows.releases.build import build_release
 from neurmatic.ops.flows.releases.context import backup_directory, pg_targets, preflight, run_migrations
+from neurmatic.ops.flows.releases.errors import DeployFailed, DeployRolledBack, SchemaNotExpandOnly
 from neurmatic.ops.flows.releases.history import (
-    DeployFailed,
-    DeployRolledBack,
     ReleaseHistory,
     ReleaseRecord,
-    SchemaNotExpandOnly,
     check_version,
     exclusive,
     label,

@@ -20,25 +20,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from neurmatic.errors import NeurmaticError
+from neurmatic.ops.flows.releases.errors import DeployFailed
 from neurmatic.private_files import write_private_file
 from neurmatic.supervisor.layout import Paths
 
 KEEP_RELEASES = 5
 INSTALLED = "(installed package)"  # how the release "None" is shown
 _VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
-
-
-class DeployFailed(NeurmaticError):
-    """A deploy, rollback or scaling stopped; the message says what runs now."""
-
-
-class DeployRolledBack(DeployFailed):
-    """The new release failed in production and the previous one was put back automatically."""
-
-
-class SchemaNotExpandOnly(DeployFailed):
-    """The release's migrations drop or narrow the schema; they were rolled back, nothing was switched."""
 
 
 def now() -> str:

@@ -17,8 +17,8 @@ from pathlib import Path
 from neurmatic.ops.flows.backups.restore import restore_backup
 from neurmatic.ops.flows.monitoring.notify import SlackNotifier, host_label
 from neurmatic.ops.flows.releases.context import backup_directory, pg_targets, preflight, run_migrations
+from neurmatic.ops.flows.releases.errors import DeployFailed
 from neurmatic.ops.flows.releases.history import (
-    DeployFailed,
     ReleaseHistory,
     exclusive,
     label,

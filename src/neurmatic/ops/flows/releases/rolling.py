@@ -19,8 +19,10 @@ from dataclasses import dataclass
 import psutil
 
 from neurmatic.errors import ServiceStartError
-from neurmatic.ops.flows.releases.history import DeployFailed, label
+from neurmatic.ops.flows.releases.errors import DeployFailed
+from neurmatic.ops.flows.releases.history import label
 from neurmatic.ops.flows.releases.traffic import AccessLog, error_rate_exceeded, probe_instance, tally
+from neurmatic.polling import poll
 from neurmatic.supervisor.layout import HOST
 from neurmatic.supervisor.services.app import ApiInstance, WorkerProcess
 from neurmatic.supervisor.services.nginx import NginxBalancer
@@ -151,9 +153,13 @@ class Rollout:
 
     def _drain(self, api: ApiInstance) -> None:
         started = time.monotonic()
-        deadline = started + self.options.drain_timeout
-        while established_connections(api.port) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        poll(
+            lambda: established_connections(api.port),
+            timeout=self.options.drain_timeout,
+            interval=0.05,
+            done=lambda n: not n,
+            catch=(),
+        )
         left = established_connections(api.port)
         suffix = f"; {left} connections still open, closing them" if left else ""
         self.progress(f"{api.name}: drained in {time.monotonic() - started:.1f}s{suffix}")

@@ -11,11 +11,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from neurmatic.errors import TopologyError
 from neurmatic.ops.flows.releases.context import preflight
-from neurmatic.ops.flows.releases.history import DeployFailed, ReleaseHistory, exclusive, label
+from neurmatic.ops.flows.releases.errors import DeployFailed
+from neurmatic.ops.flows.releases.history import ReleaseHistory, exclusive, label
 from neurmatic.ops.flows.releases.rolling import RolloutOptions, established_connections
+from neurmatic.polling import poll
 from neurmatic.supervisor.layout import MAX_API_INSTANCES
 from neurmatic.supervisor.services.app import ApiInstance
 from neurmatic.supervisor.services.nginx import NginxBalancer
@@ -93,9 +96,13 @@ def _remove(state: TopologyState, indexes: range, options: RolloutOptions, progr
     _reload(state, options, progress, members=list(range(1, kept + 1)))
     for index in reversed(indexes):
         api = ApiInstance(state, index)
-        deadline = time.monotonic() + options.drain_timeout
-        while established_connections(api.port) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        poll(
+            partial(established_connections, api.port),
+            timeout=options.drain_timeout,
+            interval=0.05,
+            done=lambda n: not n,
+            catch=(),
+        )
         api.stop()
         set_service_release(state.paths, api.name, None)
         progress(f"{api.name}: drained and stopped")

@@ -9,13 +9,12 @@ looked up afterwards. ``restore`` rebuilds the old primary as the new standby, s
 
 from __future__ import annotations
 
-import time
-
 from neurmatic.ops.flows.drills.context import DrillContext
 from neurmatic.ops.flows.drills.errors import DrillPreconditionFailed
 from neurmatic.ops.flows.drills.registry import Scenario, register
 from neurmatic.ops.flows.failover.orchestrate import FailoverFailed, failover_database, rebuild_standby
 from neurmatic.ops.flows.failover.pg_nodes import is_running_primary, is_streaming, other, running_primary
+from neurmatic.polling import poll
 from neurmatic.supervisor.services.postgres import PostgresNode
 
 DETECTION_TIMEOUT_SECONDS = 15.0
@@ -49,12 +48,10 @@ class DbFailure(Scenario):
         stage = ctx.inject(
             "primary", f"SIGKILL {primary.name} (the PostgreSQL primary)", lambda: ctx.kill(primary)
         )
-        deadline = time.monotonic() + DETECTION_TIMEOUT_SECONDS
-        while _answers(primary):  # detection: what a monitor (or Patroni) would see
-            if time.monotonic() > deadline:
-                ctx.check("the killed primary stopped answering", False, "it still answers")
-                return
-            time.sleep(0.1)
+        # detection: what a monitor (or Patroni) would see
+        if not poll(lambda: not _answers(primary), timeout=DETECTION_TIMEOUT_SECONDS, interval=0.1).done:
+            ctx.check("the killed primary stopped answering", False, "it still answers")
+            return
         ctx.recorder.mark_phase("failure detected")
         result = failover_database(ctx.state, progress=ctx.progress)
         ctx.note(

@@ -12,7 +12,6 @@ node is started again (as ``neurmatic up`` would) and must rejoin as a replica.
 from __future__ import annotations
 
 import secrets
-import time
 from datetime import UTC, datetime, timedelta
 
 from rq import Queue
@@ -24,6 +23,7 @@ from neurmatic.ops.flows.drills.context import DrillContext
 from neurmatic.ops.flows.drills.errors import DrillPreconditionFailed
 from neurmatic.ops.flows.drills.probe import drill_probe
 from neurmatic.ops.flows.drills.registry import Scenario, register
+from neurmatic.polling import poll
 from neurmatic.supervisor.layout import HOST, SENTINEL_MASTER_NAME
 from neurmatic.supervisor.services.redis import RedisNode
 
@@ -147,22 +147,32 @@ class RedisFailure(Scenario):
         if self.job_id is None:
             return False, "no job was scheduled"
         client = sync_master(ctx.settings.redis)
-        deadline = time.monotonic() + JOB_WAIT_SECONDS
-        status: object = "missing"
+        job_id = self.job_id
+
+        def fetch() -> tuple[Job | None, object]:  # the job (None once gone) and its status
+            try:
+                job = Job.fetch(job_id, connection=client)
+            except Exception:  # NoSuchJobError: the job is gone (lost, or never replicated)
+                return None, "gone"
+            return job, job.get_status()
+
         try:
-            while time.monotonic() < deadline:
-                try:
-                    job = Job.fetch(self.job_id, connection=client)
-                except Exception:  # NoSuchJobError: the job is gone (lost, or never replicated)
-                    return False, f"job {self.job_id} is not in Redis any more"
-                status = job.get_status()
-                if status == JobStatus.FINISHED:
-                    ok = job.return_value() == self.token
-                    when = self._after_fault(ctx, job.ended_at)
-                    return ok, f"finished {when}{'' if ok else ', with an unexpected result'}"
-                if status == JobStatus.FAILED:
-                    return False, "the job failed"
-                time.sleep(0.5)
+            polled = poll(
+                fetch,
+                timeout=JOB_WAIT_SECONDS,
+                interval=0.5,
+                done=lambda seen: seen[1] in ("gone", JobStatus.FINISHED, JobStatus.FAILED),
+                catch=(),
+            )
+            job, status = polled.value or (None, "missing")
+            if job is None and polled.done:
+                return False, f"job {self.job_id} is not in Redis any more"
+            if job is not None and status == JobStatus.FINISHED:
+                ok = job.return_value() == self.token
+                when = self._after_fault(ctx, job.ended_at)
+                return ok, f"finished {when}{'' if ok else ', with an unexpected result'}"
+            if status == JobStatus.FAILED:
+                return False, "the job failed"
         finally:
             client.close()
         return False, f"still {status} after {JOB_WAIT_SECONDS:g} s"
@@ -182,12 +192,12 @@ class RedisFailure(Scenario):
         if node.running_pid() is None:
             ctx.progress(f"restore: starting {node.name} again")
             node.ensure_running()
-        deadline = time.monotonic() + REJOIN_TIMEOUT_SECONDS
-        info = node_role(node)
-        while time.monotonic() < deadline and not (
-            info.get("role") == "slave" and info.get("master_link_status") == "up"
-        ):
-            time.sleep(0.5)
-            info = node_role(node)
-        rejoined = info.get("role") == "slave" and info.get("master_link_status") == "up"
+        polled = poll(
+            lambda: node_role(node),
+            timeout=REJOIN_TIMEOUT_SECONDS,
+            interval=0.5,
+            done=lambda info: info.get("role") == "slave" and info.get("master_link_status") == "up",
+            catch=(),
+        )
+        rejoined, info = polled.done, polled.value or {}
         ctx.check(f"{node.name} rejoined as a replica", rejoined, f"role {info.get('role')}")

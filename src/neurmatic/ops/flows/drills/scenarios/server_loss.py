@@ -21,10 +21,12 @@ from pathlib import Path
 from neurmatic.deployment.resolve import local_deployment
 from neurmatic.ops.flows.backups.context import BackupContext, restore_and_migrate
 from neurmatic.ops.flows.backups.dump import create_backup
-from neurmatic.ops.flows.backups.s3 import S3Unavailable, client_for, download, remote_backups, upload
+from neurmatic.ops.flows.backups.errors import S3Unavailable
+from neurmatic.ops.flows.backups.s3 import client_for, download, remote_backups, upload
 from neurmatic.ops.flows.drills.context import DrillContext
 from neurmatic.ops.flows.drills.errors import DrillPreconditionFailed
 from neurmatic.ops.flows.drills.registry import Scenario, register
+from neurmatic.polling import poll
 from neurmatic.supervisor import runner
 from neurmatic.supervisor.layout import DATABASE_NAME
 from neurmatic.supervisor.watcher import Watcher
@@ -109,12 +111,18 @@ class ServerLoss(Scenario):
         Only once the API answers ready through nginx: sign-ins are rate limited (5/min per address),
         so none is spent on a backend that is still starting.
         """
-        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
         with ctx.endpoint.client() as client:
-            while client.get("/api/v1/health/ready").status_code != 200:
-                if time.monotonic() > deadline:
-                    raise DrillPreconditionFailed("the rebuilt API never answered ready through nginx")
-                time.sleep(0.3)
+            polled = poll(
+                lambda: client.get("/api/v1/health/ready").status_code,
+                timeout=READY_TIMEOUT_SECONDS,
+                interval=0.3,
+                done=lambda status: status == 200,
+                catch=(),
+            )
+            if not polled.done:
+                raise DrillPreconditionFailed(
+                    f"the rebuilt API never answered ready through nginx ({polled.why})"
+                )
         for attempt in range(SIGN_IN_ATTEMPTS):
             try:
                 ctx.credentials.sign_in_again()
