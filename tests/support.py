@@ -11,9 +11,10 @@ import sys
 import tempfile
 import uuid
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import httpx
+import psycopg
 import pytest
 
 from neurmatic.supervisor.layout import HOST, MAX_API_INSTANCES, Ports
@@ -85,6 +86,13 @@ def neurmatic(
             f"neurmatic {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
         )
     return result
+
+
+def scalar(cursor: psycopg.Cursor[tuple[Any, ...]]) -> Any:
+    """The first column of the one row a query returned."""
+    row = cursor.fetchone()
+    assert row is not None, "the query returned no row"
+    return row[0]
 
 
 def make_state_parent(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:

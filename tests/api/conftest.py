@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import httpx
+from fastapi import FastAPI
 
 from neurmatic.api.app import create_app
 from neurmatic.settings import Settings
 
-AppClient = Callable[[Settings], "asynccontextmanager[httpx.AsyncClient]"]
+AppClient = Callable[[Settings], AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
 @asynccontextmanager
@@ -23,3 +24,12 @@ async def api_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         # https, so the Secure cookies the API sets are sent back as a browser would.
         async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
             yield client
+
+
+def asgi_app(client: httpx.AsyncClient) -> FastAPI:
+    """The application behind an ``api_client`` (its ``state.clients`` hold the live pools)."""
+    transport = client._transport
+    assert isinstance(transport, httpx.ASGITransport)
+    app = transport.app
+    assert isinstance(app, FastAPI)
+    return app

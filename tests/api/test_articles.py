@@ -20,6 +20,7 @@ from tests.api.accounts import (
     login,
     signed_in,
 )
+from tests.api.conftest import asgi_app
 from tests.conftest import RunningTopology
 
 
@@ -192,7 +193,7 @@ async def test_views_are_counted_in_redis_and_flushed_to_the_database(settings: 
         for _ in range(3):
             await client.get(f"/api/v1/articles/{article['slug']}")
         counted = (await client.get(f"/api/v1/articles/{article['slug']}")).json()["data"]["views"]
-        app = client._transport.app  # type: ignore[attr-defined]
+        app = asgi_app(client)
         db = Database(settings.database)
         try:
             async with db.session() as session:

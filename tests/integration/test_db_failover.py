@@ -32,7 +32,7 @@ from neurmatic.supervisor.services.redis import sentinel_command
 from neurmatic.supervisor.state import read_env_file
 from neurmatic.supervisor.topology import Topology
 from tests.conftest import RunningTopology, started_topology
-from tests.support import neurmatic, register_and_login
+from tests.support import neurmatic, register_and_login, scalar
 
 PASSWORD = "Correct-Horse-Battery-9"
 
@@ -98,7 +98,7 @@ def _recent_bulk_write(topology: RunningTopology) -> None:
         written = primary.execute("SELECT pg_current_wal_lsn()").fetchone()
     deadline = time.monotonic() + 60
     with app_connection(topology.state, 2) as standby:
-        while not standby.execute("SELECT pg_last_wal_replay_lsn() >= %s", written).fetchone()[0]:  # type: ignore[index]
+        while not scalar(standby.execute("SELECT pg_last_wal_replay_lsn() >= %s", written)):
             assert time.monotonic() < deadline, "the standby did not replay the bulk write"
             time.sleep(0.1)
 

@@ -25,6 +25,7 @@ from neurmatic.adapters.redis import direct, sync_master
 from neurmatic.mail.message import MailMessage
 from neurmatic.ops.flows.drills.probe import drill_probe
 from neurmatic.supervisor.layout import HOST
+from neurmatic.supervisor.services.redis import sentinel_command
 from neurmatic.supervisor.state import TopologyState
 from neurmatic.supervisor.topology import Topology
 from neurmatic.worker.queues import enqueue_mail
@@ -42,7 +43,7 @@ def own_topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningTo
         yield running
 
 
-def _sentinel(state: TopologyState, index: int = 1):  # type: ignore[no-untyped-def]
+def _sentinel(state: TopologyState, index: int = 1) -> redis.Redis:
     return direct(HOST, state.ports.sentinel(index), state.secrets["REDIS_SENTINEL_PASSWORD"])
 
 
@@ -58,14 +59,14 @@ def test_sessions_and_queued_jobs_survive_a_sentinel_failover(own_topology: Runn
     job = enqueue_mail(
         master, MailMessage(to=recipient, subject="Queued before the failover", text="still here", html=None)
     )
-    assert master.execute_command("WAIT", 1, 2000) == 1  # acknowledged by the replica
+    assert master.wait(1, 2000) == 1  # acknowledged by the replica
     master.close()
 
     sentinel = _sentinel(state)
-    sentinel.execute_command("SENTINEL", "FAILOVER", "mymaster")
+    sentinel_command(sentinel, "FAILOVER", "mymaster")
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        address = sentinel.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster")
+        address = sentinel_command(sentinel, "GET-MASTER-ADDR-BY-NAME", "mymaster")
         if address == [HOST, str(state.ports.redis(2))]:
             break
         time.sleep(0.2)
