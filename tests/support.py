@@ -1,4 +1,5 @@
-"""Helpers shared by the test suites: required binaries, free ports, running the real CLI."""
+"""Helpers shared by the test suites: required binaries, free ports, running the real CLI, accounts
+signed in over HTTP and their bearer headers."""
 
 from __future__ import annotations
 
@@ -127,3 +128,18 @@ def register_and_login(client: httpx.Client, prefix: str) -> tuple[str, httpx.Re
     login = client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
     assert login.status_code == 200, login.text
     return email, login
+
+
+def access_token(login: httpx.Response) -> str:
+    """The access token a sign-in answered with."""
+    return str(login.json()["data"]["accessToken"])
+
+
+def signed_in_token(client: httpx.Client, prefix: str) -> str:
+    """The access token of a new account registered and signed in through ``client``."""
+    return access_token(register_and_login(client, prefix)[1])
+
+
+def bearer(token: str) -> dict[str, str]:
+    """The Authorization header that presents ``token``."""
+    return {"Authorization": f"Bearer {token}"}

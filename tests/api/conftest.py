@@ -6,10 +6,12 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from neurmatic.api.app import create_app
 from neurmatic.settings import Settings
+from tests.conftest import RunningTopology
 
 AppClient = Callable[[Settings], AbstractAsyncContextManager[httpx.AsyncClient]]
 
@@ -33,3 +35,12 @@ def asgi_app(client: httpx.AsyncClient) -> FastAPI:
     app = transport.app
     assert isinstance(app, FastAPI)
     return app
+
+
+@pytest.fixture
+def settings(topology: RunningTopology) -> Settings:
+    """The topology's app settings with fast password hashing: what the API tests run against (a module
+    that needs other settings defines its own ``settings``)."""
+    from tests.api.accounts import fast_settings  # accounts builds on api_client, above
+
+    return fast_settings(topology.app_settings())

@@ -9,24 +9,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import pytest
 
 from neurmatic.settings import Settings
 from tests.api.accounts import (
     account_client,
     bearer,
     create_admin,
-    fast_settings,
     login,
     signed_in,
 )
 from tests.api.conftest import asgi_app
 from tests.conftest import RunningTopology
-
-
-@pytest.fixture
-def settings(topology: RunningTopology) -> Settings:
-    return fast_settings(topology.app_settings())
 
 
 def _article(**extra: Any) -> dict[str, Any]:

@@ -9,21 +9,14 @@ import pytest
 
 from neurmatic.settings import Settings
 from tests.api.accounts import (
-    PASSWORD,
     account_client,
     bearer,
-    fast_settings,
     login,
     new_account,
     register,
     signed_in,
 )
-from tests.conftest import RunningTopology
-
-
-@pytest.fixture
-def settings(topology: RunningTopology) -> Settings:
-    return fast_settings(topology.app_settings())
+from tests.support import PASSWORD
 
 
 async def test_register_then_login_returns_tokens_and_user(settings: Settings) -> None:

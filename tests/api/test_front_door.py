@@ -19,11 +19,6 @@ from tests.api.conftest import api_client, asgi_app
 from tests.conftest import RunningTopology
 
 
-@pytest.fixture
-def settings(topology: RunningTopology) -> Settings:
-    return fast_settings(topology.app_settings())
-
-
 async def _publish(client: httpx.AsyncClient, token: str, tag: str, status: str = "published") -> None:
     body = {"title": f"Front door {uuid.uuid4().hex[:6]}", "bodyHtml": "<p>x</p>", "status": status}
     response = await client.post("/api/v1/articles", headers=bearer(token), json={**body, "tags": [tag]})

@@ -6,25 +6,18 @@ import time
 from collections.abc import AsyncIterator
 
 import pyotp
-import pytest
 
 from neurmatic.settings import Settings
 from tests.api.accounts import (
     account_client,
     bearer,
     create_admin,
-    fast_settings,
     login,
     new_account,
     register,
     signed_in,
 )
 from tests.conftest import RunningTopology
-
-
-@pytest.fixture
-def settings(topology: RunningTopology) -> Settings:
-    return fast_settings(topology.app_settings())
 
 
 def _limits(settings: Settings, **changes: object) -> Settings:

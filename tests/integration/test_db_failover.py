@@ -32,9 +32,7 @@ from neurmatic.supervisor.services.redis import sentinel_command
 from neurmatic.supervisor.state import read_env_file
 from neurmatic.supervisor.topology import Topology
 from tests.conftest import RunningTopology, started_topology
-from tests.support import neurmatic, register_and_login, scalar
-
-PASSWORD = "Correct-Horse-Battery-9"
+from tests.support import bearer, neurmatic, scalar, signed_in_token
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +63,7 @@ def _cli_json(*args: str, topology: RunningTopology) -> dict[str, Any]:
 
 def _signed_in_user(topology: RunningTopology) -> dict[str, str]:
     with topology.client() as client:
-        _, login = register_and_login(client, "fo")
-    return {"Authorization": f"Bearer {login.json()['data']['accessToken']}"}
+        return bearer(signed_in_token(client, "fo"))
 
 
 def _first_write_through_nginx(topology: RunningTopology, auth: dict[str, str], timeout: float) -> float:

@@ -7,8 +7,8 @@ import uuid
 
 from tests.conftest import RunningTopology
 from tests.mailbox import token_in, wait_for_mail
+from tests.support import PASSWORD
 
-PASSWORD = "Correct-Horse-Battery-9"
 NEW_PASSWORD = "Brand-New-Secret-42"
 
 

@@ -32,9 +32,7 @@ from neurmatic.worker.queues import enqueue_mail
 from neurmatic.worker.scheduler import LEASE_SECONDS
 from tests.conftest import RunningTopology, started_topology
 from tests.mailbox import wait_for_mail
-from tests.support import neurmatic, register_and_login, require_binary
-
-PASSWORD = "Correct-Horse-Battery-9"
+from tests.support import bearer, neurmatic, register_and_login, require_binary
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +77,7 @@ def test_sessions_and_queued_jobs_survive_a_sentinel_failover(own_topology: Runn
         time.sleep(0.2)
     promoted.close()
 
-    auth = {"Authorization": f"Bearer {token['accessToken']}"}
+    auth = bearer(token["accessToken"])
     with own_topology.client() as client:
         deadline = time.monotonic() + 20
         while True:  # the API's clients follow the new master on their next connection
