@@ -21,6 +21,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from psycopg import sql
@@ -95,7 +96,7 @@ def seed(admin: PgTarget, size_bytes: int) -> int:
     target = admin.with_db(SEED_DB)
     with target.connect(autocommit=True) as conn:
         for statement in SEED_SQL:
-            conn.execute(statement)  # type: ignore[call-overload]
+            conn.execute(statement)
         start = 1
         # Indexes come last and add about 5 %; stop the rows a little short of the target.
         while _database_size(admin, SEED_DB) < size_bytes * 0.97:
@@ -105,7 +106,7 @@ def seed(admin: PgTarget, size_bytes: int) -> int:
             print(f"  seeded {stop:,} articles: {_database_size(admin, SEED_DB) / 1e9:.2f} GB", flush=True)
             start = stop + 1
         for statement in INDEX_SQL:
-            conn.execute(statement)  # type: ignore[call-overload]
+            conn.execute(statement)
     return _database_size(admin, SEED_DB)
 
 
@@ -162,8 +163,15 @@ def run(state: TopologyState, size_gb: float, jobs: int, keep: bool) -> None:
             (restored[2], fast_path, f"restore neurmatic restore (directory -j{jobs}, verified)"),
         ):
             seconds = _timed(
-                lambda name=name, path=path: restore_backup(  # type: ignore[misc]
-                    path, admin=admin, database=name, owner=SUPERUSER, yes=False, safety_dir=work, jobs=jobs
+                partial(
+                    restore_backup,
+                    path,
+                    admin=admin,
+                    database=name,
+                    owner=SUPERUSER,
+                    yes=False,
+                    safety_dir=work,
+                    jobs=jobs,
                 )
             )
             rows.append((label, seconds, 0))

@@ -36,12 +36,12 @@ class RunningTopology:
     def ca(self) -> Path:
         return self.state_dir / "tls" / "ca.pem"
 
-    def client(self, **kwargs: object) -> httpx.Client:
+    def client(self, **kwargs: Any) -> httpx.Client:
         context = ssl.create_default_context(cafile=str(self.ca))
         kwargs.setdefault("timeout", 10)
-        return httpx.Client(base_url=self.https_url, verify=context, **kwargs)  # type: ignore[arg-type]
+        return httpx.Client(base_url=self.https_url, verify=context, **kwargs)
 
-    def status(self) -> dict[str, dict[str, object]]:
+    def status(self) -> dict[str, dict[str, Any]]:
         out = json.loads(neurmatic("status", "--json", state_dir=self.state_dir, check=False).stdout)
         return {service["name"]: service for service in out["services"]}
 

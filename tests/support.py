@@ -1,4 +1,5 @@
-"""Helpers shared by the test suites: required binaries, free ports, running the real CLI."""
+"""Helpers shared by the test suites: required binaries, free ports, running the real CLI, accounts
+signed in over HTTP and their bearer headers."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import sys
 import tempfile
 import uuid
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import httpx
+import psycopg
 import pytest
 
 from neurmatic.supervisor.layout import HOST, MAX_API_INSTANCES, Ports
@@ -87,6 +89,13 @@ def neurmatic(
     return result
 
 
+def scalar(cursor: psycopg.Cursor[tuple[Any, ...]]) -> Any:
+    """The first column of the one row a query returned."""
+    row = cursor.fetchone()
+    assert row is not None, "the query returned no row"
+    return row[0]
+
+
 def make_state_parent(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
     """A temporary directory the unprivileged service account can walk into.
 
@@ -119,3 +128,18 @@ def register_and_login(client: httpx.Client, prefix: str) -> tuple[str, httpx.Re
     login = client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
     assert login.status_code == 200, login.text
     return email, login
+
+
+def access_token(login: httpx.Response) -> str:
+    """The access token a sign-in answered with."""
+    return str(login.json()["data"]["accessToken"])
+
+
+def signed_in_token(client: httpx.Client, prefix: str) -> str:
+    """The access token of a new account registered and signed in through ``client``."""
+    return access_token(register_and_login(client, prefix)[1])
+
+
+def bearer(token: str) -> dict[str, str]:
+    """The Authorization header that presents ``token``."""
+    return {"Authorization": f"Bearer {token}"}

@@ -16,6 +16,7 @@ import httpx
 from neurmatic.supervisor.layout import HOST
 from tests.api.accounts import create_admin
 from tests.conftest import RunningTopology
+from tests.support import access_token, bearer
 
 _UPSTREAM = re.compile(r" upstream=(?P<tried>.*?) cache=")
 
@@ -46,4 +47,4 @@ def admin_headers(topology: RunningTopology) -> dict[str, str]:
         timeout=10,
     )
     assert login.status_code == 200, login.text
-    return {"Authorization": f"Bearer {login.json()['data']['accessToken']}"}
+    return bearer(access_token(login))

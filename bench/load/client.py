@@ -41,7 +41,7 @@ def _bind_source(client: HTTPClient, source: str) -> None:
         sock.bind((source, 0))
         return sock
 
-    pool._create_tcp_socket = create_bound  # type: ignore[method-assign]
+    vars(pool)["_create_tcp_socket"] = create_bound  # this pool's own, shadowing the class's method
 
 
 def source_address(worker: int, index: int) -> str:

@@ -25,6 +25,7 @@ import gevent
 from locust import FastHttpUser, TaskSet, between, events, task
 from locust.contrib.fasthttp import ResponseContextManager
 from locust.env import Environment
+from locust.event import EventHook
 from locust.runners import Runner, WorkerRunner
 
 from bench.load.client import SourceBoundClientPool, source_address
@@ -85,10 +86,14 @@ def _count(**_: Any) -> None:
             gevent.spawn(_Process.runner.quit)
 
 
-# Locust's EventHook.add_listener is not annotated.
-events.init_command_line_parser.add_listener(_arguments)  # type: ignore[no-untyped-call]
-events.init.add_listener(_configure)  # type: ignore[no-untyped-call]
-events.request.add_listener(_count)  # type: ignore[no-untyped-call]
+def _listen(hook: EventHook, handler: Callable[..., None]) -> None:
+    add_listener: Callable[[Callable[..., None]], object] = hook.add_listener  # Locust leaves it unannotated
+    add_listener(handler)
+
+
+_listen(events.init_command_line_parser, _arguments)
+_listen(events.init, _configure)
+_listen(events.request, _count)
 
 
 def _failure_kind(response: ResponseContextManager) -> str:
@@ -126,12 +131,14 @@ class LoopbackUser(FastHttpUser):
         self, method: str, path: str, name: str, expect: int = 200, body: dict[str, Any] | None = None
     ) -> ResponseContextManager:
         """One request, judged: anything but ``expect`` is a failure of its kind."""
-        with self.client.request(
+        response = self.client.request(
             method, API + path, name=name, json=body, headers=self.headers, catch_response=True
-        ) as response:
+        )
+        with response:  # its (unannotated) __enter__ returns the response itself
             if response.status_code != expect:
-                response.failure(_failure_kind(response))
-            return response  # type: ignore[no-any-return]
+                fail: Callable[[str], None] = response.failure  # unannotated in Locust
+                fail(_failure_kind(response))
+        return response
 
     def page(self) -> int:
         """Most readers stay on the first pages."""

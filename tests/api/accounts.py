@@ -15,9 +15,9 @@ import httpx
 
 from neurmatic.settings import Settings
 from tests.api.conftest import api_client
-from tests.support import neurmatic
+from tests.support import PASSWORD, neurmatic
+from tests.support import bearer as bearer  # re-exported: the API tests take it with the helpers below
 
-PASSWORD = "Correct-Horse-Battery-9"
 _counter = itertools.count(1)
 
 
@@ -78,10 +78,6 @@ async def signed_in(client: httpx.AsyncClient) -> tuple[Account, dict[str, Any]]
     response = await login(client, account)
     assert response.status_code == 200, response.text
     return account, response.json()["data"]
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def create_admin(state_dir: Path) -> tuple[Account, str]:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import httpx
+import pytest
+from fastapi import FastAPI
 
 from neurmatic.api.app import create_app
 from neurmatic.settings import Settings
+from tests.conftest import RunningTopology
 
-AppClient = Callable[[Settings], "asynccontextmanager[httpx.AsyncClient]"]
+AppClient = Callable[[Settings], AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
 @asynccontextmanager
@@ -23,3 +26,21 @@ async def api_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         # https, so the Secure cookies the API sets are sent back as a browser would.
         async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
             yield client
+
+
+def asgi_app(client: httpx.AsyncClient) -> FastAPI:
+    """The application behind an ``api_client`` (its ``state.clients`` hold the live pools)."""
+    transport = client._transport
+    assert isinstance(transport, httpx.ASGITransport)
+    app = transport.app
+    assert isinstance(app, FastAPI)
+    return app
+
+
+@pytest.fixture
+def settings(topology: RunningTopology) -> Settings:
+    """The topology's app settings with fast password hashing: what the API tests run against (a module
+    that needs other settings defines its own ``settings``)."""
+    from tests.api.accounts import fast_settings  # accounts builds on api_client, above
+
+    return fast_settings(topology.app_settings())

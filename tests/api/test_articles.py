@@ -9,23 +9,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import pytest
 
 from neurmatic.settings import Settings
 from tests.api.accounts import (
     account_client,
     bearer,
     create_admin,
-    fast_settings,
     login,
     signed_in,
 )
+from tests.api.conftest import asgi_app
 from tests.conftest import RunningTopology
-
-
-@pytest.fixture
-def settings(topology: RunningTopology) -> Settings:
-    return fast_settings(topology.app_settings())
 
 
 def _article(**extra: Any) -> dict[str, Any]:
@@ -192,7 +186,7 @@ async def test_views_are_counted_in_redis_and_flushed_to_the_database(settings: 
         for _ in range(3):
             await client.get(f"/api/v1/articles/{article['slug']}")
         counted = (await client.get(f"/api/v1/articles/{article['slug']}")).json()["data"]["views"]
-        app = client._transport.app  # type: ignore[attr-defined]
+        app = asgi_app(client)
         db = Database(settings.database)
         try:
             async with db.session() as session:

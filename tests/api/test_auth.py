@@ -7,25 +7,19 @@ import time
 import jwt
 import pytest
 
+from neurmatic.settings import Settings
 from tests.api.accounts import (
-    PASSWORD,
     account_client,
     bearer,
-    fast_settings,
     login,
     new_account,
     register,
     signed_in,
 )
-from tests.conftest import RunningTopology
+from tests.support import PASSWORD
 
 
-@pytest.fixture
-def settings(topology: RunningTopology):  # type: ignore[no-untyped-def]
-    return fast_settings(topology.app_settings())
-
-
-async def test_register_then_login_returns_tokens_and_user(settings) -> None:  # type: ignore[no-untyped-def]
+async def test_register_then_login_returns_tokens_and_user(settings: Settings) -> None:
     async with account_client(settings) as client:
         account = new_account()
         created = await register(client, account)
@@ -40,7 +34,7 @@ async def test_register_then_login_returns_tokens_and_user(settings) -> None:  #
     assert 29 * 86400 < claims["exp"] - claims["iat"] <= 30 * 86400
 
 
-async def test_email_is_case_insensitive_and_duplicates_conflict(settings) -> None:  # type: ignore[no-untyped-def]
+async def test_email_is_case_insensitive_and_duplicates_conflict(settings: Settings) -> None:
     async with account_client(settings) as client:
         account = new_account()
         await register(client, account)
@@ -64,7 +58,9 @@ async def test_email_is_case_insensitive_and_duplicates_conflict(settings) -> No
         ({"unexpected": 1}, "unexpected"),
     ],
 )
-async def test_register_validation_names_the_field(settings, body, field) -> None:  # type: ignore[no-untyped-def]
+async def test_register_validation_names_the_field(
+    settings: Settings, body: dict[str, object], field: str
+) -> None:
     account = new_account()
     payload = {
         "email": account.email,
@@ -81,7 +77,7 @@ async def test_register_validation_names_the_field(settings, body, field) -> Non
     assert field in [d["field"] for d in error["details"]]
 
 
-async def test_wrong_password_and_unknown_email_get_the_same_answer(settings) -> None:  # type: ignore[no-untyped-def]
+async def test_wrong_password_and_unknown_email_get_the_same_answer(settings: Settings) -> None:
     async with account_client(settings) as client:
         account, _ = await signed_in(client)
         wrong = await client.post(
@@ -94,7 +90,7 @@ async def test_wrong_password_and_unknown_email_get_the_same_answer(settings) ->
     assert wrong.json() == unknown.json()
 
 
-async def test_refresh_rotates_and_reuse_revokes_the_whole_family(settings) -> None:  # type: ignore[no-untyped-def]
+async def test_refresh_rotates_and_reuse_revokes_the_whole_family(settings: Settings) -> None:
     async with account_client(settings) as client:
         _, tokens = await signed_in(client)
         first = tokens["refreshToken"]
@@ -111,7 +107,7 @@ async def test_refresh_rotates_and_reuse_revokes_the_whole_family(settings) -> N
     assert access.status_code == 401
 
 
-async def test_tampered_expired_and_misused_tokens_are_refused(settings) -> None:  # type: ignore[no-untyped-def]
+async def test_tampered_expired_and_misused_tokens_are_refused(settings: Settings) -> None:
     async with account_client(settings) as client:
         _, tokens = await signed_in(client)
         access = tokens["accessToken"]
@@ -122,10 +118,11 @@ async def test_tampered_expired_and_misused_tokens_are_refused(settings) -> None
             "a-guessed-secret-that-is-long-enough-for-hs256",
             algorithm="HS256",
         )
+        assert settings.auth.jwt_secret is not None
         secret = settings.auth.jwt_secret.get_secret_value()
         claims = jwt.decode(access, options={"verify_signature": False})
         expired = jwt.encode({**claims, "exp": int(time.time()) - 5}, secret, algorithm="HS256")
-        none_alg = jwt.encode({**claims}, None, algorithm="none")  # type: ignore[arg-type]
+        none_alg = jwt.encode({**claims}, "", algorithm="none")  # "" is the none algorithm's no key
         results = {
             name: await client.get("/api/v1/users/me", headers=bearer(token))
             for name, token in {
@@ -144,7 +141,7 @@ async def test_tampered_expired_and_misused_tokens_are_refused(settings) -> None
     assert as_refresh.status_code == 401
 
 
-async def test_logout_logout_all_and_session_management(settings) -> None:  # type: ignore[no-untyped-def]
+async def test_logout_logout_all_and_session_management(settings: Settings) -> None:
     async with account_client(settings) as client:
         account, first = await signed_in(client)
         second = (await login(client, account)).json()["data"]
@@ -186,7 +183,7 @@ async def test_logout_logout_all_and_session_management(settings) -> None:  # ty
     assert unknown.status_code == 401  # that session was already ended by the first revoke or logout-all
 
 
-async def test_profile_update_strips_markup(settings) -> None:  # type: ignore[no-untyped-def]
+async def test_profile_update_strips_markup(settings: Settings) -> None:
     async with account_client(settings) as client:
         _, tokens = await signed_in(client)
         response = await client.patch(
@@ -203,7 +200,7 @@ async def test_profile_update_strips_markup(settings) -> None:  # type: ignore[n
     assert "onerror" not in data["bio"]
 
 
-async def test_sql_looking_input_is_stored_harmlessly(settings) -> None:  # type: ignore[no-untyped-def]
+async def test_sql_looking_input_is_stored_harmlessly(settings: Settings) -> None:
     async with account_client(settings) as client:
         _, tokens = await signed_in(client)
         payload = "Robert'); DROP TABLE users;--"

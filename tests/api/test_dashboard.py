@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 import httpx
-import pytest
 
 from neurmatic.settings import Settings
 from tests.api.accounts import (
@@ -13,15 +12,9 @@ from tests.api.accounts import (
     account_client,
     bearer,
     create_admin,
-    fast_settings,
     signed_in,
 )
 from tests.conftest import RunningTopology
-
-
-@pytest.fixture
-def settings(topology: RunningTopology) -> Settings:
-    return fast_settings(topology.app_settings())
 
 
 def _admin(topology: RunningTopology) -> Account:

@@ -19,7 +19,6 @@ from tests.api.accounts import (
     Account,
     account_client,
     bearer,
-    fast_settings,
     login,
     new_account,
     register,
@@ -28,11 +27,6 @@ from tests.conftest import RunningTopology
 from tests.mailbox import free_port, messages_to, text_of, token_in, wait_for_mail
 
 NEW_PASSWORD = "Brand-New-Secret-42"
-
-
-@pytest.fixture
-def settings(topology: RunningTopology) -> Settings:
-    return fast_settings(topology.app_settings())
 
 
 @pytest.fixture

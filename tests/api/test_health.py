@@ -10,7 +10,7 @@ import httpx
 from neurmatic.api.app import create_app
 from neurmatic.settings import Settings
 from tests.api.accounts import account_client, bearer, create_admin, fast_settings, login, signed_in
-from tests.api.conftest import api_client
+from tests.api.conftest import api_client, asgi_app
 from tests.conftest import RunningTopology
 
 
@@ -21,7 +21,7 @@ def _closed_port() -> int:
 
 
 def _with(settings: Settings, **changes: object) -> Settings:
-    values = {name: getattr(settings, name).model_copy(update=update) for name, update in changes.items()}  # type: ignore[attr-defined]
+    values = {name: getattr(settings, name).model_copy(update=update) for name, update in changes.items()}
     return settings.model_copy(update=values)
 
 
@@ -66,7 +66,7 @@ async def test_a_dead_standby_degrades_health_and_reads_fall_back_to_the_primary
     broken = _with(settings, database={"replica_url": settings.database.url.__class__(replica_url)})
     async with api_client(broken) as client:
         health = await client.get("/api/v1/health")
-        app = client._transport.app  # type: ignore[attr-defined]
+        app = asgi_app(client)
         async with app.state.clients.db.read_session() as session:
             in_recovery = (
                 await session.execute(__import__("sqlalchemy").text("SELECT pg_is_in_recovery()"))
@@ -81,7 +81,7 @@ async def test_read_sessions_go_to_the_standby_when_it_is_healthy(topology: Runn
     from sqlalchemy import text
 
     async with api_client(topology.app_settings()) as client:
-        app = client._transport.app  # type: ignore[attr-defined]
+        app = asgi_app(client)
         db = app.state.clients.db
         async with db.read_session() as session:
             read_on_standby = (await session.execute(text("SELECT pg_is_in_recovery()"))).scalar()

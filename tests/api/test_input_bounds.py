@@ -5,19 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from neurmatic.api.pagination import MAX_LIMIT, MAX_PAGE
 from neurmatic.settings import Settings
-from tests.api.accounts import account_client, bearer, create_admin, fast_settings, login, signed_in
+from tests.api.accounts import account_client, bearer, create_admin, login, signed_in
 from tests.conftest import RunningTopology
 
 HUGE = "1" + "0" * 29  # a 30-digit page: (page - 1) * limit overflows a BIGINT
-
-
-@pytest.fixture
-def settings(topology: RunningTopology) -> Settings:
-    return fast_settings(topology.app_settings())
 
 
 def _paged_operations(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -45,11 +45,6 @@ async def test_verification_answers_only_for_the_stored_hash() -> None:
     assert not await passwords.verify_password("neurmatic-timing-equaliser", None, 4)
 
 
-@pytest.fixture
-def settings(topology: RunningTopology) -> Settings:
-    return fast_settings(topology.app_settings())
-
-
 async def test_a_hash_of_another_cost_is_remade_at_bcrypt_rounds_on_sign_in(
     settings: Settings, topology: RunningTopology
 ) -> None:

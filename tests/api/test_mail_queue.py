@@ -10,7 +10,7 @@ import logging
 import signal
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -62,7 +62,8 @@ def _work_until_settled(connection: redis.Redis, queue_name: str, job: Job, time
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         InlineWorker([queue_name], connection=connection).work(burst=True, with_scheduler=True)
-        job.refresh()
+        refresh: Callable[[], None] = job.refresh  # rq leaves it unannotated
+        refresh()
         if job.get_status() in (JobStatus.FINISHED, JobStatus.FAILED):
             return job
         time.sleep(0.3)

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import random
 
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from neurmatic.api.metrics.registry import ApiMetrics
@@ -14,13 +13,8 @@ from neurmatic.api.metrics.sampler import run_sampler
 from neurmatic.api.state import AppClients
 from neurmatic.periodic import every
 from neurmatic.settings import Settings
-from tests.api.accounts import account_client, bearer, create_admin, fast_settings, login
+from tests.api.accounts import account_client, bearer, create_admin, login
 from tests.conftest import RunningTopology
-
-
-@pytest.fixture
-def settings(topology: RunningTopology) -> Settings:
-    return fast_settings(topology.app_settings())
 
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 from neurmatic.domain.users.models import OAuthAccount, Status, User
 from neurmatic.settings import Settings
 from tests.api.accounts import Account, account_client, bearer, fast_settings, login, new_account, register
+from tests.api.conftest import asgi_app
 from tests.conftest import RunningTopology
 from tests.oauth_servers import GitHubServer, GitHubUser, github_server, oidc_provider, set_oidc_user
 
@@ -130,7 +131,7 @@ async def oidc_sign_in(
 
 
 def app_db(app: httpx.AsyncClient) -> Any:
-    return app._transport.app.state.clients.db  # type: ignore[attr-defined]
+    return asgi_app(app).state.clients.db
 
 
 async def stored_user(app: httpx.AsyncClient, email: str) -> tuple[User | None, int]:

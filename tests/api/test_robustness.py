@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
-
 from neurmatic.settings import Settings
-from tests.api.accounts import account_client, bearer, fast_settings, signed_in
+from tests.api.accounts import account_client, bearer, signed_in
 from tests.conftest import RunningTopology
 
 HOSTILE_BODIES: list[Any] = [
@@ -33,11 +31,6 @@ HOSTILE_BODIES: list[Any] = [
     {"status": "active", "role": "admin"},
     {"a": {"b": {"c": [1]}}},
 ]
-
-
-@pytest.fixture
-def settings(topology: RunningTopology) -> Settings:
-    return fast_settings(topology.app_settings())
 
 
 def _write_routes(spec: dict[str, Any]) -> list[tuple[str, str]]:

@@ -3,27 +3,21 @@
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 
 import pyotp
-import pytest
 
 from neurmatic.settings import Settings
 from tests.api.accounts import (
     account_client,
     bearer,
     create_admin,
-    fast_settings,
     login,
     new_account,
     register,
     signed_in,
 )
 from tests.conftest import RunningTopology
-
-
-@pytest.fixture
-def settings(topology: RunningTopology) -> Settings:
-    return fast_settings(topology.app_settings())
 
 
 def _limits(settings: Settings, **changes: object) -> Settings:
@@ -96,6 +90,7 @@ async def test_cookie_sessions_need_the_csrf_token_and_bearer_calls_do_not(setti
         cookies = {c.name: c for c in client.cookies.jar}
         assert cookies["neurmatic_access"].has_nonstandard_attr("HttpOnly")
         csrf = cookies["neurmatic_csrf"].value
+        assert csrf is not None
         read = await client.get("/api/v1/users/me")  # safe method: the cookie alone is enough
         missing = await client.post("/api/v1/auth/logout")
         wrong = await client.post("/api/v1/auth/logout", headers={"X-CSRF-Token": "0" * 64})
@@ -120,7 +115,7 @@ async def test_oversize_and_malformed_bodies_get_error_bodies(settings: Settings
             headers={"content-type": "application/json"},
         )
 
-        async def chunks():  # type: ignore[no-untyped-def]
+        async def chunks() -> AsyncIterator[bytes]:
             for _ in range(10):
                 yield b" " * 500
 

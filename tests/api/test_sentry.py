@@ -8,20 +8,21 @@ import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 import sentry_sdk
 from pydantic import SecretStr
 
 from neurmatic.settings import Settings
-from tests.api.conftest import api_client
+from tests.api.conftest import api_client, asgi_app
 from tests.conftest import RunningTopology
 
 
 class SentryReceiver(ThreadingHTTPServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
-        self.envelopes: list[list[dict[str, object]]] = []
+        self.envelopes: list[list[dict[str, Any]]] = []
         self.paths: list[str] = []
 
 
@@ -34,7 +35,7 @@ class _Handler(BaseHTTPRequestHandler):
         if encoding == "gzip":
             body = gzip.decompress(body)
         elif encoding == "br":  # the SDK compresses with brotli when the package is installed (Locust's)
-            import brotli  # type: ignore[import-not-found,unused-ignore]
+            import brotli
 
             body = brotli.decompress(body)
         items = [json.loads(line) for line in body.splitlines() if line.strip().startswith(b"{")]
@@ -70,7 +71,7 @@ async def test_a_forced_500_reaches_the_sentry_receiver(
         }
     )
     async with api_client(settings) as client:
-        app = client._transport.app  # type: ignore[attr-defined]
+        app = asgi_app(client)
 
         async def explode() -> None:
             raise RuntimeError("forced failure for the Sentry test")
@@ -91,6 +92,6 @@ async def test_a_forced_500_reaches_the_sentry_receiver(
     assert len(events) >= 1
     event = events[0]
     assert event["environment"] == "test-env"
-    assert event["tags"]["request_id"] == "sentry-test-request-0001"  # type: ignore[index]
-    assert event["exception"]["values"][-1]["value"] == "forced failure for the Sentry test"  # type: ignore[index]
+    assert event["tags"]["request_id"] == "sentry-test-request-0001"
+    assert event["exception"]["values"][-1]["value"] == "forced failure for the Sentry test"
     assert "secret-token-value" not in json.dumps(receiver.envelopes)

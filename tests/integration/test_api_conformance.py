@@ -13,15 +13,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from tests.conftest import RunningTopology, started_topology
-from tests.support import PASSWORD, require_binary
+from tests.support import require_binary, signed_in_token
 
 CHECKS = "not_a_server_error,status_code_conformance,unsupported_method"
 MAX_EXAMPLES = 30  # per operation and phase
@@ -39,18 +39,13 @@ def api_topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningTo
 
 def _access_token(topology: RunningTopology) -> str:
     """A fresh account's access token, from an instance directly (nginx's sign-in budget is for the run)."""
-    direct = f"http://127.0.0.1:{topology.state.ports.api(1)}/api/v1/auth"
-    email = f"conformance-{uuid.uuid4().hex[:8]}@example.com"
-    account = {"email": email, "username": f"conf_{uuid.uuid4().hex[:8]}", "password": PASSWORD}
-    assert httpx.post(f"{direct}/register", json={**account, "termsAccepted": True}).status_code == 201
-    login = httpx.post(f"{direct}/login", json={"email": email, "password": PASSWORD})
-    assert login.status_code == 200, login.text
-    return str(login.json()["data"]["accessToken"])
+    with httpx.Client(base_url=f"http://127.0.0.1:{topology.state.ports.api(1)}") as direct:
+        return signed_in_token(direct, "conf")
 
 
 def _schemathesis(
     topology: RunningTopology, report_dir: Path, *extra: str
-) -> tuple[int, str, dict[str, object]]:
+) -> tuple[int, str, dict[str, Any]]:
     schemathesis = require_binary("schemathesis", str(Path(sys.executable).with_name("schemathesis")))
     argv = [
         schemathesis,
@@ -103,5 +98,5 @@ def test_every_answer_is_documented(api_topology: RunningTopology, tmp_path: Pat
     found = {"failures": report["failures"], "errors": report["errors"]}
     assert found == {"failures": [], "errors": []}, json.dumps(found, indent=1)[:6000]
     assert code == 0, summary
-    assert report["operations"]["tested"] == report["operations"]["selected"], report["operations"]  # type: ignore[index]
+    assert report["operations"]["tested"] == report["operations"]["selected"], report["operations"]
     assert cases["generated"] >= MIN_REQUESTS, summary  # it really ran (nginx did not refuse everything)

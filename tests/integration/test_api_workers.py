@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Callable
 
 import httpx
 import psutil
@@ -56,9 +57,9 @@ def _live_requests(api: ApiInstance, count: int) -> None:
         assert httpx.get(f"http://{HOST}:{api.port}{LIVE}", timeout=5).status_code == 200
 
 
-def _await(condition: object, what: str, seconds: float = 60) -> None:
+def _await(condition: Callable[[], object], what: str, seconds: float = 60) -> None:
     deadline = time.monotonic() + seconds
-    while not condition():  # type: ignore[operator]
+    while not condition():
         assert time.monotonic() < deadline, f"timed out: {what}"
         time.sleep(0.2)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 
 from tests.conftest import RunningTopology
-from tests.support import register_and_login
+from tests.support import access_token, bearer, register_and_login
 from tests.upstreams import served_by
 
 
@@ -21,8 +21,7 @@ def test_token_from_one_backend_works_on_the_other_and_revocation_is_instant(
     with topology.client() as client:
         email, login = register_and_login(client, "nginx")
         issued_by = served_by(topology, login)
-        token = login.json()["data"]["accessToken"]
-        auth = {"Authorization": f"Bearer {token}"}
+        auth = bearer(access_token(login))
         other = "backend-2" if issued_by == "backend-1" else "backend-1"
         on_other = httpx.get(f"{_direct(topology, other)}/api/v1/users/me", headers=auth)
         assert on_other.status_code == 200 and on_other.json()["data"]["email"] == email
@@ -39,8 +38,7 @@ def test_token_from_one_backend_works_on_the_other_and_revocation_is_instant(
 def test_authenticated_responses_are_never_cached_by_nginx(topology: RunningTopology) -> None:
     with topology.client() as client:
         _, login = register_and_login(client, "cache")
-        token = login.json()["data"]
-        auth = {"Authorization": f"Bearer {token['accessToken']}"}
+        auth = bearer(access_token(login))
         statuses = {
             client.get("/api/v1/users/me", headers=auth).headers.get("x-cache-status") for _ in range(3)
         }

@@ -3,34 +3,20 @@
 from __future__ import annotations
 
 import re
-import uuid
 
+from tests.api.accounts import create_admin
 from tests.conftest import RunningTopology
-from tests.support import neurmatic
-
-PASSWORD = "Correct-Horse-Battery-9"
 
 
 def test_admin_dashboard_through_nginx(topology: RunningTopology) -> None:
-    email = f"ops-{uuid.uuid4().hex[:8]}@example.com"
-    neurmatic(
-        "users",
-        "create-admin",
-        "--email",
-        email,
-        "--username",
-        f"ops_{uuid.uuid4().hex[:8]}",
-        "--password-stdin",
-        state_dir=topology.state_dir,
-        stdin=PASSWORD + "\n",
-    )
+    admin, _ = create_admin(topology.state_dir)
     with topology.client() as browser:
         redirected = browser.get("/admin/queues/")
         form = browser.get("/admin/login")
         csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
         assert csrf is not None
         signed = browser.post(
-            "/admin/login", data={"email": email, "password": PASSWORD, "csrf": csrf.group(1)}
+            "/admin/login", data={"email": admin.email, "password": admin.password, "csrf": csrf.group(1)}
         )
         page = browser.get("/admin/queues/")
         workers = browser.get("/admin/queues/0/data/workers.json")

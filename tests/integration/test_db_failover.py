@@ -31,9 +31,7 @@ from neurmatic.supervisor.layout import HOST, SENTINEL_MASTER_NAME
 from neurmatic.supervisor.services.postgres import NodeFenced, app_connection
 from neurmatic.supervisor.topology import Topology
 from tests.conftest import RunningTopology, started_topology
-from tests.support import neurmatic, register_and_login
-
-PASSWORD = "Correct-Horse-Battery-9"
+from tests.support import bearer, neurmatic, scalar, signed_in_token
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +62,7 @@ def _cli_json(*args: str, topology: RunningTopology) -> dict[str, Any]:
 
 def _signed_in_user(topology: RunningTopology) -> dict[str, str]:
     with topology.client() as client:
-        _, login = register_and_login(client, "fo")
-    return {"Authorization": f"Bearer {login.json()['data']['accessToken']}"}
+        return bearer(signed_in_token(client, "fo"))
 
 
 def _first_write_through_nginx(topology: RunningTopology, auth: dict[str, str], timeout: float) -> float:
@@ -97,7 +94,7 @@ def _recent_bulk_write(topology: RunningTopology) -> None:
         written = primary.execute("SELECT pg_current_wal_lsn()").fetchone()
     deadline = time.monotonic() + 60
     with app_connection(topology.state, 2) as standby:
-        while not standby.execute("SELECT pg_last_wal_replay_lsn() >= %s", written).fetchone()[0]:  # type: ignore[index]
+        while not scalar(standby.execute("SELECT pg_last_wal_replay_lsn() >= %s", written)):
             assert time.monotonic() < deadline, "the standby did not replay the bulk write"
             time.sleep(0.1)
 

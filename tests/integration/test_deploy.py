@@ -37,10 +37,9 @@ from neurmatic.supervisor import runner
 from neurmatic.supervisor.process import PidFile
 from neurmatic.supervisor.services.postgres import app_connection
 from tests.conftest import RunningTopology, started_topology
-from tests.support import ROOT, make_state_parent, neurmatic
+from tests.support import ROOT, bearer, make_state_parent, neurmatic, signed_in_token
 from tests.upstreams import served_by
 
-PASSWORD = "Correct-Horse-Battery-9"
 GIT = ["git", "-c", "user.name=Deploy Test", "-c", "user.email=deploy@example.com"]
 NEW_DEPENDENCY = "appdirs>=1.4"  # in the package index, not in the project's environment
 
@@ -116,7 +115,7 @@ class Load:
                 time.sleep(0.03)
 
     def _writes(self) -> None:
-        auth = {"Authorization": f"Bearer {self.token}", "Connection": "close"}
+        auth = {**bearer(self.token), "Connection": "close"}
         with self.topology.client(headers=auth) as client:
             while not self.stopping.is_set():
                 body = {"title": f"Written during a deploy {uuid.uuid4().hex[:8]}", "bodyHtml": "<p>hi</p>"}
@@ -201,13 +200,8 @@ def own_topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningTo
 
 @pytest.fixture(scope="module")
 def token(own_topology: RunningTopology) -> str:
-    email = f"deploy-{uuid.uuid4().hex[:8]}@example.com"
     with own_topology.client() as client:
-        account = {"email": email, "username": f"dp_{uuid.uuid4().hex[:8]}", "password": PASSWORD}
-        registered = client.post("/api/v1/auth/register", json={**account, "termsAccepted": True})
-        assert registered.status_code == 201, registered.text
-        login = client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
-        return str(login.json()["data"]["accessToken"])
+        return signed_in_token(client, "deploy")
 
 
 def cli(topology: RunningTopology, slack: SlackReceiver, *args: str) -> subprocess.CompletedProcess[str]:
@@ -360,7 +354,7 @@ def test_scale_api_to_three_and_back_to_two(own_topology: RunningTopology, slack
 
 
 def _post_article(topology: RunningTopology, token: str, title: str) -> None:
-    with topology.client(headers={"Authorization": f"Bearer {token}"}) as client:
+    with topology.client(headers=bearer(token)) as client:
         created = client.post("/api/v1/articles", json={"title": title, "bodyHtml": "<p>hi</p>"})
         assert created.status_code == 201, created.text
 

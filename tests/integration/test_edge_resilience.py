@@ -15,7 +15,7 @@ from PIL import Image
 from neurmatic.edge_policy import MICROCACHE_SECONDS
 from neurmatic.render.nginx import UPSTREAM_TIMEOUT
 from tests.conftest import RunningTopology
-from tests.support import register_and_login
+from tests.support import access_token, bearer, register_and_login
 
 # nginx gives up on a frozen instance after proxy_read_timeout; what a client waits on top of that is
 # the retry on the other instance (milliseconds). The old config held requests for 60 s.
@@ -95,7 +95,7 @@ def _png() -> bytes:
 def test_a_deleted_file_stops_being_served_within_the_microcache_lifetime(topology: RunningTopology) -> None:
     with topology.client() as client:
         _, login = register_and_login(client, "media")
-        auth = {"Authorization": f"Bearer {login.json()['data']['accessToken']}"}
+        auth = bearer(access_token(login))
         uploaded = client.post("/api/v1/media", files={"file": ("p.png", _png(), "image/png")}, headers=auth)
         assert uploaded.status_code == 201, uploaded.text
         media_id = uploaded.json()["data"]["id"]

@@ -7,8 +7,8 @@ import uuid
 
 from tests.conftest import RunningTopology
 from tests.mailbox import token_in, wait_for_mail
+from tests.support import PASSWORD
 
-PASSWORD = "Correct-Horse-Battery-9"
 NEW_PASSWORD = "Brand-New-Secret-42"
 
 
@@ -30,7 +30,8 @@ def test_verify_and_reset_through_nginx_with_the_topology_worker_and_mail_servic
         [verification] = wait_for_mail(mailbox, email)
         assert verification["To"] == email and verification["From"] == "noreply@neurmatic.com"
         token = token_in(verification, "/verify-email")
-        assert f"{topology.https_url}/verify-email?token=" in verification.get_body(("plain",)).get_content()
+        text = verification.get_body(("plain",))
+        assert text is not None and f"{topology.https_url}/verify-email?token=" in text.get_content()
         verified = client.post("/api/v1/auth/verify-email", json={"token": token})
         assert verified.status_code == 200 and verified.json()["data"]["emailVerified"] is True
 

@@ -4,33 +4,17 @@ from __future__ import annotations
 
 import json
 import ssl
-import uuid
 
 import httpx
 from websockets.sync.client import connect
 
 from tests.conftest import RunningTopology
-
-PASSWORD = "Correct-Horse-Battery-9"
+from tests.support import bearer, signed_in_token
 
 
 def _signed_in(topology: RunningTopology) -> str:
-    email = f"live-{uuid.uuid4().hex[:8]}@example.com"
     with topology.client() as client:
-        client.post(
-            "/api/v1/auth/register",
-            json={
-                "email": email,
-                "username": f"live_{uuid.uuid4().hex[:8]}",
-                "password": PASSWORD,
-                "termsAccepted": True,
-            },
-        )
-        return str(
-            client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD}).json()["data"][
-                "accessToken"
-            ]
-        )
+        return signed_in_token(client, "live")
 
 
 def test_event_from_one_backend_reaches_a_socket_on_the_other(topology: RunningTopology) -> None:
@@ -44,9 +28,7 @@ def test_event_from_one_backend_reaches_a_socket_on_the_other(topology: RunningT
         holder = ready["instance"]
         other = "backend-2" if holder == "backend-1" else "backend-1"
         port = topology.state.ports.api(int(other.rsplit("-", 1)[1]))
-        raised = httpx.post(
-            f"http://127.0.0.1:{port}/api/v1/notifications/test", headers={"Authorization": f"Bearer {token}"}
-        )
+        raised = httpx.post(f"http://127.0.0.1:{port}/api/v1/notifications/test", headers=bearer(token))
         assert raised.status_code == 201
         pushed = json.loads(socket.recv(timeout=10))
         socket.send(json.dumps({"type": "ping"}))
@@ -55,9 +37,9 @@ def test_event_from_one_backend_reaches_a_socket_on_the_other(topology: RunningT
     assert pushed["notification"]["data"]["instance"] == other != holder
     assert pong == {"type": "pong"}
     with topology.client() as client:
-        listed = client.get("/api/v1/notifications?unread=true", headers={"Authorization": f"Bearer {token}"})
-        marked = client.post("/api/v1/notifications/read-all", headers={"Authorization": f"Bearer {token}"})
-        after = client.get("/api/v1/notifications?unread=true", headers={"Authorization": f"Bearer {token}"})
+        listed = client.get("/api/v1/notifications?unread=true", headers=bearer(token))
+        marked = client.post("/api/v1/notifications/read-all", headers=bearer(token))
+        after = client.get("/api/v1/notifications?unread=true", headers=bearer(token))
     assert [n["kind"] for n in listed.json()["data"]] == ["test"]
     assert marked.json()["data"]["marked"] == 1 and after.json()["data"] == []
 

@@ -26,14 +26,13 @@ from neurmatic.domain.jobs import enqueue_mail
 from neurmatic.mail.message import MailMessage
 from neurmatic.ops.flows.drills.probe import drill_probe
 from neurmatic.supervisor.layout import HOST
+from neurmatic.supervisor.services.redis import sentinel_command
 from neurmatic.supervisor.state import TopologyState
 from neurmatic.supervisor.topology import Topology
 from neurmatic.worker.scheduler import LEASE_SECONDS
 from tests.conftest import RunningTopology, started_topology
 from tests.mailbox import wait_for_mail
-from tests.support import neurmatic, register_and_login, require_binary
-
-PASSWORD = "Correct-Horse-Battery-9"
+from tests.support import bearer, neurmatic, register_and_login, require_binary
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +41,7 @@ def own_topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningTo
         yield running
 
 
-def _sentinel(state: TopologyState, index: int = 1):  # type: ignore[no-untyped-def]
+def _sentinel(state: TopologyState, index: int = 1) -> redis.Redis:
     return direct(HOST, state.ports.sentinel(index), state.secrets["REDIS_SENTINEL_PASSWORD"])
 
 
@@ -58,14 +57,14 @@ def test_sessions_and_queued_jobs_survive_a_sentinel_failover(own_topology: Runn
     job = enqueue_mail(
         master, MailMessage(to=recipient, subject="Queued before the failover", text="still here", html=None)
     )
-    assert master.execute_command("WAIT", 1, 2000) == 1  # acknowledged by the replica
+    assert master.wait(1, 2000) == 1  # acknowledged by the replica
     master.close()
 
     sentinel = _sentinel(state)
-    sentinel.execute_command("SENTINEL", "FAILOVER", "mymaster")
+    sentinel_command(sentinel, "FAILOVER", "mymaster")
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        address = sentinel.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster")
+        address = sentinel_command(sentinel, "GET-MASTER-ADDR-BY-NAME", "mymaster")
         if address == [HOST, str(state.ports.redis(2))]:
             break
         time.sleep(0.2)
@@ -78,7 +77,7 @@ def test_sessions_and_queued_jobs_survive_a_sentinel_failover(own_topology: Runn
         time.sleep(0.2)
     promoted.close()
 
-    auth = {"Authorization": f"Bearer {token['accessToken']}"}
+    auth = bearer(token["accessToken"])
     with own_topology.client() as client:
         deadline = time.monotonic() + 20
         while True:  # the API's clients follow the new master on their next connection

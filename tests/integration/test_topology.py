@@ -14,6 +14,7 @@ import pytest
 from neurmatic.adapters.redis import direct
 from neurmatic.supervisor.layout import HOST
 from neurmatic.supervisor.services.postgres import app_connection
+from neurmatic.supervisor.services.redis import sentinel_command
 from tests.conftest import RunningTopology
 from tests.support import neurmatic, port_is_free
 from tests.upstreams import admin_headers
@@ -169,7 +170,7 @@ def test_sentinels_name_the_master_and_the_replica_link_is_up(topology: RunningT
     state = topology.state
     for index in (1, 2, 3):
         sentinel = direct(HOST, state.ports.sentinel(index), state.secrets["REDIS_SENTINEL_PASSWORD"])
-        assert sentinel.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster") == [
+        assert sentinel_command(sentinel, "GET-MASTER-ADDR-BY-NAME", "mymaster") == [
             HOST,
             str(state.ports.redis(1)),
         ]
@@ -218,7 +219,7 @@ def test_second_up_leaves_running_services_alone(topology: RunningTopology) -> N
 def test_sigkill_of_backend_1_loses_no_request_and_the_watcher_restarts_it(
     topology: RunningTopology, admin: dict[str, str]
 ) -> None:
-    victim = int(topology.status()["backend-1"]["pid"])  # type: ignore[arg-type]
+    victim = int(topology.status()["backend-1"]["pid"])
     os.kill(victim, signal.SIGKILL)
     failures = 0
     with topology.client() as client:
@@ -245,7 +246,7 @@ def test_sigkill_of_backend_1_loses_no_request_and_the_watcher_restarts_it(
 
 
 def test_sigkill_of_the_worker_is_repaired_by_the_watcher(topology: RunningTopology) -> None:
-    victim = int(topology.status()["worker"]["pid"])  # type: ignore[arg-type]
+    victim = int(topology.status()["worker"]["pid"])
     os.kill(victim, signal.SIGKILL)
     restarts = topology.state_dir / "run" / "worker.restarts"
     deadline = time.monotonic() + 60

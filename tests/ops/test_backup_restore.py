@@ -12,7 +12,7 @@ from pathlib import Path
 
 from neurmatic.ops.exit_codes import ExitCode
 from tests.conftest import RunningTopology
-from tests.support import neurmatic
+from tests.support import neurmatic, scalar
 
 
 def _rows(topology: RunningTopology, database: str) -> dict[str, int]:
@@ -20,10 +20,7 @@ def _rows(topology: RunningTopology, database: str) -> dict[str, int]:
         tables = conn.execute(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
         ).fetchall()
-        return {
-            t: int(conn.execute(f'SELECT count(*) FROM public."{t}"').fetchone()[0])  # type: ignore[index]
-            for (t,) in tables
-        }
+        return {t: int(scalar(conn.execute(f'SELECT count(*) FROM public."{t}"'))) for (t,) in tables}
 
 
 def _backup(topology: RunningTopology, directory: Path) -> Path:

@@ -7,6 +7,7 @@ import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -33,7 +34,7 @@ def s3() -> Iterator[str]:
     server.stop()
 
 
-def _client(endpoint: str):  # type: ignore[no-untyped-def]
+def _client(endpoint: str) -> Any:  # boto3 is untyped
     return boto3.client(
         "s3",
         endpoint_url=endpoint,

@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from neurmatic.ops.flows.backups.schedule import cron_reads_cron_tz
 from tests.support import neurmatic, require_binary
 
 
-def _schedule(state_dir: Path, *args: str, tz: str = "UTC") -> dict[str, object]:
+def _schedule(state_dir: Path, *args: str, tz: str = "UTC") -> dict[str, Any]:
     out = neurmatic("backup", "schedule", "--json", *args, state_dir=state_dir, env={"TZ": tz})
-    result: dict[str, object] = json.loads(out.stdout)
+    result: dict[str, Any] = json.loads(out.stdout)
     return result
 
 
@@ -54,7 +55,7 @@ def test_away_from_utc_the_entry_is_utc_where_cron_reads_cron_tz(tmp_path: Path)
         assert lines[-2] == "CRON_TZ=UTC" and lines[-1].startswith("0 2 * * * root ")
     else:
         assert "CRON_TZ=UTC" not in lines and lines[-1].startswith("0 11 * * * root ")
-        assert any("local time" in note for note in installed["notes"])  # type: ignore[attr-defined]
+        assert any("local time" in note for note in installed["notes"])
 
 
 def test_cron_file_and_systemd_timer(tmp_path: Path) -> None:

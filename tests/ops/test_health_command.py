@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from neurmatic.ops.exit_codes import ExitCode
 from neurmatic.supervisor.topology import Topology
@@ -15,7 +16,7 @@ def _health(topology: RunningTopology) -> tuple[int, dict[str, object]]:
     return result.returncode, json.loads(result.stdout)
 
 
-def test_health_marks_exactly_the_stopped_component(topology: RunningTopology, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_health_marks_exactly_the_stopped_component(topology: RunningTopology, tmp_path: Path) -> None:
     neurmatic("backup", "--dir", str(tmp_path), state_dir=topology.state_dir)
     result = neurmatic(
         "health", "--json", "--backup-dir", str(tmp_path), state_dir=topology.state_dir, check=False

@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 import uuid
 from pathlib import Path
+from typing import Any
 
 from neurmatic.ops.exit_codes import ExitCode
 from tests.conftest import RunningTopology
 from tests.support import neurmatic
 
 
-def _sql(topology: RunningTopology, database: str, statement: str) -> list[tuple[object, ...]]:
+def _sql(topology: RunningTopology, database: str, statement: str) -> list[tuple[Any, ...]]:
     with topology.superuser(database) as conn:
-        cursor = conn.execute(statement)  # type: ignore[call-overload]
+        cursor = conn.execute(statement)
         return cursor.fetchall() if cursor.description else []
 
 
@@ -32,7 +33,7 @@ def test_lost_rows_and_a_dropped_table_come_back_and_newer_rows_stay(
     live = f"live_{uuid.uuid4().hex[:6]}"  # a copy of production plays production here
     neurmatic("restore", backup, "--db", live, state_dir=topology.state_dir)
     count = "SELECT count(*) FROM articles"
-    total = int(_sql(topology, live, count)[0][0])  # type: ignore[arg-type]
+    total = int(_sql(topology, live, count)[0][0])
     _sql(topology, live, "DELETE FROM articles WHERE id IN (SELECT id FROM articles ORDER BY id LIMIT 25)")
     _sql(
         topology,
@@ -52,11 +53,11 @@ def test_lost_rows_and_a_dropped_table_come_back_and_newer_rows_stay(
     assert planned["public.articles"]["missing"] == 25 and planned["public.articles"]["changed"] == 1
     assert planned["public.bookmarks"]["recreate"] is True and planned["public.users"]["changed"] == 1
     assert not any(plan["applied"] for plan in planned.values())
-    assert int(_sql(topology, live, count)[0][0]) == total - 25  # type: ignore[arg-type]  # dry run
+    assert int(_sql(topology, live, count)[0][0]) == total - 25  # dry run
     assert _sql(topology, live, "SELECT to_regclass('public.bookmarks') IS NULL") == [(True,)]
     done = _restore_table(topology, *args)
     assert all(plan["applied"] for plan in done.values())
-    assert int(_sql(topology, live, count)[0][0]) == total  # type: ignore[arg-type]
+    assert int(_sql(topology, live, count)[0][0]) == total
     assert _sql(topology, live, "SELECT count(*) FROM articles WHERE title = 'newer than the backup'") == [
         (1,)
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from pathlib import Path
 
 from tests.conftest import RunningTopology
 from tests.support import ROOT
@@ -25,7 +26,7 @@ def _run(
     )
 
 
-def test_backup_restore_and_health_scripts(topology: RunningTopology, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_backup_restore_and_health_scripts(topology: RunningTopology, tmp_path: Path) -> None:
     made = _run("backup.sh", "--json", topology=topology, env={"BACKUP_DIR": str(tmp_path)})
     assert made.returncode == 0, made.stderr
     backup = json.loads(made.stdout)["path"]

@@ -4,6 +4,7 @@ error-rate verdict on nginx's access log, and the one-line start failure."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -95,10 +96,10 @@ def test_a_dropped_table_is_named() -> None:
     assert contract_changes(BASE, after) == ["table public.tags was dropped (or renamed)"]
 
 
-def _record(version: str, minute: int, replaced: str | None = None, **kwargs: object) -> ReleaseRecord:
+def _record(version: str, minute: int, replaced: str | None = None, **kwargs: Any) -> ReleaseRecord:
     return ReleaseRecord(
         version, "c0ffee", "repo", f"2026-01-01T00:{minute:02d}:00+00:00", replaced=replaced, **kwargs
-    )  # type: ignore[arg-type]
+    )
 
 
 def test_pruning_keeps_the_newest_five_and_never_current_or_previous() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from neurmatic.ops.flows.drills.events import Outcome, Recorder, Stage
+from neurmatic.ops.flows.drills.events import Outcome, Recorder, RequestKind, Stage
 from neurmatic.ops.flows.drills.measure import (
     all_stage_figures,
     failures_by_phase,
@@ -27,8 +27,8 @@ def ok_write(sent: float, done: float | None = None, ref: str | None = None) -> 
     )
 
 
-def failed(kind: str, sent: float, done: float | None = None, reason: str = "HTTP 502") -> Outcome:
-    return Outcome(kind, next(_seq), sent, done if done is not None else sent + 0.01, False, 502, reason)  # type: ignore[arg-type]
+def failed(kind: RequestKind, sent: float, done: float | None = None, reason: str = "HTTP 502") -> Outcome:
+    return Outcome(kind, next(_seq), sent, done if done is not None else sent + 0.01, False, 502, reason)
 
 
 def ok_read(sent: float) -> Outcome:
@@ -53,7 +53,8 @@ def test_rto_is_the_first_write_after_the_fault_that_starts_a_sustained_run() ->
 
 def test_no_failure_after_the_fault_gives_the_first_write_latency() -> None:
     timeline = [ok_write(9.9), ok_write(10.1, 10.14), ok_write(10.3), ok_write(10.5)]
-    assert abs(recovery_time(timeline, 10.0) - 0.14) < 1e-9  # type: ignore[operator]
+    rto = recovery_time(timeline, 10.0)
+    assert rto is not None and abs(rto - 0.14) < 1e-9
 
 
 def test_no_sustained_run_means_not_recovered() -> None:
