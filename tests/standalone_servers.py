@@ -21,6 +21,7 @@ from pathlib import Path
 
 import redis
 
+from neurmatic.adapters.redis import sentinel_command
 from tests.support import port_is_free, require_binary
 
 ACCOUNT = "neurmatic"
@@ -208,7 +209,9 @@ class StandaloneServers:
         for port in self.sentinel_ports:
             client = redis.Redis(host=HOST, port=port, password=self.sentinel_password, socket_timeout=1)
             try:
-                if not client.sentinel_slaves(MASTER_NAME) or len(client.sentinel_sentinels(MASTER_NAME)) < 2:
+                replicas = sentinel_command(client, "REPLICAS", MASTER_NAME)
+                peers = sentinel_command(client, "SENTINELS", MASTER_NAME)
+                if not replicas or len(peers) < 2:
                     return False
             finally:
                 client.close()
@@ -217,7 +220,7 @@ class StandaloneServers:
     def redis_master(self) -> tuple[str, int]:
         client = redis.Redis(host=HOST, port=self.sentinel_ports[0], password=self.sentinel_password)
         try:
-            host, port = client.sentinel_get_master_addr_by_name(MASTER_NAME)
+            host, port = sentinel_command(client, "GET-MASTER-ADDR-BY-NAME", MASTER_NAME)
             return str(host), int(port)
         finally:
             client.close()

@@ -21,12 +21,11 @@ from rq import Queue
 from rq.job import JobStatus
 from rq.scheduler import RQScheduler
 
-from neurmatic.adapters.redis import direct, sync_master
+from neurmatic.adapters.redis import direct, sentinel_command, sync_master
 from neurmatic.domain.jobs import enqueue_mail
 from neurmatic.mail.message import MailMessage
 from neurmatic.ops.flows.drills.probe import drill_probe
 from neurmatic.supervisor.layout import HOST
-from neurmatic.supervisor.services.redis import sentinel_command
 from neurmatic.supervisor.state import TopologyState
 from neurmatic.supervisor.topology import Topology
 from neurmatic.worker.scheduler import LEASE_SECONDS

@@ -11,10 +11,9 @@ import psutil
 import psycopg
 import pytest
 
-from neurmatic.adapters.redis import direct
+from neurmatic.adapters.redis import direct, sentinel_command
 from neurmatic.supervisor.layout import HOST
 from neurmatic.supervisor.services.postgres import app_connection
-from neurmatic.supervisor.services.redis import sentinel_command
 from tests.conftest import RunningTopology
 from tests.support import neurmatic, port_is_free
 from tests.upstreams import admin_headers

@@ -58,13 +58,10 @@ class Prepared:
 def _write_env_file(path: Path, values: dict[str, str]) -> None:
     """The generated .env.production with these servers' addresses in place of the guide's hosts."""
     neurmatic("secrets", "generate", "--out", str(path))
-    lines, seen = [], set()
-    for line in path.read_text().splitlines():
-        key = line.partition("=")[0]
-        if key in values:
-            line, _ = f"{key}={values[key]}", seen.add(key)
-        lines.append(line)
-    lines += [f"{key}={value}" for key, value in values.items() if key not in seen]
+    lines = path.read_text().splitlines()
+    keys = [line.partition("=")[0] for line in lines]
+    lines = [f"{key}={values[key]}" if key in values else line for key, line in zip(keys, lines, strict=True)]
+    lines += [f"{key}={value}" for key, value in values.items() if key not in keys]
     path.write_text("\n".join(lines) + "\n")
 
 
