@@ -32,7 +32,7 @@ library's exception type.
     │   ├── TargetNotEmpty            the target database has tables and --yes was not given
     │   ├── S3Unavailable             S3 unreachable or refusing (the local backup is intact)
     │   └── NotABackupAddress         an address that cannot name a backup in S3 (a usage error)
-    ├── FailoverFailed                a failover, switchover or rebuild stopped  [ops.flows.failover.types]
+    ├── FailoverFailed                a failover, switchover or rebuild stopped  [deployment.failover]
     ├── DeployFailed                  a deploy, rollback or scaling stopped  [ops.flows.releases.errors]
     │   ├── DeployRolledBack          the new release failed; the previous one was put back
     │   ├── SchemaNotExpandOnly       the migrations drop or narrow the schema (nothing switched)

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from neurmatic.adapters.postgres import ControlData, format_lsn, parse_lsn
+from neurmatic.deployment.failover import FailoverFailed, wait_until
 from neurmatic.errors import TopologyError
-from neurmatic.ops.flows.failover.types import FailoverFailed, wait_until
 from neurmatic.supervisor.runner import check_one_primary
 from neurmatic.supervisor.services.postgres import FENCE_MARKER, NodeFenced, write_standby_settings
 from neurmatic.supervisor.state import TopologyState

@@ -221,12 +221,7 @@ PROCESS_CONTROL_PENDING = frozenset(
     {
         "neurmatic.ops.commands.deploy",
         "neurmatic.ops.commands.drill",
-        "neurmatic.ops.commands.failover",
         "neurmatic.ops.commands.topology",
-        "neurmatic.ops.flows.failover.database",
-        "neurmatic.ops.flows.failover.orchestrate",
-        "neurmatic.ops.flows.failover.pg_nodes",
-        "neurmatic.ops.flows.failover.standby",
         "neurmatic.ops.flows.releases.build",
         "neurmatic.ops.flows.releases.context",
         "neurmatic.ops.flows.releases.deploy",

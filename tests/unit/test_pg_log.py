@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from neurmatic.ops.flows.pg_log import ServerLog, explain, start_failure
+from neurmatic.adapters.pg_log import ServerLog, explain, start_failure
 
 EARLIER_RUN = "2026-11-26 09:00:00.000 UTC [100] FATAL:  an old complaint from a previous start\n"
 THIS_START = """\

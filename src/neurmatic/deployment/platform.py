@@ -1,17 +1,25 @@
 """The platform interface: what only a deployment whose processes we control can do.
 
 Backups, restores, health, Sentinel failover, users and migrations need nothing but network addresses and
-credentials. Deploys, rollbacks, scaling, drills and rebuilding the standby start and stop servers: they
-need a platform. The local topology (``neurmatic up``) is the one implementation today; a deployment
-described only by an env file has none, and those procedures refuse with exit 3 instead of guessing.
+credentials. Deploys, rollbacks, scaling, drills, the database failover and rebuilding the standby start
+and stop servers: they need a platform. Each of those areas has its own control interface
+(``deployment/releases.py``, ``deployment/drills.py``, ``deployment/failover.py``) that the ops flows
+use; the local topology (``neurmatic up``, ``supervisor/platform.py``) implements them today. A deployment
+described only by an env file has ``NoPlatform``, and those procedures refuse with exit 3 instead of
+guessing.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, NoReturn, Protocol
 
 from neurmatic.errors import PlatformUnavailable
+
+if TYPE_CHECKING:
+    from neurmatic.deployment.drills import DrillControl
+    from neurmatic.deployment.failover import DatabaseFailover, Progress
+    from neurmatic.deployment.releases import ReleaseControl
 
 
 class Platform(Protocol):
@@ -19,12 +27,25 @@ class Platform(Protocol):
 
     name: str
 
-    def state_dir(self) -> Path:
-        """Where the platform keeps what it runs (the local topology's state directory)."""
-        ...
-
     def node_down_reason(self, host: str, port: int) -> str | None:
         """Why a PostgreSQL node is stopped on purpose (fenced by a failover), or None."""
+        ...
+
+    def releases(self) -> ReleaseControl:
+        """Building releases and switching the API instances and the worker between them."""
+        ...
+
+    def drills(self) -> DrillControl:
+        """Breaking and restoring the servers on purpose (DR drills)."""
+        ...
+
+    def database_failover(self, progress: Progress) -> DatabaseFailover:
+        """Moving the PostgreSQL primary role and rebuilding the standby."""
+        ...
+
+    def state_dir(self) -> Path:
+        """Transitional: where the local topology keeps its state, for the flows not yet on the
+        interfaces above (they go away with it)."""
         ...
 
 
@@ -36,7 +57,7 @@ class NoPlatform:
     def __init__(self, source: str) -> None:
         self.source = source
 
-    def state_dir(self) -> Path:
+    def _refuse(self) -> NoReturn:
         raise PlatformUnavailable(
             f"this needs control of the servers' processes, and {self.source} describes addresses only",
             hint="run it on the host of a local topology (`--state-dir`), or with the tool that runs "
@@ -45,3 +66,15 @@ class NoPlatform:
 
     def node_down_reason(self, host: str, port: int) -> str | None:
         return None
+
+    def releases(self) -> ReleaseControl:
+        self._refuse()
+
+    def drills(self) -> DrillControl:
+        self._refuse()
+
+    def database_failover(self, progress: Progress) -> DatabaseFailover:
+        self._refuse()
+
+    def state_dir(self) -> Path:
+        self._refuse()

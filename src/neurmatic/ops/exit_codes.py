@@ -6,6 +6,7 @@ from enum import IntEnum
 
 from neurmatic import errors
 from neurmatic.db.errors import MigrationFailed
+from neurmatic.deployment.failover import FailoverFailed
 from neurmatic.ops.flows.backups.errors import (
     ArchiveError,
     BackupFailed,
@@ -15,7 +16,6 @@ from neurmatic.ops.flows.backups.errors import (
     S3Unavailable,
     TargetNotEmpty,
 )
-from neurmatic.ops.flows.failover.types import FailoverFailed
 from neurmatic.ops.flows.releases.errors import DeployFailed, DeployRolledBack, SchemaNotExpandOnly
 
 

@@ -10,11 +10,14 @@ from pathlib import Path
 
 from neurmatic.adapters.pg_target import PgTarget
 from neurmatic.db.url import DatabaseUrl
+from neurmatic.deployment.failover import DatabaseFailover, Progress
 from neurmatic.deployment.model import Deployment
 from neurmatic.errors import TopologyNotRunningError
 from neurmatic.private_files import read_env_file
 from neurmatic.settings import Settings
+from neurmatic.supervisor.drills_control import LocalDrills
 from neurmatic.supervisor.layout import HOST, SUPERUSER
+from neurmatic.supervisor.releases_control import LocalReleases
 from neurmatic.supervisor.state import TopologyState
 
 
@@ -28,6 +31,17 @@ class LocalPlatform:
 
     def state_dir(self) -> Path:
         return self.state.paths.root
+
+    def releases(self) -> LocalReleases:
+        return LocalReleases(self.state)
+
+    def drills(self) -> LocalDrills:
+        return LocalDrills(self.state)
+
+    def database_failover(self, progress: Progress) -> DatabaseFailover:
+        from neurmatic.supervisor.failover import ManualFailover
+
+        return ManualFailover(self.state, progress=progress)
 
     def node_down_reason(self, host: str, port: int) -> str | None:
         from neurmatic.supervisor.services.postgres import PostgresNode

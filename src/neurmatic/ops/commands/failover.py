@@ -7,10 +7,9 @@ import json
 import click
 from rich.console import Console
 
+from neurmatic.deployment.failover import Progress
 from neurmatic.ops.commands.options import DeploymentChoice, confirm, deployment_option, json_option
 from neurmatic.ops.flows.failover.orchestrate import failover_database, failover_redis, rebuild_standby
-from neurmatic.ops.flows.failover.types import Progress
-from neurmatic.supervisor.state import TopologyState
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -38,7 +37,8 @@ def failover() -> None:
 def failover_db(target: DeploymentChoice, as_json: bool, switchover: bool, yes: bool) -> None:
     """Promote the standby. Without --switchover the old primary is fenced (stopped, never to start as a
     primary again) until `neurmatic standby rebuild`; commits it had not shipped are lost."""
-    state = TopologyState.load(target.platform_dir())
+    deployment = target.load()
+    engine = deployment.platform.database_failover(_progress())  # refused (exit 3) without a platform
     question = (
         "Switch the PostgreSQL primary over to the standby (writes pause for a few seconds)?"
         if switchover
@@ -46,7 +46,7 @@ def failover_db(target: DeploymentChoice, as_json: bool, switchover: bool, yes: 
         "--switchover is the planned, lossless swap)?"
     )
     confirm(question, yes=yes)
-    result = failover_database(state, switchover=switchover, progress=_progress())
+    result = failover_database(deployment, switchover=switchover, engine=engine)
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))
         return
@@ -98,7 +98,7 @@ def standby_rebuild(target: DeploymentChoice, as_json: bool) -> None:
     """Make the node that is not the primary (e.g. the fenced old primary) a streaming standby again:
     pg_rewind, or a fresh pg_basebackup when rewinding is impossible. Asks nothing: the only data it
     discards is what a confirmed failover already gave up."""
-    result = rebuild_standby(TopologyState.load(target.platform_dir()), progress=_progress())
+    result = rebuild_standby(target.load(), progress=_progress())
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))
         return

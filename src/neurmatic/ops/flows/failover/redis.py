@@ -18,14 +18,14 @@ from urllib.parse import urlsplit
 import redis
 
 from neurmatic.adapters.redis import direct, sentinel_addresses, sentinel_command
-from neurmatic.deployment.model import Deployment
-from neurmatic.ops.flows.failover.types import (
+from neurmatic.deployment.failover import (
     FailoverFailed,
     Progress,
     RedisFailoverResult,
     no_progress,
     wait_until,
 )
+from neurmatic.deployment.model import Deployment
 
 Address = tuple[str, int]
 T = TypeVar("T")

@@ -9,12 +9,13 @@ looked up afterwards. ``restore`` rebuilds the old primary as the new standby, s
 
 from __future__ import annotations
 
+from neurmatic.deployment.resolve import local_deployment
 from neurmatic.ops.flows.drills.context import DrillContext
 from neurmatic.ops.flows.drills.errors import DrillPreconditionFailed
 from neurmatic.ops.flows.drills.registry import Scenario, register
 from neurmatic.ops.flows.failover.orchestrate import FailoverFailed, failover_database, rebuild_standby
-from neurmatic.ops.flows.failover.pg_nodes import is_running_primary, is_streaming, other, running_primary
 from neurmatic.polling import poll
+from neurmatic.supervisor.failover.pg_nodes import is_running_primary, is_streaming, other, running_primary
 from neurmatic.supervisor.services.postgres import PostgresNode
 
 DETECTION_TIMEOUT_SECONDS = 15.0
@@ -53,7 +54,7 @@ class DbFailure(Scenario):
             ctx.check("the killed primary stopped answering", False, "it still answers")
             return
         ctx.recorder.mark_phase("failure detected")
-        result = failover_database(ctx.state, progress=ctx.progress)
+        result = failover_database(local_deployment(ctx.state.paths.root), progress=ctx.progress)
         ctx.note(
             f"failover: {result.new_primary} promoted in {result.elapsed_seconds:.2f}s; "
             f"{result.old_primary} is {result.old_primary_now}"
@@ -74,7 +75,7 @@ class DbFailure(Scenario):
         """The guide's last step, automated: the old primary comes back as the new standby."""
         if self.killed is None:
             return
-        rebuilt = rebuild_standby(ctx.state, progress=ctx.progress)
+        rebuilt = rebuild_standby(local_deployment(ctx.state.paths.root), progress=ctx.progress)
         ctx.check(
             f"{rebuilt.node} rejoined as the standby of {rebuilt.primary}",
             True,

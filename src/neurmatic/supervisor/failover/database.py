@@ -31,8 +31,15 @@ from neurmatic.adapters.postgres import (
     replay_lsn,
 )
 from neurmatic.db.url import DatabaseUrl
+from neurmatic.deployment.failover import (
+    FailoverFailed,
+    FailoverResult,
+    Progress,
+    no_progress,
+    wait_until,
+)
 from neurmatic.errors import NeurmaticError, TopologyError
-from neurmatic.ops.flows.failover.pg_nodes import (
+from neurmatic.supervisor.failover.pg_nodes import (
     forget_upstream,
     is_running_primary,
     is_running_standby,
@@ -41,14 +48,7 @@ from neurmatic.ops.flows.failover.pg_nodes import (
     running_primary,
     stop_node,
 )
-from neurmatic.ops.flows.failover.standby import follow
-from neurmatic.ops.flows.failover.types import (
-    FailoverFailed,
-    FailoverResult,
-    Progress,
-    no_progress,
-    wait_until,
-)
+from neurmatic.supervisor.failover.standby import follow
 from neurmatic.supervisor.services.postgres import PostgresNode, slot_name
 from neurmatic.supervisor.state import TopologyState
 from neurmatic.supervisor.topology import Topology

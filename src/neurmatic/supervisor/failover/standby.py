@@ -12,24 +12,24 @@ from __future__ import annotations
 
 import time
 
+from neurmatic.adapters.pg_log import ServerLog, start_failure
 from neurmatic.adapters.postgres import drop_inactive_slots, ensure_physical_slot, read_controldata, rewind
-from neurmatic.errors import NeurmaticError, TopologyError
-from neurmatic.ops.flows.failover.pg_nodes import (
-    is_running_standby,
-    is_streaming,
-    other,
-    running_primary,
-    stop_node,
-)
-from neurmatic.ops.flows.failover.types import (
+from neurmatic.deployment.failover import (
     FailoverFailed,
     Progress,
     RebuildResult,
     no_progress,
     wait_until,
 )
-from neurmatic.ops.flows.pg_log import ServerLog, start_failure
+from neurmatic.errors import NeurmaticError, TopologyError
 from neurmatic.private_files import write_private_file
+from neurmatic.supervisor.failover.pg_nodes import (
+    is_running_standby,
+    is_streaming,
+    other,
+    running_primary,
+    stop_node,
+)
 from neurmatic.supervisor.services.postgres import (
     PostgresNode,
     clone_standby,

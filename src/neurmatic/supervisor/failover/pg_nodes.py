@@ -10,8 +10,8 @@ from pathlib import Path
 import psutil
 
 from neurmatic.adapters.postgres import accepts_writes, is_in_recovery, query, replication_state
+from neurmatic.deployment.failover import FailoverFailed
 from neurmatic.errors import TopologyError
-from neurmatic.ops.flows.failover.types import FailoverFailed
 from neurmatic.supervisor.process import terminate
 from neurmatic.supervisor.services.postgres import PostgresNode, slot_name
 from neurmatic.supervisor.topology import Topology

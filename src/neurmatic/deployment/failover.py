@@ -1,14 +1,19 @@
-"""What the failover flows return and raise, and the wait they share (over :func:`neurmatic.polling.poll`).
+"""The failover interface of a platform: ``DatabaseFailover``, what it returns and raises, and the wait
+the procedures share (over :func:`neurmatic.polling.poll`).
 
-Kept apart from the flows so the PostgreSQL and Redis procedures and the ``DatabaseFailover`` interface
-(``failover.py``) can all use them without importing each other.
+The ops flows (``ops/flows/failover/``) ask a deployment's platform for a ``DatabaseFailover``; the local
+topology's implementation is ``supervisor/failover/`` (an ordered, checked procedure run when asked).
+When Patroni takes over, its implementation asks Patroni's REST API for the same three things
+(failover, switchover, reinit) and returns the same results; nothing that calls them changes. We run no
+leader election of our own: two nodes cannot form a quorum, and a half-built one is worse than a clear
+manual procedure.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from neurmatic.errors import NeurmaticError
 from neurmatic.polling import poll
@@ -91,3 +96,19 @@ def wait_until(check: Callable[[], bool], *, timeout: float, failure: str, hint:
             f"{failure} within {timeout:g}s ({polled.why})", hint=hint
         ) from polled.last_error
     return polled.elapsed
+
+
+class DatabaseFailover(Protocol):
+    """Moving the PostgreSQL primary role, whoever does it (us by hand, or an HA engine)."""
+
+    def failover(self) -> FailoverResult:
+        """Unplanned: the primary is lost or must go now; promote the standby, fence the old primary."""
+        ...
+
+    def switchover(self) -> FailoverResult:
+        """Planned: swap primary and standby without losing a committed transaction."""
+        ...
+
+    def rebuild_standby(self) -> RebuildResult:
+        """Make the node that is not the primary (e.g. the fenced old one) a streaming standby again."""
+        ...
