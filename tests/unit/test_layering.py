@@ -221,7 +221,6 @@ PROCESS_CONTROL_PENDING = frozenset(
     {
         "neurmatic.ops.commands.deploy",
         "neurmatic.ops.commands.drill",
-        "neurmatic.ops.commands.topology",
         "neurmatic.ops.flows.releases.build",
         "neurmatic.ops.flows.releases.context",
         "neurmatic.ops.flows.releases.deploy",

@@ -27,7 +27,10 @@ COMMANDS = {
         "deploy", "deploy", "Deploy VERSION: backup, build beside the others, expand-only migrations, one..."
     ),
     "down": LazyCommand(
-        "topology", "down", "Stop every service in reverse order: gracefully, then forcibly."
+        "cli",
+        "down",
+        "Stop every service in reverse order: gracefully, then forcibly.",
+        package="neurmatic.supervisor",
     ),
     "drill": LazyCommand(
         "drill", "drill", "Rehearse a disaster under load; measure RTO, RPO and failed requests; write a..."
@@ -37,7 +40,10 @@ COMMANDS = {
     ),
     "health": LazyCommand("health", "health", "Check everything (each check with its own timeout)."),
     "logs": LazyCommand(
-        "topology", "logs", "Print a service's log (postgres-1, redis-2, sentinel-3, backend-1, worker,..."
+        "cli",
+        "logs",
+        "Print a service's log (postgres-1, redis-2, sentinel-3, backend-1, worker,...",
+        package="neurmatic.supervisor",
     ),
     "migrate": LazyCommand(
         "migrate",
@@ -74,16 +80,23 @@ COMMANDS = {
     ),
     "standby": LazyCommand("failover", "standby", "The PostgreSQL standby."),
     "status": LazyCommand(
-        "topology", "status", "Each service with its current role, address, pid and state."
+        "cli",
+        "status",
+        "Each service with its current role, address, pid and state.",
+        package="neurmatic.supervisor",
     ),
     "supervise": LazyCommand(
-        "topology",
+        "cli",
         "supervise",
         "The watcher's process (started by `up`): restarts crashed API instances and...",
         hidden=True,
+        package="neurmatic.supervisor",
     ),
     "up": LazyCommand(
-        "topology", "up", "Bring the whole production topology up on 127.0.0.1 (or what is not running..."
+        "cli",
+        "up",
+        "Bring the whole production topology up on 127.0.0.1 (or what is not running...",
+        package="neurmatic.supervisor",
     ),
     "users": LazyCommand("users", "users", "Accounts."),
     "worker": LazyCommand("cli", "worker", "Run the background job worker.", package="neurmatic.worker"),

@@ -1,4 +1,4 @@
-"""Options every command shares: which deployment it acts on, --json, confirmation."""
+"""Options the ops commands share: which deployment each acts on, --json, confirmation."""
 
 from __future__ import annotations
 
@@ -11,23 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from neurmatic.cli_options import json_option as json_option  # every ops command's, re-exported
 from neurmatic.errors import ConfirmationRequired
 
 if TYPE_CHECKING:
     from neurmatic.deployment.model import Deployment
-
-
-def state_dir_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    """``--state-dir`` for the commands that only the local topology can serve (up, deploy, drill…)."""
-    from neurmatic.deployment.resolve import resolve_state_dir
-
-    return click.option(
-        "--state-dir",
-        type=click.Path(path_type=Path, file_okay=False),
-        default=None,
-        callback=lambda _ctx, _param, value: resolve_state_dir(value),
-        help="The topology's state directory [default: $NEURMATIC_STATE_DIR or ./.neurmatic].",
-    )(func)
 
 
 @dataclass(frozen=True)
@@ -69,10 +57,6 @@ def deployment_option(func: Callable[..., Any]) -> Callable[..., Any]:
         help="Act on the deployment this env file describes (the guide's .env.production) "
         "[default: $NEURMATIC_ENV_FILE].",
     )(wrapper)
-
-
-def json_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON on stdout.")(func)
 
 
 def confirm(question: str, *, yes: bool) -> None:

@@ -12,8 +12,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from neurmatic.cli_options import json_option, state_dir_option
 from neurmatic.errors import TopologyNotRunningError
-from neurmatic.ops.commands.options import json_option, state_dir_option
 from neurmatic.supervisor import runner
 from neurmatic.supervisor.layout import MAX_API_INSTANCES, Paths
 from neurmatic.supervisor.service import ServiceStatus
