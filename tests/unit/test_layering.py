@@ -214,13 +214,12 @@ def test_the_api_imports_neither_the_worker_nor_ops_nor_the_supervisor() -> None
 
 
 # The modules of ops that still drive the local topology's processes directly: the process-control
-# procedures (drills, deploy/rollback/scale, database failover and standby rebuild, up/down/status). They
+# procedures (deploy/rollback/scale, database failover and standby rebuild, up/down/status). They
 # are reached only after `DeploymentChoice.platform_dir()` has refused a deployment without a platform
 # (exit 3). Moving each behind the Platform interface shrinks this list; nothing may be added to it.
 PROCESS_CONTROL_PENDING = frozenset(
     {
         "neurmatic.ops.commands.deploy",
-        "neurmatic.ops.commands.drill",
         "neurmatic.ops.flows.releases.build",
         "neurmatic.ops.flows.releases.context",
         "neurmatic.ops.flows.releases.deploy",
@@ -239,8 +238,7 @@ def test_ops_reaches_the_supervisor_only_through_the_local_platform() -> None:
     found = [
         line
         for line in violations(GRAPH, "ops", ["supervisor"])
-        if not _within(line.split(" -> ")[0], ["neurmatic.ops.flows.drills"])
-        and line.split(" -> ")[0] not in PROCESS_CONTROL_PENDING
+        if line.split(" -> ")[0] not in PROCESS_CONTROL_PENDING
     ]
     message = "ops modules import the supervisor (act on the Deployment instead):\n"
     assert not found, message + "\n".join(found)

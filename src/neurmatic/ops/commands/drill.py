@@ -1,8 +1,10 @@
 """``neurmatic drill SCENARIO``: the guide's quarterly DR drill, run for real against the topology.
 
-It kills real processes, so it asks first unless ``--yes``. It always writes its report (JSON and
-Markdown in ``<state>/drills/``) and exits 0 when the system recovered within the objectives, 16
-(OBJECTIVE_MISSED) when it did not recover, missed the RTO or RPO, or a check failed.
+It kills real processes, so it asks first unless ``--yes``; it needs the deployment's platform for that
+(its ``DrillControl``), and a deployment without one is refused with exit 3 before anything happens. It
+always writes its report (JSON and Markdown in ``<state>/drills/``) and exits 0 when the system recovered
+within the objectives, 16 (OBJECTIVE_MISSED) when it did not recover, missed the RTO or RPO, or a check
+failed.
 """
 
 from __future__ import annotations
@@ -19,8 +21,6 @@ from neurmatic.ops.flows.drills.context import DrillOptions
 from neurmatic.ops.flows.drills.load import LoadOptions
 from neurmatic.ops.flows.drills.registry import get_scenario, scenario_names, scenario_summaries
 from neurmatic.ops.flows.drills.runner import run_drill
-from neurmatic.settings import DisasterRecoverySettings
-from neurmatic.supervisor.state import TopologyState
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -72,14 +72,14 @@ def drill(
     yes: bool,
 ) -> None:
     """Rehearse a disaster under load; measure RTO, RPO and failed requests; write a report."""
-    state = TopologyState.load(target.platform_dir())
+    deployment = target.load()
+    control = deployment.platform.drills()  # a deployment without a platform refuses here (exit 3)
     chosen = get_scenario(scenario)
     confirm(
-        f"The {scenario} drill kills processes of the topology in {state.paths.root} under load. Go on?",
+        f"The {scenario} drill kills processes of the topology in {control.location} under load. Go on?",
         yes=yes,
     )
-    app_env = state.paths.app_env_file
-    objectives = DisasterRecoverySettings(_env_file=app_env if app_env.exists() else None)
+    objectives = deployment.settings.dr  # the environment, then the deployment's env file
     options = DrillOptions(
         load=LoadOptions(rate=rate, duration=duration),
         rto_objective=rto if rto is not None else objectives.rto_seconds,
@@ -88,7 +88,7 @@ def drill(
     progress = (
         (lambda _msg: None) if as_json else (lambda msg: err.print(f"[dim]•[/] {msg}", highlight=False))
     )
-    report = run_drill(state, chosen, options, progress=progress)
+    report = run_drill(deployment, control, chosen, options, progress=progress)
     if as_json:
         click.echo(json.dumps({**report.as_json(), "files": [str(p) for p in report.files]}, indent=2))
     else:

@@ -1,4 +1,5 @@
-"""What a scenario works with: the topology, the running load's recorder, and the fault/recovery marks.
+"""What a scenario works with: the deployment and its drill control, the running load's recorder, and the
+fault/recovery marks.
 
 A scenario never times anything itself. ``inject`` stamps the fault just before its action runs;
 ``await_recovery`` stamps the moment the infrastructure is whole again; ``await_service`` waits until the
@@ -9,22 +10,18 @@ with a report saying so instead of hanging.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from neurmatic.deployment.drills import DrillControl, ServiceHandle
+from neurmatic.deployment.model import Deployment
 from neurmatic.ops.flows.drills.errors import DrillPreconditionFailed
 from neurmatic.ops.flows.drills.events import Recorder, Stage
 from neurmatic.ops.flows.drills.load import Credentials, Endpoint, Load, LoadOptions
 from neurmatic.ops.flows.drills.measure import recovery_time
 from neurmatic.polling import poll
 from neurmatic.settings import Settings
-from neurmatic.supervisor.service import Service
-from neurmatic.supervisor.state import TopologyState
-from neurmatic.supervisor.topology import Topology
 
 POLL_SECONDS = 0.2
 Progress = Callable[[str], None]
@@ -45,7 +42,8 @@ class DrillContext:
     def __init__(
         self,
         *,
-        state: TopologyState,
+        deployment: Deployment,
+        control: DrillControl,
         settings: Settings,
         options: DrillOptions,
         recorder: Recorder,
@@ -54,8 +52,8 @@ class DrillContext:
         load: Load,
         progress: Progress,
     ) -> None:
-        self.state = state
-        self.topology = Topology(state)
+        self.deployment = deployment
+        self.control = control  # the platform's servers: kill, start, ask what each one is
         self.settings = settings  # the API's own settings (app.env): its database and Redis
         self.options = options
         self.recorder = recorder
@@ -115,13 +113,11 @@ class DrillContext:
         self.progress(f"{stage.name}: writes did not recover within the drill's time")
         return None
 
-    def kill(self, service: Service) -> int:
+    def kill(self, service: ServiceHandle) -> int:
         """SIGKILL ``service``'s whole process group (a crash: no shutdown, no goodbye); its pid."""
-        pid = service.running_pid()
+        pid = service.kill()
         if pid is None:
             raise DrillPreconditionFailed(f"{service.name} is not running", hint="`neurmatic up` first")
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)  # every server leads its own session (start_new_session)
         return pid
 
     # -- results -------------------------------------------------------------------------------------

@@ -22,10 +22,9 @@ from pathlib import Path
 
 import httpx
 
+from neurmatic.deployment.model import Deployment
 from neurmatic.ops.flows.drills.errors import DrillPreconditionFailed
 from neurmatic.ops.flows.drills.events import Outcome, Recorder, RequestKind
-from neurmatic.supervisor.layout import HOST
-from neurmatic.supervisor.state import TopologyState
 
 REFRESH_AT_FRACTION = 0.8  # of the access token's lifetime
 
@@ -43,18 +42,19 @@ class LoadOptions:
 
 @dataclass(frozen=True)
 class Endpoint:
-    """The public HTTPS address of the topology (nginx), trusted through the topology's own CA."""
+    """The public HTTPS address of the deployment (its load balancer), trusted through its own CA when it
+    has one (the local topology's), else the system's."""
 
     base_url: str
-    ca_file: Path
+    ca_file: Path | None
     timeout: float = 5.0
 
     @classmethod
-    def for_state(cls, state: TopologyState, timeout: float = 5.0) -> Endpoint:
-        return cls(f"https://{HOST}:{state.ports.https}", state.paths.tls / "ca.pem", timeout)
+    def of(cls, deployment: Deployment, timeout: float = 5.0) -> Endpoint:
+        return cls(deployment.public_url, deployment.ca_file, timeout)
 
     def client(self) -> httpx.Client:
-        context = ssl.create_default_context(cafile=str(self.ca_file))
+        context = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
         return httpx.Client(base_url=self.base_url, verify=context, timeout=self.timeout)
 
 

@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from neurmatic.deployment.drills import DrillControl
+from neurmatic.deployment.model import Deployment
 from neurmatic.ops.flows.drills.context import DrillContext, DrillOptions, Progress
 from neurmatic.ops.flows.drills.database import (
     DRILL_EMAIL,
@@ -29,22 +31,14 @@ from neurmatic.ops.flows.drills.measure import RpoFigures, StageFigures, all_sta
 from neurmatic.ops.flows.drills.registry import Scenario
 from neurmatic.ops.flows.drills.report import DrillReport
 from neurmatic.polling import poll
-from neurmatic.supervisor import runner as topology_runner
-from neurmatic.supervisor.services.app import app_settings
-from neurmatic.supervisor.state import TopologyState
-from neurmatic.supervisor.watcher import Watcher
 
 WHOLE_TIMEOUT_SECONDS = 60.0
 
 
-def reports_dir(state: TopologyState) -> Path:
-    return state.paths.root / "drills"
-
-
 @contextmanager
-def drill_lock(state: TopologyState) -> Iterator[None]:
-    """One drill at a time per topology (an advisory lock, released when the process ends)."""
-    directory = reports_dir(state)
+def drill_lock(directory: Path) -> Iterator[None]:
+    """One drill at a time per topology (an advisory lock in its reports directory, released when the
+    process ends)."""
     directory.mkdir(parents=True, exist_ok=True)
     with open(directory / ".lock", "w") as handle:
         try:
@@ -56,19 +50,19 @@ def drill_lock(state: TopologyState) -> Iterator[None]:
         yield
 
 
-def not_ready(state: TopologyState) -> list[str]:
+def not_ready(control: DrillControl) -> list[str]:
     """``name (state)`` of every service that is not ready."""
-    return [f"{s.name} ({s.state})" for s in topology_runner.status(state) if s.state != "ready"]
+    return [f"{s.name} ({s.state})" for s in control.service_states() if s.state != "ready"]
 
 
-def check_whole(state: TopologyState, scenario: Scenario) -> None:
-    missing = not_ready(state)
+def check_whole(control: DrillControl, scenario: Scenario) -> None:
+    missing = not_ready(control)
     if missing:
         raise DrillPreconditionFailed(
             f"the topology is not whole before the drill: {', '.join(missing)}",
             hint="bring it up with `neurmatic up` and check `neurmatic status`",
         )
-    if scenario.needs_watcher and Watcher(state).pidfile.running_pid() is None:
+    if scenario.needs_watcher and not control.watcher_running():
         raise DrillPreconditionFailed(
             f"the {scenario.name} drill needs the watcher, which is not running",
             hint="`neurmatic up` starts it",
@@ -76,20 +70,26 @@ def check_whole(state: TopologyState, scenario: Scenario) -> None:
 
 
 def run_drill(
-    state: TopologyState, scenario: Scenario, options: DrillOptions, progress: Progress = lambda _m: None
+    deployment: Deployment,
+    control: DrillControl,
+    scenario: Scenario,
+    options: DrillOptions,
+    progress: Progress = lambda _m: None,
 ) -> DrillReport:
-    """Run ``scenario`` against the topology of ``state``; the report (already written to disk)."""
-    with drill_lock(state):
-        check_whole(state, scenario)
-        settings = app_settings(state)
-        endpoint = Endpoint.for_state(state, options.load.request_timeout)
+    """Run ``scenario`` against ``deployment``, whose servers ``control`` reaches (its platform's);
+    the report (already written to disk)."""
+    with drill_lock(control.reports_dir):
+        check_whole(control, scenario)
+        settings = control.app_settings()
+        endpoint = Endpoint.of(deployment, options.load.request_timeout)
         recorder = Recorder()
         progress("preparing the drill user")
         credentials = Credentials.sign_in(endpoint, DRILL_EMAIL, ensure_drill_user(settings), recorder.clock)
         run_id = uuid.uuid4().hex[:8]
         load = Load(endpoint, credentials, recorder, options.load, run_id)
         ctx = DrillContext(
-            state=state,
+            deployment=deployment,
+            control=control,
             settings=settings,
             options=options,
             recorder=recorder,
@@ -109,7 +109,7 @@ def run_drill(
             ctx.check("the drill ran to its end", False, f"interrupted ({type(exc).__name__})")
         figures, removed = _finish(ctx, scenario, run_id)
         report = _report(ctx, scenario, figures, removed)
-        report.write(reports_dir(state))
+        report.write(control.reports_dir)
         if interrupted is not None:
             raise interrupted
         return report
@@ -179,7 +179,7 @@ def _rpo(ctx: DrillContext) -> RpoFigures | None:
 
 def _check_whole_after(ctx: DrillContext) -> None:
     polled = poll(
-        lambda: not_ready(ctx.state),
+        lambda: not_ready(ctx.control),
         timeout=WHOLE_TIMEOUT_SECONDS,
         interval=1.0,
         done=lambda m: not m,
@@ -204,7 +204,7 @@ def _note_server_errors(ctx: DrillContext, stages: list[StageFigures]) -> None:
 def _note_late_service(ctx: DrillContext, stages: list[StageFigures]) -> None:
     ordered = sorted(ctx.recorder.stages, key=lambda s: s.fault_at)
     ends = [s.fault_at for s in ordered[1:]] + [ctx.recorder.now()]
-    error_log = ctx.state.paths.nginx / "logs" / "error.log"
+    error_log = ctx.control.load_balancer_error_log()
     for figures, stage, until in zip(stages, ordered, ends, strict=True):
         note = late_service_note(figures, stage, ctx.recorder, error_log, until)
         if note:

@@ -7,20 +7,20 @@ watcher has restarted them, and that outage is the RTO.
 
 from __future__ import annotations
 
+from neurmatic.deployment.drills import ServiceHandle
 from neurmatic.ops.flows.drills.context import DrillContext
 from neurmatic.ops.flows.drills.errors import DrillPreconditionFailed
 from neurmatic.ops.flows.drills.events import Stage
 from neurmatic.ops.flows.drills.measure import all_stage_figures, stage_figures
 from neurmatic.ops.flows.drills.registry import Scenario, register
-from neurmatic.supervisor.service import Service
 
 ONE_INSTANCE = "one-instance"
 
 
-def restarted(service: Service, old_pid: int | None) -> bool:
+def restarted(service: ServiceHandle, old_pid: int | None) -> bool:
     """A new process of ``service`` runs and answers its readiness probe."""
     pid = service.running_pid()
-    return pid is not None and pid != old_pid and service.status().state == "ready"
+    return pid is not None and pid != old_pid and service.is_ready()
 
 
 @register
@@ -33,13 +33,13 @@ class BackendFailure(Scenario):
     needs_watcher = True
 
     def check_ready(self, ctx: DrillContext) -> None:
-        if len(ctx.topology.apis) < 2:
+        if len(ctx.control.api_instances()) < 2:
             raise DrillPreconditionFailed(
                 "this drill needs at least two API instances", hint="the topology runs two by default"
             )
 
     def run(self, ctx: DrillContext) -> None:
-        apis = ctx.topology.apis
+        apis = ctx.control.api_instances()
         first = apis[0]
         old = {api.name: api.running_pid() for api in apis}
         one = ctx.inject(ONE_INSTANCE, f"SIGKILL {first.name}", lambda: ctx.kill(first))

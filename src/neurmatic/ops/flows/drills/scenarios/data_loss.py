@@ -12,14 +12,12 @@ from __future__ import annotations
 
 from psycopg import sql
 
-from neurmatic.deployment.resolve import local_deployment
 from neurmatic.ops.flows.backups.context import BackupContext
 from neurmatic.ops.flows.backups.dump import create_backup
 from neurmatic.ops.flows.backups.restore_table import restore_tables
 from neurmatic.ops.flows.drills.context import DrillContext
 from neurmatic.ops.flows.drills.database import DRILL_EMAIL
 from neurmatic.ops.flows.drills.registry import Scenario, register
-from neurmatic.supervisor.layout import DATABASE_NAME
 
 WRITES_AFTER_BACKUP_SECONDS = 3.0
 
@@ -37,8 +35,7 @@ class DataLoss(Scenario):
         self.recovered = 0
 
     def run(self, ctx: DrillContext) -> None:
-        root = ctx.state.paths.root
-        backups = BackupContext.of(local_deployment(root), root / "drills" / "backups")
+        backups = BackupContext.of(ctx.deployment, ctx.control.reports_dir / "backups")
         ctx.recorder.mark_phase("backup")
         path, manifest = create_backup(backups.app, backups.directory)
         ctx.progress(f"last good backup: {path.name} ({manifest.tables.get('public.articles', 0)} articles)")
@@ -49,7 +46,7 @@ class DataLoss(Scenario):
         plans = restore_tables(
             path,
             admin=backups.admin,
-            production=DATABASE_NAME,
+            production=backups.app.dbname,
             owner=backups.app.user,
             tables=["articles"],
             dry_run=False,
@@ -62,7 +59,7 @@ class DataLoss(Scenario):
         ctx.await_service(stage)
 
     def _delete(self, backups: BackupContext) -> None:
-        with backups.admin.with_db(DATABASE_NAME).connect(autocommit=True) as conn:
+        with backups.admin.with_db(backups.app.dbname).connect(autocommit=True) as conn:
             cursor = conn.execute(
                 sql.SQL("DELETE FROM articles WHERE author_id = (SELECT id FROM users WHERE email = %s)"),
                 (DRILL_EMAIL,),

@@ -9,14 +9,12 @@ looked up afterwards. ``restore`` rebuilds the old primary as the new standby, s
 
 from __future__ import annotations
 
-from neurmatic.deployment.resolve import local_deployment
+from neurmatic.deployment.drills import DrillControl, PostgresHandle
 from neurmatic.ops.flows.drills.context import DrillContext
 from neurmatic.ops.flows.drills.errors import DrillPreconditionFailed
 from neurmatic.ops.flows.drills.registry import Scenario, register
 from neurmatic.ops.flows.failover.orchestrate import FailoverFailed, failover_database, rebuild_standby
 from neurmatic.polling import poll
-from neurmatic.supervisor.failover.pg_nodes import is_running_primary, is_streaming, other, running_primary
-from neurmatic.supervisor.services.postgres import PostgresNode
 
 DETECTION_TIMEOUT_SECONDS = 15.0
 
@@ -30,52 +28,52 @@ class DbFailure(Scenario):
     )
 
     def __init__(self) -> None:
-        self.killed: PostgresNode | None = None
-        self.promoted: PostgresNode | None = None
+        self.killed: PostgresHandle | None = None
+        self.promoted: PostgresHandle | None = None
 
     def check_ready(self, ctx: DrillContext) -> None:
         try:
-            primary = running_primary(ctx.topology)
+            primary = ctx.control.postgres_primary()
         except FailoverFailed as exc:
             raise DrillPreconditionFailed(exc.message, hint=exc.hint) from exc
-        if not is_streaming(primary, other(ctx.topology, primary)):
+        if not primary.streams_to(_other(ctx.control, primary).name):
             raise DrillPreconditionFailed(
                 "the standby is not streaming from the primary", hint="run `neurmatic standby rebuild`"
             )
 
     def run(self, ctx: DrillContext) -> None:
-        primary = self.killed = running_primary(ctx.topology)
-        self.promoted = other(ctx.topology, primary)
+        primary = self.killed = ctx.control.postgres_primary()
+        self.promoted = _other(ctx.control, primary)
         stage = ctx.inject(
             "primary", f"SIGKILL {primary.name} (the PostgreSQL primary)", lambda: ctx.kill(primary)
         )
         # detection: what a monitor (or Patroni) would see
-        if not poll(lambda: not _answers(primary), timeout=DETECTION_TIMEOUT_SECONDS, interval=0.1).done:
+        if not poll(lambda: not primary.answers(), timeout=DETECTION_TIMEOUT_SECONDS, interval=0.1).done:
             ctx.check("the killed primary stopped answering", False, "it still answers")
             return
         ctx.recorder.mark_phase("failure detected")
-        result = failover_database(local_deployment(ctx.state.paths.root), progress=ctx.progress)
+        result = failover_database(ctx.deployment, progress=ctx.progress)
         ctx.note(
             f"failover: {result.new_primary} promoted in {result.elapsed_seconds:.2f}s; "
             f"{result.old_primary} is {result.old_primary_now}"
         )
         promoted = self.promoted
-        ctx.await_recovery(stage, lambda: is_running_primary(promoted), f"{promoted.name} takes writes")
+        ctx.await_recovery(stage, promoted.takes_writes, f"{promoted.name} takes writes")
         ctx.await_service(stage)
 
     def verify(self, ctx: DrillContext) -> None:
         if self.killed is not None:
             ctx.check(
                 f"{self.killed.name} is fenced (it can never take writes again)",
-                self.killed.is_fenced,
-                self.killed.fence_reason() if self.killed.is_fenced else "no fence marker",
+                self.killed.fenced,
+                self.killed.fence_reason() if self.killed.fenced else "no fence marker",
             )
 
     def restore(self, ctx: DrillContext) -> None:
         """The guide's last step, automated: the old primary comes back as the new standby."""
         if self.killed is None:
             return
-        rebuilt = rebuild_standby(local_deployment(ctx.state.paths.root), progress=ctx.progress)
+        rebuilt = rebuild_standby(ctx.deployment, progress=ctx.progress)
         ctx.check(
             f"{rebuilt.node} rejoined as the standby of {rebuilt.primary}",
             True,
@@ -84,8 +82,6 @@ class DbFailure(Scenario):
         )
 
 
-def _answers(node: PostgresNode) -> bool:
-    try:
-        return node.probe()
-    except Exception:
-        return False
+def _other(control: DrillControl, node: PostgresHandle) -> PostgresHandle:
+    """The node that is not ``node`` (the topology has two)."""
+    return next(n for n in control.postgres_nodes() if n.name != node.name)

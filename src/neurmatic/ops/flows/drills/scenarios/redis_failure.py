@@ -17,15 +17,14 @@ from datetime import UTC, datetime, timedelta
 from rq import Queue
 from rq.job import Job, JobStatus
 
-from neurmatic.adapters.redis import direct, sentinel_command, sync_master
+from neurmatic.adapters.redis import sync_master
+from neurmatic.deployment.drills import ProcessIdentity, RedisHandle
 from neurmatic.domain.jobs import QueueName
 from neurmatic.ops.flows.drills.context import DrillContext
 from neurmatic.ops.flows.drills.errors import DrillPreconditionFailed
 from neurmatic.ops.flows.drills.probe import drill_probe
 from neurmatic.ops.flows.drills.registry import Scenario, register
 from neurmatic.polling import poll
-from neurmatic.supervisor.layout import HOST, SENTINEL_MASTER_NAME
-from neurmatic.supervisor.services.redis import RedisNode
 
 JOB_DELAY_SECONDS = 2  # due while the master is down: it waits in Redis through the failover
 JOB_WAIT_SECONDS = 45.0
@@ -34,25 +33,7 @@ REJOIN_TIMEOUT_SECONDS = 45.0
 
 def sentinel_masters(ctx: DrillContext) -> list[int | None]:
     """The master port each Sentinel names (None for a Sentinel that does not answer)."""
-    ports: list[int | None] = []
-    for sentinel in ctx.topology.sentinels:
-        client = sentinel.client()
-        try:
-            address = sentinel_command(client, "GET-MASTER-ADDR-BY-NAME", SENTINEL_MASTER_NAME)
-            ports.append(int(address[1]) if address else None)
-        except Exception:
-            ports.append(None)
-        finally:
-            client.close()
-    return ports
-
-
-def node_role(node: RedisNode) -> dict[str, str]:
-    client = direct(HOST, node.port, node.password)
-    try:
-        return {k: str(v) for k, v in client.info("replication").items()}
-    finally:
-        client.close()
+    return [sentinel.master_port() for sentinel in ctx.control.sentinels()]
 
 
 @register
@@ -64,15 +45,15 @@ class RedisFailure(Scenario):
     )
 
     def __init__(self) -> None:
-        self.killed: RedisNode | None = None
+        self.killed: RedisHandle | None = None
         self.job_id: str | None = None
         self.token = secrets.token_hex(8)
         self.access_token = ""
-        self.worker: tuple[int, int | None] | None = None  # the worker's pid entry before the fault
+        self.worker: ProcessIdentity | None = None  # the worker's process before the fault
 
-    def _master(self, ctx: DrillContext) -> RedisNode:
+    def _master(self, ctx: DrillContext) -> RedisHandle:
         ports = set(sentinel_masters(ctx))
-        nodes = [node for node in ctx.topology.redis if node.port in ports]
+        nodes = [node for node in ctx.control.redis_nodes() if node.port in ports]
         if len(ports) != 1 or len(nodes) != 1:
             raise DrillPreconditionFailed(
                 "the Sentinels do not agree on one master before the drill",
@@ -82,18 +63,18 @@ class RedisFailure(Scenario):
 
     def check_ready(self, ctx: DrillContext) -> None:
         master = self._master(ctx)
-        if not all(s.quorum_reached() for s in ctx.topology.sentinels):
+        if not all(s.has_quorum() for s in ctx.control.sentinels()):
             raise DrillPreconditionFailed(
                 "the Sentinels have no quorum", hint="see `neurmatic logs sentinel-1`"
             )
-        replicas = [n for n in ctx.topology.redis if n is not master]
-        if not replicas or any(node_role(r).get("master_link_status") != "up" for r in replicas):
+        replicas = [n for n in ctx.control.redis_nodes() if n.name != master.name]
+        if not replicas or any(r.replication().get("master_link_status") != "up" for r in replicas):
             raise DrillPreconditionFailed("the Redis replica is not in sync", hint="check `neurmatic status`")
 
     def run(self, ctx: DrillContext) -> None:
         master = self.killed = self._master(ctx)
         self.access_token = ctx.credentials.access_token  # issued before the fault
-        self.worker = ctx.topology.service("worker").pidfile.read()
+        self.worker = ctx.control.service("worker").identity()
         self._schedule_probe(ctx)
         stage = ctx.inject("master", f"SIGKILL {master.name} (the Redis master)", lambda: ctx.kill(master))
 
@@ -102,8 +83,8 @@ class RedisFailure(Scenario):
             new = ports[0]
             if new is None or new == master.port or any(p != new for p in ports):
                 return False
-            node = next(n for n in ctx.topology.redis if n.port == new)
-            return node_role(node).get("role") == "master"
+            node = next(n for n in ctx.control.redis_nodes() if n.port == new)
+            return node.replication().get("role") == "master"
 
         ctx.await_recovery(stage, promoted, "the Sentinels agreed on the promoted replica")
         ctx.await_service(stage)
@@ -134,8 +115,8 @@ class RedisFailure(Scenario):
         ctx.check("the worker rode through the failover", *self._worker_outcome(ctx))
 
     def _worker_outcome(self, ctx: DrillContext) -> tuple[bool, str]:
-        worker = ctx.topology.service("worker")
-        entry, running = worker.pidfile.read(), worker.running_pid()
+        worker = ctx.control.service("worker")
+        entry, running = worker.identity(), worker.running_pid()
         if running is None:
             return False, "the worker is not running"
         if self.worker is None or entry != self.worker:
@@ -193,7 +174,7 @@ class RedisFailure(Scenario):
             ctx.progress(f"restore: starting {node.name} again")
             node.ensure_running()
         polled = poll(
-            lambda: node_role(node),
+            node.replication,
             timeout=REJOIN_TIMEOUT_SECONDS,
             interval=0.5,
             done=lambda info: info.get("role") == "slave" and info.get("master_link_status") == "up",

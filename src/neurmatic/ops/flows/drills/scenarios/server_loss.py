@@ -10,15 +10,11 @@ would. The RPO is what was written after the last backup.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
-import signal
 import tempfile
 import time
 from pathlib import Path
 
-from neurmatic.deployment.resolve import local_deployment
 from neurmatic.ops.flows.backups.context import BackupContext, restore_and_migrate
 from neurmatic.ops.flows.backups.dump import create_backup
 from neurmatic.ops.flows.backups.errors import S3Unavailable
@@ -27,9 +23,6 @@ from neurmatic.ops.flows.drills.context import DrillContext
 from neurmatic.ops.flows.drills.errors import DrillPreconditionFailed
 from neurmatic.ops.flows.drills.registry import Scenario, register
 from neurmatic.polling import poll
-from neurmatic.supervisor import runner
-from neurmatic.supervisor.layout import DATABASE_NAME
-from neurmatic.supervisor.watcher import Watcher
 
 WRITES_AFTER_BACKUP_SECONDS = 3.0
 SIGN_IN_ATTEMPTS = 3
@@ -49,7 +42,7 @@ class ServerLoss(Scenario):
         self.restored_from = ""
 
     def check_ready(self, ctx: DrillContext) -> None:
-        aws = BackupContext.of(local_deployment(ctx.state.paths.root)).settings.aws
+        aws = ctx.deployment.settings.aws
         if not aws.backup_bucket:
             raise DrillPreconditionFailed(
                 "server-loss rebuilds from the latest backup in S3, and no backup bucket is configured",
@@ -61,8 +54,7 @@ class ServerLoss(Scenario):
             raise DrillPreconditionFailed(exc.message, hint=exc.hint) from exc
 
     def run(self, ctx: DrillContext) -> None:
-        root, state = ctx.state.paths.root, ctx.state
-        backups = BackupContext.of(local_deployment(root))
+        backups = BackupContext.of(ctx.deployment)
         aws = backups.settings.aws
         assert aws.backup_bucket is not None  # check_ready
         ctx.recorder.mark_phase("backup to S3")
@@ -71,38 +63,20 @@ class ServerLoss(Scenario):
         ctx.progress(f"latest backup in S3: {remote}")
         ctx.hold(WRITES_AFTER_BACKUP_SECONDS, "writes after the backup")
         self.vault = Path(tempfile.mkdtemp(prefix="neurmatic-drill-vault-"))  # the secrets manager
-        shutil.copy2(state.paths.secrets_file, self.vault / "secrets.env")
-        shutil.copytree(state.paths.tls, self.vault / "tls")
-        stage = ctx.inject("server", f"every process killed, {root} deleted", lambda: self._destroy(ctx))
+        ctx.control.keep_secrets(self.vault)
+        where = ctx.control.location
+        stage = ctx.inject("server", f"every process killed, {where} deleted", ctx.control.destroy)
 
         ctx.progress("rebuild: a new state directory from the saved secrets")
-        rebuilt = runner.open_or_create(
-            root,
-            base_port=state.ports.base,
-            api_instances=state.api_instances,
-            secrets_file=self.vault / "secrets.env",
-        )
-        # The certificate comes back from the vault too (the guide re-runs certbot; same effect here).
-        shutil.copytree(self.vault / "tls", rebuilt.paths.tls, dirs_exist_ok=True)
-        rebuilt.account.own(rebuilt.paths.tls)
-        runner.up(rebuilt, progress=ctx.progress)
-        fresh = BackupContext.of(local_deployment(root))
+        fresh = BackupContext.of(ctx.control.rebuild(self.vault, ctx.progress))
         client = client_for(aws)
         latest = remote_backups(client, aws.backup_bucket)[0]
         self.restored_from = f"s3://{aws.backup_bucket}/{latest.key}"
         local = download(client, self.restored_from, fresh.downloads_dir)
-        restore_and_migrate(fresh, local, DATABASE_NAME, yes=True, jobs=2, step=ctx.progress)
+        restore_and_migrate(fresh, local, fresh.app.dbname, yes=True, jobs=2, step=ctx.progress)
         ctx.await_recovery(stage, lambda: True, f"rebuilt from the secrets and {latest.key}")
         self._sign_in_again(ctx)
         ctx.await_service(stage)
-
-    def _destroy(self, ctx: DrillContext) -> None:
-        watcher = Watcher(ctx.state).pidfile.running_pid()
-        for pid in [watcher, *(s.running_pid() for s in ctx.topology.services())]:
-            if pid is not None:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(pid, signal.SIGKILL)
-        shutil.rmtree(ctx.state.paths.root)
 
     @staticmethod
     def _sign_in_again(ctx: DrillContext) -> None:
