@@ -228,3 +228,16 @@ def test_only_dependencies_the_installed_environment_does_not_satisfy_are_to_ins
     pyproject.write_text("[project]\ndependencies = ['not a requirement !']\n")
     with pytest.raises(DeployFailed, match="invalid dependency"):
         unsatisfied_dependencies(pyproject)
+
+
+@pytest.mark.parametrize("count", [1, 10])
+def test_a_count_outside_the_platforms_range_is_clicks_usage_error(count: int) -> None:
+    import click
+
+    from neurmatic.ops.commands.deploy import _check_within, scale_api_command
+
+    with click.Context(scale_api_command), pytest.raises(click.BadParameter) as raised:
+        _check_within(count, 9)
+    assert raised.value.format_message() == f"Invalid value for 'COUNT': {count} is not in the range 2<=x<=9."
+    with click.Context(scale_api_command):
+        _check_within(9, 9)

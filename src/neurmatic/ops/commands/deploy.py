@@ -171,8 +171,8 @@ def releases(target: DeploymentChoice, as_json: bool) -> None:
 
 
 def _check_within(count: int, most: int) -> None:
-    """The platform's most instances, known once the deployment is loaded, refused as click refuses the
-    floor (the same usage error, exit 2)."""
+    """COUNT within 2 and the platform's most instances (known once the deployment is loaded), refused
+    as click refuses an argument out of range: the same usage error, exit 2."""
     ctx = click.get_current_context()
     param = next(p for p in ctx.command.params if p.name == "count")
     click.IntRange(MIN_API_INSTANCES, most).convert(count, param, ctx)
@@ -184,7 +184,7 @@ def scale() -> None:
 
 
 @scale.command("api")
-@click.argument("count", type=click.IntRange(MIN_API_INSTANCES))
+@click.argument("count", type=int)
 @ready_timeout_option
 @drain_timeout_option
 @deployment_option
