@@ -33,7 +33,7 @@ library's exception type.
     │   ├── S3Unavailable             S3 unreachable or refusing (the local backup is intact)
     │   └── NotABackupAddress         an address that cannot name a backup in S3 (a usage error)
     ├── FailoverFailed                a failover, switchover or rebuild stopped  [deployment.failover]
-    ├── DeployFailed                  a deploy, rollback or scaling stopped  [ops.flows.releases.errors]
+    ├── DeployFailed                  a deploy, rollback or scaling stopped  [deployment.releases]
     │   ├── DeployRolledBack          the new release failed; the previous one was put back
     │   ├── SchemaNotExpandOnly       the migrations drop or narrow the schema (nothing switched)
     │   └── RolloutFailed             a service did not come up well  [ops.flows.releases.rolling]

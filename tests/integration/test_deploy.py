@@ -242,7 +242,7 @@ def _failures(load: Load, topology: RunningTopology) -> str:
 
 
 def _history(topology: RunningTopology) -> ReleaseHistory:
-    return ReleaseHistory.load(topology.state.paths)
+    return ReleaseHistory.load(topology.state.paths.release_history)
 
 
 def _runs(topology: RunningTopology, version: str) -> bool:

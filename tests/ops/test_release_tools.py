@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from neurmatic.deployment.releases import DeployFailed
 from neurmatic.ops.flows.monitoring.notify import SlackNotifier
-from neurmatic.ops.flows.releases.build import build_release
-from neurmatic.ops.flows.releases.errors import DeployFailed
 from neurmatic.supervisor.layout import Paths
+from neurmatic.supervisor.release_build import build_release
 from neurmatic.supervisor.state import ServiceAccount
 from tests.support import make_state_parent, port_is_free
 

@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 
 from neurmatic.db.schema_guard import Column, Schema, contract_changes
+from neurmatic.deployment.releases import DeployFailed
 from neurmatic.errors import ServiceStartError
-from neurmatic.ops.flows.releases.build import unsatisfied_dependencies
-from neurmatic.ops.flows.releases.errors import DeployFailed
 from neurmatic.ops.flows.releases.history import ReleaseHistory, ReleaseRecord, check_version
 from neurmatic.ops.flows.releases.rollback import choose_target
 from neurmatic.ops.flows.releases.rolling import start_failure
 from neurmatic.ops.flows.releases.traffic import AccessLog, Tally, error_rate_exceeded, tally
+from neurmatic.supervisor.release_build import unsatisfied_dependencies
 
 BASE: Schema = {
     "public.articles": {
@@ -135,15 +135,13 @@ def test_rollback_targets_and_the_backup_that_goes_with_them() -> None:
 
 
 def test_history_round_trips_through_its_file(tmp_path: Path) -> None:
-    from neurmatic.supervisor.layout import Paths
-
-    paths = Paths(tmp_path)
+    path = tmp_path / "releases.json"
     history = ReleaseHistory(
         current="v1", records=[_record("v1", 1, status="deployed", durations={"total": 2.5})]
     )
-    history.save(paths)
-    loaded = ReleaseHistory.load(paths)
-    assert loaded == history and (tmp_path / "releases.json").stat().st_mode & 0o777 == 0o600
+    history.save(path)
+    loaded = ReleaseHistory.load(path)
+    assert loaded == history and path.stat().st_mode & 0o777 == 0o600
 
 
 @pytest.mark.parametrize("version", ["v1", "1.4.2", "2026-06-01.1", "v2+build.7"])
@@ -230,3 +228,16 @@ def test_only_dependencies_the_installed_environment_does_not_satisfy_are_to_ins
     pyproject.write_text("[project]\ndependencies = ['not a requirement !']\n")
     with pytest.raises(DeployFailed, match="invalid dependency"):
         unsatisfied_dependencies(pyproject)
+
+
+@pytest.mark.parametrize("count", [1, 10])
+def test_a_count_outside_the_platforms_range_is_clicks_usage_error(count: int) -> None:
+    import click
+
+    from neurmatic.ops.commands.deploy import _check_within, scale_api_command
+
+    with click.Context(scale_api_command), pytest.raises(click.BadParameter) as raised:
+        _check_within(count, 9)
+    assert raised.value.format_message() == f"Invalid value for 'COUNT': {count} is not in the range 2<=x<=9."
+    with click.Context(scale_api_command):
+        _check_within(9, 9)

@@ -7,6 +7,7 @@ from enum import IntEnum
 from neurmatic import errors
 from neurmatic.db.errors import MigrationFailed
 from neurmatic.deployment.failover import FailoverFailed
+from neurmatic.deployment.releases import DeployFailed, DeployRolledBack, SchemaNotExpandOnly
 from neurmatic.ops.flows.backups.errors import (
     ArchiveError,
     BackupFailed,
@@ -16,7 +17,6 @@ from neurmatic.ops.flows.backups.errors import (
     S3Unavailable,
     TargetNotEmpty,
 )
-from neurmatic.ops.flows.releases.errors import DeployFailed, DeployRolledBack, SchemaNotExpandOnly
 
 
 class ExitCode(IntEnum):

@@ -9,18 +9,16 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from neurmatic.deployment.model import Deployment
+from neurmatic.deployment.releases import DeployFailed, ReleaseControl
 from neurmatic.ops.commands.options import DeploymentChoice, confirm, deployment_option, json_option
 from neurmatic.ops.flows.monitoring.notify import SlackNotifier
-from neurmatic.ops.flows.releases.build import project_repository
 from neurmatic.ops.flows.releases.deploy import deploy as deploy_flow
-from neurmatic.ops.flows.releases.errors import DeployFailed
+from neurmatic.ops.flows.releases.deploy import project_repository
 from neurmatic.ops.flows.releases.history import INSTALLED, ReleaseHistory, label
 from neurmatic.ops.flows.releases.rollback import rollback as rollback_flow
 from neurmatic.ops.flows.releases.rolling import RolloutOptions
-from neurmatic.ops.flows.releases.scaling import scale_api
-from neurmatic.settings import Settings
-from neurmatic.supervisor.layout import MAX_API_INSTANCES
-from neurmatic.supervisor.state import TopologyState
+from neurmatic.ops.flows.releases.scaling import MIN_API_INSTANCES, scale_api
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -30,9 +28,16 @@ def _progress(message: str) -> None:
     err.print(f"[dim]•[/] {message}", highlight=False)
 
 
-def _notifier(state: TopologyState) -> SlackNotifier:
-    """From SLACK_WEBHOOK_URL in the environment (or the topology's app.env)."""
-    return SlackNotifier.from_settings(Settings.load(state.paths.app_env_file).notifications)
+def _release_control(target: DeploymentChoice) -> tuple[Deployment, ReleaseControl]:
+    """The deployment and its platform's release control; refused (exit 3) before anything happens when
+    the deployment has no platform (an env file)."""
+    deployment = target.load()
+    return deployment, deployment.platform.releases()
+
+
+def _notifier(deployment: Deployment) -> SlackNotifier:
+    """From SLACK_WEBHOOK_URL in the environment (or the deployment's env file)."""
+    return SlackNotifier.from_settings(deployment.settings.notifications)
 
 
 def _options(ready_timeout: float, drain_timeout: float) -> RolloutOptions:
@@ -78,17 +83,18 @@ def deploy(
     as_json: bool,
 ) -> None:
     """Deploy VERSION: backup, build beside the others, expand-only migrations, one instance at a time."""
-    state = TopologyState.load(target.platform_dir())
+    deployment, control = _release_control(target)
     chosen = source or project_repository()
     if chosen is None:
         raise DeployFailed("no --source given and the installed package is not in a git repository")
     record = deploy_flow(
-        state,
+        deployment,
+        control,
         version,
         source=chosen.absolute(),
         ref=ref,
         options=_options(ready_timeout, drain_timeout),
-        notifier=_notifier(state),
+        notifier=_notifier(deployment),
         progress=_progress,
     )
     if as_json:
@@ -118,15 +124,16 @@ def rollback(
     as_json: bool,
 ) -> None:
     """Go back to the previous release (or VERSION), one instance at a time."""
-    state = TopologyState.load(target.platform_dir())
+    deployment, control = _release_control(target)
     if restore_db:
         confirm("Restore the database from the pre-deploy backup? Every write made since is lost", yes=yes)
     outcome = rollback_flow(
-        state,
+        deployment,
+        control,
         version,
         restore_db=restore_db,
         options=_options(ready_timeout, drain_timeout),
-        notifier=_notifier(state),
+        notifier=_notifier(deployment),
         progress=_progress,
     )
     if as_json:
@@ -143,7 +150,8 @@ def rollback(
 @json_option
 def releases(target: DeploymentChoice, as_json: bool) -> None:
     """The release history, newest first; the current one is marked."""
-    history = ReleaseHistory.load(TopologyState.load(target.platform_dir()).paths)
+    _, control = _release_control(target)
+    history = ReleaseHistory.load(control.history_file)
     rows = [
         {**asdict(record), "current": record.version == history.current}
         for record in reversed(history.records)
@@ -162,13 +170,21 @@ def releases(target: DeploymentChoice, as_json: bool) -> None:
         )
 
 
+def _check_within(count: int, most: int) -> None:
+    """COUNT within 2 and the platform's most instances (known once the deployment is loaded), refused
+    as click refuses an argument out of range: the same usage error, exit 2."""
+    ctx = click.get_current_context()
+    param = next(p for p in ctx.command.params if p.name == "count")
+    click.IntRange(MIN_API_INSTANCES, most).convert(count, param, ctx)
+
+
 @click.group()
 def scale() -> None:
     """Capacity: how many API instances run behind nginx."""
 
 
 @scale.command("api")
-@click.argument("count", type=click.IntRange(2, MAX_API_INSTANCES))
+@click.argument("count", type=int)
 @ready_timeout_option
 @drain_timeout_option
 @deployment_option
@@ -177,8 +193,10 @@ def scale_api_command(
     count: int, ready_timeout: float, drain_timeout: float, target: DeploymentChoice, as_json: bool
 ) -> None:
     """Run COUNT API instances: new ones start before nginx sends them traffic; removed ones drain first."""
+    _, control = _release_control(target)
+    _check_within(count, control.max_instances)
     outcome = scale_api(
-        TopologyState.load(target.platform_dir()),
+        control,
         count,
         options=_options(ready_timeout, drain_timeout),
         progress=_progress,

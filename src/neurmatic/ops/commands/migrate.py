@@ -24,7 +24,7 @@ def migrate(target: DeploymentChoice, dry_run: bool, allow_contract: bool, as_js
     """Bring the schema to head in one transaction; refuse (exit 22) anything but an expansion."""
     from neurmatic.db.migrate import MIGRATIONS_DIR, upgrade_sql
     from neurmatic.db.release_migrations import migrate_release
-    from neurmatic.ops.flows.releases.errors import SchemaNotExpandOnly
+    from neurmatic.deployment.releases import SchemaNotExpandOnly
 
     deployment = target.load()
     url = deployment.database_url

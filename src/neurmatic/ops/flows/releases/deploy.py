@@ -1,8 +1,10 @@
-"""``neurmatic deploy VERSION``: a zero-downtime deploy on the topology, rolled back by itself on failure.
+"""``neurmatic deploy VERSION``: a zero-downtime deploy, rolled back by itself on failure.
 
-1. Pre-flight: the topology runs, at least two API instances answer ready.
+The procedure is here; the processes it moves are the platform's (``ReleaseControl``).
+
+1. Pre-flight: the balancer runs, at least two API instances answer ready.
 2. A backup of the database, before anything else (its path goes in the release record).
-3. The release is built beside the others (``release_build``).
+3. The release is built beside the others (``ReleaseControl.build``).
 4. Its migrations run from its own code in one transaction, committed only if they merely expand the
    schema (``db/schema_guard``): the old release keeps running on it, and a rollback needs no down-migration.
 5. The API instances, then the worker, are moved one at a time (``rolling``). A service that never gets
@@ -17,11 +19,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import neurmatic
+from neurmatic.deployment.model import Deployment
+from neurmatic.deployment.releases import DeployFailed, DeployRolledBack, ReleaseControl, SchemaNotExpandOnly
 from neurmatic.ops.flows.backups.dump import create_backup
 from neurmatic.ops.flows.monitoring.notify import SlackNotifier, host_label
-from neurmatic.ops.flows.releases.build import build_release
-from neurmatic.ops.flows.releases.context import backup_directory, pg_targets, preflight, run_migrations
-from neurmatic.ops.flows.releases.errors import DeployFailed, DeployRolledBack, SchemaNotExpandOnly
+from neurmatic.ops.flows.releases.context import preflight, run_migrations
 from neurmatic.ops.flows.releases.history import (
     ReleaseHistory,
     ReleaseRecord,
@@ -29,17 +32,21 @@ from neurmatic.ops.flows.releases.history import (
     exclusive,
     label,
     now,
-    release_exists,
-    remove_release,
 )
 from neurmatic.ops.flows.releases.rolling import Rollout, RolloutOptions
-from neurmatic.supervisor.state import TopologyState
 
 Progress = Callable[[str], None]
 
 
+def project_repository() -> Path | None:
+    """The git work tree the installed package comes from, when it is one (the default deploy source)."""
+    root = Path(neurmatic.__file__).resolve().parents[2]
+    return root if (root / ".git").exists() else None
+
+
 def deploy(
-    state: TopologyState,
+    deployment: Deployment,
+    releases: ReleaseControl,
     version: str,
     *,
     source: Path,
@@ -50,33 +57,32 @@ def deploy(
 ) -> ReleaseRecord:
     """Deploy ``version`` from ``source`` (a git repository at ``ref``, or a directory)."""
     check_version(version)
-    paths = state.paths
-    with exclusive(paths, "deploy"):
-        history = ReleaseHistory.load(paths)
+    with exclusive(releases.lock_file, "deploy"):
+        history = ReleaseHistory.load(releases.history_file)
         earlier = history.find(version)
         if version == history.current:
             raise DeployFailed(f"{version} is the current release", hint="deploy a new version")
-        if earlier and earlier.status in ("deployed", "rolled-back") and release_exists(paths, version):
+        if earlier and earlier.status in ("deployed", "rolled-back") and releases.has_release(version):
             raise DeployFailed(
                 f"{version} was deployed before", hint=f"go back to it with `neurmatic rollback {version}`"
             )
-        preflight(state)
+        preflight(releases)
         started = time.monotonic()
         record = ReleaseRecord(version, None, str(source), now(), replaced=history.current)
         try:
-            _prepare(state, history, record, source, ref, notifier, progress)
-            _switch(state, history, record, options, notifier, progress)
+            _prepare(deployment, releases, history, record, source, ref, notifier, progress)
+            _switch(releases, history, record, options, notifier, progress)
         except BaseException as exc:
             if record.status == "building":  # stopped by something unforeseen: say so in the history
                 record.status = "failed"
                 record.message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"[:500]
                 if history.find(version) is record:
-                    history.save(paths)
+                    history.save(releases.history_file)
             raise
         record.status, record.deployed_at, history.current = "deployed", now(), version
         record.durations["total"] = round(time.monotonic() - started, 3)
-        history.save(paths)
-        _prune(state, history, progress)
+        history.save(releases.history_file)
+        _prune(releases, history, progress)
         commit = f" ({record.commit[:12]})" if record.commit else ""
         problem = notifier.send(
             f":rocket: neurmatic {version}{commit} deployed on {host_label()} "
@@ -88,7 +94,8 @@ def deploy(
 
 
 def _prepare(
-    state: TopologyState,
+    deployment: Deployment,
+    releases: ReleaseControl,
     history: ReleaseHistory,
     record: ReleaseRecord,
     source: Path,
@@ -98,10 +105,10 @@ def _prepare(
 ) -> None:
     """Backup, build, expand-only migrations: everything before traffic moves."""
     began = time.monotonic()
-    backup, _ = create_backup(pg_targets(state)[0], backup_directory(state))
+    backup, _ = create_backup(deployment.app, deployment.backup_dir)
     record.backup, record.durations["backup"] = str(backup), round(time.monotonic() - began, 3)
     progress(f"backup: {backup} ({record.durations['backup']:.1f}s)")
-    built = build_release(state.paths, state.account, record.version, source, ref, progress)
+    built = releases.build(record.version, source, ref, progress)
     record.commit, record.source, record.durations["build"] = (
         built.commit,
         built.source,
@@ -109,13 +116,13 @@ def _prepare(
     )
     record.dependencies_installed = list(built.installed)
     history.put(record)
-    history.save(state.paths)
+    history.save(releases.history_file)
     began = time.monotonic()
-    migration = run_migrations(state, record.version, check=True)
+    migration = run_migrations(deployment, releases, record.version, check=True)
     record.durations["migrations"] = round(time.monotonic() - began, 3)
     if migration.refused:
         record.status, record.message = "refused", "; ".join(migration.problems)
-        history.save(state.paths)
+        history.save(releases.history_file)
         notifier.send(
             f":no_entry: deploy of {record.version} refused on {host_label()}: "
             f"its migrations {record.message}"
@@ -129,7 +136,7 @@ def _prepare(
 
 
 def _switch(
-    state: TopologyState,
+    releases: ReleaseControl,
     history: ReleaseHistory,
     record: ReleaseRecord,
     options: RolloutOptions,
@@ -137,20 +144,20 @@ def _switch(
     progress: Progress,
 ) -> None:
     """The rolling switch; any failure puts the previous release back (and raises)."""
-    rollout = Rollout(state, progress, options)
+    rollout = Rollout(releases, progress, options)
     began = time.monotonic()
     try:
         rollout.switch(record.version)
     except Exception as exc:  # whatever stopped the switch, traffic goes back to what worked
         failure = exc if isinstance(exc, DeployFailed) else DeployFailed(f"{type(exc).__name__}: {exc}")
         record.durations.update(rollout.durations)
-        _roll_back_failed(state, history, record, rollout, failure, notifier, progress)
+        _roll_back_failed(releases, history, record, rollout, failure, notifier, progress)
     record.durations.update(rollout.durations)
     record.durations["switch"] = round(time.monotonic() - began, 3)
 
 
 def _roll_back_failed(
-    state: TopologyState,
+    releases: ReleaseControl,
     history: ReleaseHistory,
     record: ReleaseRecord,
     rollout: Rollout,
@@ -167,7 +174,7 @@ def _roll_back_failed(
         rollout.switch(previous)
     except DeployFailed as again:
         record.message = f"{failure.message}; the automatic rollback failed too: {again.message}"
-        history.save(state.paths)
+        history.save(releases.history_file)
         notifier.send(
             f":rotating_light: deploy of {record.version} FAILED on {host_label()} "
             f"and so did the rollback: {record.message}"
@@ -178,7 +185,7 @@ def _roll_back_failed(
             hint="see `neurmatic status` and the services' logs; `neurmatic rollback` retries",
         ) from again
     record.durations["auto_rollback"] = round(time.monotonic() - began, 3)
-    history.save(state.paths)
+    history.save(releases.history_file)
     problem = notifier.send(
         f":rotating_light: deploy of {record.version} failed on {host_label()} ({failure.message}); "
         f"rolled back to {label(previous)} automatically"
@@ -192,11 +199,11 @@ def _roll_back_failed(
     ) from failure
 
 
-def _prune(state: TopologyState, history: ReleaseHistory, progress: Progress) -> None:
+def _prune(releases: ReleaseControl, history: ReleaseHistory, progress: Progress) -> None:
     for version in history.to_prune():
-        remove_release(state.paths, version)
+        releases.remove_release(version)
         record = history.find(version)
         if record:
             record.pruned = True
         progress(f"release {version}: removed (keeping the last five)")
-    history.save(state.paths)
+    history.save(releases.history_file)

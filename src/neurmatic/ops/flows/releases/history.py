@@ -1,10 +1,10 @@
 """Release records: what was deployed when, from which commit, how it went, and which release is current.
 
-``<state>/releases.json`` holds one record per release (version, commit, times, status, pre-deploy
-backup, step durations) and the current version; it is rewritten atomically. A record's ``replaced``
-is the release that was current before it went live: the default target of a rollback, and the
-"previous" release that pruning never deletes. ``None`` stands for the installed package (what the
-topology runs before its first deploy).
+The platform's history file (``<state>/releases.json`` on the local topology) holds one record per release
+(version, commit, times, status, pre-deploy backup, step durations) and the current version; it is
+rewritten atomically. A record's ``replaced`` is the release that was current before it went live: the
+default target of a rollback, and the "previous" release that pruning never deletes. ``None`` stands for
+the installed package (what the topology runs before its first deploy).
 """
 
 from __future__ import annotations
@@ -20,9 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from neurmatic.ops.flows.releases.errors import DeployFailed
+from neurmatic.deployment.releases import DeployFailed
 from neurmatic.private_files import write_private_file
-from neurmatic.supervisor.layout import Paths
 
 KEEP_RELEASES = 5
 INSTALLED = "(installed package)"  # how the release "None" is shown
@@ -75,21 +74,23 @@ class ReleaseHistory:
     records: list[ReleaseRecord] = field(default_factory=list)
 
     @classmethod
-    def load(cls, paths: Paths) -> ReleaseHistory:
+    def load(cls, path: Path) -> ReleaseHistory:
+        """The history in ``path`` (``ReleaseControl.history_file``); empty before the first deploy."""
         try:
-            data = json.loads(paths.release_history.read_text())
+            data = json.loads(path.read_text())
         except FileNotFoundError:
             return cls()
         except (OSError, ValueError) as exc:
             raise DeployFailed(
-                f"cannot read {paths.release_history}: {exc}",
+                f"cannot read {path}: {exc}",
                 hint="restore it from a backup of the state dir",
             ) from exc
         return cls(data.get("current"), [ReleaseRecord.from_dict(r) for r in data.get("releases", [])])
 
-    def save(self, paths: Paths) -> None:
+    def save(self, path: Path) -> None:
+        """Rewrite ``path`` atomically."""
         data = {"current": self.current, "releases": [asdict(r) for r in self.records]}
-        write_private_file(paths.release_history, json.dumps(data, indent=2) + "\n")
+        write_private_file(path, json.dumps(data, indent=2) + "\n")
 
     def find(self, version: str | None) -> ReleaseRecord | None:
         return next((r for r in reversed(self.records) if r.version == version), None)
@@ -122,10 +123,11 @@ class ReleaseHistory:
 
 
 @contextlib.contextmanager
-def exclusive(paths: Paths, what: str) -> Iterator[None]:
-    """One deploy, rollback or scaling at a time per topology (an advisory lock on ``run/deploy.lock``)."""
-    paths.run.mkdir(parents=True, exist_ok=True)
-    fd = os.open(paths.run / "deploy.lock", os.O_RDWR | os.O_CREAT, 0o600)
+def exclusive(lock_file: Path, what: str) -> Iterator[None]:
+    """One deploy, rollback or scaling at a time per topology (an advisory lock on ``lock_file``,
+    ``ReleaseControl.lock_file``)."""
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -137,14 +139,3 @@ def exclusive(paths: Paths, what: str) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
-
-
-def release_exists(paths: Paths, version: str) -> bool:
-    return paths.release_python(version).exists()
-
-
-def remove_release(paths: Paths, version: str) -> None:
-    import shutil
-
-    target: Path = paths.release_dir(version)
-    shutil.rmtree(target, ignore_errors=True)

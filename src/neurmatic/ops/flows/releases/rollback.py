@@ -14,19 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from neurmatic.deployment.model import Deployment
+from neurmatic.deployment.releases import DeployFailed, ReleaseControl
 from neurmatic.ops.flows.backups.restore import restore_backup
 from neurmatic.ops.flows.monitoring.notify import SlackNotifier, host_label
-from neurmatic.ops.flows.releases.context import backup_directory, pg_targets, preflight, run_migrations
-from neurmatic.ops.flows.releases.errors import DeployFailed
-from neurmatic.ops.flows.releases.history import (
-    ReleaseHistory,
-    exclusive,
-    label,
-    release_exists,
-)
+from neurmatic.ops.flows.releases.context import preflight, run_migrations
+from neurmatic.ops.flows.releases.history import ReleaseHistory, exclusive, label
 from neurmatic.ops.flows.releases.rolling import Rollout, RolloutOptions
-from neurmatic.supervisor.layout import DATABASE_NAME
-from neurmatic.supervisor.state import TopologyState
 
 Progress = Callable[[str], None]
 PREVIOUS = "__previous__"
@@ -62,7 +56,8 @@ def choose_target(history: ReleaseHistory, requested: str | None) -> str | None:
 
 
 def rollback(
-    state: TopologyState,
+    deployment: Deployment,
+    releases: ReleaseControl,
     requested: str | None,
     *,
     restore_db: bool,
@@ -71,11 +66,10 @@ def rollback(
     progress: Progress,
 ) -> RollbackOutcome:
     """Switch every service to the target release (and with ``restore_db`` restore the pre-deploy backup)."""
-    paths = state.paths
-    with exclusive(paths, "roll back"):
-        history = ReleaseHistory.load(paths)
+    with exclusive(releases.lock_file, "roll back"):
+        history = ReleaseHistory.load(releases.history_file)
         target, left = choose_target(history, requested), history.current
-        if target is not None and not release_exists(paths, target):
+        if target is not None and not releases.has_release(target):
             raise DeployFailed(
                 f"release {target} is not on disk (never built, or pruned)", hint="deploy it again"
             )
@@ -85,10 +79,10 @@ def rollback(
                 f"no backup taken before {label(target)} was left is on disk",
                 hint="restore one yourself with `neurmatic restore`, then roll back without --restore-db",
             )
-        preflight(state, all_ready=False)
+        preflight(releases, all_ready=False)
         started = time.monotonic()
         progress(f"rolling back from {label(left)} to {label(target)}")
-        rollout = Rollout(state, progress, options)
+        rollout = Rollout(releases, progress, options)
         try:
             rollout.switch(target)
         except DeployFailed as exc:
@@ -99,7 +93,9 @@ def rollback(
                 hint=exc.hint,
             ) from exc
         restored = (
-            _restore(state, target, Path(backup.backup), progress) if backup and backup.backup else None
+            _restore(deployment, releases, target, Path(backup.backup), progress)
+            if backup and backup.backup
+            else None
         )
         history.current = target
         record = history.find(left) if left else None
@@ -109,7 +105,7 @@ def rollback(
         revived = history.find(target) if target else None
         if revived is not None:
             revived.status = "deployed"  # live again (a rollback to a release left earlier)
-        history.save(paths)
+        history.save(releases.history_file)
         outcome = RollbackOutcome(left, target, restored, round(time.monotonic() - started, 3))
         restored_note = f", database restored from {Path(restored).name}" if restored else ""
         problem = notifier.send(
@@ -121,18 +117,20 @@ def rollback(
         return outcome
 
 
-def _restore(state: TopologyState, target: str | None, backup: Path, progress: Progress) -> str:
+def _restore(
+    deployment: Deployment, releases: ReleaseControl, target: str | None, backup: Path, progress: Progress
+) -> str:
     """The guide's database rollback: restore the pre-deploy backup, then the target's migrations."""
-    app, admin = pg_targets(state)
+    app = deployment.app
     restore_backup(
         backup,
-        admin=admin,
-        database=app.dbname or DATABASE_NAME,
+        admin=deployment.admin,
+        database=app.dbname,
         owner=app.user,
         yes=True,
-        safety_dir=backup_directory(state) / "safety",
+        safety_dir=deployment.backup_dir / "safety",
         step=lambda message: progress(f"restore: {message}"),
     )
-    migration = run_migrations(state, target, check=False)
+    migration = run_migrations(deployment, releases, target, check=False)
     progress(f"restore: migrations of {label(target)}: {migration.from_revision} -> {migration.to_revision}")
     return str(backup)

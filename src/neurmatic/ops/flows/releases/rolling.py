@@ -6,28 +6,20 @@ instance is left, stop it, start it from the new release, await ``/health/ready`
 back. Putting one back and taking the next out is one reload: N instances cost N+1 reloads (each reload
 closes idle keep-alive connections, which clients must then reopen). An instance put back is watched in
 nginx's access log while the next one is replaced; too many errors fail it. While a service is being
-replaced it has a hold file, so the watcher does not "rescue" it.
+replaced it is held (``ReleaseControl.hold``), so the watcher does not "rescue" it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
-import psutil
-
+from neurmatic.deployment.releases import DeployFailed, Instance, ReleaseControl
 from neurmatic.errors import ServiceStartError
-from neurmatic.ops.flows.releases.errors import DeployFailed
 from neurmatic.ops.flows.releases.history import label
 from neurmatic.ops.flows.releases.traffic import AccessLog, error_rate_exceeded, probe_instance, tally
 from neurmatic.polling import poll
-from neurmatic.supervisor.layout import HOST
-from neurmatic.supervisor.services.app import ApiInstance, WorkerProcess
-from neurmatic.supervisor.services.nginx import NginxBalancer
-from neurmatic.supervisor.state import TopologyState, set_service_release
-from neurmatic.supervisor.topology import Topology
 
 Progress = Callable[[str], None]
 
@@ -55,78 +47,79 @@ class RolloutOptions:
     observe_seconds: float = 2.0  # how long the last instance put back is watched before the worker
 
 
-def established_connections(port: int) -> int:
-    """Open TCP connections to our ``port`` (nginx's, or anyone's)."""
-    return sum(
-        1
-        for conn in psutil.net_connections(kind="tcp")
-        if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_ESTABLISHED
+def wait_drained(releases: ReleaseControl, instance: Instance, timeout: float) -> int:
+    """Wait until no connection to ``instance`` is left, at most ``timeout`` seconds; those still open."""
+    poll(
+        lambda: releases.open_connections(instance),
+        timeout=timeout,
+        interval=0.05,
+        done=lambda n: not n,
+        catch=(),
     )
+    return releases.open_connections(instance)
 
 
 class Rollout:
-    def __init__(self, state: TopologyState, progress: Progress, options: RolloutOptions) -> None:
-        self.state = state
-        self.topology = Topology(state)
+    def __init__(self, releases: ReleaseControl, progress: Progress, options: RolloutOptions) -> None:
+        self.releases = releases
+        self.apis = releases.instances()
         self.progress = progress
         self.options = options
-        self.serving = {api.index for api in self.topology.apis}  # what nginx's config routes to
+        self.serving = {api.index for api in self.apis}  # what nginx's config routes to
         self.ready_out: set[int] = set()  # replaced and ready, back in at the next reload
         self.watched: dict[int, int] = {}  # instance -> access-log offset when it rejoined
-        self.access_log = AccessLog(state.paths.nginx / "logs" / "access.log")
+        self.access_log = AccessLog(releases.access_log())
         self.durations: dict[str, float] = {}
 
     def switch(self, target: str | None) -> None:
         """Every API instance, then the worker, onto ``target`` (None: the installed package)."""
         self.watched.clear()
         routable = self.serving | self.ready_out
-        apis = [a for a in self.topology.apis if self._needs_switch(a, target) or a.index not in routable]
+        apis = [a for a in self.apis if self._needs_switch(a.name, target) or a.index not in routable]
         # Those out of rotation (or down) first: replacing them costs no capacity.
-        apis.sort(key=lambda api: (api.index in self.serving, api.running_pid() is not None))
+        apis.sort(key=lambda api: (api.index in self.serving, self.releases.is_running(api.name)))
         for api in apis:
             self._replace_api(api, target)
         self._route(self.serving | self.ready_out)
         if self.watched:
             time.sleep(self.options.observe_seconds)
             self._verify()
-        worker = self.topology.worker
+        worker = self.releases.worker
         if self._needs_switch(worker, target):
-            self._replace_worker(worker, target)
+            started = time.monotonic()
+            with self.releases.hold(worker):
+                self._restart(worker, target)
+            self.durations[worker] = round(time.monotonic() - started, 3)
+            self.progress(f"worker: on {label(target)}, ready ({self.durations[worker]:.1f}s)")
 
-    @staticmethod
-    def _needs_switch(service: ApiInstance | WorkerProcess, target: str | None) -> bool:
-        return service.release != target or service.running_pid() is None
+    def _needs_switch(self, service: str, target: str | None) -> bool:
+        return self.releases.release_of(service) != target or not self.releases.is_running(service)
 
-    @contextlib.contextmanager
-    def _hold(self, name: str) -> Iterator[None]:
-        hold = self.state.paths.hold(name)
-        hold.touch()
+    def _restart(self, service: str, target: str | None) -> None:
+        """Stop ``service``, start it on ``target``, await its readiness (stopped again if it fails)."""
+        self.releases.stop(service)
+        self.releases.record_release(service, target)
+        self.releases.start(service)
         try:
-            yield
-        finally:
-            hold.unlink(missing_ok=True)
+            self.releases.wait_ready(service, self.options.ready_timeout)
+        except ServiceStartError as exc:
+            self.releases.stop(service)
+            raise RolloutFailed(
+                service, f"never became ready on {label(target)}: {start_failure(exc)}"
+            ) from exc
 
-    def _replace_api(self, api: ApiInstance, target: str | None) -> None:
+    def _replace_api(self, api: Instance, target: str | None) -> None:
         started = time.monotonic()
-        with self._hold(api.name):
+        with self.releases.hold(api.name):
             others = (self.serving | self.ready_out) - {api.index}
             if not others:
                 raise RolloutFailed(api.name, "no other instance would serve meanwhile (scale to 2 or more)")
             self._route(others)
             self._drain(api)
-            api.stop()
-            set_service_release(self.state.paths, api.name, target)
-            api.start()
-            try:
-                api.wait_ready(self.options.ready_timeout)
-            except ServiceStartError as exc:
-                api.stop()
-                raise RolloutFailed(
-                    api.name, f"never became ready on {label(target)}: {start_failure(exc)}"
-                ) from exc
-            problem = probe_instance(api.port)
+            self._restart(api.name, target)
+            problem = probe_instance(api.address)
             if problem:
-                api.stop()
+                self.releases.stop(api.name)
                 raise RolloutFailed(api.name, f"answers badly on {label(target)}: {problem}")
             self.ready_out.add(api.index)
         self.durations[api.name] = round(time.monotonic() - started, 3)
@@ -134,16 +127,16 @@ class Rollout:
         self._verify()  # those put back at this step's reload have served while this one was replaced
 
     def _route(self, members: set[int]) -> None:
-        """Render nginx's upstream as ``members`` and reload; wait for the old workers to finish."""
+        """Make nginx's upstream ``members`` (a reload); wait for the old workers to finish."""
         if members == self.serving:
             return
         added = members - self.serving
         offset = self.access_log.offset()
         started = time.monotonic()
-        settled = NginxBalancer(self.state, sorted(members)).reload_settled(self.options.drain_timeout)
+        settled = self.releases.route(sorted(members), self.options.drain_timeout)
         self.serving, self.ready_out = set(members), self.ready_out - members
         self.watched.update(dict.fromkeys(added, offset))
-        names = ", ".join(f"backend-{i}" for i in sorted(members))
+        names = ", ".join(self.releases.instance(i).name for i in sorted(members))
         self.progress(f"nginx: upstream {names} (reloaded in {time.monotonic() - started:.1f}s)")
         if not settled:
             self.progress(
@@ -151,16 +144,9 @@ class Rollout:
                 "(long-lived connections such as WebSockets); going on"
             )
 
-    def _drain(self, api: ApiInstance) -> None:
+    def _drain(self, api: Instance) -> None:
         started = time.monotonic()
-        poll(
-            lambda: established_connections(api.port),
-            timeout=self.options.drain_timeout,
-            interval=0.05,
-            done=lambda n: not n,
-            catch=(),
-        )
-        left = established_connections(api.port)
+        left = wait_drained(self.releases, api, self.options.drain_timeout)
         suffix = f"; {left} connections still open, closing them" if left else ""
         self.progress(f"{api.name}: drained in {time.monotonic() - started:.1f}s{suffix}")
 
@@ -169,25 +155,10 @@ class Rollout:
         by_offset: dict[int, list[str]] = {}
         for index, offset in self.watched.items():
             lines = by_offset.setdefault(offset, self.access_log.lines_since(offset))
-            seen = tally(lines, f"{HOST}:{self.state.ports.api(index)}")
+            instance = self.releases.instance(index)
+            seen = tally(lines, instance.address)
             if error_rate_exceeded(seen):
                 raise RolloutFailed(
-                    f"backend-{index}",
+                    instance.name,
                     f"{seen.errors} of {seen.total} requests through nginx failed since it rejoined",
                 )
-
-    def _replace_worker(self, worker: WorkerProcess, target: str | None) -> None:
-        started = time.monotonic()
-        with self._hold(worker.name):
-            worker.stop()
-            set_service_release(self.state.paths, worker.name, target)
-            worker.start()
-            try:
-                worker.wait_ready(self.options.ready_timeout)
-            except ServiceStartError as exc:
-                worker.stop()
-                raise RolloutFailed(
-                    worker.name, f"never became ready on {label(target)}: {start_failure(exc)}"
-                ) from exc
-        self.durations[worker.name] = round(time.monotonic() - started, 3)
-        self.progress(f"worker: on {label(target)}, ready ({self.durations[worker.name]:.1f}s)")

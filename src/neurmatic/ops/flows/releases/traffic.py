@@ -15,8 +15,6 @@ from pathlib import Path
 
 import httpx
 
-from neurmatic.supervisor.layout import HOST
-
 ERROR_RATE_LIMIT = 0.10  # the guide's alert thresholds: error rate > 10 % is critical
 MIN_SAMPLE = 10  # below this many requests, one error is not yet a rate
 PROBE_PATHS = ("/api/v1/health/ready", "/api/v1/health", "/api/v1/articles")
@@ -79,9 +77,10 @@ class AccessLog:
             return []
 
 
-def probe_instance(port: int, *, timeout: float = 5.0) -> str | None:
-    """A burst of requests straight to the instance; what went wrong, or None."""
-    with httpx.Client(base_url=f"http://{HOST}:{port}", timeout=timeout) as client:
+def probe_instance(address: str, *, timeout: float = 5.0) -> str | None:
+    """A burst of requests straight to the instance at ``address`` (``host:port``); what went wrong, or
+    None."""
+    with httpx.Client(base_url=f"http://{address}", timeout=timeout) as client:
         for path in PROBE_PATHS:
             for _ in range(PROBES_PER_PATH):
                 try:

@@ -1,4 +1,5 @@
-"""Build a release beside the others: ``<state>/releases/<version>/{src,venv}``.
+"""Build a release beside the others: ``<state>/releases/<version>/{src,venv}`` (the local topology's
+``ReleaseControl.build``).
 
 The source is exported from a git commit (``git archive``: exactly what was committed, nothing from a
 dirty work tree) or copied from a directory. The environment is a virtual environment of the same base
@@ -18,42 +19,22 @@ import sys
 import sysconfig
 import time
 import tomllib
-from collections.abc import Callable
-from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-import neurmatic
 from neurmatic.adapters.commands import run
+from neurmatic.deployment.releases import BuiltRelease, DeployFailed, Progress
 from neurmatic.errors import CommandError
-from neurmatic.ops.flows.releases.errors import DeployFailed
 from neurmatic.supervisor.layout import Paths
 from neurmatic.supervisor.state import ServiceAccount
 
-Progress = Callable[[str], None]
 _COPY_IGNORE = shutil.ignore_patterns(
     ".git", ".venv", "venv", "__pycache__", "*.pyc", ".mypy_cache", ".pytest_cache", ".ruff_cache",
     ".neurmatic", "node_modules",
 )  # fmt: skip
 _SMOKE = "import neurmatic, uvicorn, sqlalchemy, alembic, redis; print(neurmatic.__file__)"
-
-
-@dataclass(frozen=True)
-class BuiltRelease:
-    version: str
-    path: Path
-    commit: str | None
-    source: str
-    duration_seconds: float
-    installed: tuple[str, ...] = ()  # dependencies installed into the release's own environment
-
-
-def project_repository() -> Path | None:
-    """The git work tree the installed package comes from, when it is one (the default deploy source)."""
-    root = Path(neurmatic.__file__).resolve().parents[2]
-    return root if (root / ".git").exists() else None
 
 
 def is_git_repository(source: Path) -> bool:
