@@ -11,7 +11,6 @@ guessing.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, Protocol
 
 from neurmatic.errors import PlatformUnavailable
@@ -43,11 +42,6 @@ class Platform(Protocol):
         """Moving the PostgreSQL primary role and rebuilding the standby."""
         ...
 
-    def state_dir(self) -> Path:
-        """Transitional: where the local topology keeps its state, for the flows not yet on the
-        interfaces above (they go away with it)."""
-        ...
-
 
 class NoPlatform:
     """A deployment whose processes someone else runs (compose, Kubernetes, systemd on servers)."""
@@ -74,7 +68,4 @@ class NoPlatform:
         self._refuse()
 
     def database_failover(self, progress: Progress) -> DatabaseFailover:
-        self._refuse()
-
-    def state_dir(self) -> Path:
         self._refuse()

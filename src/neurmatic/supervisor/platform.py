@@ -29,9 +29,6 @@ class LocalPlatform:
     def __init__(self, state: TopologyState) -> None:
         self.state = state
 
-    def state_dir(self) -> Path:
-        return self.state.paths.root
-
     def releases(self) -> LocalReleases:
         return LocalReleases(self.state)
 

@@ -30,11 +30,6 @@ class DeploymentChoice:
 
         return resolve_deployment(env_file=self.env_file, state_dir=self.state_dir)
 
-    def platform_dir(self) -> Path:
-        """The local topology's state directory, for what starts and stops servers; a deployment
-        without a platform (an env file) is refused here, with exit 3 and what is missing."""
-        return self.load().platform.state_dir()
-
 
 def deployment_option(func: Callable[..., Any]) -> Callable[..., Any]:
     """``--env-file`` / ``--state-dir``, passed to the command as ``target`` (a DeploymentChoice)."""
