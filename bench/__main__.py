@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from neurmatic.deployment.resolve import resolve_state_dir
+from neurmatic.deployment.locate import resolve_state_dir
 from neurmatic.supervisor.layout import HOST
 from neurmatic.supervisor.services.postgres import app_connection
 from neurmatic.supervisor.state import TopologyState

@@ -42,7 +42,7 @@ from bench import BenchError
 from bench.bench_session import bench_token, ensure_seeded
 from bench.express_peer import ExpressPeer, LoopbackServer
 from bench.wrk import WrkResult, require_wrk, run_wrk, wrk_running
-from neurmatic.deployment.resolve import resolve_state_dir
+from neurmatic.deployment.locate import resolve_state_dir
 from neurmatic.errors import NeurmaticError
 from neurmatic.supervisor.layout import HOST
 from neurmatic.supervisor.process import PidFile

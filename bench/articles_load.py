@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 
 from bench.bench_session import seed
-from neurmatic.deployment.resolve import resolve_state_dir
+from neurmatic.deployment.locate import resolve_state_dir
 from neurmatic.supervisor.layout import HOST
 from neurmatic.supervisor.state import TopologyState
 

@@ -28,7 +28,7 @@ from psycopg import sql
 
 from neurmatic.adapters.pg_target import PgTarget
 from neurmatic.adapters.postgres import pg_binary
-from neurmatic.deployment.resolve import resolve_state_dir
+from neurmatic.deployment.locate import resolve_state_dir
 from neurmatic.ops.flows.backups.dump import BackupOptions, create_backup
 from neurmatic.ops.flows.backups.restore import restore_backup
 from neurmatic.supervisor.layout import HOST, SUPERUSER

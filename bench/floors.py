@@ -24,7 +24,7 @@ import redis.asyncio as aioredis
 from bench.api_bench import tree_cpu_seconds
 from bench.express_peer import LoopbackServer, master_redis_url
 from bench.wrk import require_wrk, run_wrk
-from neurmatic.deployment.resolve import resolve_state_dir
+from neurmatic.deployment.locate import resolve_state_dir
 from neurmatic.supervisor.state import TopologyState
 
 CALLS = 3_000

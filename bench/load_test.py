@@ -32,7 +32,7 @@ from bench.load.cpu import CpuReport, Snapshot
 from bench.load.edge import EdgeReport, ServerLogs
 from bench.load.prepare import accounts_needed, cleanup, prepare
 from bench.load.results import Results
-from neurmatic.deployment.resolve import resolve_state_dir
+from neurmatic.deployment.locate import resolve_state_dir
 from neurmatic.supervisor.layout import HOST
 from neurmatic.supervisor.state import TopologyState
 

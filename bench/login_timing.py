@@ -28,7 +28,7 @@ from pathlib import Path
 import bcrypt
 import httpx
 
-from neurmatic.deployment.resolve import resolve_state_dir
+from neurmatic.deployment.locate import resolve_state_dir
 from neurmatic.private_files import read_env_file
 from neurmatic.supervisor.layout import HOST
 from neurmatic.supervisor.services.postgres import app_connection

@@ -24,7 +24,7 @@ def json_option(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def state_dir_option(func: Callable[..., Any]) -> Callable[..., Any]:
     """``--state-dir`` for the local topology's own commands (up, down, status, logs)."""
-    from neurmatic.deployment.resolve import resolve_state_dir
+    from neurmatic.deployment.locate import resolve_state_dir
 
     return click.option(
         "--state-dir",

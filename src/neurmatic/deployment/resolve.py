@@ -11,13 +11,15 @@ import os
 from pathlib import Path
 
 from neurmatic.deployment.env import from_env_file
+from neurmatic.deployment.locate import (
+    DEFAULT_STATE_DIR,
+    ENV_FILE_VARIABLE,
+    STATE_DIR_VARIABLE,
+    TOPOLOGY_FILE,
+    resolve_state_dir,
+)
 from neurmatic.deployment.model import Deployment
 from neurmatic.errors import ConfigurationError
-
-ENV_FILE_VARIABLE = "NEURMATIC_ENV_FILE"
-STATE_DIR_VARIABLE = "NEURMATIC_STATE_DIR"
-DEFAULT_STATE_DIR = Path(".neurmatic")
-TOPOLOGY_FILE = "topology.json"  # what marks a state directory as a topology's
 
 
 def resolve_deployment(*, env_file: Path | None, state_dir: Path | None) -> Deployment:
@@ -36,12 +38,6 @@ def resolve_deployment(*, env_file: Path | None, state_dir: Path | None) -> Depl
     if (DEFAULT_STATE_DIR / TOPOLOGY_FILE).exists() or not os.environ.get("DATABASE_URL"):
         return local_deployment(DEFAULT_STATE_DIR)
     return from_env_file(None)
-
-
-def resolve_state_dir(option: Path | None) -> Path:
-    """``--state-dir``, else ``NEURMATIC_STATE_DIR``, else ``./.neurmatic``; always absolute."""
-    chosen = option or Path(os.environ.get(STATE_DIR_VARIABLE) or DEFAULT_STATE_DIR)
-    return chosen.expanduser().absolute()
 
 
 def local_deployment(state_dir: Path) -> Deployment:

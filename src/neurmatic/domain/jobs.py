@@ -45,10 +45,6 @@ MAIL_JOB_TIMEOUT_SECONDS = 120  # longer than a slow SMTP dialogue (30 s socket 
 FAILED_JOB_TTL_SECONDS = int(timedelta(days=30).total_seconds())
 SEND_EMAIL_TASK = "neurmatic.worker.tasks.send_email"  # takes MailMessage.as_payload()
 
-HEARTBEAT_PREFIX = "neurmatic:workers:"  # one key per live worker; the supervisor and /health read them
-HEARTBEAT_TTL_SECONDS = 15
-HEARTBEAT_INTERVAL_SECONDS = 5
-
 
 class QueueUnavailable(NeurmaticError):
     """The job could not be put on the queue (Redis unreachable or refusing writes)."""
@@ -110,8 +106,3 @@ class QueueKeys:
             failed=FailedJobRegistry.key_template.format(name),
             scheduled=ScheduledJobRegistry.key_template.format(name),
         )
-
-
-def heartbeat_key(worker_name: str) -> str:
-    """The Redis key a live worker named ``worker_name`` refreshes."""
-    return f"{HEARTBEAT_PREFIX}{worker_name}"

@@ -24,12 +24,8 @@ import redis
 from rq import Queue, Retry
 
 from neurmatic.adapters.redis import sync_master
-from neurmatic.domain.jobs import (
-    FAILED_JOB_TTL_SECONDS,
-    HEARTBEAT_INTERVAL_SECONDS,
-    HEARTBEAT_TTL_SECONDS,
-    heartbeat_key,
-)
+from neurmatic.domain.heartbeat import HEARTBEAT_INTERVAL_SECONDS, HEARTBEAT_TTL_SECONDS, heartbeat_key
+from neurmatic.domain.jobs import FAILED_JOB_TTL_SECONDS
 from neurmatic.settings import Settings
 from neurmatic.worker.cron import CronJob, CronTicker, cron_job_id
 from neurmatic.worker.scheduler import LeasedScheduler

@@ -13,7 +13,8 @@ from redis.asyncio.sentinel import Sentinel
 from sqlalchemy import text
 
 from neurmatic.db.engines import Database
-from neurmatic.domain.jobs import ALL_QUEUES, HEARTBEAT_PREFIX, QueueKeys
+from neurmatic.domain.heartbeat import HEARTBEAT_PREFIX
+from neurmatic.domain.jobs import ALL_QUEUES, QueueKeys
 from neurmatic.health import Status
 
 CHECK_TIMEOUT_SECONDS = 2.0

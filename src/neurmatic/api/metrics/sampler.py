@@ -10,7 +10,8 @@ from neurmatic.api.metrics.registry import ApiMetrics
 from neurmatic.api.state import AppClients
 from neurmatic.backup_status import REDIS_KEY as BACKUP_STATUS_KEY
 from neurmatic.backup_status import BackupStatus
-from neurmatic.domain.jobs import ALL_QUEUES, HEARTBEAT_PREFIX, JOB_OUTCOMES_KEY, QueueKeys
+from neurmatic.domain.heartbeat import HEARTBEAT_PREFIX
+from neurmatic.domain.jobs import ALL_QUEUES, JOB_OUTCOMES_KEY, QueueKeys
 from neurmatic.periodic import every
 
 log = logging.getLogger("neurmatic.metrics")

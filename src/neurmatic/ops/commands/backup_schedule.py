@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from neurmatic.deployment.resolve import ENV_FILE_VARIABLE, resolve_state_dir
+from neurmatic.deployment.locate import ENV_FILE_VARIABLE, resolve_state_dir
 from neurmatic.ops.commands.backup_context import dir_option
 from neurmatic.ops.commands.options import DeploymentChoice, deployment_option, json_option
 from neurmatic.ops.flows.backups.schedule import (

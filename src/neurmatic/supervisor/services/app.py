@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from neurmatic.adapters.probes import ProbeError, http_status, redis_call
-from neurmatic.domain.jobs import heartbeat_key
+from neurmatic.domain.heartbeat import heartbeat_key
 from neurmatic.private_files import read_env_file
 from neurmatic.supervisor.layout import HOST, SENTINEL_MASTER_NAME
 from neurmatic.supervisor.process import is_running, terminate

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 
 from neurmatic.adapters.commands import require_binary
 from neurmatic.adapters.probes import redis_call, redis_info
-from neurmatic.adapters.redis import sentinel_command
 from neurmatic.private_files import write_private_file
 from neurmatic.supervisor.layout import HOST, SENTINEL_MASTER_NAME
 from neurmatic.supervisor.service import Service
@@ -151,6 +150,8 @@ class SentinelNode(Service):
 
     def quorum_reached(self) -> bool:
         """True when this Sentinel sees enough peers to authorise a failover (SENTINEL CKQUORUM)."""
+        from neurmatic.adapters.redis import sentinel_command  # redis-py: not for `neurmatic status`
+
         client = self.client()
         try:
             sentinel_command(client, "CKQUORUM", SENTINEL_MASTER_NAME)
