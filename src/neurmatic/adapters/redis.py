@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from typing import Any
+from urllib.parse import urlsplit
 
 import redis
 import redis.asyncio as aioredis
@@ -109,3 +110,36 @@ class LuaScript:
 def sentinel_command(client: redis.Redis, *args: str) -> Any:
     """``SENTINEL <args>`` on a Sentinel connection."""
     return client.execute_command("SENTINEL", *args)  # type: ignore[no-untyped-call]
+
+
+def server_password(settings: RedisSettings) -> str | None:
+    """The Redis servers' password: ``REDIS_PASSWORD``, else the one inside ``REDIS_URL``."""
+    if settings.password is not None:
+        return settings.password.get_secret_value()
+    return urlsplit(settings.url.get_secret_value()).password
+
+
+def discover_servers(settings: RedisSettings) -> list[tuple[str, int]]:
+    """Every Redis server, by address: the master and replicas the first answering Sentinel knows (a
+    stopped replica included: Sentinel remembers it), else the server ``REDIS_URL`` names."""
+    secret = settings.sentinel_password
+    for host, port in sentinel_addresses(settings):
+        client = direct(host, port, secret.get_secret_value() if secret else None, timeout=2)
+        try:
+            master = sentinel_command(client, "GET-MASTER-ADDR-BY-NAME", settings.sentinel_master)
+            replicas = sentinel_command(client, "REPLICAS", settings.sentinel_master)
+        except redis.RedisError:
+            continue  # the next Sentinel may answer
+        finally:
+            client.close()
+        found = [(_text(master[0]), int(master[1]))] if master else []
+        for entry in replicas:
+            fields = dict(zip(entry[::2], entry[1::2], strict=False)) if isinstance(entry, list) else entry
+            found.append((_text(fields["ip"]), int(fields["port"])))
+        return sorted(set(found))
+    parts = urlsplit(settings.url.get_secret_value())
+    return [(parts.hostname or "127.0.0.1", parts.port or 6379)]
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -13,11 +13,16 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
-from urllib.parse import urlsplit
 
 import redis
 
-from neurmatic.adapters.redis import direct, sentinel_addresses, sentinel_command
+from neurmatic.adapters.redis import (
+    direct,
+    discover_servers,
+    sentinel_addresses,
+    sentinel_command,
+    server_password,
+)
 from neurmatic.deployment.failover import (
     FailoverFailed,
     Progress,
@@ -58,7 +63,8 @@ def failover_redis(
     sentinels = _Sentinels(
         sentinel_addresses(settings), secret.get_secret_value() if secret else None, settings.sentinel_master
     )
-    names = {address: f"redis-{i}" for i, address in enumerate(deployment.redis_nodes, start=1)}
+    known = list(deployment.redis_nodes) or discover_servers(settings)
+    names = {address: f"redis-{i}" for i, address in enumerate(known, start=1)}  # as `health` names them
     masters = _ask(sentinels, _master_address)
     if not masters:
         raise FailoverFailed(
@@ -79,7 +85,7 @@ def failover_redis(
     started = time.monotonic()
     _request_failover(sentinels)
     progress("failover requested from Sentinel")
-    password = _redis_password(deployment)
+    password = server_password(settings)
     outcome: dict[str, tuple[Address, str]] = {}
 
     def settled() -> bool:
@@ -112,13 +118,6 @@ def failover_redis(
         sentinels_agreeing=len(_ask(sentinels, _master_address)),
         old_master_now=old_now,
     )
-
-
-def _redis_password(deployment: Deployment) -> str | None:
-    settings = deployment.settings.redis
-    if settings.password is not None:
-        return settings.password.get_secret_value()
-    return urlsplit(settings.url.get_secret_value()).password
 
 
 def _ask(sentinels: _Sentinels, question: Callable[[redis.Redis, str], T]) -> list[T]:

@@ -30,7 +30,13 @@ import psutil
 from cryptography import x509
 
 from neurmatic.adapters.postgres import PgEndpoint, is_in_recovery, query
-from neurmatic.adapters.redis import direct, sentinel_addresses, sync_master
+from neurmatic.adapters.redis import (
+    direct,
+    discover_servers,
+    sentinel_addresses,
+    server_password,
+    sync_master,
+)
 from neurmatic.backup_status import BackupStatus
 from neurmatic.deployment.model import Deployment
 from neurmatic.domain.jobs import ALL_QUEUES, QueueKeys
@@ -117,35 +123,12 @@ def _secret(value: Any) -> str | None:
 
 
 def redis_nodes(deployment: Deployment) -> list[tuple[str, int]]:
-    """Every Redis server: known up front, else the master and replicas the first answering Sentinel
-    knows (a stopped replica included: Sentinel remembers it), else the server ``REDIS_URL`` names."""
-    if deployment.redis_nodes:
-        return list(deployment.redis_nodes)
-    redis = deployment.settings.redis
-    for host, port in sentinel_addresses(redis):
-        client = direct(host, port, _secret(redis.sentinel_password), timeout=2)
-        try:
-            master = client.sentinel_get_master_addr_by_name(redis.sentinel_master)
-            replicas = client.sentinel_slaves(redis.sentinel_master)
-        except Exception:  # noqa: S112 - the next Sentinel may answer
-            continue
-        finally:
-            client.close()
-        found = [(_text(master[0]), int(master[1]))] if isinstance(master, tuple) else []
-        found += [(str(r["ip"]), int(r["port"])) for r in replicas]
-        return sorted(set(found))
-    parts = urlsplit(redis.url.get_secret_value())
-    return [(parts.hostname or "127.0.0.1", parts.port or 6379)]
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+    """Every Redis server: known up front (the local topology), else found through the Sentinels."""
+    return list(deployment.redis_nodes) or discover_servers(deployment.settings.redis)
 
 
 def _redis(deployment: Deployment, host: str, port: int) -> Outcome:
-    redis = deployment.settings.redis
-    password = _secret(redis.password) or urlsplit(redis.url.get_secret_value()).password
-    client = direct(host, port, password, timeout=3)
+    client = direct(host, port, server_password(deployment.settings.redis), timeout=3)
     try:
         info = client.info("replication")
     finally:
