@@ -101,7 +101,7 @@ def create_backup(
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise BackupFailed(
             f"cannot reach {target.dbname} to back it up: {reason}",
-            hint="is PostgreSQL running? see `neurmatic status`",
+            hint="is PostgreSQL running and reachable where DATABASE_URL says? (`neurmatic health`)",
         ) from exc
     try:
         with ThreadPoolExecutor(max_workers=1) as pool:
