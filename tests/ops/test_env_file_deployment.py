@@ -15,6 +15,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import boto3
 import psycopg
@@ -54,6 +55,9 @@ class Prepared:
             cursor = conn.execute(statement)
             return cursor.fetchall() if cursor.description else []
 
+    def articles(self) -> int:
+        return int(str(self.sql("SELECT count(*) FROM articles")[0][0]))
+
 
 def _write_env_file(path: Path, values: dict[str, str]) -> None:
     """The generated .env.production with these servers' addresses in place of the guide's hosts."""
@@ -91,12 +95,13 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prepared]:
                 "AWS_SECRET_ACCESS_KEY": "test",
             },
         )
-        run = Prepared(servers, env_file, backup_dir, s3, *([None] * 4))  # type: ignore[arg-type]
-        run.dry_run = run.run("migrate", "--dry-run")
-        run.tables_after_dry_run = len(run.sql("SELECT 1 FROM pg_tables WHERE schemaname = 'public'"))
-        run.migrated = run.run("migrate")
-        run.migrated_again = run.run("migrate")
-        assert run.migrated.returncode == 0, run.migrated.stdout + run.migrated.stderr
+        command = ("--env-file", str(env_file))
+        dry_run = neurmatic("migrate", "--dry-run", *command, check=False)
+        tables = _public_tables(servers)
+        migrated = neurmatic("migrate", *command, check=False)
+        assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+        again = neurmatic("migrate", *command, check=False)
+        run = Prepared(servers, env_file, backup_dir, s3, dry_run, tables, migrated, again)
         seeded = run.run("seed", "--articles", "60", "--users", "6")
         assert seeded.returncode == 0, seeded.stdout + seeded.stderr
         yield run
@@ -105,7 +110,18 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prepared]:
         moto.stop()
 
 
-def _s3(endpoint: str):  # type: ignore[no-untyped-def]
+def _public_tables(servers: StandaloneServers) -> int:
+    with psycopg.connect(
+        host=HOST,
+        port=servers.postgres_ports[0],
+        user=APP_ROLE,
+        password=servers.app_password,
+        dbname=DATABASE,
+    ) as conn:
+        return len(conn.execute("SELECT 1 FROM pg_tables WHERE schemaname = 'public'").fetchall())
+
+
+def _s3(endpoint: str) -> Any:  # boto3 is untyped
     return boto3.client(
         "s3",
         endpoint_url=endpoint,
@@ -162,19 +178,18 @@ def test_backup_goes_to_the_backup_dir_and_s3_then_lists_and_verifies(prepared: 
 
 def test_restore_table_and_restore_bring_the_rows_back(prepared: Prepared) -> None:
     backup = str(_backup(prepared)["path"])
-    count = "SELECT count(*) FROM articles"
-    before = prepared.sql(count)[0][0]
+    before = prepared.articles()
     prepared.sql("DELETE FROM articles WHERE id IN (SELECT id FROM articles ORDER BY id LIMIT 10)")
-    assert prepared.sql(count)[0][0] == before - 10  # type: ignore[operator]
+    assert prepared.articles() == before - 10
     recovered = prepared.run("restore-table", backup, "--table", "articles", "--json")
     assert recovered.returncode == ExitCode.OK, recovered.stdout + recovered.stderr
-    assert prepared.sql(count)[0][0] == before
+    assert prepared.articles() == before
     prepared.sql("DELETE FROM articles WHERE id IN (SELECT id FROM articles ORDER BY id LIMIT 5)")
     refused = prepared.run("restore", backup)  # a non-empty target needs --yes (no terminal to ask)
     assert refused.returncode == ExitCode.ABORTED, refused.stderr
     restored = prepared.run("restore", backup, "--yes")
     assert restored.returncode == ExitCode.OK, restored.stdout + restored.stderr
-    assert prepared.sql(count)[0][0] == before
+    assert prepared.articles() == before
 
 
 def test_backup_sh_runs_from_cron_with_only_the_env_file(prepared: Prepared, tmp_path: Path) -> None:
