@@ -9,7 +9,9 @@ from urllib.parse import urlsplit
 import redis
 import redis.asyncio as aioredis
 from redis.asyncio.sentinel import Sentinel as AsyncSentinel
+from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError
+from redis.retry import Retry
 from redis.sentinel import Sentinel
 
 from neurmatic.settings import RedisSettings
@@ -86,6 +88,9 @@ def direct(host: str, port: int, password: str | None, *, timeout: float = 2.0) 
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
         decode_responses=True,
+        # redis-py retries a refused connection ten times (~3.5 s) by default: a probe or an operator's
+        # one command answers now or says why.
+        retry=Retry(NoBackoff(), 0),
     )
 
 

@@ -29,7 +29,7 @@ class DatabaseUrl:
         scheme, sep, rest = url.partition("://")
         if not sep or scheme not in _SCHEMES:
             raise ConfigurationError(
-                f"{variable} must start with postgresql:// (got {scheme or 'no scheme'}://…)",
+                f"{variable} must start with postgresql:// (got {_shown_scheme(url)})",
                 hint="write it as postgresql://user:password@host:5432/database",
             )
         netloc, _, path_query = rest.partition("/")
@@ -89,4 +89,14 @@ def _host_port(item: str, variable: str) -> tuple[str, int]:
     try:
         return host, int(port)
     except ValueError as exc:
-        raise ConfigurationError(f"{variable} has a bad port in {item!r}") from exc
+        raise ConfigurationError(
+            f"{variable} has a bad host:port (not shown: it may hold the password)",
+            hint="write postgresql://user:password@host:5432/database; percent-encode '/', '@' and ':' "
+            "in the password",
+        ) from exc
+
+
+def _shown_scheme(url: str) -> str:
+    """The scheme of a URL that failed to parse, never more (the rest may hold the password)."""
+    scheme = url.split(":", 1)[0]
+    return f"{scheme}:…" if scheme.isalnum() and len(scheme) < 20 else "something else"

@@ -16,6 +16,7 @@ from neurmatic.db.url import DatabaseUrl
 from neurmatic.deployment.model import Deployment
 from neurmatic.deployment.platform import NoPlatform
 from neurmatic.errors import ConfigurationError
+from neurmatic.private_files import read_env_file
 from neurmatic.settings import Settings
 
 DEFAULT_BACKUP_DIR = Path("/var/backups/neurmatic")  # the guide's BACKUP_DIR
@@ -37,6 +38,8 @@ def from_env_file(path: Path | None) -> Deployment:
             "or `--state-dir` of a topology `neurmatic up` started",
         )
     source = f"env file {path}" if path is not None else "the environment"
+    if path is not None:
+        _check_database_variables(path)
     settings = Settings.load(path)
     app_url = DatabaseUrl.parse(settings.database.url.get_secret_value())
     admin_secret = settings.operations.admin_database_url
@@ -60,3 +63,31 @@ def from_env_file(path: Path | None) -> Deployment:
         platform=NoPlatform(source),
         env_file=path.resolve() if path is not None else None,
     )
+
+
+def _check_database_variables(path: Path) -> None:
+    """The file names the database, and the shell does not silently name another one.
+
+    Settings take the environment first; for the database a command is about to dump, restore or
+    migrate, a stray ``DATABASE_URL`` exported in the operator's shell would point it at one database
+    and its administrator at another. Refused instead of guessed.
+    """
+    try:
+        values = read_env_file(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(
+            f"cannot read the env file {path}: {exc}", hint="it must be readable UTF-8 KEY=value lines"
+        ) from exc
+    if not values.get("DATABASE_URL") and not os.environ.get("DATABASE_URL"):
+        raise ConfigurationError(
+            f"{path} sets no DATABASE_URL: there is no database to act on",
+            hint="set DATABASE_URL=postgresql://user:password@host:5432/database (every node, "
+            "comma-separated, for failover)",
+        )
+    for name in ("DATABASE_URL", "DATABASE_ADMIN_URL"):
+        exported = os.environ.get(name)
+        if exported and values.get(name) and exported != values[name]:
+            raise ConfigurationError(
+                f"{name} in the environment differs from the one in {path}",
+                hint=f"unset {name} in this shell (or remove it from the file) so one deployment is named",
+            )

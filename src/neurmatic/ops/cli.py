@@ -9,6 +9,7 @@ import click
 from rich.console import Console
 
 from neurmatic.errors import NeurmaticError
+from neurmatic.ops.driver_errors import translate
 from neurmatic.ops.exit_codes import ExitCode, exit_code_for
 from neurmatic.ops.lazy_group import LazyCommand, LazyGroup
 
@@ -128,6 +129,11 @@ def main() -> None:
     except Exception as exc:  # a bug or an unforeseen failure: say what, not a traceback (unless asked)
         if os.environ.get("NEURMATIC_DEBUG"):
             raise
+        known = translate(exc)
+        if known is not None:
+            err_console.print(f"[bold red]error:[/] {known.message}", highlight=False, markup=True)
+            err_console.print(f"  → {known.hint}", highlight=False)
+            sys.exit(exit_code_for(known))
         err_console.print(
             f"[bold red]unexpected error:[/] {type(exc).__name__}: {str(exc)[:500]}", highlight=False
         )

@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from neurmatic.deployment.locate import ENV_FILE_VARIABLE, resolve_state_dir
+from neurmatic.errors import ConfigurationError
 from neurmatic.ops.commands.backup_context import dir_option
 from neurmatic.ops.commands.options import DeploymentChoice, deployment_option, json_option
 from neurmatic.ops.flows.backups.schedule import (
@@ -41,19 +42,19 @@ def _default_method() -> str:
 def _plan(target: DeploymentChoice, directory: Path | None, at: time, verify: bool) -> Schedule:
     """What the nightly command is told: the env file, or the local topology's state directory (which
     need not be running yet: the schedule only names it)."""
-    env_file = target.env_file or (
-        None
-        if target.state_dir
-        else Path(os.environ[ENV_FILE_VARIABLE])
-        if ENV_FILE_VARIABLE in os.environ
-        else None
-    )
-    if env_file is not None:
+    named_by_variable = target.state_dir is None and bool(os.environ.get(ENV_FILE_VARIABLE))
+    if target.env_file is not None or named_by_variable:
         deployment = target.load()
         assert deployment.env_file is not None  # described by the file just named
-        return Schedule(
-            at, deployment.env_file, (directory or deployment.backup_dir).resolve(), verify, local=False
-        )
+        backups = (directory or deployment.backup_dir).resolve()
+        try:  # the nightly run logs there from its first second: it must exist before that night
+            backups.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot create the backup directory {backups}: {exc.strerror}",
+                hint="create it (owned by the user cron runs the backup as), or set BACKUP_DIR",
+            ) from exc
+        return Schedule(at, deployment.env_file, backups, verify, local=False)
     state_dir = resolve_state_dir(target.state_dir)
     backups = directory or BackupSettings().directory or state_dir / "backups"
     return Schedule(at, state_dir, backups.resolve(), verify, local=True)

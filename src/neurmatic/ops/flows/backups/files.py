@@ -88,12 +88,43 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+# psql runs these meta-commands in a plain dump; pg_dump writes only these (the rest, such as ``\!``,
+# would run a shell command on this machine when the dump is restored: refused before psql sees it).
+_DUMP_META_COMMANDS = (b"\\connect ", b"\\restrict ", b"\\unrestrict ")
+
+
+class _MetaCommandScan:
+    """Line by line over a plain dump: a psql meta-command outside COPY data that pg_dump never writes."""
+
+    def __init__(self, name: str) -> None:
+        self.name, self.line, self.in_copy, self.rest = name, 0, False, b""
+
+    def feed(self, chunk: bytes) -> None:
+        lines = (self.rest + chunk).split(b"\n")
+        self.rest = lines.pop()
+        for line in lines:
+            self.line += 1
+            if self.in_copy:
+                self.in_copy = line != b"\\."
+            elif line.startswith(b"COPY ") and line.endswith(b"FROM stdin;"):
+                self.in_copy = True
+            elif line.startswith(b"\\") and not line.startswith(_DUMP_META_COMMANDS):
+                raise BackupInvalid(
+                    f"{self.name} holds a psql command pg_dump never writes (line {self.line}: "
+                    f"{line[:20].decode(errors='replace')}…); it would run on this machine",
+                    hint="refused: restore only dumps pg_dump made; use another backup",
+                )
+
+
 def check_gzip_dump(path: Path) -> None:
-    """The whole file decompresses and ends with pg_dump's completion line (a truncated dump does not)."""
+    """The whole file decompresses, holds no psql command pg_dump would not write, and ends with
+    pg_dump's completion line (a truncated dump does not)."""
     tail = b""
+    scan = _MetaCommandScan(path.name)
     try:
         with gzip.open(path, "rb") as handle:
             while chunk := handle.read(CHUNK):
+                scan.feed(chunk)
                 tail = (tail + chunk)[-4096:]
     except (OSError, EOFError, zlib.error) as exc:
         raise BackupInvalid(

@@ -86,7 +86,8 @@ def cron_lines(schedule: Schedule, *, reads_cron_tz: bool) -> list[str]:
     log = shlex.quote(str(schedule.log_file))
     # sh reads the trailing "# neurmatic-backup DIR" as a comment; it marks our line for replacement.
     command = f"{schedule.command()} >> {log} 2>&1 {MARKER} {schedule.deployment}"
-    entry = f"{when.minute} {when.hour} * * * {command}"
+    # cron ends the command at an unescaped % (the rest becomes its stdin): a path may hold one.
+    entry = f"{when.minute} {when.hour} * * * {command.replace('%', chr(92) + '%')}"
     return [CRON_TZ_LINE, entry] if utc else [entry]
 
 

@@ -246,27 +246,44 @@ def checks_for(deployment: Deployment, backup_dir: Path) -> dict[str, Callable[[
 
 
 def run_checks(checks: dict[str, Callable[[], Outcome]]) -> list[CheckResult]:
-    """Run every check concurrently, each bounded by its own timeout; a raising check is down."""
+    """Run every check concurrently, each bounded by its own timeout; a raising check is down.
+
+    A check past its timeout is reported and left behind (its thread is not waited for), so the whole
+    run takes at most the timeout, and each duration is the check's own.
+    """
+    pool = ThreadPoolExecutor(max_workers=min(16, len(checks) or 1))
+    started = time.perf_counter()
+    futures = {name: pool.submit(_timed, check) for name, check in checks.items()}
     results: list[CheckResult] = []
-    with ThreadPoolExecutor(max_workers=min(16, len(checks) or 1)) as pool:
-        started = {name: (pool.submit(check), time.perf_counter()) for name, check in checks.items()}
-        for name, (future, began) in started.items():
-            try:
-                remaining = max(0.1, CHECK_TIMEOUT_SECONDS - (time.perf_counter() - began))
-                status, detail = future.result(timeout=remaining)
-            except FutureTimeout:
-                status, detail = Status.DOWN, f"no answer within {CHECK_TIMEOUT_SECONDS:g}s"
-            except Exception as exc:
-                status, detail = Status.DOWN, _reason(exc)
-            results.append(CheckResult(name, status, detail, round((time.perf_counter() - began) * 1000, 1)))
+    for name, future in futures.items():
+        try:
+            remaining = max(0.1, CHECK_TIMEOUT_SECONDS - (time.perf_counter() - started))
+            (status, detail), took = future.result(timeout=remaining)
+        except FutureTimeout:
+            status, detail, took = (
+                Status.DOWN,
+                f"no answer within {CHECK_TIMEOUT_SECONDS:g}s",
+                CHECK_TIMEOUT_SECONDS,
+            )
+        except Exception as exc:
+            status, detail, took = Status.DOWN, _reason(exc), time.perf_counter() - started
+        results.append(CheckResult(name, status, detail, round(took * 1000, 1)))
+    pool.shutdown(wait=False, cancel_futures=True)
     return results
 
 
+def _timed(check: Callable[[], Outcome]) -> tuple[Outcome, float]:
+    began = time.perf_counter()
+    return check(), time.perf_counter() - began
+
+
 def _reason(exc: Exception) -> str:
-    name = type(exc).__name__
-    if isinstance(exc, OSError) or "connect" in f"{name} {exc}".lower():
+    text = f"{type(exc).__name__} {exc}".lower()
+    if "authentication" in text or "password" in text or "noauth" in text or "wrongpass" in text:
+        return "refused the credentials (check the passwords in the env file)"
+    if isinstance(exc, OSError) or "connect" in text:
         return "connection refused or unreachable"
-    return f"check failed ({name})"
+    return f"check failed ({type(exc).__name__})"
 
 
 def overall(results: list[CheckResult]) -> Verdict:
