@@ -145,7 +145,7 @@ class StandaloneServers:
         _run([*psql, "-c", f"CREATE DATABASE {DATABASE} OWNER {APP_ROLE}"], admin)
         _run([
             _pg_bin("pg_basebackup"), "-h", HOST, "-p", str(self.postgres_ports[0]), "-U", "postgres",
-            "-D", str(standby), "-R", "-X", "stream",
+            "-D", str(standby), "-R", "-X", "stream", "--checkpoint=fast",
         ], admin)  # fmt: skip
         self._pg_ctl(standby, self.postgres_ports[1])
 
