@@ -36,6 +36,7 @@ from neurmatic.api.state import AppClients
 from neurmatic.domain.articles import service, views
 from neurmatic.domain.articles.inputs import ArticleFilters, ArticleSort
 from neurmatic.domain.articles.models import ArticleStatus
+from neurmatic.domain.users.accounts import user_by_id
 from neurmatic.domain.users.models import User
 
 router = APIRouter(tags=["articles"])
@@ -173,7 +174,7 @@ async def get_article(request: Request, slug: str, clients: Clients, viewer: Opt
             return read_response(detail_body(entry, pending), "cache", "HIT")
     async with _reader(clients, view) as (db, source):
         article = await service.find_article(db, slug, viewer.user if viewer else None)
-        author = await db.get(User, article.author_id)
+        author = await user_by_id(db, article.author_id)
     published = article.status is ArticleStatus.PUBLISHED
     pending = await views.count_view(clients.redis, article.id) if published else 0
     data = article_out(article, author, pending_views=pending)

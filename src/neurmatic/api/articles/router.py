@@ -16,7 +16,7 @@ from neurmatic.domain.articles import bookmarks, service
 from neurmatic.domain.articles import categories as category_rules
 from neurmatic.domain.articles.freshness import record_write
 from neurmatic.domain.articles.models import ArticleStatus
-from neurmatic.domain.users.models import User
+from neurmatic.domain.users.accounts import user_by_id
 
 router = APIRouter(tags=["articles"])
 
@@ -54,7 +54,7 @@ async def update_article(
     await db.commit()
     await after_write(clients, db, public=was_public or article.status is ArticleStatus.PUBLISHED)
     await db.refresh(article)
-    return success(article_out(article, await db.get(User, article.author_id)))
+    return success(article_out(article, await user_by_id(db, article.author_id)))
 
 
 @router.delete(

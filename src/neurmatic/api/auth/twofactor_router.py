@@ -16,7 +16,8 @@ from neurmatic.api.deps import ClientIp, Clients, CurrentUser, DbSession
 from neurmatic.api.responses import success
 from neurmatic.api.security.openapi import error_responses
 from neurmatic.domain.users import twofactor
-from neurmatic.domain.users.models import Status, User
+from neurmatic.domain.users.accounts import user_by_id
+from neurmatic.domain.users.models import Status
 from neurmatic.errors import AuthenticationRequired, Conflict
 
 router = APIRouter(prefix="/auth/2fa", tags=["two-factor"])
@@ -101,7 +102,7 @@ async def answer_challenge(
     if user_id is None:
         raise AuthenticationRequired("this sign-in has expired; start again")
     await limit_two_factor(clients, user_id)
-    user = await db.get(User, uuid.UUID(user_id))
+    user = await user_by_id(db, uuid.UUID(user_id))
     if user is None or user.status is not Status.ACTIVE:
         raise AuthenticationRequired("this account is not active")
     if not await twofactor.check_second_factor(db, clients.redis, user, body.code, clients.csrf_secret):

@@ -14,10 +14,11 @@ from neurmatic.api.media.sniff import ALLOWED, EXTENSIONS
 from neurmatic.api.media.storage import MediaStorage, S3Storage
 from neurmatic.api.responses import success
 from neurmatic.api.security.openapi import error_responses
+from neurmatic.domain.media import files
 from neurmatic.domain.media.models import MediaFile
 from neurmatic.domain.users.models import Role
 from neurmatic.edge_policy import MICROCACHE_SECONDS
-from neurmatic.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from neurmatic.errors import Conflict, Forbidden, ValidationFailed
 
 router = APIRouter(prefix="/media", tags=["media"])
 
@@ -66,29 +67,20 @@ async def upload(
     media = service.record(
         principal.user.id, storage, key, data, found, service.safe_filename(file.filename, found.content_type)
     )
-    db.add(media)
-    await db.commit()
-    await db.refresh(media)
+    media = await files.save(db, media)
     return success(await _out(media, storage), status_code=201)
-
-
-async def _find(db: DbSession, media_id: uuid.UUID) -> MediaFile:
-    media = await db.get(MediaFile, media_id)
-    if media is None or media.status != "ready":
-        raise NotFound("no such file")
-    return media
 
 
 @router.get("/{media_id:uuid}", summary="A file's metadata and download URL", responses=error_responses(404))
 async def metadata(media_id: uuid.UUID, request: Request, db: DbSession) -> JSONResponse:
-    return success(await _out(await _find(db, media_id), _storage(request)))
+    return success(await _out(await files.ready_file(db, media_id), _storage(request)))
 
 
 @router.get(
     "/{media_id:uuid}/content", summary="The file itself (local storage)", responses=error_responses(404)
 )
 async def content(media_id: uuid.UUID, request: Request, db: DbSession) -> Response:
-    media = await _find(db, media_id)
+    media = await files.ready_file(db, media_id)
     data = await _storage(request).get(media.key)
     disposition = "inline" if media.content_type.startswith("image/") else "attachment"
     return Response(
@@ -111,12 +103,11 @@ async def content(media_id: uuid.UUID, request: Request, db: DbSession) -> Respo
 async def delete(
     media_id: uuid.UUID, request: Request, principal: CurrentUser, db: DbSession
 ) -> JSONResponse:
-    media = await _find(db, media_id)
+    media = await files.ready_file(db, media_id)
     if media.owner_id != principal.user.id and principal.user.role is not Role.ADMIN:
         raise Forbidden("only the owner or an administrator may delete this file")
     await _storage(request).delete(media.key)
-    await db.delete(media)
-    await db.commit()
+    await files.remove(db, media)
     return success({"deleted": str(media_id)})
 
 
@@ -146,8 +137,7 @@ async def start_direct_upload(
         filename=f"upload.{EXTENSIONS[content_type]}",
         status="pending",
     )
-    db.add(media)
-    await db.commit()
+    media = await files.save(db, media)
     form = await storage.upload_form(key, content_type, request.app.state.settings.media.max_bytes)
     return success({"mediaId": str(media.id), "upload": form}, status_code=201)
 
@@ -160,19 +150,14 @@ async def start_direct_upload(
 async def complete_direct_upload(
     media_id: uuid.UUID, request: Request, principal: CurrentUser, db: DbSession
 ) -> JSONResponse:
-    media = await db.get(MediaFile, media_id)
-    if media is None or media.status != "pending":
-        raise NotFound("no such upload in progress")
-    if media.owner_id != principal.user.id:
-        raise Forbidden("this upload belongs to someone else")
+    media = await files.pending_upload(db, media_id, principal.user.id)
     storage = _storage(request)
     data = await storage.get(media.key)
     try:
         found = service.inspect(data)
     except ValidationFailed:
         await storage.delete(media.key)  # never keep bytes that failed the checks
-        await db.delete(media)
-        await db.commit()
+        await files.remove(db, media)
         raise
     media.content_type, media.size, media.width, media.height = (
         found.content_type,
@@ -181,5 +166,5 @@ async def complete_direct_upload(
         found.height,
     )
     media.sha256, media.status = found.sha256, "ready"
-    await db.commit()
+    media = await files.save(db, media)
     return success(await _out(media, storage))

@@ -44,3 +44,8 @@ async def change_account(
         # Access tokens carry the role: end the sessions so new tokens carry the new one.
         await sessions.revoke_all(str(user.id))
     return user
+
+
+async def user_by_id(db: AsyncSession, user_id: uuid.UUID) -> User | None:
+    """The account with this id, or None (an article's author, a second factor's account)."""
+    return await db.get(User, user_id)
