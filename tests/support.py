@@ -143,3 +143,16 @@ def signed_in_token(client: httpx.Client, prefix: str) -> str:
 def bearer(token: str) -> dict[str, str]:
     """The Authorization header that presents ``token``."""
     return {"Authorization": f"Bearer {token}"}
+
+
+def s3_client(endpoint: str) -> Any:  # boto3 is untyped
+    """A client of the local S3 server (moto) the tests start, with its throwaway credentials."""
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="eu-west-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )

@@ -7,16 +7,14 @@ import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
 from neurmatic.ops.exit_codes import ExitCode
 from neurmatic.ops.flows.backups.files import manifest_path
 from tests.conftest import RunningTopology
-from tests.support import neurmatic, port_is_free
+from tests.support import neurmatic, port_is_free, s3_client
 
 BUCKET = "neurmatic-test-backups"
 
@@ -27,21 +25,11 @@ def s3() -> Iterator[str]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
-    _client(endpoint).create_bucket(
+    s3_client(endpoint).create_bucket(
         Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
     )
     yield endpoint
     server.stop()
-
-
-def _client(endpoint: str) -> Any:  # boto3 is untyped
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="eu-west-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
 
 
 def _neurmatic(topology: RunningTopology, endpoint: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -56,7 +44,7 @@ def _neurmatic(topology: RunningTopology, endpoint: str, *args: str) -> subproce
 
 
 def test_upload_retention_and_lifecycle(topology: RunningTopology, s3: str, tmp_path: Path) -> None:
-    client = _client(s3)
+    client = s3_client(s3)
     for old in ("neurmatic_20200101_020000.sql.gz", "neurmatic_20200102_020000.sql.gz"):  # far past 90 days
         client.put_object(Bucket=BUCKET, Key=f"database/{old}", Body=b"old")
     local_old = tmp_path / "neurmatic_20200101_020000.sql.gz"

@@ -15,16 +15,14 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import boto3
 import psycopg
 import pytest
 from moto.server import ThreadedMotoServer
 
 from neurmatic.ops.exit_codes import ExitCode
 from tests.standalone_servers import APP_ROLE, DATABASE, HOST, StandaloneServers
-from tests.support import ROOT, make_state_parent, neurmatic, port_is_free
+from tests.support import ROOT, make_state_parent, neurmatic, port_is_free, s3_client
 
 BUCKET = "neurmatic-env-backups"
 
@@ -78,7 +76,7 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prepared]:
     moto = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
     moto.start()
     s3 = f"http://{HOST}:{port}"
-    _s3(s3).create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    s3_client(s3).create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     try:
         servers.start_postgres()
         servers.start_redis()
@@ -119,16 +117,6 @@ def _public_tables(servers: StandaloneServers) -> int:
         dbname=DATABASE,
     ) as conn:
         return len(conn.execute("SELECT 1 FROM pg_tables WHERE schemaname = 'public'").fetchall())
-
-
-def _s3(endpoint: str) -> Any:  # boto3 is untyped
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="eu-west-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
 
 
 def _backup(prepared: Prepared) -> dict[str, object]:
