@@ -262,12 +262,16 @@ class OperationsSettings(_Section):
     ``DATABASE_ADMIN_URL``: a role that may dump, create and drop the database (the guide's compose stack
     makes ``POSTGRES_USER`` that role, so it defaults to ``DATABASE_URL``). ``NEURMATIC_API_INSTANCES``:
     each instance's internal address, for the per-instance health report; ``NEURMATIC_CA_FILE``: the CA
-    that signed the load balancer's certificate when it is not a public one.
+    that signed the load balancer's certificate when it is not a public one. ``NEURMATIC_PATRONI_URLS``:
+    each database node's Patroni REST API (``http://db1:8008,…``), with ``PATRONI_RESTAPI_PASSWORD`` for
+    the failover, switchover and reinitialize requests.
     """
 
     admin_database_url: SecretStr | None = Field(None, validation_alias="DATABASE_ADMIN_URL")
     api_instances: CsvList = Field([], validation_alias="NEURMATIC_API_INSTANCES")
     ca_file: Path | None = Field(None, validation_alias="NEURMATIC_CA_FILE")
+    patroni_urls: CsvList = Field([], validation_alias="NEURMATIC_PATRONI_URLS")
+    patroni_password: SecretStr | None = Field(None, validation_alias="PATRONI_RESTAPI_PASSWORD")
 
 
 class DisasterRecoverySettings(_Section):

@@ -56,14 +56,21 @@ class ServiceHandle(Protocol):
 
 
 class PostgresHandle(ServiceHandle, Protocol):
-    """A PostgreSQL node and the facts a database drill checks."""
+    """A PostgreSQL node run by its HA agent (Patroni), and the facts a database drill checks.
 
-    @property
-    def fenced(self) -> bool:
-        """Marked by a failover as an old primary that must never take writes again."""
+    The handle's own process (``kill``, ``identity``) is the agent; ``kill_postmaster`` crashes the
+    database under a live agent.
+    """
+
+    def postmaster_pid(self) -> int | None: ...
+
+    def kill_postmaster(self) -> int | None:
+        """SIGKILL the postmaster and its backends (a database crash); the pid killed."""
         ...
 
-    def fence_reason(self) -> str: ...
+    def patroni_state(self) -> str | None:
+        """The agent's role and state of this node (``leader running``…), None when it does not answer."""
+        ...
 
     def answers(self) -> bool:
         """It accepts connections now (False, never an exception, when it does not)."""
@@ -75,6 +82,14 @@ class PostgresHandle(ServiceHandle, Protocol):
 
     def streams_to(self, standby: str) -> bool:
         """The node named ``standby`` streams WAL from this one."""
+        ...
+
+
+class EtcdHandle(ServiceHandle, Protocol):
+    """A member of the consensus store that holds Patroni's leader key."""
+
+    def role(self) -> str | None:
+        """``leader`` or ``follower``; None when it does not answer."""
         ...
 
 
@@ -140,6 +155,8 @@ class DrillControl(Protocol):
     def postgres_primary(self) -> PostgresHandle:
         """The node that runs and takes writes; FailoverFailed when none does, or (never) two."""
         ...
+
+    def etcd_members(self) -> list[EtcdHandle]: ...
 
     def redis_nodes(self) -> list[RedisHandle]: ...
 

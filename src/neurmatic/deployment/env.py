@@ -59,6 +59,12 @@ def from_env_file(path: Path | None) -> Deployment:
         public_url=settings.app.api_url.rstrip("/"),
         api_instances=tuple(url.rstrip("/") for url in settings.operations.api_instances),
         ca_file=settings.operations.ca_file,
+        patroni_urls=tuple(url.rstrip("/") for url in settings.operations.patroni_urls),
+        patroni_password=(
+            settings.operations.patroni_password.get_secret_value()
+            if settings.operations.patroni_password
+            else None
+        ),
         backup_dir=settings.backup.directory or DEFAULT_BACKUP_DIR,
         platform=NoPlatform(source),
         env_file=path.resolve() if path is not None else None,

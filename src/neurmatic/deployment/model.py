@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from neurmatic.adapters.patroni import PatroniApi
 from neurmatic.adapters.pg_target import PgTarget
 from neurmatic.db.url import DatabaseUrl
 from neurmatic.deployment.platform import Platform
@@ -34,6 +35,12 @@ class Deployment:
     env_file: Path | None = None  # the file it was read from, when it was
     # Every Redis server, when known up front (the local topology); else found through the Sentinels.
     redis_nodes: tuple[tuple[str, int], ...] = ()
+    # Each PostgreSQL node's Patroni REST API (``http://host:8008``) and the password of its POST requests.
+    patroni_urls: tuple[str, ...] = ()
+    patroni_password: str | None = None
+
+    def patroni_apis(self, *, timeout: float = 3.0) -> list[PatroniApi]:
+        return [PatroniApi(url, self.patroni_password, timeout=timeout) for url in self.patroni_urls]
 
     @property
     def database_url(self) -> DatabaseUrl:

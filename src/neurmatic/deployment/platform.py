@@ -1,12 +1,12 @@
 """The platform interface: what only a deployment whose processes we control can do.
 
 Backups, restores, health, Sentinel failover, users and migrations need nothing but network addresses and
-credentials. Deploys, rollbacks, scaling, drills, the database failover and rebuilding the standby start
-and stop servers: they need a platform. Each of those areas has its own control interface
-(``deployment/releases.py``, ``deployment/drills.py``, ``deployment/failover.py``) that the ops flows
-use; the local topology (``neurmatic up``, ``supervisor/platform.py``) implements them today. A deployment
-described only by an env file has ``NoPlatform``, and those procedures refuse with exit 3 instead of
-guessing.
+credentials, and so do the database failover, switchover and standby rebuild, which Patroni performs when
+asked through its REST API (``deployment/patroni.py``). Deploys, rollbacks, scaling and drills start and
+stop servers: they need a platform. Each of those areas has its own control interface
+(``deployment/releases.py``, ``deployment/drills.py``) that the ops flows use; the local topology
+(``neurmatic up``, ``supervisor/platform.py``) implements them today. A deployment described only by an
+env file has ``NoPlatform``, and those procedures refuse with exit 3 instead of guessing.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from neurmatic.errors import PlatformUnavailable
 
 if TYPE_CHECKING:
     from neurmatic.deployment.drills import DrillControl
-    from neurmatic.deployment.failover import DatabaseFailover, Progress
     from neurmatic.deployment.releases import ReleaseControl
 
 
@@ -26,20 +25,12 @@ class Platform(Protocol):
 
     name: str
 
-    def node_down_reason(self, host: str, port: int) -> str | None:
-        """Why a PostgreSQL node is stopped on purpose (fenced by a failover), or None."""
-        ...
-
     def releases(self) -> ReleaseControl:
         """Building releases and switching the API instances and the worker between them."""
         ...
 
     def drills(self) -> DrillControl:
         """Breaking and restoring the servers on purpose (DR drills)."""
-        ...
-
-    def database_failover(self, progress: Progress) -> DatabaseFailover:
-        """Moving the PostgreSQL primary role and rebuilding the standby."""
         ...
 
 
@@ -58,14 +49,8 @@ class NoPlatform:
             "these servers (docker compose, kubectl); see docs/operations.md",
         )
 
-    def node_down_reason(self, host: str, port: int) -> str | None:
-        return None
-
     def releases(self) -> ReleaseControl:
         self._refuse()
 
     def drills(self) -> DrillControl:
-        self._refuse()
-
-    def database_failover(self, progress: Progress) -> DatabaseFailover:
         self._refuse()

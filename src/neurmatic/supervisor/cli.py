@@ -26,13 +26,13 @@ err = Console(stderr=True, soft_wrap=True)
 
 def _status_table(rows: list[ServiceStatus]) -> Table:
     table = Table(show_header=True, header_style="bold")
-    for column in ("service", "role", "address", "pid", "state"):
+    for column in ("service", "role", "address", "pid", "state", "detail"):
         table.add_column(column)
     colours = {"ready": "green", "stopped": "dim", "unhealthy": "red"}
     for row in rows:
         address = f"{row.host}:{row.port}" if row.port else "-"
         state = f"[{colours.get(row.state, 'yellow')}]{row.state}[/]"
-        table.add_row(row.name, row.role or "-", address, str(row.pid or "-"), state)
+        table.add_row(row.name, row.role or "-", address, str(row.pid or "-"), state, row.detail)
     return table
 
 

@@ -10,11 +10,12 @@ import contextlib
 import os
 import signal
 
+from neurmatic.adapters.postgres import accepts_writes, is_in_recovery, replication_state
 from neurmatic.adapters.redis import direct, sentinel_command
 from neurmatic.deployment.drills import ProcessIdentity
-from neurmatic.supervisor.failover.pg_nodes import is_running_primary, is_streaming
 from neurmatic.supervisor.layout import HOST, SENTINEL_MASTER_NAME
 from neurmatic.supervisor.service import Service
+from neurmatic.supervisor.services.etcd import EtcdMember
 from neurmatic.supervisor.services.postgres import PostgresNode
 from neurmatic.supervisor.services.redis import RedisNode, SentinelNode
 from neurmatic.supervisor.topology import Topology
@@ -51,31 +52,69 @@ class LocalService:
 
 
 class LocalPostgres(LocalService):
-    """A PostgreSQL node; ``topology`` finds the standby a primary streams to."""
+    """A PostgreSQL node: the service is its Patroni (``kill`` kills Patroni alone: the postmaster runs
+    in a session of its own and survives, as after a real Patroni crash); ``kill_postmaster`` crashes
+    PostgreSQL under a live Patroni."""
 
     def __init__(self, node: PostgresNode, topology: Topology) -> None:
         super().__init__(node)
         self.node, self.topology = node, topology
 
-    @property
-    def fenced(self) -> bool:
-        return self.node.is_fenced
+    def postmaster_pid(self) -> int | None:
+        return self.node.postmaster_pid()
 
-    def fence_reason(self) -> str:
-        return self.node.fence_reason()
+    def kill_postmaster(self) -> int | None:
+        pid = self.node.postmaster_pid()
+        if pid is None:
+            return None
+        with contextlib.suppress(ProcessLookupError):
+            # Patroni starts the postmaster in a session of its own, so its process group holds the
+            # postmaster and its backends but not Patroni: the whole database dies at once, as in a crash.
+            group = os.getpgid(pid)
+            patroni = self.running_pid()
+            if patroni is not None and group == os.getpgid(patroni):
+                os.kill(pid, signal.SIGKILL)  # never take Patroni down with it
+            else:
+                os.killpg(group, signal.SIGKILL)
+        return pid
 
     def answers(self) -> bool:
         try:
-            return self.node.probe()
+            is_in_recovery(self.node.endpoint, timeout=1.0)
+            return True
         except Exception:  # a crashed server refuses connections: that is the answer
             return False
 
     def takes_writes(self) -> bool:
-        return is_running_primary(self.node)
+        try:
+            return accepts_writes(self.node.endpoint, timeout=1.0)
+        except Exception:
+            return False
 
     def streams_to(self, standby: str) -> bool:
-        node = next(n for n in self.topology.postgres if n.name == standby)
-        return is_streaming(self.node, node)
+        return replication_state(self.node.endpoint, standby) == "streaming"
+
+    def patroni_state(self) -> str | None:
+        """Patroni's role and state of this node (None when no Patroni answers)."""
+        try:
+            member = self.node.member()
+        except Exception:
+            return None
+        return f"{member.role} {member.state}" if member else "not a member"
+
+
+class LocalEtcd(LocalService):
+    """An etcd member: its role (``leader`` or ``follower``) as the member itself says."""
+
+    def __init__(self, member: EtcdMember) -> None:
+        super().__init__(member)
+        self.member = member
+
+    def role(self) -> str | None:
+        try:
+            return self.member.role()
+        except Exception:  # a dead member has no role
+            return None
 
 
 class LocalRedis(LocalService):

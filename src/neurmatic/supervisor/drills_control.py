@@ -12,19 +12,27 @@ import shutil
 import signal
 from pathlib import Path
 
+from neurmatic.adapters.patroni import first_cluster
 from neurmatic.deployment.drills import (
+    EtcdHandle,
     PostgresHandle,
     RedisHandle,
     SentinelHandle,
     ServiceHandle,
     ServiceState,
 )
-from neurmatic.deployment.failover import Progress
+from neurmatic.deployment.failover import FailoverFailed, Progress
 from neurmatic.deployment.model import Deployment
+from neurmatic.errors import TopologyError
 from neurmatic.settings import Settings
 from neurmatic.supervisor import runner
-from neurmatic.supervisor.drill_handles import LocalPostgres, LocalRedis, LocalSentinel, LocalService
-from neurmatic.supervisor.failover.pg_nodes import running_primary
+from neurmatic.supervisor.drill_handles import (
+    LocalEtcd,
+    LocalPostgres,
+    LocalRedis,
+    LocalSentinel,
+    LocalService,
+)
 from neurmatic.supervisor.services.app import app_settings
 from neurmatic.supervisor.state import TopologyState
 from neurmatic.supervisor.topology import Topology
@@ -68,7 +76,22 @@ class LocalDrills:
         return [LocalPostgres(node, self.topology) for node in self.topology.postgres]
 
     def postgres_primary(self) -> LocalPostgres:
-        return LocalPostgres(running_primary(self.topology), self.topology)
+        """The node Patroni names the leader, once it takes writes."""
+        try:
+            leader = first_cluster([node.api for node in self.topology.postgres]).leader
+        except TopologyError as exc:
+            raise FailoverFailed(exc.message, hint="is Patroni running? see `neurmatic status`") from exc
+        node = next((n for n in self.topology.postgres if leader is not None and n.name == leader.name), None)
+        handle = LocalPostgres(node, self.topology) if node is not None else None
+        if handle is None or not handle.takes_writes():
+            raise FailoverFailed(
+                "no PostgreSQL node is Patroni's running leader taking writes",
+                hint="see `neurmatic status`; Patroni elects one within its ttl",
+            )
+        return handle
+
+    def etcd_members(self) -> list[EtcdHandle]:
+        return [LocalEtcd(member) for member in self.topology.etcd]
 
     def redis_nodes(self) -> list[RedisHandle]:
         return [LocalRedis(node) for node in self.topology.redis]

@@ -20,7 +20,8 @@ class Ports:
     """Every port of the topology, at a fixed offset from ``base`` so one option moves them all.
 
     With the default base 18000 the numbers echo the usual ones: https 18443, http 18080,
-    PostgreSQL 18432/18433, Redis 18379/18380, Sentinels 18381-18383, API 18301.., mail 18025.
+    PostgreSQL 18432/18433, Redis 18379/18380, Sentinels 18381-18383, API 18301.., mail 18025,
+    Patroni's REST API 18009/18010 (8008), etcd clients 18241-18243 and peers 18251-18253.
     """
 
     base: int = DEFAULT_BASE_PORT
@@ -45,6 +46,16 @@ class Ports:
     def api(self, index: int) -> int:
         return self.base + 300 + index
 
+    def patroni(self, index: int) -> int:
+        """Patroni's REST API on PostgreSQL node ``index``."""
+        return self.base + 8 + index
+
+    def etcd_client(self, index: int) -> int:
+        return self.base + 240 + index
+
+    def etcd_peer(self, index: int) -> int:
+        return self.base + 250 + index
+
     @property
     def mail(self) -> int:
         """The local SMTP catcher (the topology's outgoing mail lands there)."""
@@ -55,6 +66,9 @@ class Ports:
             self.https,
             self.http,
             *(self.postgres(i) for i in (1, 2)),
+            *(self.patroni(i) for i in (1, 2)),
+            *(self.etcd_client(i) for i in (1, 2, 3)),
+            *(self.etcd_peer(i) for i in (1, 2, 3)),
             *(self.redis(i) for i in (1, 2)),
             *(self.sentinel(i) for i in (1, 2, 3)),
             *(self.api(i) for i in range(1, api_instances + 1)),
@@ -107,6 +121,14 @@ class Paths:
 
     def postgres_data(self, index: int) -> Path:
         return self.root / "postgres" / str(index)
+
+    def patroni_config(self, index: int) -> Path:
+        """The rendered Patroni configuration of PostgreSQL node ``index`` (no secrets: those come from
+        the environment Patroni runs with)."""
+        return self.root / "patroni" / f"postgres-{index}.yml"
+
+    def etcd_data(self, index: int) -> Path:
+        return self.root / "etcd" / str(index)
 
     def redis_dir(self, index: int) -> Path:
         return self.root / "redis" / str(index)

@@ -10,7 +10,6 @@ from pathlib import Path
 
 from neurmatic.adapters.pg_target import PgTarget
 from neurmatic.db.url import DatabaseUrl
-from neurmatic.deployment.failover import DatabaseFailover, Progress
 from neurmatic.deployment.model import Deployment
 from neurmatic.errors import TopologyNotRunningError
 from neurmatic.private_files import read_env_file
@@ -18,6 +17,7 @@ from neurmatic.settings import Settings
 from neurmatic.supervisor.drills_control import LocalDrills
 from neurmatic.supervisor.layout import HOST, SUPERUSER
 from neurmatic.supervisor.releases_control import LocalReleases
+from neurmatic.supervisor.services.postgres import PG_NODES
 from neurmatic.supervisor.state import TopologyState
 
 
@@ -35,21 +35,6 @@ class LocalPlatform:
     def drills(self) -> LocalDrills:
         return LocalDrills(self.state)
 
-    def database_failover(self, progress: Progress) -> DatabaseFailover:
-        from neurmatic.supervisor.failover import ManualFailover
-
-        return ManualFailover(self.state, progress=progress)
-
-    def node_down_reason(self, host: str, port: int) -> str | None:
-        from neurmatic.supervisor.services.postgres import PostgresNode
-
-        for index in (1, 2):
-            if self.state.ports.postgres(index) == port:
-                node = PostgresNode(self.state, index)
-                if node.is_fenced and node.running_pid() is None:
-                    return node.fence_reason()
-        return None
-
 
 def local_deployment(state_dir: Path) -> Deployment:
     """The deployment of the topology in ``state_dir``; StateDirError when there is none."""
@@ -61,7 +46,7 @@ def local_deployment(state_dir: Path) -> Deployment:
     # The process environment first (AWS_*, BACKUP_DIR, SLACK_WEBHOOK_URL set by the operator or cron).
     settings = Settings.load(state.paths.app_env_file)
     app_url = DatabaseUrl.parse(read_env_file(state.paths.app_env_file)["DATABASE_URL"])
-    hosts = tuple((HOST, state.ports.postgres(i)) for i in (1, 2))
+    hosts = tuple((HOST, state.ports.postgres(i)) for i in PG_NODES)
     admin = PgTarget(hosts, SUPERUSER, state.secrets["POSTGRES_SUPERUSER_PASSWORD"], "postgres")
     return Deployment(
         source=f"the local topology in {state.paths.root}",
@@ -74,4 +59,6 @@ def local_deployment(state_dir: Path) -> Deployment:
         backup_dir=settings.backup.directory or state.paths.root / "backups",
         platform=LocalPlatform(state),
         redis_nodes=tuple((HOST, state.ports.redis(i)) for i in (1, 2)),
+        patroni_urls=tuple(f"http://{HOST}:{state.ports.patroni(i)}" for i in PG_NODES),
+        patroni_password=state.secrets["PATRONI_RESTAPI_PASSWORD"],
     )

@@ -8,22 +8,18 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from neurmatic.adapters.patroni import first_cluster
+from neurmatic.adapters.postgres import accepts_writes
 from neurmatic.db.url import DatabaseUrl
 from neurmatic.errors import ServiceStartError, StateDirError, TopologyError
 from neurmatic.polling import poll
 from neurmatic.supervisor.layout import DEFAULT_BASE_PORT, Paths
 from neurmatic.supervisor.service import Service, ServiceStatus, check_port_free
-from neurmatic.supervisor.services.postgres import (
-    FENCE_MARKER,
-    PostgresNode,
-    PrimaryBootstrap,
-    clone_standby,
-    write_pgpass,
-)
+from neurmatic.supervisor.services.postgres import PostgresNode, create_roles_and_database
 from neurmatic.supervisor.state import TopologyState, service_releases
 from neurmatic.supervisor.topology import Topology
 from neurmatic.supervisor.watcher import Watcher
@@ -31,6 +27,8 @@ from neurmatic.supervisor.watcher import Watcher
 log = logging.getLogger("neurmatic.supervisor")
 Progress = Callable[[str], None]
 SENTINEL_QUORUM_TIMEOUT = 30.0
+LEADER_TIMEOUT = 120.0
+SYNC_TIMEOUT = 120.0
 
 
 def open_or_create(
@@ -81,20 +79,23 @@ def imported_secrets(path: Path) -> dict[str, str]:
 def up(state: TopologyState, progress: Progress = lambda _msg: None) -> Topology:
     """Start whatever is not running, in order; return when every service is ready."""
     topology = Topology(state)
-    write_pgpass(state)
-    primary, standby = topology.postgres_in_start_order()
-    check_one_primary(primary, standby)
-    _start_primary(topology, primary, progress)
+    _start_together(topology.etcd, progress)
+    progress("etcd: 3 members, healthy")
+    first, *others = topology.postgres
+    if not any(node.initialised for node in topology.postgres):
+        # A new cluster: one Patroni bootstraps it (initdb); the others then clone themselves from it.
+        _ensure(first, progress)
+        leader = await_leader(topology, progress)
+    else:
+        # An existing cluster: every Patroni at once, and they agree who leads (a lone former replica
+        # may have to wait for the node that holds the newest data).
+        _start_together(topology.postgres, progress)
+        leader = await_leader(topology, progress)
+    create_roles_and_database(leader)
     topology.write_app_environment()
     _migrate(topology, progress)
-    if not standby.initialised:
-        progress(f"{standby.name}: cloning from {primary.name} with pg_basebackup")
-        clone_standby(standby, primary)
-    if standby.is_fenced and not standby.is_standby_node:
-        # The old primary of a failover: starting it would make two primaries. Everything else comes up.
-        progress(f"{standby.name}: not started, {standby.fence_reason()}; run `neurmatic standby rebuild`")
-    else:
-        _ensure(standby, progress)
+    _start_together(others, progress)
+    await_sync_standby(topology, progress)
     for service in [*topology.redis_in_start_order(), *topology.sentinels]:
         _ensure(service, progress)
     _await_sentinel_quorum(topology, progress)
@@ -104,27 +105,59 @@ def up(state: TopologyState, progress: Progress = lambda _msg: None) -> Topology
     return topology
 
 
-def check_one_primary(primary: PostgresNode, other: PostgresNode) -> None:
-    """Refuse a bring-up that would start two primaries, or none.
+def _start_together(services: Sequence[Service], progress: Progress) -> None:
+    """Start every service of a cluster that is not running, then wait for each: a member of etcd or
+    Patroni is only ready once its peers run too."""
+    started = time.monotonic()
+    spawned = []
+    for service in services:
+        if service.running_pid() is None:
+            service.prepare()
+            service.start()
+            spawned.append(service)
+    for service in services:
+        service.wait_ready()
+        if service in spawned:
+            progress(f"{service.name}: ready in {time.monotonic() - started:.1f}s")
 
-    ``primary`` is the first of :meth:`Topology.postgres_in_start_order`; the order alone cannot tell a
-    healthy pair from two nodes that both believe they are primaries (standby.signal removed by hand).
-    """
-    if not primary.initialised:
-        return  # a new topology: initdb makes the first primary
-    if primary.is_standby_node or primary.is_fenced:
-        raise TopologyError(
-            f"no PostgreSQL node may start as the primary: {primary.name} and {other.name} are both "
-            "standbys or fenced",
-            hint="promote the standby with `neurmatic failover db` (it completes an interrupted failover)",
+
+def await_leader(topology: Topology, progress: Progress, timeout: float = LEADER_TIMEOUT) -> PostgresNode:
+    """The node Patroni made the leader, once it runs and takes writes."""
+
+    def leader() -> PostgresNode | None:
+        cluster = first_cluster([node.api for node in topology.postgres])
+        member = cluster.leader
+        node = next((n for n in topology.postgres if member is not None and n.name == member.name), None)
+        return node if node is not None and accepts_writes(node.endpoint) else None
+
+    polled = poll(leader, timeout=timeout, interval=0.25, done=lambda node: node is not None)
+    if not polled.done or polled.value is None:
+        raise ServiceStartError(
+            f"Patroni elected no PostgreSQL leader within {timeout:g}s ({polled.why})",
+            hint="see `neurmatic logs postgres-1` and `neurmatic logs postgres-2`",
+        ) from polled.last_error
+    progress(f"{polled.value.name}: Patroni leader, accepting writes")
+    return polled.value
+
+
+def await_sync_standby(topology: Topology, progress: Progress, timeout: float = SYNC_TIMEOUT) -> None:
+    """Wait until a standby streams as the synchronous standby: from then on no acknowledged commit
+    exists on the leader alone."""
+
+    def sync_standby() -> str | None:
+        cluster = first_cluster([node.api for node in topology.postgres])
+        member = next(
+            (m for m in cluster.members if m.role == "sync_standby" and m.state == "streaming"), None
         )
-    if other.initialised and not other.is_standby_node and not other.is_fenced:
-        raise TopologyError(
-            f"{primary.name} and {other.name} are both primaries on disk (neither has standby.signal); "
-            "starting both would split the database",
-            hint=f"keep the node with the newest data; create {FENCE_MARKER} in the other's data directory "
-            "and run `neurmatic standby rebuild`",
-        )
+        return member.name if member else None
+
+    polled = poll(sync_standby, timeout=timeout, interval=0.25, done=lambda name: name is not None)
+    if not polled.done:
+        raise ServiceStartError(
+            f"no standby became Patroni's synchronous standby within {timeout:g}s ({polled.why})",
+            hint="see `neurmatic logs postgres-1` and `neurmatic logs postgres-2`",
+        ) from polled.last_error
+    progress(f"{polled.value}: synchronous standby, streaming")
 
 
 def _migrate(topology: Topology, progress: Progress) -> None:
@@ -159,16 +192,6 @@ def _ensure(service: Service, progress: Progress) -> None:
         progress(f"{service.name}: already running")
 
 
-def _start_primary(topology: Topology, primary: PostgresNode, progress: Progress) -> None:
-    bootstrap = PrimaryBootstrap(primary)
-    if not primary.initialised:
-        progress(f"{primary.name}: initdb")
-        bootstrap.initdb()
-    _ensure(primary, progress)
-    # Idempotent, so run on every bring-up: one interrupted after initdb still ends with the roles.
-    bootstrap.create_roles_and_database()
-
-
 def _await_sentinel_quorum(topology: Topology, progress: Progress) -> None:
     """Sentinels find each other through the master's hello channel; wait until they agree on quorum."""
 
@@ -188,13 +211,27 @@ def _await_sentinel_quorum(topology: Topology, progress: Progress) -> None:
 
 
 def down(state: TopologyState, progress: Progress = lambda _msg: None) -> None:
-    """Stop the watcher first (so it restarts nothing), then every service in reverse order."""
+    """Stop the watcher first (so it restarts nothing), then every service in reverse order; the
+    PostgreSQL standbys before the leader, so the leader's last commits are the newest data."""
     Watcher(state).stop()
-    for service in reversed(Topology(state).services()):
+    topology = Topology(state)
+    leader = _current_leader(topology)
+    postgres = sorted(topology.postgres, key=lambda node: node is leader)  # the leader last
+    stop_order = [s for s in reversed(topology.services()) if s not in topology.postgres]
+    at = stop_order.index(topology.etcd[-1])  # PostgreSQL goes down while etcd still holds its keys
+    for service in [*stop_order[:at], *postgres, *stop_order[at:]]:
         was_running = service.running_pid() is not None
         service.stop()
         if was_running:
             progress(f"{service.name}: stopped")
+
+
+def _current_leader(topology: Topology) -> PostgresNode | None:
+    try:
+        member = first_cluster([node.api for node in topology.postgres]).leader
+    except TopologyError:
+        return None
+    return next((node for node in topology.postgres if member is not None and node.name == member.name), None)
 
 
 def status(state: TopologyState) -> list[ServiceStatus]:

@@ -26,6 +26,7 @@ class ServiceStatus:
     port: int | None
     pid: int | None
     state: str  # ready | starting | stopped | unhealthy
+    detail: str = ""  # what else the server says of itself (Patroni's view of a PostgreSQL node)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -35,6 +36,7 @@ class ServiceStatus:
             "port": self.port,
             "pid": self.pid,
             "state": self.state,
+            "detail": self.detail,
         }
 
 
@@ -59,6 +61,10 @@ class Service(ABC):
     @property
     @abstractmethod
     def port(self) -> int | None: ...
+
+    def bound_ports(self) -> list[int]:
+        """The ports the server binds when it starts (checked free first)."""
+        return [] if self.port is None else [self.port]
 
     @abstractmethod
     def command(self) -> list[str]:
@@ -123,8 +129,8 @@ class Service(ABC):
 
     def start(self) -> int:
         """Spawn the server in its own session with its own log; record its pid."""
-        if self.port is not None:
-            check_port_free(self.port, self.name)
+        for port in self.bound_ports():
+            check_port_free(port, self.name)
         log_path = self.paths.log(self.name)
         log = open(log_path, "ab")  # noqa: SIM115 - handed to the child, closed below
         try:

@@ -21,7 +21,9 @@ from neurmatic.errors import StateDirError
 from neurmatic.private_files import read_env_file, write_private_file
 from neurmatic.supervisor.layout import DEFAULT_BASE_PORT, Paths, Ports
 
-STATE_FORMAT = 1
+# 2: PostgreSQL runs under Patroni with an etcd cluster (format 1 ran bare postmasters that the
+# supervisor started and failed over by hand; its data directories are not adopted in place).
+STATE_FORMAT = 2
 SERVICE_USER = "neurmatic"
 SECRET_NAMES = (
     "POSTGRES_SUPERUSER_PASSWORD",
@@ -29,6 +31,7 @@ SECRET_NAMES = (
     "REPLICATOR_PASSWORD",
     "REDIS_PASSWORD",
     "REDIS_SENTINEL_PASSWORD",
+    "PATRONI_RESTAPI_PASSWORD",
     "JWT_SECRET",
     "JWT_REFRESH_SECRET",
     "SESSION_SECRET",
@@ -124,6 +127,13 @@ class TopologyState:
                 f"cannot read the state directory {root}: {exc}",
                 hint="run the command as the user who created it (or as root)",
             ) from exc
+        if meta.get("format") == 1:
+            raise StateDirError(
+                f"{root} holds a topology from before PostgreSQL ran under Patroni (state format 1); "
+                "its nodes cannot be adopted in place",
+                hint="with the neurmatic that made it: `neurmatic backup`, then `neurmatic down`; then "
+                "`neurmatic up` a new --state-dir and `neurmatic restore` the backup into it",
+            )
         if meta.get("format") != STATE_FORMAT:
             from neurmatic import __version__
 

@@ -13,9 +13,10 @@ from neurmatic.supervisor.layout import (
 )
 from neurmatic.supervisor.service import Service
 from neurmatic.supervisor.services.app import ApiInstance, WorkerProcess
+from neurmatic.supervisor.services.etcd import ETCD_MEMBERS, EtcdMember
 from neurmatic.supervisor.services.mail import MailCatcher
 from neurmatic.supervisor.services.nginx import NginxBalancer
-from neurmatic.supervisor.services.postgres import PostgresNode
+from neurmatic.supervisor.services.postgres import PG_NODES, PostgresNode
 from neurmatic.supervisor.services.redis import RedisNode, SentinelNode
 from neurmatic.supervisor.state import TopologyState
 
@@ -41,7 +42,8 @@ class Topology:
 
     def __init__(self, state: TopologyState) -> None:
         self.state = state
-        self.postgres = [PostgresNode(state, 1), PostgresNode(state, 2)]
+        self.etcd = [EtcdMember(state, i) for i in ETCD_MEMBERS]
+        self.postgres = [PostgresNode(state, i) for i in PG_NODES]
         self.redis = [RedisNode(state, 1), RedisNode(state, 2)]
         self.sentinels = [SentinelNode(state, i) for i in (1, 2, 3)]
         api_indexes = list(range(1, state.api_instances + 1))
@@ -49,11 +51,6 @@ class Topology:
         self.worker = WorkerProcess(state)
         self.mail = MailCatcher(state)
         self.nginx = NginxBalancer(state, api_indexes)
-
-    def postgres_in_start_order(self) -> list[PostgresNode]:
-        """The node that is a primary on disk (no standby.signal, not fenced) first: roles swap after a
-        failover, and a fenced old primary must never be the one started as the primary."""
-        return sorted(self.postgres, key=lambda node: (node.is_standby_node or node.is_fenced, node.index))
 
     def redis_in_start_order(self) -> list[RedisNode]:
         """Masters (no ``replicaof`` in their own config) first: Sentinel may have swapped them."""
@@ -66,7 +63,8 @@ class Topology:
     def services(self) -> list[Service]:
         """Every service, in start order (stop order is the reverse)."""
         return [
-            *self.postgres_in_start_order(),
+            *self.etcd,
+            *self.postgres,
             *self.redis_in_start_order(),
             *self.sentinels,
             self.mail,

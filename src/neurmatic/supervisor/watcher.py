@@ -1,10 +1,14 @@
-"""The watcher: a small background process that restarts a crashed API instance or worker.
+"""The watcher: a small background process that restarts a crashed API instance, worker, Patroni or
+etcd member.
 
-Databases are not restarted: a dead PostgreSQL or Redis master is a failover matter (``neurmatic
-failover``), and blindly restarting it could bring back a node that must stay fenced. A service
-stopped on purpose has no pid file, and one a deploy or scaling is working on has a hold file
-(``run/<name>.hold``), so the watcher leaves both alone. It restarts a service from the release that
-service last ran (``service-releases.json``, read at each restart).
+A dead Patroni is restarted at once because its PostgreSQL outlives it: a primary whose Patroni is gone
+keeps taking writes although nobody renews its leader key, and only a live Patroni demotes it when the
+other node takes the lead (synchronous replication keeps such an orphan from acknowledging a commit
+alone meanwhile). Patroni, not the watcher, decides whether its PostgreSQL runs as primary or replica.
+Redis is not restarted: a dead master is Sentinel's matter. A service stopped on purpose has no pid file,
+and one a deploy or scaling is working on has a hold file (``run/<name>.hold``), so the watcher leaves
+both alone. It restarts an API instance or the worker from the release that service last ran
+(``service-releases.json``, read at each restart).
 """
 
 from __future__ import annotations

@@ -9,7 +9,12 @@ from rich.console import Console
 
 from neurmatic.deployment.failover import Progress
 from neurmatic.ops.commands.options import DeploymentChoice, confirm, deployment_option, json_option
-from neurmatic.ops.flows.failover.orchestrate import failover_database, failover_redis, rebuild_standby
+from neurmatic.ops.flows.failover.orchestrate import (
+    database_failover,
+    failover_database,
+    failover_redis,
+    rebuild_standby,
+)
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -31,19 +36,20 @@ def failover() -> None:
 @click.option(
     "--switchover",
     is_flag=True,
-    help="Planned: stop the primary cleanly, lose no commit, make it the new standby.",
+    help="Planned (Patroni's switchover): stop the leader cleanly, lose no commit, make it the standby.",
 )
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def failover_db(target: DeploymentChoice, as_json: bool, switchover: bool, yes: bool) -> None:
-    """Promote the standby. Without --switchover the old primary is fenced (stopped, never to start as a
-    primary again) until `neurmatic standby rebuild`; commits it had not shipped are lost."""
+    """Ask Patroni to promote the synchronous standby now (Patroni's failover; it refuses a standby that
+    may lack acknowledged commits). Patroni demotes the old leader and rewinds it into a replica. Patroni
+    fails over by itself when the leader dies: this is for an operator who wants the move now."""
     deployment = target.load()
-    engine = deployment.platform.database_failover(_progress())  # refused (exit 3) without a platform
+    engine = database_failover(deployment, _progress())  # refused (exit 3) when no Patroni is named
     question = (
-        "Switch the PostgreSQL primary over to the standby (writes pause for a few seconds)?"
+        "Switch the PostgreSQL leader over to the standby (writes pause for a few seconds)?"
         if switchover
-        else "Promote the standby and FENCE the current primary (commits it has not shipped are lost; "
-        "--switchover is the planned, lossless swap)?"
+        else "Fail the PostgreSQL leader over to the standby now, without a clean stop of the leader "
+        "(--switchover is the planned, graceful move)?"
     )
     confirm(question, yes=yes)
     result = failover_database(deployment, switchover=switchover, engine=engine)
@@ -55,17 +61,13 @@ def failover_db(target: DeploymentChoice, as_json: bool, switchover: bool, yes: 
         f"(promoted at {result.promoted_at_lsn})",
         highlight=False,
     )
-    if result.old_primary_now == "fenced":
-        lost = result.unreplicated_bytes
-        if lost:
-            console.print(f"  {lost} bytes of WAL on {result.old_primary} had not reached the standby")
-        console.print(
-            f"  {result.old_primary} is fenced; make it a standby with `neurmatic standby rebuild`",
-            highlight=False,
-        )
+    if result.old_primary_now == "standby":
+        console.print(f"  {result.old_primary} streams as a standby again (Patroni)", highlight=False)
     else:
         console.print(
-            f"  {result.old_primary} streams as a standby ({result.follow_method})", highlight=False
+            f"  {result.old_primary} is {result.old_primary_now}; `neurmatic standby rebuild` "
+            "reinitializes it if it does not come back",
+            highlight=False,
         )
 
 
@@ -95,9 +97,9 @@ def standby() -> None:
 @deployment_option
 @json_option
 def standby_rebuild(target: DeploymentChoice, as_json: bool) -> None:
-    """Make the node that is not the primary (e.g. the fenced old primary) a streaming standby again:
-    pg_rewind, or a fresh pg_basebackup when rewinding is impossible. Asks nothing: the only data it
-    discards is what a confirmed failover already gave up."""
+    """Make a standby that does not stream a streaming standby again: Patroni's reinitialize (a fresh
+    base backup of the leader). A standby that streams is left alone. Asks nothing: a node that does
+    not stream holds nothing the leader lacks that a client was told is committed."""
     result = rebuild_standby(target.load(), progress=_progress())
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))
@@ -112,5 +114,3 @@ def standby_rebuild(target: DeploymentChoice, as_json: bool) -> None:
         f"in {result.elapsed_seconds:.1f}s",
         highlight=False,
     )
-    if result.fallback_reason:
-        console.print(f"  pg_rewind not used: {result.fallback_reason}", highlight=False)

@@ -31,6 +31,8 @@ class Scenario(ABC):
     name: ClassVar[str]
     summary: ClassVar[str]
     needs_watcher: ClassVar[bool] = False  # the watcher must be running (it restarts API instances)
+    # Synchronous replication promises that the fault loses no acknowledged write: checked from the RPO.
+    loses_no_writes: ClassVar[bool] = False
 
     def check_ready(self, ctx: DrillContext) -> None:  # noqa: B027 - optional hook
         """Raise DrillPreconditionFailed when this scenario cannot run on the topology as it is."""

@@ -123,6 +123,12 @@ def _finish(ctx: DrillContext, scenario: Scenario, run_id: str) -> tuple[RpoFigu
     ctx.progress("load stopped")
     _guarded(ctx, "verification", lambda: scenario.verify(ctx))
     figures = _rpo(ctx)
+    if scenario.loses_no_writes and figures is not None:
+        ctx.check(
+            "no acknowledged write lost",
+            figures.lost_writes == 0,
+            f"{figures.lost_writes} of {figures.checked_writes} acknowledged writes missing",
+        )
     _guarded(ctx, "restore", lambda: scenario.restore(ctx))
     _check_whole_after(ctx)
     return figures, _remove_writes(ctx, run_id)

@@ -1,9 +1,9 @@
 """Failover behind one interface: what the CLI and the DR drills call.
 
-A deployment's platform supplies the ``DatabaseFailover`` (``deployment/failover.py``); the local
-topology's is ``supervisor/failover.ManualFailover``, and a deployment without a platform refuses (exit
-3). Redis needs no such seam: Sentinel already is its HA engine; :func:`failover_redis` only drives it,
-on any deployment that names its Sentinels.
+PostgreSQL's HA engine is Patroni: any deployment that names its Patroni REST APIs (the local topology
+does; an env file with ``NEURMATIC_PATRONI_URLS``) fails over, switches over and rebuilds its standby
+through ``deployment/patroni.PatroniFailover``; one that names none refuses (exit 3). Redis's is
+Sentinel: :func:`failover_redis` drives it on any deployment that names its Sentinels.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from neurmatic.deployment.failover import (
     no_progress,
 )
 from neurmatic.deployment.model import Deployment
+from neurmatic.deployment.patroni import PatroniFailover
+from neurmatic.errors import PlatformUnavailable
 from neurmatic.ops.flows.failover.redis import failover_redis
 
 __all__ = [
@@ -32,6 +34,17 @@ __all__ = [
 ]
 
 
+def database_failover(deployment: Deployment, progress: Progress = no_progress) -> DatabaseFailover:
+    """The deployment's Patroni cluster, as a ``DatabaseFailover``."""
+    if not deployment.patroni_urls:
+        raise PlatformUnavailable(
+            f"{deployment.source} names no Patroni REST API, so there is no HA engine to ask",
+            hint="set NEURMATIC_PATRONI_URLS (each database node's http://host:8008) and "
+            "PATRONI_RESTAPI_PASSWORD in the env file",
+        )
+    return PatroniFailover(deployment.patroni_apis(), deployment.app, progress=progress)
+
+
 def failover_database(
     deployment: Deployment,
     *,
@@ -39,13 +52,13 @@ def failover_database(
     progress: Progress = no_progress,
     engine: DatabaseFailover | None = None,
 ) -> FailoverResult:
-    """Fail over (default) or switch over the PostgreSQL primary, through the deployment's platform."""
-    chosen = engine or deployment.platform.database_failover(progress)
+    """Fail over (default) or switch over the PostgreSQL primary, through Patroni."""
+    chosen = engine or database_failover(deployment, progress)
     return chosen.switchover() if switchover else chosen.failover()
 
 
 def rebuild_standby(
     deployment: Deployment, *, progress: Progress = no_progress, engine: DatabaseFailover | None = None
 ) -> RebuildResult:
-    """Make the non-primary node a streaming standby again (pg_rewind, else pg_basebackup)."""
-    return (engine or deployment.platform.database_failover(progress)).rebuild_standby()
+    """Make every standby that does not stream a streaming standby again (Patroni's reinitialize)."""
+    return (engine or database_failover(deployment, progress)).rebuild_standby()

@@ -1,12 +1,12 @@
 """``neurmatic health``: every check runs, each with its own timeout, even when others fail.
 
 A check answers in the health vocabulary the API uses (``up``, ``degraded``, ``down``; see
-:mod:`neurmatic.health`) with a short detail in our own words. The checks read a ``Deployment``, however it
-was described: the API through the load balancer (the public verdict) and each instance directly (its
+:mod:`neurmatic.health`) with a short detail in our own words. The checks read a ``Deployment``, however
+it was described: the API through the load balancer (the public verdict) and each instance directly (its
 whole component report, which only the internal network gets), every PostgreSQL node (primary read-write,
-standby lag), every Redis server (found through the Sentinels when not known up front), the Sentinels'
-quorum, queue depth and failed jobs, disk, memory, the load balancer's TLS certificate and backup
-freshness.
+standby lag), the Patroni cluster (leader, members, timeline, lag, paused), every Redis server (found
+through the Sentinels when not known up front), the Sentinels' quorum, queue depth and failed jobs, disk,
+memory, the load balancer's TLS certificate and backup freshness.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import httpx
 import psutil
 from cryptography import x509
 
+from neurmatic.adapters.patroni import describe_member, first_cluster
 from neurmatic.adapters.postgres import PgEndpoint, is_in_recovery, query
 from neurmatic.adapters.redis import (
     direct,
@@ -98,10 +99,10 @@ def _postgres(deployment: Deployment, host: str, port: int) -> Outcome:
     try:
         in_recovery = is_in_recovery(endpoint, timeout=3)
     except TopologyError:
-        reason = deployment.platform.node_down_reason(host, port)
-        if reason is not None:
-            # Stopped on purpose by a failover: the service runs on the other node, without a standby.
-            return Status.DEGRADED, f"{reason}; no standby until `neurmatic standby rebuild`"
+        rejoining = _patroni_rejoining(deployment, port)
+        if rejoining is not None:
+            # Patroni is bringing the node back (rewind, clone, restart) while the leader serves.
+            return Status.DEGRADED, rejoining
         raise
     if not in_recovery:
         return Status.UP, "primary, read-write"
@@ -116,6 +117,40 @@ def _postgres(deployment: Deployment, host: str, port: int) -> Outcome:
     return (
         Status.DEGRADED if lag > REPLICA_LAG_WARN_BYTES else Status.UP
     ), f"standby, replay lag {lag} bytes"
+
+
+def _patroni_rejoining(deployment: Deployment, port: int) -> str | None:
+    """What Patroni says of the node on ``port`` while it is not serving but the cluster is, else None."""
+    if not deployment.patroni_urls:
+        return None
+    try:
+        cluster = first_cluster(deployment.patroni_apis(timeout=2))
+    except TopologyError:
+        return None
+    member = next((m for m in cluster.members if m.port == port), None)
+    if cluster.leader is None or member is None or member.is_leader:
+        return None
+    return f"Patroni: {member.state}, being brought back while {cluster.leader.name} serves"
+
+
+def _patroni(deployment: Deployment) -> Outcome:
+    """The Patroni cluster: a running leader, every member serving, the lag, the timeline, paused or not."""
+    if not deployment.patroni_urls:
+        return Status.NOT_CONFIGURED, "no NEURMATIC_PATRONI_URLS: no automatic PostgreSQL failover"
+    cluster = first_cluster(deployment.patroni_apis(timeout=2))
+    leader = cluster.leader
+    members = ", ".join(describe_member(m) for m in cluster.members)
+    paused = "; automatic failover PAUSED" if cluster.paused else ""
+    if leader is None:
+        return Status.DOWN, f"no running leader ({members or 'no members'}){paused}"
+    lagging = [
+        m
+        for m in cluster.members
+        if not m.is_leader and (m.state != "streaming" or (m.lag_bytes or 0) > REPLICA_LAG_WARN_BYTES)
+    ]
+    standbys = len(cluster.members) - 1
+    status = Status.DEGRADED if lagging or standbys < 1 or cluster.paused else Status.UP
+    return status, f"leader {leader.name}: {members}{paused}"
 
 
 def _secret(value: Any) -> str | None:
@@ -230,6 +265,7 @@ def checks_for(deployment: Deployment, backup_dir: Path) -> dict[str, Callable[[
         checks[f"backend-{index}"] = (lambda url: lambda: _api(url, False))(f"{base}/api/v1/health")
     for index, (host, port) in enumerate(deployment.admin.hosts, start=1):
         checks[f"postgres-{index}"] = (lambda h, p: lambda: _postgres(deployment, h, p))(host, port)
+    checks["patroni"] = lambda: _patroni(deployment)
     try:
         nodes = redis_nodes(deployment)
     except Exception:

@@ -1,87 +1,97 @@
-"""``db-failure``: the guide's "Database failure", rehearsed by crashing the PostgreSQL primary.
+"""``db-failure``: the guide's "Database failure", rehearsed by crashing PostgreSQL on the Patroni leader.
 
-The fault is a SIGKILL of the primary's whole process group. Detection is the primary refusing
-connections (immediate after a crash); the recovery is ``neurmatic failover db``: the standby is
-promoted, the old primary fenced, and the API follows through its multi-host URL without a restart.
-The RPO is what asynchronous replication had not shipped at the crash: every acknowledged write is
-looked up afterwards. ``restore`` rebuilds the old primary as the new standby, so the topology is whole.
+The fault is a SIGKILL of the leader's postmaster and every backend; its Patroni lives on. Nobody acts:
+the drill only watches. Patroni notices within its loop_wait, gives up the leader key (a crashed primary
+is not restarted in place: ``primary_start_timeout`` 0), the synchronous standby takes it and is
+promoted, the API follows through its multi-host URL, and the old leader is rewound into a replica. The
+RTO is the kill to the first acknowledged write through nginx; synchronous replication means no
+acknowledged write may be lost.
 """
 
 from __future__ import annotations
 
-from neurmatic.deployment.drills import DrillControl, PostgresHandle
+from neurmatic.deployment.drills import PostgresHandle
+from neurmatic.deployment.failover import FailoverFailed
 from neurmatic.ops.flows.drills.context import DrillContext
 from neurmatic.ops.flows.drills.errors import DrillPreconditionFailed
+from neurmatic.ops.flows.drills.leader_watch import (
+    LeaderWatch,
+    check_rejoined,
+    cluster_whole,
+    restore_cluster,
+)
 from neurmatic.ops.flows.drills.registry import Scenario, register
-from neurmatic.ops.flows.failover.orchestrate import FailoverFailed, failover_database, rebuild_standby
-from neurmatic.polling import poll
 
-DETECTION_TIMEOUT_SECONDS = 15.0
+
+def current_leader(ctx: DrillContext) -> PostgresHandle:
+    """The leader, once the cluster is whole (a streaming standby to fail over to); else refuse."""
+    try:
+        leader = ctx.control.postgres_primary()
+    except FailoverFailed as exc:
+        raise DrillPreconditionFailed(exc.message, hint=exc.hint) from exc
+    if not cluster_whole(ctx):
+        raise DrillPreconditionFailed(
+            "the PostgreSQL standby is not streaming from the leader",
+            hint="see `neurmatic status`; `neurmatic standby rebuild` reinitializes it",
+        )
+    return leader
+
+
+def _kill_postmaster(node: PostgresHandle) -> int:
+    pid = node.kill_postmaster()
+    if pid is None:
+        raise DrillPreconditionFailed(f"{node.name} runs no postmaster to kill", hint="see `neurmatic status`")
+    return pid
 
 
 @register
 class DbFailure(Scenario):
     name = "db-failure"
     summary = (
-        "SIGKILL the PostgreSQL primary; `neurmatic failover db` promotes the standby and fences the old "
-        "primary as soon as it stops answering; afterwards the old primary is rebuilt as the standby."
+        "SIGKILL PostgreSQL on the Patroni leader; Patroni promotes the synchronous standby with no "
+        "operator action, the API follows, no acknowledged write is lost, the old leader rejoins."
     )
+    loses_no_writes = True
 
     def __init__(self) -> None:
         self.killed: PostgresHandle | None = None
-        self.promoted: PostgresHandle | None = None
+        self.watch: LeaderWatch | None = None
 
     def check_ready(self, ctx: DrillContext) -> None:
-        try:
-            primary = ctx.control.postgres_primary()
-        except FailoverFailed as exc:
-            raise DrillPreconditionFailed(exc.message, hint=exc.hint) from exc
-        if not primary.streams_to(_other(ctx.control, primary).name):
-            raise DrillPreconditionFailed(
-                "the standby is not streaming from the primary", hint="run `neurmatic standby rebuild`"
-            )
+        current_leader(ctx)
 
     def run(self, ctx: DrillContext) -> None:
-        primary = self.killed = ctx.control.postgres_primary()
-        self.promoted = _other(ctx.control, primary)
-        stage = ctx.inject(
-            "primary", f"SIGKILL {primary.name} (the PostgreSQL primary)", lambda: ctx.kill(primary)
-        )
-        # detection: what a monitor (or Patroni) would see
-        if not poll(lambda: not primary.answers(), timeout=DETECTION_TIMEOUT_SECONDS, interval=0.1).done:
-            ctx.check("the killed primary stopped answering", False, "it still answers")
-            return
-        ctx.recorder.mark_phase("failure detected")
-        result = failover_database(ctx.deployment, progress=ctx.progress)
-        ctx.note(
-            f"failover: {result.new_primary} promoted in {result.elapsed_seconds:.2f}s; "
-            f"{result.old_primary} is {result.old_primary_now}"
-        )
-        promoted = self.promoted
-        ctx.await_recovery(stage, promoted.takes_writes, f"{promoted.name} takes writes")
-        ctx.await_service(stage)
+        leader = self.killed = current_leader(ctx)
+        watch = self.watch = LeaderWatch(ctx, leader).start()
+        try:
+            stage = ctx.inject(
+                "primary",
+                f"SIGKILL the postmaster of {leader.name} (the Patroni leader)",
+                lambda: _kill_postmaster(leader),
+            )
+            ctx.await_recovery(
+                stage,
+                lambda: watch.new_leader_writable_at(stage.fault_at) is not None,
+                "Patroni promoted the standby: a new leader takes writes",
+            )
+            ctx.await_service(stage)
+        finally:
+            watch.stop()
+        watch.report_timing(stage.fault_at)
 
     def verify(self, ctx: DrillContext) -> None:
-        if self.killed is not None:
-            ctx.check(
-                f"{self.killed.name} is fenced (it can never take writes again)",
-                self.killed.fenced,
-                self.killed.fence_reason() if self.killed.fenced else "no fence marker",
-            )
+        if self.killed is None or self.watch is None:
+            return
+        self.watch.check_single_primary()
+        fault_at = ctx.recorder.stages[0].fault_at
+        promoted = self.watch.new_leader_writable_at(fault_at)
+        ctx.check(
+            "Patroni failed over by itself",
+            promoted is not None,
+            f"{promoted[0]} leads" if promoted else f"leaders seen: {self.watch.leaders_seen()}",
+        )
+        check_rejoined(ctx, self.killed.name)
 
     def restore(self, ctx: DrillContext) -> None:
-        """The guide's last step, automated: the old primary comes back as the new standby."""
-        if self.killed is None:
-            return
-        rebuilt = rebuild_standby(ctx.deployment, progress=ctx.progress)
-        ctx.check(
-            f"{rebuilt.node} rejoined as the standby of {rebuilt.primary}",
-            True,
-            f"{rebuilt.method} in {rebuilt.elapsed_seconds:.1f}s"
-            + (f" (pg_rewind not used: {rebuilt.fallback_reason})" if rebuilt.fallback_reason else ""),
-        )
-
-
-def _other(control: DrillControl, node: PostgresHandle) -> PostgresHandle:
-    """The node that is not ``node`` (the topology has two)."""
-    return next(n for n in control.postgres_nodes() if n.name != node.name)
+        if self.killed is not None:
+            restore_cluster(ctx)

@@ -1,0 +1,204 @@
+"""``DatabaseFailover`` on Patroni: failover, switchover and standby rebuild asked of Patroni's REST API.
+
+Patroni decides and acts (it holds the leader key in etcd, promotes, demotes, rewinds); we only ask it,
+then check what a client sees: the application's multi-host URL reaches the new leader for writes. We
+never promote, fence or restart a PostgreSQL behind Patroni's back. Any deployment that names its Patroni
+REST APIs (the local topology, or ``NEURMATIC_PATRONI_URLS`` in an env file) fails over this way.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+from neurmatic.adapters.patroni import Cluster, Member, PatroniApi, first_cluster
+from neurmatic.adapters.pg_target import PgTarget
+from neurmatic.deployment.failover import (
+    FailoverFailed,
+    FailoverResult,
+    Progress,
+    RebuildResult,
+    no_progress,
+    wait_until,
+)
+from neurmatic.errors import TopologyError
+
+ACTION_TIMEOUT = 90.0  # Patroni answers a failover or switchover once it is done (or failed)
+WRITABLE_TIMEOUT = 60.0
+REJOIN_TIMEOUT = 120.0
+REINIT_TIMEOUT = 900.0  # a base backup of a large database takes a while
+SERVING_STATES = ("running", "streaming")
+
+
+class PatroniFailover:
+    """The three moves of ``DatabaseFailover``, through the Patroni cluster behind ``apis``."""
+
+    def __init__(self, apis: list[PatroniApi], app: PgTarget, *, progress: Progress = no_progress) -> None:
+        self.apis = apis
+        self.app = app
+        self.progress = progress
+
+    def cluster(self) -> Cluster:
+        try:
+            return first_cluster(self.apis)
+        except TopologyError as exc:
+            raise FailoverFailed(exc.message, hint="is Patroni running on the database nodes?") from exc
+
+    def _api(self, member: Member) -> PatroniApi:
+        """The REST API of ``member``, with our credentials (the URL as Patroni advertises it)."""
+        base = self.apis[0]
+        return PatroniApi(member.api_url, base.password, timeout=base.timeout)
+
+    def failover(self) -> FailoverResult:
+        """Promote the synchronous standby (Patroni refuses a candidate that may lack acknowledged
+        commits); the old leader is demoted and rejoins as a replica by itself."""
+        started = time.monotonic()
+        cluster = self.cluster()
+        old = cluster.leader
+        candidate = _failover_candidate(cluster)
+        # No "leader" in the request: with one, Patroni performs a (graceful) switchover instead.
+        body = {"candidate": candidate.name}
+        self.progress(f"patroni: failover to {candidate.name} (leader was {old.name if old else 'none'})")
+        self._act(candidate, "/failover", body)
+        lsn = self._await_writes_on(candidate)
+        old_now = self._old_leader_now(old)
+        return FailoverResult(
+            method="failover",
+            old_primary=old.name if old else "none",
+            new_primary=candidate.name,
+            elapsed_seconds=time.monotonic() - started,
+            old_primary_now=old_now,
+            promoted_at_lsn=lsn,
+            follow_method="patroni" if old_now == "standby" else None,
+            unreplicated_bytes=candidate.lag_bytes,
+        )
+
+    def switchover(self) -> FailoverResult:
+        """Planned: Patroni stops the leader cleanly, waits for the standby to have everything, promotes
+        it and restarts the old leader as its replica."""
+        started = time.monotonic()
+        cluster = self.cluster()
+        old = cluster.leader
+        if old is None:
+            raise FailoverFailed(
+                "a switchover needs a running leader, and the cluster has none",
+                hint="`neurmatic failover db` promotes the standby instead",
+            )
+        candidate = _failover_candidate(cluster)
+        self.progress(f"patroni: switchover from {old.name} to {candidate.name}")
+        self._act(old, "/switchover", {"leader": old.name, "candidate": candidate.name})
+        lsn = self._await_writes_on(candidate)
+        old_now = self._old_leader_now(old)
+        return FailoverResult(
+            method="switchover",
+            old_primary=old.name,
+            new_primary=candidate.name,
+            elapsed_seconds=time.monotonic() - started,
+            old_primary_now=old_now,
+            promoted_at_lsn=lsn,
+            follow_method="patroni" if old_now == "standby" else None,
+            unreplicated_bytes=0,
+        )
+
+    def rebuild_standby(self) -> RebuildResult:
+        """Patroni's reinitialize of every member that does not stream from the leader (a fresh base
+        backup); a member that streams already is left alone."""
+        started = time.monotonic()
+        cluster = self.cluster()
+        leader = cluster.leader
+        if leader is None:
+            raise FailoverFailed(
+                "the cluster has no running leader to rebuild a standby from",
+                hint="`neurmatic failover db` first, or see `neurmatic status`",
+            )
+        lagging = [m for m in cluster.members if not m.is_leader and m.state != "streaming"]
+        if not lagging:
+            names = ", ".join(m.name for m in cluster.members if not m.is_leader) or "no standby"
+            if len(cluster.members) < 2:
+                raise FailoverFailed(
+                    "no standby is a member of the cluster (its Patroni is not running)",
+                    hint="start it with `neurmatic up`",
+                )
+            self.progress(f"{names}: already streaming from {leader.name}; nothing to rebuild")
+            return RebuildResult(names, leader.name, "none", time.monotonic() - started)
+        target = lagging[0]
+        self.progress(f"patroni: reinitialize {target.name} ({target.state}) from {leader.name}")
+        self._act(target, "/reinitialize", {"force": True})
+        seconds = wait_until(
+            lambda: self._member_state(target.name) == "streaming",
+            timeout=REINIT_TIMEOUT,
+            failure=f"{target.name} did not stream from {leader.name} after Patroni's reinitialize",
+            hint=f"see the log of {target.name}'s Patroni",
+        )
+        self.progress(f"{target.name}: streaming from {leader.name} ({seconds:.1f}s)")
+        return RebuildResult(target.name, leader.name, "patroni reinitialize", time.monotonic() - started)
+
+    def _act(self, member: Member, path: str, body: Mapping[str, object]) -> None:
+        try:
+            reply = self._api(member).post(path, body, timeout=ACTION_TIMEOUT)
+        except TopologyError as exc:
+            raise FailoverFailed(exc.message, hint="is that node's Patroni running?") from exc
+        if reply.status not in (200, 202):
+            raise FailoverFailed(
+                f"Patroni refused {path.strip('/')} ({reply.status}): {reply.text.strip()[:300]}",
+                hint="`neurmatic status` shows each node's Patroni state",
+            )
+        self.progress(f"patroni: {reply.text.strip()[:200]}")
+
+    def _member_state(self, name: str) -> str | None:
+        member = self.cluster().member(name)
+        return member.state if member else None
+
+    def _await_writes_on(self, new: Member) -> str:
+        """Wait until the application's own URL writes on ``new``; return its WAL position then."""
+        found: list[str] = []
+
+        def writes_on_new() -> bool:
+            with self.app.connect(autocommit=True) as conn:
+                row = conn.execute(
+                    "SELECT inet_server_port(), NOT pg_is_in_recovery(), pg_current_wal_lsn()::text"
+                ).fetchone()
+            if row and row[0] == new.port and row[1]:
+                found.append(str(row[2]))
+                return True
+            return False
+
+        seconds = wait_until(
+            writes_on_new,
+            timeout=WRITABLE_TIMEOUT,
+            failure=f"the application's DATABASE_URL does not reach {new.name} for writes",
+            hint="check DATABASE_URL lists every node with target_session_attrs=read-write",
+        )
+        self.progress(f"{new.name}: leader, taking writes through the application's URL ({seconds:.1f}s)")
+        return found[-1]
+
+    def _old_leader_now(self, old: Member | None) -> str:
+        """``standby`` once the old leader streams from the new one (Patroni rewinds and restarts it);
+        else what Patroni says it is doing after a while."""
+        if old is None:
+            return "none"
+        try:
+            wait_until(
+                lambda: self._member_state(old.name) == "streaming",
+                timeout=REJOIN_TIMEOUT,
+                failure=f"{old.name} did not rejoin as a streaming standby",
+            )
+        except FailoverFailed:
+            state = self._member_state(old.name)
+            return f"not streaming ({state or 'not a member: its Patroni is down'})"
+        self.progress(f"{old.name}: rejoined as a streaming standby")
+        return "standby"
+
+
+def _failover_candidate(cluster: Cluster) -> Member:
+    """The synchronous standby if there is one streaming, else a streaming replica (Patroni still checks
+    its lag against maximum_lag_on_failover)."""
+    replicas = [m for m in cluster.members if not m.is_leader and m.state in SERVING_STATES]
+    replicas.sort(key=lambda m: m.role != "sync_standby")
+    if not replicas:
+        states = ", ".join(f"{m.name} {m.role} {m.state}" for m in cluster.members) or "no members"
+        raise FailoverFailed(
+            f"no standby that Patroni could promote ({states})",
+            hint="start or rebuild the standby (`neurmatic standby rebuild`) first",
+        )
+    return replicas[0]
