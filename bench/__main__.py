@@ -2,7 +2,8 @@
 ``./dev bench articles ...`` (see bench/articles_load.py), ``./dev bench backup ...`` (bench/backup_bench.py),
 ``./dev bench login ...`` (bench/login_timing.py), ``./dev bench api ...`` (bench/api_bench.py: one API
 process against the Express peer), ``./dev bench floors`` (what uvicorn and a Redis round trip cost here),
-``./dev bench load ...`` (the guide's Locust scenario, bench/load_test.py).
+``./dev bench load ...`` (the guide's Locust scenario, bench/load_test.py), ``./dev bench ha ...`` (the
+PostgreSQL HA drills, each run three times: bench/ha_drills.py).
 
 Runs against a topology that is already up (``./dev up``); only 127.0.0.1 is ever contacted, and every
 loop is bounded by a request count and a time limit.
@@ -117,6 +118,7 @@ SUBCOMMANDS = {
     "api": "bench.api_bench",
     "floors": "bench.floors",
     "backup": "bench.backup_bench",
+    "ha": "bench.ha_drills",
 }
 
 

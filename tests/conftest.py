@@ -64,7 +64,7 @@ class RunningTopology:
 
 @pytest.fixture(scope="session")
 def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningTopology]:
-    for binary, candidates in (("nginx", ["/usr/sbin/nginx"]), ("redis-server", [])):
+    for binary, candidates in (("nginx", ["/usr/sbin/nginx"]), ("redis-server", []), ("etcd", [])):
         require_binary(binary, *candidates)
     require_binary("initdb", *sorted(str(p) for p in Path("/usr/lib/postgresql").glob("*/bin/initdb")))
     with started_topology(tmp_path_factory, "topology") as running:

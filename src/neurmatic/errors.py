@@ -19,7 +19,7 @@ library's exception type.
     │   ├── StateDirError             the state directory is missing, unreadable or incompatible
     │   ├── ServiceStartError         a server did not become ready (says why, and where its log is)
     │   ├── TopologyNotRunningError   a command needs a running topology and there is none
-    │   ├── NodeFenced                a fenced old primary was asked to start  [supervisor.services.postgres]
+    │   ├── PatroniUnreachable        no Patroni REST API answers  [adapters.patroni]
     │   └── DrillError                a drill could not be run  [ops.flows.drills.errors]
     │       ├── DrillPreconditionFailed   the topology is not whole (or not ready) before the drill
     │       └── DrillBusy             another drill is running on this topology

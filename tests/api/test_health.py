@@ -34,7 +34,14 @@ async def test_live_ready_and_health_are_green_on_the_topology(topology: Running
     body = health.json()
     assert health.status_code == 200 and body["success"] is True
     assert body["data"]["status"] == "healthy"
-    assert set(body["data"]["components"]) == {"database", "database_replica", "redis", "sentinel", "queue"}
+    assert set(body["data"]["components"]) == {
+        "database",
+        "database_replica",
+        "redis",
+        "sentinel",
+        "queue",
+        "patroni",
+    }
     assert health.headers["cache-control"] == "no-store"
 
 

@@ -1,9 +1,10 @@
-"""PostgreSQL failover, standby rebuild and switchover, and a Redis failover, on a topology of its own.
+"""PostgreSQL high availability on Patroni, and a Redis failover, on a topology of its own.
 
-The tests run in file order and build on each other, as an operator's night would: the primary dies and
-the standby is promoted (the old primary fenced), the old primary is rebuilt as a standby, a planned
-switchover under a stream of inserts gives the primary role back without losing a commit, and Sentinel
-swaps the Redis master. Measured figures are printed (run with ``-s`` to see them).
+The tests run in file order and build on each other, as an operator's night would: PostgreSQL dies on
+the leader and Patroni promotes the standby with nobody acting; the leader's Patroni itself dies and stays
+dead past its ttl (the split-brain trap) and no acknowledged write is lost; a planned switchover under a
+stream of inserts loses no commit; a standby whose data is damaged is reinitialized; Sentinel swaps the
+Redis master. Measured figures are printed (run with ``-s`` to see them).
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ import psutil
 import psycopg
 import pytest
 
+from neurmatic.adapters.patroni import first_cluster
+from neurmatic.adapters.postgres import accepts_writes
 from neurmatic.adapters.redis import direct, sentinel_command
 from neurmatic.db.url import DatabaseUrl
-from neurmatic.ops.exit_codes import ExitCode
 from neurmatic.private_files import read_env_file
 from neurmatic.supervisor.layout import HOST, SENTINEL_MASTER_NAME
-from neurmatic.supervisor.services.postgres import NodeFenced, app_connection
+from neurmatic.supervisor.services.postgres import PostgresNode, app_connection
 from neurmatic.supervisor.topology import Topology
 from tests.conftest import RunningTopology, started_topology
 from tests.support import bearer, neurmatic, scalar, signed_in_token
@@ -82,18 +84,19 @@ def _roles(topology: RunningTopology) -> dict[str, tuple[str, str]]:
     return {name: (str(s["role"]), str(s["state"])) for name, s in topology.status().items()}
 
 
-def _recent_bulk_write(topology: RunningTopology) -> None:
+def _recent_bulk_write(topology: RunningTopology, leader: PostgresNode) -> None:
     """A few tens of MB written and replayed on the standby just before the failover: pages the promoted
     node must still flush, so its first checkpoint after the promotion (the one that records the new
     timeline in its control file) is still running when `standby rebuild` comes, as on a real database."""
-    with app_connection(topology.state, 1) as primary:
+    standby_index = 3 - leader.index
+    with app_connection(topology.state, leader.index) as primary:
         primary.execute(
             "CREATE TABLE failover_bulk AS SELECT g AS id, repeat('x', 200) AS filler "
             "FROM generate_series(1, 150000) AS g"
         )
         written = primary.execute("SELECT pg_current_wal_lsn()").fetchone()
     deadline = time.monotonic() + 60
-    with app_connection(topology.state, 2) as standby:
+    with app_connection(topology.state, standby_index) as standby:
         while not scalar(standby.execute("SELECT pg_last_wal_replay_lsn() >= %s", written)):
             assert time.monotonic() < deadline, "the standby did not replay the bulk write"
             time.sleep(0.1)
@@ -106,92 +109,6 @@ def _instance_health(topology: RunningTopology, index: int) -> dict[str, Any]:
     return data
 
 
-def test_failover_after_the_primary_is_killed_and_the_old_primary_stays_fenced(
-    own_topology: RunningTopology,
-) -> None:
-    state = own_topology.state
-    auth = _signed_in_user(own_topology)
-    old = Topology(state).postgres[0]
-    assert _roles(own_topology)["postgres-1"] == ("primary", "ready")
-    _recent_bulk_write(own_topology)
-    pid = old.running_pid()
-    assert pid is not None
-    os.killpg(pid, signal.SIGKILL)  # the machine is gone: the postmaster and every backend at once
-    killed_at = time.monotonic()
-
-    result = _cli_json("failover", "db", "--yes", topology=own_topology)
-    written_at = _first_write_through_nginx(own_topology, auth, timeout=60)
-    seconds = written_at - killed_at
-    print(
-        f"\nSIGKILL → first write through nginx: {seconds:.1f}s "
-        f"(the failover command itself: {result['elapsed_seconds']:.1f}s)"
-    )
-    assert (result["old_primary"], result["new_primary"], result["old_primary_now"]) == (
-        "postgres-1",
-        "postgres-2",
-        "fenced",
-    )
-    assert seconds < 30
-    assert (old.data_dir / "neurmatic.fenced").exists()
-
-    # The service runs without a standby: degraded, not unhealthy; the fenced node is why, not a failure.
-    health = neurmatic("health", "--json", state_dir=own_topology.state_dir, check=False)
-    report = json.loads(health.stdout)
-    checks = {check["name"]: check for check in report["checks"]}
-    assert checks["postgres-1"]["status"] == "degraded", checks["postgres-1"]
-    assert "fenced" in checks["postgres-1"]["detail"] and "standby rebuild" in checks["postgres-1"]["detail"]
-    assert checks["postgres-2"]["status"] == "up", checks["postgres-2"]
-    assert health.returncode == ExitCode.DEGRADED and report["status"] == "degraded", report
-
-    # `up` brings everything else up but never the fenced node: one primary, and it says what to do.
-    up = neurmatic("up", state_dir=own_topology.state_dir)
-    assert "postgres-1: not started" in up.stderr and "neurmatic standby rebuild" in up.stderr
-    roles = _roles(own_topology)
-    assert roles["postgres-1"] == ("fenced", "stopped") and roles["postgres-2"] == ("primary", "ready")
-    with pytest.raises(NodeFenced, match="must not start as a primary"):
-        Topology(state).postgres[0].start()
-    assert Topology(state).postgres[0].running_pid() is None
-    again = neurmatic("failover", "db", "--yes", state_dir=own_topology.state_dir, check=False)
-    assert again.returncode == ExitCode.FAILOVER_FAILED
-    assert "already the primary" in again.stderr and "standby rebuild" in again.stderr
-
-
-def test_rebuild_makes_the_fenced_node_a_streaming_standby_again(own_topology: RunningTopology) -> None:
-    state = own_topology.state
-    result = _cli_json("standby", "rebuild", topology=own_topology)
-    print(f"\nstandby rebuild: {result['method']} in {result['elapsed_seconds']:.1f}s")
-    assert result["fallback_reason"] is None, result["fallback_reason"]
-    assert (result["node"], result["primary"], result["method"]) == ("postgres-1", "postgres-2", "pg_rewind")
-    assert not (Topology(state).postgres[0].data_dir / "neurmatic.fenced").exists()
-    assert _roles(own_topology)["postgres-1"] == ("standby", "ready")
-    with own_topology.superuser(node=2) as primary:
-        row = primary.execute(
-            "SELECT state FROM pg_stat_replication WHERE application_name = 'postgres_1'"
-        ).fetchone()
-    assert row == ("streaming",)
-
-    # Every API instance sees the rebuilt standby within seconds (not when its pool recycles).
-    deadline = time.monotonic() + 20
-    for index in (1, 2):
-        while (replica := _instance_health(own_topology, index)["components"]["database_replica"])[
-            "role"
-        ] != "standby":
-            assert time.monotonic() < deadline, f"backend-{index} still reports {replica}"
-            time.sleep(0.2)
-        assert replica["status"] == "up" and replica["streaming"] is True, replica
-
-    marker = f"rebuilt-{uuid.uuid4().hex[:8]}"
-    with app_connection(state, 2) as primary:
-        primary.execute("CREATE TABLE IF NOT EXISTS failover_probe (id bigint PRIMARY KEY, note text)")
-        primary.execute("INSERT INTO failover_probe VALUES (0, %s)", (marker,))
-    deadline = time.monotonic() + 15
-    with app_connection(state, 1) as standby:
-        while not standby.execute("SELECT 1 FROM failover_probe WHERE note = %s", (marker,)).fetchone():
-            assert time.monotonic() < deadline, "the row written on the new primary never reached the standby"
-            time.sleep(0.1)
-    assert _cli_json("standby", "rebuild", topology=own_topology)["method"] == "none"
-
-
 class InsertStream:
     """Commits numbered inserts through the application's multi-host DATABASE_URL, reconnecting after
     any error; remembers only the ids whose COMMIT was acknowledged."""
@@ -199,13 +116,16 @@ class InsertStream:
     def __init__(self, topology: RunningTopology) -> None:
         url = read_env_file(topology.state_dir / "app.env")["DATABASE_URL"]
         self.dsn = DatabaseUrl.parse(url).driver_dsn()
+        with psycopg.connect(self.dsn, autocommit=True) as conn:  # each stream numbers after the last
+            conn.execute("CREATE TABLE IF NOT EXISTS failover_probe (id bigint PRIMARY KEY, note text)")
+            self.first_id = int(scalar(conn.execute("SELECT COALESCE(max(id), 0) + 1 FROM failover_probe")))
         self.committed: list[tuple[int, float]] = []
         self.errors = 0
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        next_id = 1
+        next_id = self.first_id
         conn: psycopg.Connection[Any] | None = None
         while not self.stop.is_set():
             try:
@@ -229,8 +149,129 @@ class InsertStream:
         return max((b - a for a, b in itertools.pairwise(times)), default=0.0)
 
 
-def test_switchover_under_a_stream_of_inserts_loses_no_commit(own_topology: RunningTopology) -> None:
+def _leader(topology: RunningTopology) -> PostgresNode:
+    """The node Patroni names the leader (it must be one that runs)."""
+    topo = Topology(topology.state)
+    leader = first_cluster([node.api for node in topo.postgres]).leader
+    assert leader is not None, "Patroni names no running leader"
+    return next(node for node in topo.postgres if node.name == leader.name)
+
+
+def _other(topology: RunningTopology, node: PostgresNode) -> PostgresNode:
+    return next(n for n in Topology(topology.state).postgres if n.name != node.name)
+
+
+def _await_whole(topology: RunningTopology, timeout: float = 90) -> float:
+    """Wait until Patroni reports a running leader and every other member streaming, one of them its
+    synchronous standby (until then Patroni would promote nobody); the seconds taken."""
+    started = time.monotonic()
+    while True:
+        cluster = first_cluster([node.api for node in Topology(topology.state).postgres])
+        others = [m for m in cluster.members if not m.is_leader]
+        streaming = others and all(m.state == "streaming" for m in others)
+        if cluster.leader is not None and streaming and any(m.role == "sync_standby" for m in others):
+            return time.monotonic() - started
+        assert time.monotonic() - started < timeout, f"the cluster is not whole: {cluster}"
+        time.sleep(0.2)
+
+
+def _assert_nothing_lost(topology: RunningTopology, stream: InsertStream) -> None:
+    committed = {row_id for row_id, _ in stream.committed}
+    leader = _leader(topology)
+    with app_connection(topology.state, leader.index) as primary:
+        present = {row[0] for row in primary.execute("SELECT id FROM failover_probe WHERE id > 0")}
+    assert committed <= present, f"acknowledged commits lost: {sorted(committed - present)[:20]}"
+
+
+def test_patroni_fails_over_by_itself_when_postgres_dies_on_the_leader(own_topology: RunningTopology) -> None:
+    auth = _signed_in_user(own_topology)
+    old = _leader(own_topology)
+    assert _roles(own_topology)[old.name] == ("primary", "ready")
+    _recent_bulk_write(own_topology, old)
+    stream = InsertStream(own_topology)
+    stream.thread.start()
+    try:
+        _await_commits(stream, 20)
+        postmaster = old.postmaster_pid()
+        assert postmaster is not None
+        os.killpg(os.getpgid(postmaster), signal.SIGKILL)  # the database and every backend at once
+        killed_at = time.monotonic()
+        # Nobody runs a command: Patroni notices, gives up the key, the synchronous standby takes it.
+        written_at = _first_write_through_nginx(own_topology, auth, timeout=60)
+        _await_commits(stream, len(stream.committed) + 20)
+    finally:
+        stream.stop.set()
+        stream.thread.join(timeout=10)
+    seconds = written_at - killed_at
+    new = _leader(own_topology)
+    print(
+        f"\npostmaster SIGKILL → first write through nginx: {seconds:.2f}s ({old.name} → {new.name}); "
+        f"{len(stream.committed)} commits, longest pause {stream.longest_gap():.2f}s"
+    )
+    assert new.name != old.name and seconds < 10
+    _assert_nothing_lost(own_topology, stream)
+    rejoin = _await_whole(own_topology)  # Patroni rewinds the old leader into a replica by itself
+    print(f"{old.name} streams again {rejoin:.1f}s later")
+    assert _roles(own_topology)[old.name] == ("standby", "ready")
+
+    report = json.loads(neurmatic("health", "--json", state_dir=own_topology.state_dir, check=False).stdout)
+    checks = {check["name"]: check for check in report["checks"]}
+    assert checks["patroni"]["status"] == "up" and f"leader {new.name}" in checks["patroni"]["detail"], checks
+
+
+def test_a_dead_patroni_left_dead_past_its_ttl_loses_no_acknowledged_write(
+    own_topology: RunningTopology,
+) -> None:
+    """The split-brain trap: the leader's Patroni dies (kept dead here by a hold file, as if restarting
+    failed) while its PostgreSQL runs on. The key expires, the standby is promoted; the orphaned old
+    primary still accepts connections, but with synchronous replication it acknowledges no commit; once
+    Patroni is back it demotes its node and every acknowledged write is on the new primary."""
     state = own_topology.state
+    _await_whole(own_topology)
+    old = _leader(own_topology)
+    new = _other(own_topology, old)
+    stream = InsertStream(own_topology)
+    stream.thread.start()
+    hold = state.paths.hold(old.name)
+    try:
+        _await_commits(stream, 20)
+        hold.touch()  # the watcher leaves the node alone
+        pid = old.running_pid()
+        assert pid is not None and old.postmaster_pid() is not None
+        os.kill(pid, signal.SIGKILL)  # Patroni alone: its postmaster runs in a session of its own
+        killed_at = time.monotonic()
+        assert old.postmaster_pid() is not None, "the postmaster must outlive its Patroni"
+        deadline = killed_at + 60
+        while not accepts_writes(new.endpoint):
+            assert time.monotonic() < deadline, f"{new.name} was not promoted after the ttl"
+            time.sleep(0.2)
+        promoted_after = time.monotonic() - killed_at
+        orphan_writable = accepts_writes(old.endpoint)  # the trap: two nodes out of recovery
+        acknowledged_at_promotion = len(stream.committed)
+        time.sleep(3)  # the orphan keeps its clients; they must get no acknowledgement from it
+        acknowledged_by_orphan = len(stream.committed) - acknowledged_at_promotion
+        hold.unlink()  # the watcher restarts Patroni, which demotes its node
+        _await_commits(stream, len(stream.committed) + 20, timeout=90)
+    finally:
+        hold.unlink(missing_ok=True)
+        stream.stop.set()
+        stream.thread.join(timeout=30)
+    print(
+        f"\nPatroni of {old.name} dead: {new.name} promoted {promoted_after:.1f}s later (ttl 20 s); "
+        f"orphan writable then: {orphan_writable}; "
+        f"commits it acknowledged meanwhile: {acknowledged_by_orphan}; "
+        f"{len(stream.committed)} commits in all, {stream.errors} failed attempts"
+    )
+    assert promoted_after >= 10, "promoted before the leader key could expire"
+    _assert_nothing_lost(own_topology, stream)
+    _await_whole(own_topology)
+    assert _leader(own_topology).name == new.name
+
+
+def test_switchover_under_a_stream_of_inserts_loses_no_commit(own_topology: RunningTopology) -> None:
+    _await_whole(own_topology)
+    old = _leader(own_topology)
+    new = _other(own_topology, old)
     stream = InsertStream(own_topology)
     stream.thread.start()
     try:
@@ -246,17 +287,14 @@ def test_switchover_under_a_stream_of_inserts_loses_no_commit(own_topology: Runn
         f"{stream.longest_gap():.1f}s; {len(stream.committed)} commits, {stream.errors} failed attempts"
     )
     assert (result["old_primary"], result["new_primary"], result["old_primary_now"]) == (
-        "postgres-2",
-        "postgres-1",
+        old.name,
+        new.name,
         "standby",
     )
     assert before >= 20 and len(stream.committed) >= before + 20, "the stream must run before and after"
-    committed = {row_id for row_id, _ in stream.committed}
-    with app_connection(state, 1) as primary:
-        present = {row[0] for row in primary.execute("SELECT id FROM failover_probe WHERE id > 0")}
-    assert committed <= present, f"lost commits: {sorted(committed - present)[:20]}"
+    _assert_nothing_lost(own_topology, stream)
     roles = _roles(own_topology)
-    assert roles["postgres-1"] == ("primary", "ready") and roles["postgres-2"] == ("standby", "ready")
+    assert roles[new.name] == ("primary", "ready") and roles[old.name] == ("standby", "ready")
 
 
 def _await_commits(stream: InsertStream, count: int, timeout: float = 30) -> None:
@@ -266,30 +304,32 @@ def _await_commits(stream: InsertStream, count: int, timeout: float = 30) -> Non
         time.sleep(0.05)
 
 
-def test_rebuild_falls_back_to_a_base_backup_when_the_standby_cannot_be_rewound(
+def test_standby_rebuild_reinitializes_a_damaged_standby_through_patroni(
     own_topology: RunningTopology,
 ) -> None:
     state = own_topology.state
-    broken = Topology(state).postgres[1]
-    broken.stop()
-    (broken.data_dir / "global" / "pg_control").unlink()  # a damaged disk: pg_rewind cannot work on it
+    assert _cli_json("standby", "rebuild", topology=own_topology)["method"] == "none"  # it streams
+    leader = _leader(own_topology)
+    broken = _other(own_topology, leader)
+    broken.stop()  # Patroni stops its PostgreSQL with it
+    (broken.data_dir / "global" / "pg_control").unlink()  # a damaged disk: this data cannot start
+    broken.start()  # Patroni runs, its PostgreSQL cannot: a member that does not stream
     result = _cli_json("standby", "rebuild", topology=own_topology)
-    print(f"\nstandby rebuild by base backup: {result['elapsed_seconds']:.1f}s ({result['fallback_reason']})")
-    assert (result["node"], result["method"]) == ("postgres-2", "pg_basebackup")
-    assert "pg_controldata" in result["fallback_reason"]
-    assert (
-        not broken.data_dir.with_name("2.partial").exists()
-        and not broken.data_dir.with_name("2.old").exists()
+    print(f"\nstandby rebuild (Patroni reinitialize): {result['elapsed_seconds']:.1f}s")
+    assert (result["node"], result["primary"], result["method"]) == (
+        broken.name,
+        leader.name,
+        "patroni reinitialize",
     )
     marker = f"cloned-{uuid.uuid4().hex[:8]}"
-    with app_connection(state, 1) as primary:
+    with app_connection(state, leader.index) as primary:
         primary.execute("INSERT INTO failover_probe VALUES (-1, %s)", (marker,))
     deadline = time.monotonic() + 15
-    with app_connection(state, 2) as standby:
+    with app_connection(state, broken.index) as standby:
         while not standby.execute("SELECT 1 FROM failover_probe WHERE note = %s", (marker,)).fetchone():
             assert time.monotonic() < deadline, "the rebuilt standby does not replay"
             time.sleep(0.1)
-    assert _roles(own_topology)["postgres-2"] == ("standby", "ready")
+    assert _roles(own_topology)[broken.name] == ("standby", "ready")
 
 
 def test_redis_failover_swaps_the_master_and_every_sentinel_agrees(own_topology: RunningTopology) -> None:

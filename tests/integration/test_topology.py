@@ -40,7 +40,13 @@ def _app_conn(topology: RunningTopology, index: int) -> psycopg.Connection[tuple
 
 def test_status_json_lists_every_service_ready_with_its_role(topology: RunningTopology) -> None:
     services = topology.status()
+    etcd = {name: services.pop(name)["role"] for name in ("etcd-1", "etcd-2", "etcd-3")}
+    assert sorted(etcd.values()) == ["follower", "follower", "leader"], etcd
     assert {name: s["role"] for name, s in services.items()} == EXPECTED_ROLES
+    # Patroni's own view of each PostgreSQL node: its role, state, timeline and the standby's lag.
+    assert services["postgres-1"]["detail"].startswith("postgres-1 leader running timeline ")
+    assert services["postgres-2"]["detail"].startswith("postgres-2 sync_standby streaming timeline ")
+    assert services["postgres-2"]["detail"].endswith(" B")
     assert all(s["state"] == "ready" and s["pid"] for s in services.values()), services
     assert all(s["host"] == "127.0.0.1" for s in services.values())
 
@@ -76,6 +82,10 @@ def test_health_through_nginx_is_healthy_and_reaches_both_backends(
     }
     assert components["sentinel"]["reachable"] == 3 and components["sentinel"]["quorum_ok"] is True
     assert components["queue"]["workers"] == 1
+    patroni = components["patroni"]
+    assert patroni["status"] == "up" and patroni["leader"] == "postgres-1" and patroni["paused"] is False
+    roles = {m["name"]: (m["role"], m["state"]) for m in patroni["members"]}
+    assert roles == {"postgres-1": ("leader", "running"), "postgres-2": ("sync_standby", "streaming")}
     assert all("latency_ms" in c for c in components.values())
     assert instances == {"backend-1", "backend-2"}
 
@@ -289,7 +299,7 @@ def test_down_stops_everything_and_up_finds_the_data_again(topology: RunningTopo
             assert time.monotonic() < deadline, "the standby did not catch up after restart"
             time.sleep(0.1)
     assert {name: s["state"] for name, s in topology.status().items()} == dict.fromkeys(
-        EXPECTED_ROLES, "ready"
+        [*EXPECTED_ROLES, "etcd-1", "etcd-2", "etcd-3"], "ready"
     )
 
 

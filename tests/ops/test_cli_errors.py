@@ -33,6 +33,16 @@ def test_a_state_dir_from_an_incompatible_version_is_refused(tmp_path: Path) -> 
     assert "made by neurmatic 9.9.9" in result.stderr and "--state-dir" in result.stderr
 
 
+def test_a_state_dir_from_before_patroni_is_refused_with_the_way_across(tmp_path: Path) -> None:
+    (tmp_path / "topology.json").write_text(json.dumps({"format": 1, "created_by": "0.1.0", "base_port": 1}))
+    (tmp_path / "secrets.env").write_text("")
+    for command in ("status", "up"):
+        result = neurmatic(command, state_dir=tmp_path, check=False)
+        assert result.returncode == ExitCode.STATE_DIR, result.stderr
+        assert "before PostgreSQL ran under Patroni" in result.stderr
+        assert "neurmatic backup" in result.stderr and "neurmatic restore" in result.stderr
+
+
 def test_up_names_the_port_in_use_and_how_to_move(tmp_path: Path) -> None:
     base = free_base_port()
     with socket.socket() as blocker:

@@ -228,8 +228,6 @@ def test_redis_failover_through_the_sentinels_of_the_env_file(prepared: Prepared
 @pytest.mark.parametrize(
     "command",
     [
-        ("standby", "rebuild"),
-        ("failover", "db", "--yes"),
         ("deploy", "v2"),
         ("drill", "db-failure", "--yes"),
         ("scale", "api", "3"),
@@ -241,6 +239,15 @@ def test_what_needs_process_control_is_refused_with_exit_3(
     result = prepared.run(*command)
     assert result.returncode == ExitCode.CONFIGURATION, result.stdout + result.stderr
     assert "control of the servers' processes" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", [("standby", "rebuild"), ("failover", "db", "--yes")])
+def test_database_failover_without_patroni_urls_says_how_to_name_them(
+    prepared: Prepared, command: tuple[str, ...]
+) -> None:
+    result = prepared.run(*command)
+    assert result.returncode == ExitCode.CONFIGURATION, result.stdout + result.stderr
+    assert "names no Patroni REST API" in result.stderr and "NEURMATIC_PATRONI_URLS" in result.stderr
 
 
 def test_no_deployment_anywhere_says_how_to_name_one(tmp_path: Path) -> None:

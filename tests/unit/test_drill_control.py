@@ -19,6 +19,7 @@ from neurmatic.deployment.drills import (
     ServiceHandle,
     ServiceState,
 )
+from neurmatic.deployment.failover import FailoverFailed
 from neurmatic.ops.flows.drills.context import DrillContext
 from neurmatic.ops.flows.drills.errors import DrillPreconditionFailed
 from neurmatic.ops.flows.drills.registry import get_scenario
@@ -51,13 +52,15 @@ class FakeService:
 class FakePostgres(FakeService):
     primary: bool = False
     streaming_to: set[str] = field(default_factory=set)
-    fenced: bool = False
 
-    def fence_reason(self) -> str:
-        return "fenced by a test"
+    def postmaster_pid(self) -> int | None:
+        return self.pid
 
-    def answers(self) -> bool:
-        return self.pid is not None
+    def kill_postmaster(self) -> int | None:
+        return self.kill()
+
+    def patroni_state(self) -> str | None:
+        return "leader running" if self.primary else "replica streaming"
 
     def takes_writes(self) -> bool:
         return self.primary and self.pid is not None
@@ -67,11 +70,20 @@ class FakePostgres(FakeService):
 
 
 @dataclass
+class FakeEtcd(FakeService):
+    leader: bool = False
+
+    def role(self) -> str | None:
+        return None if self.pid is None else "leader" if self.leader else "follower"
+
+
+@dataclass
 class FakeControl:
     states: list[ServiceState]
     watcher: bool = True
     apis: list[ServiceHandle] = field(default_factory=list)
     postgres: list[PostgresHandle] = field(default_factory=list)
+    etcd: list[FakeEtcd] = field(default_factory=list)
     location: str = "/nowhere"
     reports_dir: Path = Path("/nowhere/drills")
 
@@ -87,13 +99,25 @@ class FakeControl:
     def postgres_nodes(self) -> list[PostgresHandle]:
         return self.postgres
 
+    def etcd_members(self) -> list[FakeEtcd]:
+        return self.etcd
+
     def postgres_primary(self) -> PostgresHandle:
-        return next(n for n in self.postgres if n.takes_writes())
+        primary = next((n for n in self.postgres if n.takes_writes()), None)
+        if primary is None:
+            raise FailoverFailed("no PostgreSQL node takes writes")
+        return primary
+
+
+@dataclass
+class FakeDeployment:
+    patroni_urls: tuple[str, ...] = ()  # no HA engine to ask: the servers' own answers decide
 
 
 @dataclass
 class FakeContext:
     control: FakeControl
+    deployment: FakeDeployment = field(default_factory=FakeDeployment)
 
 
 def as_control(control: FakeControl) -> DrillControl:
@@ -129,4 +153,18 @@ def test_db_failure_needs_the_standby_streaming_from_the_primary() -> None:
     with pytest.raises(DrillPreconditionFailed, match="not streaming"):
         get_scenario("db-failure").check_ready(as_context(control))
     primary.streaming_to.add("postgres-2")
-    get_scenario("db-failure").check_ready(as_context(control))
+    for name in ("db-failure", "patroni-failure", "switchover"):
+        get_scenario(name).check_ready(as_context(control))
+    primary.pid = None  # the leader's database is down: nothing to fail over from on purpose
+    with pytest.raises(DrillPreconditionFailed, match="no PostgreSQL node takes writes"):
+        get_scenario("switchover").check_ready(as_context(control))
+
+
+def test_etcd_failure_needs_every_member_healthy_and_one_leader() -> None:
+    primary = FakePostgres("postgres-1", primary=True, streaming_to={"postgres-2"})
+    members = [FakeEtcd("etcd-1", leader=True), FakeEtcd("etcd-2"), FakeEtcd("etcd-3", pid=None)]
+    control = FakeControl([], postgres=[primary, FakePostgres("postgres-2")], etcd=members)
+    with pytest.raises(DrillPreconditionFailed, match="etcd cluster is not whole"):
+        get_scenario("etcd-failure").check_ready(as_context(control))
+    members[2].ensure_running()
+    get_scenario("etcd-failure").check_ready(as_context(control))

@@ -14,7 +14,6 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from neurmatic.adapters.commands import run
 from neurmatic.errors import MissingBinaryError, TopologyError
 
 if TYPE_CHECKING:  # psycopg is imported by the functions that connect: `neurmatic status` never does
@@ -154,76 +153,7 @@ def ensure_database(endpoint: PgEndpoint, name: str, owner: str) -> None:
         )
 
 
-# --- failover: promotion, control data, rewind, replication slots -------------------------------------
-
-
-def parse_lsn(text: str) -> int:
-    """``"0/3000060"`` → the byte position it names (LSNs compare as integers, not as text)."""
-    high, sep, low = text.strip().partition("/")
-    if not sep:
-        raise ValueError(f"not an LSN: {text!r}")
-    return (int(high, 16) << 32) | int(low, 16)
-
-
-def format_lsn(value: int) -> str:
-    return f"{value >> 32:X}/{value & 0xFFFFFFFF:X}"
-
-
-@dataclass(frozen=True)
-class ControlData:
-    """The few ``pg_controldata`` facts failover decisions rest on (read from a *stopped* node)."""
-
-    cluster_state: str
-    checkpoint_lsn: int
-    timeline: int
-    data_checksums: bool
-    wal_log_hints: bool
-
-    @property
-    def cleanly_shut_down(self) -> bool:
-        """True after a fast/smart shutdown: the last record is the shutdown checkpoint."""
-        return self.cluster_state == "shut down"
-
-    @property
-    def rewindable(self) -> bool:
-        """pg_rewind needs hint-bit changes WAL-logged: data checksums (our initdb) or wal_log_hints."""
-        return self.data_checksums or self.wal_log_hints
-
-    @classmethod
-    def parse(cls, text: str) -> ControlData:
-        fields = {}
-        for line in text.splitlines():
-            key, sep, value = line.partition(":")
-            if sep:
-                fields[key.strip()] = value.strip()
-        try:
-            return cls(
-                cluster_state=fields["Database cluster state"],
-                checkpoint_lsn=parse_lsn(fields["Latest checkpoint location"]),
-                timeline=int(fields["Latest checkpoint's TimeLineID"]),
-                data_checksums=fields.get("Data page checksum version", "0") != "0",
-                wal_log_hints=fields.get("wal_log_hints setting", "off") == "on",
-            )
-        except (KeyError, ValueError) as exc:
-            raise TopologyError(f"unexpected pg_controldata output (missing or bad {exc})") from exc
-
-
-def read_controldata(data_dir: Path, *, user: str | None) -> ControlData:
-    """``pg_controldata`` of ``data_dir`` (C locale, so the labels parse), run as the data's owner."""
-    result = run(
-        [pg_binary("pg_controldata"), "-D", data_dir], user=user, env={"LC_ALL": "C", "LANG": "C"}, timeout=30
-    )
-    return ControlData.parse(result.stdout)
-
-
-def promote(endpoint: PgEndpoint, *, timeout: int = 60) -> None:
-    """``pg_promote()`` on a standby, waiting until it has left recovery."""
-    rows = query(endpoint, "SELECT pg_promote(true, %s)", (timeout,))
-    if not rows or not rows[0][0]:
-        raise TopologyError(
-            f"PostgreSQL at {endpoint.host}:{endpoint.port} did not finish promotion within {timeout}s",
-            hint="see its log; promotion continues in the background and may still complete",
-        )
+# --- replication: what a node says of its role and its standbys --------------------------------------
 
 
 def accepts_writes(endpoint: PgEndpoint, *, timeout: float = 2.0) -> bool:
@@ -238,62 +168,9 @@ def accepts_writes(endpoint: PgEndpoint, *, timeout: float = 2.0) -> bool:
         return False
 
 
-def replay_lsn(endpoint: PgEndpoint) -> int | None:
-    """How far a standby has replayed (None on a primary, or before it replayed anything)."""
-    rows = query(endpoint, "SELECT pg_last_wal_replay_lsn()::text")
-    return parse_lsn(rows[0][0]) if rows and rows[0][0] else None
-
-
-def current_wal_lsn(endpoint: PgEndpoint) -> int:
-    """Where a primary's WAL ends now."""
-    rows = query(endpoint, "SELECT pg_current_wal_lsn()::text")
-    return parse_lsn(rows[0][0])
-
-
 def replication_state(endpoint: PgEndpoint, application_name: str) -> str | None:
     """The walsender state for one standby (``streaming``, ``catchup``, ...), None when not connected."""
     rows = query(
         endpoint, "SELECT state FROM pg_stat_replication WHERE application_name = %s", (application_name,)
     )
     return str(rows[0][0]) if rows else None
-
-
-def ensure_physical_slot(endpoint: PgEndpoint, name: str) -> bool:
-    """Create the physical slot ``name`` reserving WAL from now on, unless it exists. True if created."""
-    if query(endpoint, "SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (name,)):
-        return False
-    query(endpoint, "SELECT pg_create_physical_replication_slot(%s, true)", (name,))
-    return True
-
-
-def drop_inactive_slots(endpoint: PgEndpoint) -> list[str]:
-    """Drop every slot nobody uses (a standby's leftovers from its primary days hold WAL forever)."""
-    rows = query(
-        endpoint,
-        "SELECT slot_name, pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE NOT active",
-    )
-    return [str(row[0]) for row in rows]
-
-
-def rewind(target_data: Path, source: PgEndpoint, *, user: str | None, timeout: float = 600) -> str:
-    """``pg_rewind`` ``target_data`` (a stopped node) onto ``source``; the password travels in the
-    environment, never in argv. Returns pg_rewind's output.
-
-    pg_rewind learns the source's timeline from its control file, which a promoted standby rewrites only
-    at its first checkpoint after the promotion (a spread one: seconds to minutes later). Until then
-    pg_rewind sees both nodes on the old timeline, says "no rewind required" and changes nothing; the
-    node, whose WAL runs past the fork (its own crash recovery wrote a checkpoint there), then refuses
-    the new timeline forever ("forked off ... before current recovery point"). So the source checkpoints
-    first, as the PostgreSQL documentation asks for a freshly promoted source."""
-    query(source, "CHECKPOINT")
-    conninfo = (
-        f"host={source.host} port={source.port} user={source.user} dbname={source.dbname} connect_timeout=5"
-    )
-    result = run(
-        [pg_binary("pg_rewind"), "--target-pgdata", target_data, "--source-server", conninfo],
-        env={"PGPASSWORD": source.password, "LC_ALL": "C"},
-        user=user,
-        timeout=timeout,
-        cwd=target_data.parent,
-    )
-    return result.stdout + result.stderr

@@ -3,7 +3,7 @@
 ``neurmatic status`` asks every server of the topology at once and should answer in a blink. The full
 clients (redis-py, httpx, psycopg) cost more to import (~0.4 s together) than the round trips they make
 here, so the probes speak the servers' protocols directly: RESP for Redis and Sentinel (a pipelined
-AUTH and the command), HTTP/1.1 for the API and nginx, and PostgreSQL's own ``psql`` for a query.
+AUTH and the command) and HTTP/1.1 for the API, nginx, etcd and Patroni (``adapters/patroni.py``).
 """
 
 from __future__ import annotations
@@ -11,9 +11,7 @@ from __future__ import annotations
 import http.client
 import socket
 import ssl
-import subprocess
 from collections.abc import Sequence
-from pathlib import Path
 from typing import BinaryIO
 
 from neurmatic.errors import NeurmaticError
@@ -92,41 +90,3 @@ def http_status(
         return response.status
     finally:
         conn.close()
-
-
-def psql_scalar(
-    psql: Path, host: str, port: int, user: str, password: str, query: str, *, timeout: float = 2.0
-) -> str:
-    """One value of ``query``, asked with PostgreSQL's own client (the password through the environment,
-    never the command line). ProbeError when the server refuses or does not answer in time."""
-    env = {
-        "PGPASSWORD": password,
-        "PGCONNECT_TIMEOUT": str(max(1, round(timeout))),
-        "PGAPPNAME": "neurmatic-probe",
-    }
-    argv = [
-        str(psql),
-        "-X",
-        "-A",
-        "-t",
-        "-w",
-        "-h",
-        host,
-        "-p",
-        str(port),
-        "-U",
-        user,
-        "-d",
-        "postgres",
-        "-c",
-        query,
-    ]
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout + 1, env=env, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise ProbeError(f"{host}:{port} did not answer within {timeout:g}s") from exc
-    if done.returncode != 0:
-        raise ProbeError(
-            done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"psql exited {done.returncode}"
-        )
-    return done.stdout.strip()

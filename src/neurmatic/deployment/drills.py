@@ -72,10 +72,6 @@ class PostgresHandle(ServiceHandle, Protocol):
         """The agent's role and state of this node (``leader running``…), None when it does not answer."""
         ...
 
-    def answers(self) -> bool:
-        """It accepts connections now (False, never an exception, when it does not)."""
-        ...
-
     def takes_writes(self) -> bool:
         """It runs and accepts writes (it is a primary)."""
         ...

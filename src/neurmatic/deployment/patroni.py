@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
-from neurmatic.adapters.patroni import Cluster, Member, PatroniApi, first_cluster
+from neurmatic.adapters.patroni import Cluster, Member, PatroniApi, PatroniUnreachable, first_cluster
 from neurmatic.adapters.pg_target import PgTarget
 from neurmatic.deployment.failover import (
     FailoverFailed,
@@ -22,11 +22,13 @@ from neurmatic.deployment.failover import (
     wait_until,
 )
 from neurmatic.errors import TopologyError
+from neurmatic.polling import poll
 
 ACTION_TIMEOUT = 90.0  # Patroni answers a failover or switchover once it is done (or failed)
 WRITABLE_TIMEOUT = 60.0
 REJOIN_TIMEOUT = 120.0
 REINIT_TIMEOUT = 900.0  # a base backup of a large database takes a while
+REACH_TIMEOUT = 15.0  # a Patroni just (re)started opens its REST API within a second or two
 SERVING_STATES = ("running", "streaming")
 
 
@@ -134,10 +136,21 @@ class PatroniFailover:
         return RebuildResult(target.name, leader.name, "patroni reinitialize", time.monotonic() - started)
 
     def _act(self, member: Member, path: str, body: Mapping[str, object]) -> None:
-        try:
-            reply = self._api(member).post(path, body, timeout=ACTION_TIMEOUT)
-        except TopologyError as exc:
-            raise FailoverFailed(exc.message, hint="is that node's Patroni running?") from exc
+        """POST ``body`` to ``member``'s Patroni; a Patroni still starting (its port not open yet) is
+        given a few seconds, a refusal is an error in Patroni's words."""
+        api = self._api(member)
+        polled = poll(
+            lambda: api.post(path, body, timeout=ACTION_TIMEOUT),
+            timeout=REACH_TIMEOUT,
+            interval=0.5,
+            catch=(PatroniUnreachable,),
+        )
+        if not polled.done or polled.value is None:
+            raise FailoverFailed(
+                f"{member.name}'s Patroni at {member.api_url} does not answer ({polled.why})",
+                hint="is that node's Patroni running? see `neurmatic status`",
+            ) from polled.last_error
+        reply = polled.value
         if reply.status not in (200, 202):
             raise FailoverFailed(
                 f"Patroni refused {path.strip('/')} ({reply.status}): {reply.text.strip()[:300]}",

@@ -10,7 +10,7 @@ import contextlib
 import os
 import signal
 
-from neurmatic.adapters.postgres import accepts_writes, is_in_recovery, replication_state
+from neurmatic.adapters.postgres import accepts_writes, replication_state
 from neurmatic.adapters.redis import direct, sentinel_command
 from neurmatic.deployment.drills import ProcessIdentity
 from neurmatic.supervisor.layout import HOST, SENTINEL_MASTER_NAME
@@ -77,13 +77,6 @@ class LocalPostgres(LocalService):
             else:
                 os.killpg(group, signal.SIGKILL)
         return pid
-
-    def answers(self) -> bool:
-        try:
-            is_in_recovery(self.node.endpoint, timeout=1.0)
-            return True
-        except Exception:  # a crashed server refuses connections: that is the answer
-            return False
 
     def takes_writes(self) -> bool:
         try:

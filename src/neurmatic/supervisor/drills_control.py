@@ -108,10 +108,16 @@ class LocalDrills:
 
     def destroy(self) -> None:
         watcher = Watcher(self.state).pidfile.running_pid()
+        # Patroni's postmasters run in sessions of their own: a kill of Patroni's group leaves them.
+        postmasters = [node.postmaster_pid() for node in self.topology.postgres]
         for pid in [watcher, *(s.running_pid() for s in self.topology.services())]:
             if pid is not None:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(pid, signal.SIGKILL)
+        for pid in postmasters:
+            if pid is not None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(os.getpgid(pid), signal.SIGKILL)
         shutil.rmtree(self.state.paths.root)
 
     def rebuild(self, vault: Path, progress: Progress) -> Deployment:

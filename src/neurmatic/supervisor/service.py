@@ -81,6 +81,11 @@ class Service(ABC):
     def prepare(self) -> None:  # noqa: B027 - optional hook: most servers need no preparation
         """Create data directories and configs on first start; leave an existing node's files alone."""
 
+    def fence_orphans(self) -> str | None:
+        """Called when the server died and could not be restarted: stop what it left running that must
+        not run unsupervised; say what was done (None: nothing)."""
+        return None
+
     def environment(self) -> dict[str, str]:
         return {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),

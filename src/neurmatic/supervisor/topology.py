@@ -111,6 +111,8 @@ class Topology:
             "REDIS_SENTINELS": ",".join(f"{HOST}:{ports.sentinel(i)}" for i in (1, 2, 3)),
             "REDIS_SENTINEL_MASTER": SENTINEL_MASTER_NAME,
             "REDIS_SENTINEL_PASSWORD": secrets["REDIS_SENTINEL_PASSWORD"],
+            # Patroni's REST APIs, read (GET /cluster) by the health report; no password: GET is open.
+            "NEURMATIC_PATRONI_URLS": ",".join(f"http://{HOST}:{ports.patroni(i)}" for i in (1, 2)),
             "JWT_SECRET": secrets["JWT_SECRET"],
             "JWT_REFRESH_SECRET": secrets["JWT_REFRESH_SECRET"],
             "SESSION_SECRET": secrets["SESSION_SECRET"],

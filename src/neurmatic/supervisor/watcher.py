@@ -101,6 +101,13 @@ class Watcher:
                     backoff.pop(service.name, None)
                     log.info("service restarted", extra={"service": service.name})
                 except Exception as exc:
+                    if service.running_pid() is None:
+                        fenced = service.fence_orphans()
+                        if fenced:
+                            log.error(
+                                "fenced what the dead service left running",
+                                extra={"service": service.name, "action": fenced},
+                            )
                     delay = min(backoff.get(service.name, 1.0) * 2, MAX_BACKOFF_SECONDS)
                     backoff[service.name], next_try[service.name] = delay, time.monotonic() + delay
                     log.error(

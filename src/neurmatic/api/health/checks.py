@@ -12,13 +12,15 @@ import redis.asyncio as aioredis
 from redis.asyncio.sentinel import Sentinel
 from sqlalchemy import text
 
+from neurmatic.adapters.patroni import PatroniApi, first_cluster
 from neurmatic.db.engines import Database
 from neurmatic.domain.heartbeat import HEARTBEAT_PREFIX
 from neurmatic.domain.jobs import ALL_QUEUES, QueueKeys
-from neurmatic.health import Status
+from neurmatic.health import Status, patroni_status
 
 CHECK_TIMEOUT_SECONDS = 2.0
 SENTINEL_TIMEOUT_SECONDS = 1.0
+PATRONI_TIMEOUT_SECONDS = 0.8  # per node asked; two fit in the check's own timeout
 Component = dict[str, Any]
 
 
@@ -154,6 +156,22 @@ async def check_queue(client: aioredis.Redis) -> Component:
         "depth": sum(queue["depth"] for queue in queues.values()),
         "failed": sum(queue["failed"] for queue in queues.values()),
         "queues": queues,
+    }
+
+
+async def check_patroni(urls: list[str]) -> Component:
+    """The Patroni cluster as the first node that answers sees it (its REST API's GET /cluster, which
+    needs no credentials): the leader, each member's role, state, timeline and lag, paused or not."""
+    if not urls:
+        return {"status": Status.NOT_CONFIGURED}
+    apis = [PatroniApi(url, timeout=PATRONI_TIMEOUT_SECONDS) for url in urls]
+    cluster = await asyncio.to_thread(first_cluster, apis)
+    status, _ = patroni_status(cluster)
+    return {
+        "status": status,
+        "leader": cluster.leader.name if cluster.leader else None,
+        "paused": cluster.paused,
+        "members": [member.as_dict() for member in cluster.members],
     }
 
 

@@ -20,7 +20,7 @@ def overall_status(components: dict[str, dict[str, Any]]) -> str:
 
 
 async def health_report(clients: AppClients) -> dict[str, Any]:
-    names = ("database", "database_replica", "redis", "sentinel", "queue")
+    names = ("database", "database_replica", "redis", "sentinel", "queue", "patroni")
     results = await asyncio.gather(
         checks.timed(lambda: checks.check_primary(clients.db)),
         checks.timed(lambda: checks.check_replica(clients.db)),
@@ -29,6 +29,7 @@ async def health_report(clients: AppClients) -> dict[str, Any]:
             lambda: checks.check_sentinels(clients.sentinel, clients.settings.redis.sentinel_master)
         ),
         checks.timed(lambda: checks.check_queue(clients.redis)),
+        checks.timed(lambda: checks.check_patroni(clients.settings.operations.patroni_urls)),
     )
     components = dict(zip(names, results, strict=True))
     return {

@@ -14,6 +14,7 @@ status detail carries Patroni's own role, state, timeline and lag.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 from pathlib import Path
@@ -23,6 +24,7 @@ from neurmatic.adapters.patroni import Member, PatroniApi, describe_member
 from neurmatic.adapters.postgres import PgEndpoint, ensure_database, ensure_role, pg_binary, query
 from neurmatic.private_files import write_private_file
 from neurmatic.supervisor.layout import APP_DB_USER, DATABASE_NAME, HOST, REPLICATION_USER, SUPERUSER
+from neurmatic.supervisor.process import terminate
 from neurmatic.supervisor.service import Service, ServiceStatus
 from neurmatic.supervisor.state import TopologyState
 
@@ -190,6 +192,26 @@ class PostgresNode(Service):
             if process.status() != psutil.STATUS_ZOMBIE and str(self.data_dir) in process.cmdline():
                 return pid
         return None
+
+    def stop(self) -> None:
+        """Patroni stops its PostgreSQL (fast shutdown) as it exits; a postmaster still there afterwards
+        (Patroni was dead, or gave up waiting) is stopped the same way, so nothing outlives ``down``."""
+        postmaster = self.postmaster_pid()
+        super().stop()
+        if postmaster is not None and self.postmaster_pid() == postmaster:
+            terminate(postmaster, grace=self.stop_grace, sig=signal.SIGINT)
+
+    def fence_orphans(self) -> str | None:
+        """A PostgreSQL whose Patroni cannot be restarted gets an immediate shutdown: left running, a
+        primary would keep taking connections after its leader key expired and the other node was
+        promoted (Patroni's watchdog does the same by resetting the machine). The restarted Patroni
+        starts it again in whatever role the cluster gives it."""
+        pid = self.postmaster_pid()
+        if pid is None:
+            return None
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGQUIT)
+        return f"immediate shutdown of the orphaned postmaster {pid}"
 
     def log_files(self) -> list[Path]:
         return [self.paths.log(self.name)]

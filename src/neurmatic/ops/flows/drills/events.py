@@ -73,6 +73,8 @@ class Recorder:
     stages: list[Stage] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # A scenario's own measurements (``leader_before``, ``detection_seconds``…), for scripts comparing runs.
+    figures: dict[str, float | str | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._origin = self.clock()

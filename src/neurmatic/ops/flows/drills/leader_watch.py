@@ -116,6 +116,12 @@ class LeaderWatch:
         after = leaders[-1] if leaders else "none"
         detected = self.detected_at(fault_at)
         promoted = self.new_leader_writable_at(fault_at)
+        figures = self.ctx.recorder.figures
+        figures["leader_before"], figures["leader_after"] = self.old, after
+        figures["detection_seconds"] = None if detected is None else round(detected - fault_at, 3)
+        figures["new_leader_writable_seconds"] = (
+            None if promoted is None else round(promoted[1] - fault_at, 3)
+        )
         parts = [f"leader before {self.old}, after {after}"]
         if detected is not None:
             parts.append(f"Patroni saw the failure {detected - fault_at:.2f}s after the fault")
@@ -128,10 +134,16 @@ class LeaderWatch:
 
 
 def cluster_whole(ctx: DrillContext) -> bool:
-    """A running leader and every other member streaming from it, as Patroni reports."""
+    """A node takes writes and every other node streams from it (asked of the servers themselves), and
+    Patroni has named a synchronous standby: until it has, it would promote no one if the leader died."""
+    leader = ctx.control.postgres_primary()
+    others = [node for node in ctx.control.postgres_nodes() if node.name != leader.name]
+    if not others or not all(leader.streams_to(node.name) for node in others):
+        return False
+    if not ctx.deployment.patroni_urls:
+        return True
     cluster = first_cluster(ctx.deployment.patroni_apis(timeout=1.0))
-    others = [m for m in cluster.members if not m.is_leader]
-    return cluster.leader is not None and bool(others) and all(m.state == "streaming" for m in others)
+    return any(m.role == "sync_standby" and m.state == "streaming" for m in cluster.members)
 
 
 def check_rejoined(ctx: DrillContext, name: str, timeout: float = REJOIN_TIMEOUT) -> bool:

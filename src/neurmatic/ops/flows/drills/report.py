@@ -93,6 +93,7 @@ class DrillReport:
             ],
             "checks": [asdict(c) for c in rec.checks],
             "notes": list(rec.notes),
+            "figures": dict(rec.figures),
             "removed_writes": self.removed_writes,
         }
 

@@ -29,7 +29,7 @@ import httpx
 import psutil
 from cryptography import x509
 
-from neurmatic.adapters.patroni import describe_member, first_cluster
+from neurmatic.adapters.patroni import first_cluster
 from neurmatic.adapters.postgres import PgEndpoint, is_in_recovery, query
 from neurmatic.adapters.redis import (
     direct,
@@ -42,7 +42,7 @@ from neurmatic.backup_status import BackupStatus
 from neurmatic.deployment.model import Deployment
 from neurmatic.domain.jobs import ALL_QUEUES, QueueKeys
 from neurmatic.errors import TopologyError
-from neurmatic.health import Status, Verdict, verdict
+from neurmatic.health import REPLICA_LAG_WARN_BYTES, Status, Verdict, patroni_status, verdict
 from neurmatic.ops.flows.backups.files import local_backups
 
 CHECK_TIMEOUT_SECONDS = 5.0
@@ -50,7 +50,6 @@ DISK_WARN, DISK_FAIL = 85.0, 95.0
 MEMORY_WARN, MEMORY_FAIL = 85.0, 95.0
 CERT_WARN_DAYS = 14
 BACKUP_WARN_HOURS = 26
-REPLICA_LAG_WARN_BYTES = 16 * 1024 * 1024
 
 
 @dataclass
@@ -137,20 +136,7 @@ def _patroni(deployment: Deployment) -> Outcome:
     """The Patroni cluster: a running leader, every member serving, the lag, the timeline, paused or not."""
     if not deployment.patroni_urls:
         return Status.NOT_CONFIGURED, "no NEURMATIC_PATRONI_URLS: no automatic PostgreSQL failover"
-    cluster = first_cluster(deployment.patroni_apis(timeout=2))
-    leader = cluster.leader
-    members = ", ".join(describe_member(m) for m in cluster.members)
-    paused = "; automatic failover PAUSED" if cluster.paused else ""
-    if leader is None:
-        return Status.DOWN, f"no running leader ({members or 'no members'}){paused}"
-    lagging = [
-        m
-        for m in cluster.members
-        if not m.is_leader and (m.state != "streaming" or (m.lag_bytes or 0) > REPLICA_LAG_WARN_BYTES)
-    ]
-    standbys = len(cluster.members) - 1
-    status = Status.DEGRADED if lagging or standbys < 1 or cluster.paused else Status.UP
-    return status, f"leader {leader.name}: {members}{paused}"
+    return patroni_status(first_cluster(deployment.patroni_apis(timeout=2)))
 
 
 def _secret(value: Any) -> str | None:

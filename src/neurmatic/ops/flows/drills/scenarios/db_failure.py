@@ -40,7 +40,9 @@ def current_leader(ctx: DrillContext) -> PostgresHandle:
 def _kill_postmaster(node: PostgresHandle) -> int:
     pid = node.kill_postmaster()
     if pid is None:
-        raise DrillPreconditionFailed(f"{node.name} runs no postmaster to kill", hint="see `neurmatic status`")
+        raise DrillPreconditionFailed(
+            f"{node.name} runs no postmaster to kill", hint="see `neurmatic status`"
+        )
     return pid
 
 
