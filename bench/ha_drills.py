@@ -60,11 +60,15 @@ def record(series: Series, report: dict[str, Any]) -> None:
     figures = report.get("figures", {})
     detected, writable = figures.get("detection_seconds"), figures.get("new_leader_writable_seconds")
     series.add("detection_seconds", detected)
+    series.add("etcd_election_seconds", figures.get("etcd_election_seconds"))
     series.add("new_leader_writable_seconds", writable)
     if detected is not None and writable is not None:
         series.add("promotion_seconds", writable - detected)
-    if figures.get("leader_before"):
-        series.leaders.append(f"{figures['leader_before']}→{figures['leader_after']}")
+    leaders = f"{figures['leader_before']}→{figures['leader_after']}" if figures.get("leader_before") else ""
+    if figures.get("etcd_leader_before"):
+        leaders += f" (etcd {figures['etcd_leader_before']}→{figures['etcd_leader_after']})"
+    if leaders:
+        series.leaders.append(leaders.strip())
 
 
 def summary(name: str, series: Series) -> list[str]:
@@ -80,11 +84,16 @@ def summary(name: str, series: Series) -> list[str]:
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="./dev bench ha", description=__doc__)
-    parser.add_argument("scenarios", nargs="*", choices=[[], *HA_DRILLS], default=list(HA_DRILLS))
+    parser.add_argument(
+        "scenarios", nargs="*", metavar="SCENARIO", help=f"any of {', '.join(HA_DRILLS)} [all]"
+    )
     parser.add_argument("--state-dir", type=Path, default=None)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--duration", type=float, default=45.0, help="upper bound of each drill (seconds)")
     args = parser.parse_args(argv)
+    unknown = sorted(set(args.scenarios) - set(HA_DRILLS))
+    if unknown:
+        parser.error(f"not an HA drill: {', '.join(unknown)} (choose from {', '.join(HA_DRILLS)})")
     state_dir = resolve_state_dir(args.state_dir)
     results: dict[str, Series] = {}
     for scenario in args.scenarios or HA_DRILLS:

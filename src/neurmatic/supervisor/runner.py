@@ -28,6 +28,8 @@ log = logging.getLogger("neurmatic.supervisor")
 Progress = Callable[[str], None]
 SENTINEL_QUORUM_TIMEOUT = 30.0
 LEADER_TIMEOUT = 120.0
+# Secrets a saved secrets file may lack (it predates them) that protect nothing kept across a rebuild.
+FRESH_IF_MISSING = ("PATRONI_RESTAPI_PASSWORD",)
 SYNC_TIMEOUT = 120.0
 
 
@@ -67,6 +69,10 @@ def imported_secrets(path: Path) -> dict[str, str]:
         values = read_env_file(path)
     except OSError as exc:
         raise StateDirError(f"cannot read the secrets file {path}: {exc.strerror}") from exc
+    from neurmatic.secret_policy import generate_secret
+
+    for name in FRESH_IF_MISSING:  # guards nothing that outlives the lost server: a new one will do
+        values.setdefault(name, generate_secret())
     missing = [name for name in SECRET_NAMES if not values.get(name)]
     if missing:
         raise StateDirError(

@@ -125,6 +125,9 @@ class Topology:
             # Every local client (tests, drills, load) comes from 127.0.0.1, so the operators' 100 requests
             # per 15 minutes per client would throttle the whole machine; production keeps 100.
             "RATE_LIMIT_MAX_REQUESTS": "5000",
+            # The same for sign-ins per address: a run of DR drills signs in once per drill, all from
+            # 127.0.0.1 (production keeps 10/15m; the per-account lockout after failures stays as it is).
+            "RATE_LIMIT_LOGIN": "200/15m",
             "MEDIA_STORAGE": "local",
             "MEDIA_LOCAL_DIR": str(self.state.paths.root / "media"),
         }

@@ -11,8 +11,10 @@ from neurmatic.ops.flows.drills.errors import DrillPreconditionFailed
 from neurmatic.ops.flows.drills.leader_watch import LeaderWatch
 from neurmatic.ops.flows.drills.registry import Scenario, register
 from neurmatic.ops.flows.drills.scenarios.db_failure import current_leader
+from neurmatic.polling import poll
 
 MEMBER_REJOIN_SECONDS = 60.0
+ELECTION_TIMEOUT_SECONDS = 10.0  # etcd's election timeout here is 1 s
 
 
 @register
@@ -51,6 +53,7 @@ class EtcdFailure(Scenario):
         before = member.identity()
         try:
             stage = ctx.inject("etcd", f"SIGKILL {member.name} (the etcd leader)", lambda: ctx.kill(member))
+            self._await_election(ctx, member, stage.fault_at)
             ctx.await_recovery(
                 stage,
                 lambda: member.identity() not in (None, before) and member.is_ready(),
@@ -61,6 +64,26 @@ class EtcdFailure(Scenario):
             ctx.hold(3, "etcd member back")  # Patroni's next rounds through the restored cluster
         finally:
             watch.stop()
+        watch.report_timing(stage.fault_at)
+
+    def _await_election(self, ctx: DrillContext, killed: EtcdHandle, fault_at: float) -> None:
+        """The next leader etcd elects, and how long that took (the killed member, restarted by the
+        watcher within a second, may win the election itself)."""
+        members = ctx.control.etcd_members()
+        polled = poll(
+            lambda: next((m.name for m in members if m.role() == "leader"), None),
+            timeout=ELECTION_TIMEOUT_SECONDS,
+            interval=0.05,
+            done=lambda name: name is not None,
+        )
+        figures = ctx.recorder.figures
+        figures["etcd_leader_before"], figures["etcd_leader_after"] = killed.name, polled.value
+        figures["etcd_election_seconds"] = round(ctx.recorder.now() - fault_at, 3) if polled.done else None
+        ctx.check(
+            "etcd elected a leader again",
+            polled.done,
+            f"{polled.value} after {ctx.recorder.now() - fault_at:.2f}s" if polled.done else polled.why,
+        )
 
     def verify(self, ctx: DrillContext) -> None:
         if self.killed is None or self.leader is None or self.watch is None:
@@ -74,5 +97,6 @@ class EtcdFailure(Scenario):
         fault_at = ctx.recorder.stages[0].fault_at
         failed = [o for o in ctx.recorder.outcomes if o.kind == "write" and not o.ok and o.sent >= fault_at]
         ctx.check("no write failed", not failed, f"{len(failed)} failed writes after the fault")
-        new_leaders = [m.name for m in ctx.control.etcd_members() if m.role() == "leader"]
-        ctx.note(f"etcd leader before: {self.killed.name}; after: {', '.join(new_leaders) or 'none'}")
+        figures = ctx.recorder.figures
+        elected, seconds = figures.get("etcd_leader_after"), figures.get("etcd_election_seconds")
+        ctx.note(f"etcd leader before: {self.killed.name}; elected next: {elected} after {seconds}s")
