@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 from neurmatic.ops.exit_codes import ExitCode
 from neurmatic.render.production import production_files
-from tests.support import ROOT, neurmatic
+from neurmatic.supervisor.state import ServiceAccount
+from tests.support import ROOT, neurmatic, unavailable
 
 
 def test_committed_production_configs_are_fresh() -> None:
@@ -44,3 +49,47 @@ def test_production_configs_hold_no_secret() -> None:
                 found += 1
                 assert match.group(2).strip("\"'").startswith(("__", "${", "$$")), f"{path}: {line}"
     assert found >= 3
+
+
+def test_every_password_setting_in_the_production_files_is_interpolated() -> None:
+    """YAML keys that name a password (compose environment, Patroni) take their value from the environment."""
+    password_key = re.compile(r"^\s*([A-Za-z_]*password)\s*:\s*(\S*)", re.IGNORECASE)
+    found = 0
+    for path, text in production_files().items():
+        for line in text.splitlines():
+            if match := password_key.match(line):
+                found += 1
+                assert match.group(2).startswith("${"), f"{path}: {line}"
+    assert found >= 4
+
+
+def test_the_rendered_patroni_cluster_bootstraps_switches_over_and_rejoins() -> None:
+    """The production etcd flags and Patroni configs, run as compose would run them
+    (tests/compose_network.py): one network namespace per service on the compose subnet, so pg_hba
+    meets the addresses it will meet in production."""
+    if os.geteuid() != 0:
+        unavailable("network namespaces and the postgres account need root")
+    for binary in ("unshare", "ip", "etcd"):
+        if shutil.which(binary) is None:
+            unavailable(f"{binary} is not installed (./dev setup installs etcd-server)")
+    if not Path("/usr/lib/postgresql/15/bin/postgres").exists():
+        unavailable("PostgreSQL 15 (the image's) is not installed")
+    ServiceAccount.for_current_process()  # the unprivileged account PostgreSQL runs as
+    work = Path(tempfile.mkdtemp(prefix="neurmatic-compose-ha-"))
+    work.chmod(0o755)
+    try:
+        result = subprocess.run(
+            [
+                *("unshare", "--mount", "--net", "--propagation", "private"),
+                *(sys.executable, "-m", "tests.compose_network", str(work)),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        logs = {path.name: path.read_text()[-3000:] for path in work.glob("*.log")}
+        assert result.returncode == 0, f"{result.stdout}\n{result.stderr}\n{logs}"
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

@@ -14,7 +14,6 @@ from neurmatic.settings import Settings
 from neurmatic.supervisor.state import TopologyState
 from neurmatic.supervisor.topology import MAX_DEFAULT_WEB_CONCURRENCY, Topology, default_web_concurrency
 from tests.support import free_base_port, make_state_parent, neurmatic
-from tests.unit.test_compose_production import POSTGRES_SETTINGS
 
 
 def test_a_bare_api_runs_one_process_and_fewer_than_one_is_refused_by_name() -> None:
@@ -48,7 +47,7 @@ def test_the_topology_sizes_workers_to_the_cores_unless_told(
 
 
 def test_compose_and_the_production_env_file_set_it() -> None:
-    services = yaml.safe_load(render_compose(POSTGRES_SETTINGS))["services"]
+    services = yaml.safe_load(render_compose())["services"]
     for name in ("backend-1", "backend-2"):
         env = services[name]["environment"]
         assert env["WEB_CONCURRENCY"] == "${WEB_CONCURRENCY:-2}"

@@ -1,39 +1,49 @@
 """``docker-compose.production.yml`` from ``templates/docker-compose.production.yml.j2``.
 
-The PostgreSQL settings are a parameter, so the same values feed the compose file and the local
-topology's ``postgresql.conf``.
+The names and ports here are the compose topology's: the Patroni configs that ``render.production``
+renders for the database nodes use the same ones, so a node's config names the host compose gives it.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
-
-from neurmatic.errors import ConfigurationError
 from neurmatic.render import render_template
+from neurmatic.render.etcd import CLIENT_PORT, service_cluster
+from neurmatic.render.postgres import PRODUCTION_DATABASE
 
-# The compose network; pg_hba.conf in the compose file admits replication and app clients from it.
+# The compose network; the Patroni configs' pg_hba rules admit replication and app clients from it.
 NETWORK_SUBNET = "172.21.0.0/16"
+DATABASE_NODES = ("postgres-1", "postgres-2")
+ETCD_MEMBERS = ("etcd-1", "etcd-2", "etcd-3")
+POSTGRES_PORT = 5432
+PATRONI_PORT = 8008
+# Pinned: a member of another minor version may refuse to join the cluster the others formed.
+ETCD_IMAGE = "quay.io/coreos/etcd:v3.5.17"
+ETCD_DATA_DIR = "/etcd-data"  # each member's named volume
+ETCD_CLUSTER_TOKEN = "neurmatic-production"  # noqa: S105 - a cluster's name, not a secret
 
-_SETTING_NAME = re.compile(r"^[a-z_][a-z0-9_.]*$")
-# Values land inside a double-quoted YAML string and a postgres -c flag: no quotes, `$` or newlines.
-_SETTING_VALUE = re.compile(r"^[A-Za-z0-9_.:,/+-]+$")
+
+def etcd_hosts() -> list[str]:
+    """``host:port`` of every etcd member's client listener, as Patroni's ``etcd3.hosts`` lists them."""
+    return [f"{name}:{CLIENT_PORT}" for name in ETCD_MEMBERS]
 
 
-def render_compose(postgres_settings: Mapping[str, str]) -> str:
-    """Render the production compose file with ``postgres_settings`` as ``-c name=value`` flags.
+def render_compose() -> str:
+    """Render the production compose file.
 
-    Both the primary and the standby get the same settings: a standby refuses to start with a lower
-    ``max_connections`` (and similar) than its primary.
+    The PostgreSQL settings are not in it: they live in the Patroni configs (bootstrap DCS section), so
+    both nodes run the same ones whichever is the leader.
     """
-    for name, value in postgres_settings.items():
-        if not _SETTING_NAME.match(name) or not _SETTING_VALUE.match(str(value)):
-            raise ConfigurationError(
-                f"PostgreSQL setting {name}={value!r} cannot go on a command line",
-                hint="use a plain name and a value without spaces, quotes or `$`",
-            )
     return render_template(
         "docker-compose.production.yml.j2",
-        postgres_settings=dict(postgres_settings),
         network_subnet=NETWORK_SUBNET,
+        database=PRODUCTION_DATABASE,
+        database_nodes=DATABASE_NODES,
+        # Every node in each URL: libpq picks the one whose role target_session_attrs asks for.
+        database_hosts=",".join(f"{node}:{POSTGRES_PORT}" for node in DATABASE_NODES),
+        patroni_urls=",".join(f"http://{node}:{PATRONI_PORT}" for node in DATABASE_NODES),
+        patroni_port=PATRONI_PORT,
+        postgres_port=POSTGRES_PORT,
+        etcd_image=ETCD_IMAGE,
+        etcd_data_dir=ETCD_DATA_DIR,
+        etcd_members=service_cluster(ETCD_MEMBERS, data_dir=ETCD_DATA_DIR, token=ETCD_CLUSTER_TOKEN),
     )

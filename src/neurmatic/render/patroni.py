@@ -32,15 +32,42 @@ class PatroniNodeConfig:
     local_parameters: dict[str, str] = field(default_factory=dict)
 
 
-def pg_hba_lines(networks: list[str], admin_network: str, database: str, app_user: str) -> list[str]:
-    """The rules of ``pg_hba.conf.j2`` (SCRAM everywhere) as the list Patroni writes into pg_hba.conf."""
+def pg_hba_lines(
+    networks: list[str],
+    admin_network: str,
+    database: str,
+    app_user: str,
+    *,
+    rewind_networks: tuple[str, ...] = (),
+) -> list[str]:
+    """The rules of ``pg_hba.conf.j2`` (SCRAM everywhere) as the list Patroni writes into pg_hba.conf.
+
+    ``admin_network`` is where a node's own connections come from; when it is not one of ``networks``
+    (a container's loopback), it is also admitted for replication, which a standby's Patroni uses to
+    read its own server's timeline. ``rewind_networks``: where the other nodes are, when
+    ``admin_network`` does not cover them. An old primary rejoins with pg_rewind, which connects to the
+    new leader as the superuser (to its ``postgres`` database only) from the node's own address.
+    """
     text = render_template(
-        "pg_hba.conf.j2", networks=networks, admin_network=admin_network, database=database, app_user=app_user
+        "pg_hba.conf.j2",
+        networks=networks,
+        admin_network=admin_network,
+        database=database,
+        app_user=app_user,
+        rewind_networks=rewind_networks,
     )
     return [" ".join(line.split()) for line in text.splitlines() if line.strip() and not line.startswith("#")]
 
 
-def render_patroni(node: PatroniNodeConfig, *, settings: dict[str, str], pg_hba: list[str]) -> str:
+def render_patroni(
+    node: PatroniNodeConfig,
+    *,
+    settings: dict[str, str],
+    pg_hba: list[str],
+    post_bootstrap: str | None = None,
+) -> str:
+    """The node's ``patroni.yml``; ``post_bootstrap`` is a command Patroni runs once, after initdb, on the
+    node that bootstraps the cluster (with the superuser's connection string as its last argument)."""
     parameters = {key: value for key, value in settings.items() if key not in PATRONI_OWNED}
     return render_template(
         "patroni.yml.j2",
@@ -57,4 +84,5 @@ def render_patroni(node: PatroniNodeConfig, *, settings: dict[str, str], pg_hba:
         pgpass=node.pgpass,
         local_parameters=node.local_parameters,
         pg_hba=pg_hba,
+        post_bootstrap=post_bootstrap,
     )

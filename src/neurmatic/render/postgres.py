@@ -13,6 +13,11 @@ from dataclasses import dataclass
 
 MB = 1024 * 1024
 
+# The production database and the application's role in it (the env file's POSTGRES_USER): pg_hba.conf
+# admits this role, from the app network, to this database only.
+PRODUCTION_DATABASE = "neurmatic_production"
+PRODUCTION_APP_USER = "neurmatic_prod"
+
 # The operators' settings (guide, "PostgreSQL Production Settings", plus the replication section).
 PRODUCTION_SETTINGS: dict[str, str] = {
     "max_connections": "200",

@@ -2,18 +2,60 @@
 
 Secrets never land in these files: Redis gets its password on the command line, Sentinel's file holds
 ``__REDIS_PASSWORD__`` markers that the container substitutes at start (Sentinel rewrites its own file,
-so it is copied to a writable place first).
+so it is copied to a writable place first), and Patroni reads every password from its environment.
 """
 
 from __future__ import annotations
 
 from neurmatic.render import render_template
-from neurmatic.render.compose import render_compose
+from neurmatic.render.compose import (
+    DATABASE_NODES,
+    NETWORK_SUBNET,
+    PATRONI_PORT,
+    POSTGRES_PORT,
+    etcd_hosts,
+    render_compose,
+)
 from neurmatic.render.nginx import production_nginx_context, render_nginx
-from neurmatic.render.postgres import PRODUCTION_SETTINGS
+from neurmatic.render.patroni import PatroniNodeConfig, pg_hba_lines, render_patroni
+from neurmatic.render.postgres import PRODUCTION_APP_USER, PRODUCTION_DATABASE, PRODUCTION_SETTINGS
 
 REDIS_PASSWORD_MARKER = "__REDIS_PASSWORD__"  # noqa: S105 - a marker, not a password
 SENTINEL_PASSWORD_MARKER = "__SENTINEL_PASSWORD__"  # noqa: S105 - a marker
+
+# Inside the neurmatic-patroni image (infrastructure/patroni/Dockerfile, FROM postgres:15): the data
+# directory is a subdirectory of the volume, so initdb finds it empty (a volume's root holds lost+found
+# on some drivers); the bootstrap hook is the image's.
+PATRONI_DATA_DIR = "/var/lib/postgresql/data/pgdata"
+PATRONI_BIN_DIR = "/usr/lib/postgresql/15/bin"
+PATRONI_POST_BOOTSTRAP = "/usr/local/bin/neurmatic-post-bootstrap"
+
+
+def patroni_node_config(name: str) -> str:
+    """The Patroni config of compose service ``name``, which is also its member name and host name."""
+    node = PatroniNodeConfig(
+        name=name,
+        restapi_listen=f"0.0.0.0:{PATRONI_PORT}",
+        restapi_connect=f"{name}:{PATRONI_PORT}",
+        # IPv4 only, not `*`: Patroni then reaches its own server as `localhost`, and an IPv6 `::1`
+        # (which no pg_hba rule admits) is refused at connect, so libpq goes on to 127.0.0.1.
+        pg_listen=f"0.0.0.0:{POSTGRES_PORT}",
+        pg_connect=f"{name}:{POSTGRES_PORT}",
+        data_dir=PATRONI_DATA_DIR,
+        bin_dir=PATRONI_BIN_DIR,
+        pgpass="/tmp/pgpass",  # noqa: S108 - Patroni writes it (0600) in its own container
+        etcd_hosts=etcd_hosts(),
+    )
+    hba = pg_hba_lines(
+        [NETWORK_SUBNET],
+        "127.0.0.1/32",
+        PRODUCTION_DATABASE,
+        PRODUCTION_APP_USER,
+        rewind_networks=(NETWORK_SUBNET,),  # the other node's address is the compose network's
+    )
+    return render_patroni(
+        node, settings=PRODUCTION_SETTINGS, pg_hba=hba, post_bootstrap=PATRONI_POST_BOOTSTRAP
+    )
 
 
 def production_files() -> dict[str, str]:
@@ -47,17 +89,6 @@ def production_files() -> dict[str, str]:
             quorum=2,
             redis_password=REDIS_PASSWORD_MARKER,
         ),
-        "infrastructure/postgres/postgresql.conf": render_template(
-            "postgresql.conf.j2",
-            settings=PRODUCTION_SETTINGS,
-            local=False,
-        ),
-        "infrastructure/postgres/pg_hba.conf": render_template(
-            "pg_hba.conf.j2",
-            networks=["172.21.0.0/16"],
-            admin_network="127.0.0.1/32",
-            database="neurmatic_production",
-            app_user="neurmatic_prod",
-        ),
-        "docker-compose.production.yml": render_compose(postgres_settings=PRODUCTION_SETTINGS),
+        **{f"infrastructure/patroni/{name}.yml": patroni_node_config(name) for name in DATABASE_NODES},
+        "docker-compose.production.yml": render_compose(),
     }

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from neurmatic.secret_policy import generate_secret
 
+# The compose file's PostgreSQL nodes (render/compose.py; tests/unit/test_compose_production.py checks
+# that both name the same ones). Every node in each URL: libpq finds the role each one asks for.
+DATABASE_HOSTS = "postgres-1:5432,postgres-2:5432"
+
 
 def production_env_file(*, api_url: str, frontend_url: str) -> str:
     postgres_password = generate_secret()
@@ -22,17 +26,22 @@ def production_env_file(*, api_url: str, frontend_url: str) -> str:
             [
                 ("POSTGRES_USER", "neurmatic_prod"),
                 ("POSTGRES_PASSWORD", postgres_password),
+                # Patroni's: the `postgres` superuser (also pg_rewind's), the standby's replication
+                # role, and the REST API's POST endpoints (failover, switchover, reinitialize).
+                ("POSTGRES_SUPERUSER_PASSWORD", generate_secret()),
                 ("REPLICATOR_PASSWORD", generate_secret()),
+                ("PATRONI_RESTAPI_PASSWORD", generate_secret()),
                 (
                     "DATABASE_URL",
-                    f"postgresql://neurmatic_prod:{postgres_password}@postgres:5432,postgres-replica:5432"
+                    f"postgresql://neurmatic_prod:{postgres_password}@{DATABASE_HOSTS}"
                     "/neurmatic_production?target_session_attrs=read-write",
                 ),
                 (
                     "DATABASE_REPLICA_URL",
-                    f"postgresql://neurmatic_prod:{postgres_password}@postgres-replica:5432,"
-                    "postgres:5432/neurmatic_production?target_session_attrs=prefer-standby",
+                    f"postgresql://neurmatic_prod:{postgres_password}@{DATABASE_HOSTS}"
+                    "/neurmatic_production?target_session_attrs=prefer-standby",
                 ),
+                ("NEURMATIC_PATRONI_URLS", "http://postgres-1:8008,http://postgres-2:8008"),
             ],
         ),
         (
