@@ -1,9 +1,9 @@
-"""The etcd cluster that holds Patroni's leader key: each member's command line, for production.
+"""The etcd cluster that holds Patroni's leader key: each member's command line, for production and for
+the local topology (``supervisor/services/etcd.py`` builds its ``EtcdMember`` from :func:`etcd_flags`).
 
-Three members, so the cluster keeps its quorum (two) when any one is lost. The flags are those the local
-topology's ``EtcdMember`` runs with; only the addresses differ (compose service names instead of
-loopback ports). ``tests/unit/test_compose_production.py`` holds the two equal, so what the integration
-tests exercise is what production runs (``EtcdMember.command`` could be built from :func:`etcd_flags`).
+Three members, so the cluster keeps its quorum (two) when any one is lost. Only the addresses differ
+(compose service names instead of loopback ports), so what the integration tests exercise is what
+production runs.
 """
 
 from __future__ import annotations

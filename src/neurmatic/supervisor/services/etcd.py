@@ -54,25 +54,22 @@ class EtcdMember(Service):
         self.state.account.own(self.data_dir)
 
     def command(self) -> list[str]:
-        cluster = ",".join(f"etcd-{i}={self._peer_url(i)}" for i in ETCD_MEMBERS)
-        return [
-            str(require_binary("etcd", package="etcd-server")),
-            f"--name={self.name}",
-            f"--data-dir={self.data_dir}",
-            f"--listen-client-urls={self.client_url}",
-            f"--advertise-client-urls={self.client_url}",
-            f"--listen-peer-urls={self._peer_url(self.index)}",
-            f"--initial-advertise-peer-urls={self._peer_url(self.index)}",
-            f"--initial-cluster={cluster}",
-            # A cluster token of this topology's own, so members of two topologies never join each other.
-            f"--initial-cluster-token=neurmatic-{self.state.ports.base}",
-            "--initial-cluster-state=new",  # ignored once the data directory holds a member
-            # Loopback round trips take microseconds: elect a new etcd leader within a second of a loss.
-            "--heartbeat-interval=100",
-            "--election-timeout=1000",
-            "--logger=zap",
-            "--log-outputs=stderr",
-        ]
+        """etcd with the flags production runs (``render/etcd.py``), on this topology's loopback ports."""
+        from neurmatic.render.etcd import EtcdMemberConfig, etcd_flags
+
+        member = EtcdMemberConfig(
+            name=self.name,
+            data_dir=str(self.data_dir),
+            listen_client_url=self.client_url,
+            advertise_client_url=self.client_url,
+            listen_peer_url=self._peer_url(self.index),
+            advertise_peer_url=self._peer_url(self.index),
+        )
+        peers = {f"etcd-{i}": self._peer_url(i) for i in ETCD_MEMBERS}
+        # A cluster token of this topology's own, so members of two topologies never join each other.
+        token = f"neurmatic-{self.state.ports.base}"
+        binary = str(require_binary("etcd", package="etcd-server"))
+        return [binary, *etcd_flags(member, peers=peers, token=token)]
 
     def _status(self) -> dict[str, object]:
         request = urllib.request.Request(  # noqa: S310 - our own loopback http URL
