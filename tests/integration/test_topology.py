@@ -40,6 +40,8 @@ def _app_conn(topology: RunningTopology, index: int) -> psycopg.Connection[tuple
 
 def test_status_json_lists_every_service_ready_with_its_role(topology: RunningTopology) -> None:
     services = topology.status()
+    watcher = services.pop("watcher")
+    assert watcher["state"] == "ready" and watcher["pid"] and "Patroni" in watcher["detail"]
     etcd = {name: services.pop(name)["role"] for name in ("etcd-1", "etcd-2", "etcd-3")}
     assert sorted(etcd.values()) == ["follower", "follower", "leader"], etcd
     assert {name: s["role"] for name, s in services.items()} == EXPECTED_ROLES
@@ -299,7 +301,7 @@ def test_down_stops_everything_and_up_finds_the_data_again(topology: RunningTopo
             assert time.monotonic() < deadline, "the standby did not catch up after restart"
             time.sleep(0.1)
     assert {name: s["state"] for name, s in topology.status().items()} == dict.fromkeys(
-        [*EXPECTED_ROLES, "etcd-1", "etcd-2", "etcd-3"], "ready"
+        [*EXPECTED_ROLES, "etcd-1", "etcd-2", "etcd-3", "watcher"], "ready"
     )
 
 

@@ -76,6 +76,12 @@ class FakeEtcd(FakeService):
     def role(self) -> str | None:
         return None if self.pid is None else "leader" if self.leader else "follower"
 
+    def keep_down(self) -> None:
+        pass  # nothing restarts a fake
+
+    def let_restart(self) -> None:
+        pass
+
 
 @dataclass
 class FakeControl:

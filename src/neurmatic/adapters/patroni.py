@@ -9,16 +9,19 @@ from __future__ import annotations
 import base64
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from neurmatic.errors import TopologyError
+from neurmatic.errors import ConfigurationError, TopologyError
 
 REST_USER = "patroni"
 # Patroni's own words for a member that leads (``leader``; ``standby_leader`` in a standby cluster).
 LEADER_ROLES = ("leader", "standby_leader")
+# States Patroni does not leave by itself (a damaged data directory): they need a reinitialize.
+STUCK_STATES = ("start failed", "restart failed", "crashed")
 
 
 class PatroniUnreachable(TopologyError):
@@ -97,9 +100,14 @@ class PatroniApi:
     """One node's REST API (``http://host:8008``)."""
 
     def __init__(self, base_url: str, password: str | None = None, *, timeout: float = 3.0) -> None:
-        if not base_url.startswith(("http://", "https://")):
-            raise TopologyError(
-                f"a Patroni REST API address must be an http(s) URL, not {base_url!r}",
+        try:
+            parts = urllib.parse.urlsplit(base_url)
+            valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+        except ValueError:  # e.g. an unclosed IPv6 bracket
+            valid = False
+        if not valid:
+            raise ConfigurationError(
+                f"a Patroni REST API address must be an http(s) URL with a host, not {base_url!r}",
                 hint="NEURMATIC_PATRONI_URLS lists each node as http://host:8008",
             )
         self.base_url = base_url.rstrip("/")

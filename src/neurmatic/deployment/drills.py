@@ -88,6 +88,14 @@ class EtcdHandle(ServiceHandle, Protocol):
         """``leader`` or ``follower``; None when it does not answer."""
         ...
 
+    def keep_down(self) -> None:
+        """From now on, nothing restarts it when it dies (until ``let_restart``)."""
+        ...
+
+    def let_restart(self) -> None:
+        """Let the supervisor restart it again (it does so at once when it is dead)."""
+        ...
+
 
 class RedisHandle(ServiceHandle, Protocol):
     """A Redis server: where it listens and what it says of its replication."""

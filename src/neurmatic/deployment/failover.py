@@ -1,12 +1,9 @@
-"""The failover interface of a platform: ``DatabaseFailover``, what it returns and raises, and the wait
-the procedures share (over :func:`neurmatic.polling.poll`).
+"""The database failover interface: ``DatabaseFailover``, what it returns and raises, and the wait the
+procedures share (over :func:`neurmatic.polling.poll`).
 
-The ops flows (``ops/flows/failover/``) ask a deployment's platform for a ``DatabaseFailover``; the local
-topology's implementation is ``supervisor/failover/`` (an ordered, checked procedure run when asked).
-When Patroni takes over, its implementation asks Patroni's REST API for the same three things
-(failover, switchover, reinit) and returns the same results; nothing that calls them changes. We run no
-leader election of our own: two nodes cannot form a quorum, and a half-built one is worse than a clear
-manual procedure.
+The ops flows (``ops/flows/failover/``) get a ``DatabaseFailover`` for a deployment; its implementation
+is ``deployment/patroni.py``, which asks Patroni's REST API for the three moves (failover, switchover,
+reinitialize). We run no leader election of our own: Patroni and etcd are the HA engine.
 """
 
 from __future__ import annotations
@@ -33,12 +30,11 @@ class FailoverFailed(NeurmaticError):
 class FailoverResult:
     """A PostgreSQL primary change.
 
-    ``method`` is ``failover`` (unplanned: the old primary is fenced, unreplicated commits may be lost)
-    or ``switchover`` (planned: nothing committed is lost and the old primary follows as a standby).
-    ``old_primary_now`` is ``fenced`` or ``standby``; ``follow_method`` says how the old primary became a
-    standby in a switchover (``restart``, or ``pg_rewind``/``pg_basebackup`` when a restart was not enough).
-    ``unreplicated_bytes`` is the WAL the old primary had written beyond what the standby had replayed,
-    measured just before the fence (None when the old primary did not answer: unknown).
+    ``method`` is ``failover`` (unplanned: the synchronous standby is promoted at once) or ``switchover``
+    (planned: the leader stops cleanly first). ``old_primary_now`` is ``standby`` once the old leader
+    streams as the synchronous standby, ``none`` when there was no running leader, else what Patroni says
+    of it; ``follow_method`` says who made it a standby (``patroni``). ``unreplicated_bytes`` is the
+    promoted standby's lag as Patroni reported it before the move (None: unknown).
     """
 
     method: str
@@ -101,8 +97,9 @@ def wait_until(check: Callable[[], bool], *, timeout: float, failure: str, hint:
 class DatabaseFailover(Protocol):
     """Moving the PostgreSQL primary role, whoever does it (us by hand, or an HA engine)."""
 
-    def failover(self) -> FailoverResult:
-        """Unplanned: the primary is lost or must go now; promote the standby, fence the old primary."""
+    def failover(self, *, force: bool = False) -> FailoverResult:
+        """Unplanned: the primary is lost or must go now; promote the synchronous standby (``force``: any
+        standby, even one that may lack acknowledged commits)."""
         ...
 
     def switchover(self) -> FailoverResult:
@@ -110,5 +107,5 @@ class DatabaseFailover(Protocol):
         ...
 
     def rebuild_standby(self) -> RebuildResult:
-        """Make the node that is not the primary (e.g. the fenced old one) a streaming standby again."""
+        """Make a standby that does not stream (damaged, far behind) a streaming standby again."""
         ...

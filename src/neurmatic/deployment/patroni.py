@@ -41,26 +41,53 @@ class PatroniFailover:
         self.progress = progress
 
     def cluster(self) -> Cluster:
+        """The cluster, with only the members whose REST API is one of ours: a member is a key in etcd,
+        and whoever can write there could otherwise name an address our credentials would be sent to."""
         try:
-            return first_cluster(self.apis)
+            cluster = first_cluster(self.apis)
         except TopologyError as exc:
             raise FailoverFailed(exc.message, hint="is Patroni running on the database nodes?") from exc
+        known = [m for m in cluster.members if m.api_url.rstrip("/") in self._by_url]
+        for stranger in (m for m in cluster.members if m not in known):
+            self.progress(
+                f"patroni: ignoring member {stranger.name}: its REST API {stranger.api_url} is not ours"
+            )
+        return Cluster(known, cluster.paused)
+
+    @property
+    def _by_url(self) -> dict[str, PatroniApi]:
+        return {api.base_url: api for api in self.apis}
 
     def _api(self, member: Member) -> PatroniApi:
-        """The REST API of ``member``, with our credentials (the URL as Patroni advertises it)."""
-        base = self.apis[0]
-        return PatroniApi(member.api_url, base.password, timeout=base.timeout)
+        """Our own configured API for ``member`` (credentials never go to an address read from etcd)."""
+        return self._by_url[member.api_url.rstrip("/")]
 
-    def failover(self) -> FailoverResult:
-        """Promote the synchronous standby (Patroni refuses a candidate that may lack acknowledged
-        commits); the old leader is demoted and rejoins as a replica by itself."""
+    def failover(self, *, force: bool = False) -> FailoverResult:
+        """Promote the synchronous standby; the old leader is demoted and rejoins as a replica by itself.
+
+        Patroni checks the synchronous standby only for a switchover: asked to fail over to a replica that
+        is behind (the leader wrote alone while it was away), it would promote it and the writes only the
+        old leader had would be rewound away. So a standby that is not the synchronous one is refused,
+        unless ``force`` (the old leader's data is gone for good anyway)."""
         started = time.monotonic()
         cluster = self.cluster()
         old = cluster.leader
         candidate = _failover_candidate(cluster)
+        if candidate.role != "sync_standby" and not force:
+            lag = "unknown" if candidate.lag_bytes is None else f"{candidate.lag_bytes} bytes"
+            raise FailoverFailed(
+                f"{candidate.name} is not the synchronous standby: it may lack commits the old leader "
+                f"acknowledged (lag {lag}); Patroni promotes no one by itself for that reason",
+                hint=f"bring the old leader's Patroni back (it rejoins and leads again), or, if its data is "
+                f"lost for good, `neurmatic failover db --force` promotes {candidate.name} anyway",
+            )
         # No "leader" in the request: with one, Patroni performs a (graceful) switchover instead.
         body = {"candidate": candidate.name}
         self.progress(f"patroni: failover to {candidate.name} (leader was {old.name if old else 'none'})")
+        if force and candidate.role != "sync_standby":
+            self.progress(
+                f"patroni: --force: {candidate.name} is not the synchronous standby; commits may be lost"
+            )
         self._act(candidate, "/failover", body)
         lsn = self._await_writes_on(candidate)
         old_now = self._old_leader_now(old)
@@ -111,7 +138,8 @@ class PatroniFailover:
         if leader is None:
             raise FailoverFailed(
                 "the cluster has no running leader to rebuild a standby from",
-                hint="`neurmatic failover db` first, or see `neurmatic status`",
+                hint="bring the leader's Patroni back (`neurmatic up`; see `neurmatic status`): Patroni "
+                "promotes no standby that may lack acknowledged commits",
             )
         lagging = [m for m in cluster.members if not m.is_leader and m.state != "streaming"]
         if not lagging:
@@ -186,20 +214,23 @@ class PatroniFailover:
         return found[-1]
 
     def _old_leader_now(self, old: Member | None) -> str:
-        """``standby`` once the old leader streams from the new one (Patroni rewinds and restarts it);
-        else what Patroni says it is doing after a while."""
+        """``standby`` once the old leader streams from the new one as its synchronous standby (Patroni
+        rewinds and restarts it; until it is the synchronous one, no further failover or switchover is
+        lossless); else what Patroni says it is doing after a while."""
         if old is None:
             return "none"
+
+        def synchronous() -> bool:
+            member = self.cluster().member(old.name)
+            return member is not None and member.state == "streaming" and member.role == "sync_standby"
+
         try:
-            wait_until(
-                lambda: self._member_state(old.name) == "streaming",
-                timeout=REJOIN_TIMEOUT,
-                failure=f"{old.name} did not rejoin as a streaming standby",
-            )
+            wait_until(synchronous, timeout=REJOIN_TIMEOUT, failure=f"{old.name} did not rejoin")
         except FailoverFailed:
-            state = self._member_state(old.name)
-            return f"not streaming ({state or 'not a member: its Patroni is down'})"
-        self.progress(f"{old.name}: rejoined as a streaming standby")
+            member = self.cluster().member(old.name)
+            what = f"{member.role} {member.state}" if member else "not a member: its Patroni is down"
+            return f"not the synchronous standby yet ({what})"
+        self.progress(f"{old.name}: rejoined as the synchronous standby")
         return "standby"
 
 

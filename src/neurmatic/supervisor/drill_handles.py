@@ -109,6 +109,12 @@ class LocalEtcd(LocalService):
         except Exception:  # a dead member has no role
             return None
 
+    def keep_down(self) -> None:
+        self.member.paths.hold(self.member.name).touch()  # the watcher leaves a held service alone
+
+    def let_restart(self) -> None:
+        self.member.paths.hold(self.member.name).unlink(missing_ok=True)
+
 
 class LocalRedis(LocalService):
     """A Redis server, asked directly (not through Sentinel) what it is."""

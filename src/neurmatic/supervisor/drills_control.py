@@ -61,7 +61,8 @@ class LocalDrills:
         return app_settings(self.state)
 
     def service_states(self) -> list[ServiceState]:
-        return [ServiceState(s.name, s.state) for s in runner.status(self.state)]
+        # The watcher is asked separately (watcher_running): only the drills that need it require it.
+        return [ServiceState(s.name, s.state) for s in runner.status(self.state) if s.name != "watcher"]
 
     def watcher_running(self) -> bool:
         return Watcher(self.state).pidfile.running_pid() is not None

@@ -80,7 +80,9 @@ class PidFile:
         self.path.unlink(missing_ok=True)
 
 
-def terminate(pid: int, *, grace: float, sig: signal.Signals = signal.SIGTERM) -> bool:
+def terminate(
+    pid: int, *, grace: float, sig: signal.Signals = signal.SIGTERM, with_descendants: bool = True
+) -> bool:
     """Send ``sig`` to the server, wait ``grace`` seconds, then SIGKILL it and everything it started.
     True if it had to kill.
 
@@ -91,13 +93,18 @@ def terminate(pid: int, *, grace: float, sig: signal.Signals = signal.SIGTERM) -
     exited are killed too, so nothing of a stopped server outlives it.
     """
     ticks = start_ticks(pid)
-    tree = _descendants(pid)
+    # The watcher's children are the servers it restarted: they are not part of it (``with_descendants``).
+    tree = _descendants(pid) if with_descendants else []
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(pid, sig)
     killed = not _await_exit(pid, ticks, grace)
     if killed:
-        tree += _descendants(pid)  # the latest ones too: a worker may have forked since the signal
-        _signal_group(pid, signal.SIGKILL)
+        if with_descendants:
+            tree += _descendants(pid)  # the latest ones too: a worker may have forked since the signal
+            _signal_group(pid, signal.SIGKILL)
+        else:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
         _await_exit(pid, ticks, 5)
     _kill_survivors(tree)
     return killed

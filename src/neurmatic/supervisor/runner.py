@@ -17,7 +17,7 @@ from neurmatic.adapters.postgres import accepts_writes
 from neurmatic.db.url import DatabaseUrl
 from neurmatic.errors import ServiceStartError, StateDirError, TopologyError
 from neurmatic.polling import poll
-from neurmatic.supervisor.layout import DEFAULT_BASE_PORT, Paths
+from neurmatic.supervisor.layout import DEFAULT_BASE_PORT, HOST, Paths
 from neurmatic.supervisor.service import Service, ServiceStatus, check_port_free
 from neurmatic.supervisor.services.postgres import PostgresNode, create_roles_and_database
 from neurmatic.supervisor.state import TopologyState, service_releases
@@ -245,4 +245,15 @@ def status(state: TopologyState) -> list[ServiceStatus]:
     INFO, an HTTP request) to independent servers: asked at once, not one after the other."""
     services = Topology(state).services()
     with ThreadPoolExecutor(max_workers=len(services) or 1, thread_name_prefix="status") as pool:
-        return list(pool.map(lambda service: service.status(), services))
+        return [*pool.map(lambda service: service.status(), services), watcher_status(state)]
+
+
+def watcher_status(state: TopologyState) -> ServiceStatus:
+    """The watcher as a row of its own: without it nothing restarts a crashed Patroni (whose PostgreSQL
+    would run on unsupervised), etcd member, API instance or worker."""
+    pid = Watcher(state).pidfile.running_pid()
+    if pid is None:
+        detail = "NOT running: nothing restarts a crashed service; `neurmatic up` starts it"
+        return ServiceStatus("watcher", "supervisor", HOST, None, None, "stopped", detail)
+    detail = "restarts a crashed Patroni, etcd member, API instance or worker"
+    return ServiceStatus("watcher", "supervisor", HOST, None, pid, "ready", detail)

@@ -58,7 +58,8 @@ class Watcher:
     def stop(self) -> None:
         entry = self.pidfile.read()
         if entry and is_running(*entry):
-            terminate(entry[0], grace=10)
+            # Only the watcher: the servers it restarted are its children, and `down` stops them in order.
+            terminate(entry[0], grace=10, with_descendants=False)
         self.pidfile.remove()
 
     def restarts(self, name: str) -> int:

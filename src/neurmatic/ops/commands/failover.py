@@ -38,8 +38,13 @@ def failover() -> None:
     is_flag=True,
     help="Planned (Patroni's switchover): stop the leader cleanly, lose no commit, make it the standby.",
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Promote a standby that is not the synchronous one (commits only the old leader had are lost).",
+)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-def failover_db(target: DeploymentChoice, as_json: bool, switchover: bool, yes: bool) -> None:
+def failover_db(target: DeploymentChoice, as_json: bool, switchover: bool, force: bool, yes: bool) -> None:
     """Ask Patroni to promote the synchronous standby now (Patroni's failover; it refuses a standby that
     may lack acknowledged commits). Patroni demotes the old leader and rewinds it into a replica. Patroni
     fails over by itself when the leader dies: this is for an operator who wants the move now."""
@@ -52,7 +57,9 @@ def failover_db(target: DeploymentChoice, as_json: bool, switchover: bool, yes: 
         "(--switchover is the planned, graceful move)?"
     )
     confirm(question, yes=yes)
-    result = failover_database(deployment, switchover=switchover, engine=engine)
+    if force and switchover:
+        raise click.UsageError("--force is for a failover; a switchover never promotes a lagging standby")
+    result = failover_database(deployment, switchover=switchover, force=force, engine=engine)
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))
         return
@@ -61,7 +68,9 @@ def failover_db(target: DeploymentChoice, as_json: bool, switchover: bool, yes: 
         f"(promoted at {result.promoted_at_lsn})",
         highlight=False,
     )
-    if result.old_primary_now == "standby":
+    if result.old_primary_now == "none":
+        console.print("  there was no running leader before", highlight=False)
+    elif result.old_primary_now == "standby":
         console.print(f"  {result.old_primary} streams as a standby again (Patroni)", highlight=False)
     else:
         console.print(

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from neurmatic.adapters.patroni import Member, PatroniApi, describe_member
+from neurmatic.adapters.patroni import STUCK_STATES, Member, PatroniApi, describe_member
 from neurmatic.adapters.postgres import PgEndpoint, ensure_database, ensure_role, pg_binary, query
 from neurmatic.private_files import write_private_file
 from neurmatic.supervisor.layout import APP_DB_USER, DATABASE_NAME, HOST, REPLICATION_USER, SUPERUSER
@@ -166,6 +166,12 @@ class PostgresNode(Service):
         """One ``/cluster`` request tells the role, Patroni's state, the timeline and the lag."""
         pid = self.running_pid()
         if pid is None:
+            orphan = self.postmaster_pid()
+            if orphan is not None:  # Patroni gone, its PostgreSQL not: unsupervised, maybe a second primary
+                detail = (
+                    f"Patroni is not running; its PostgreSQL (pid {orphan}) runs unsupervised: `neurmatic up`"
+                )
+                return ServiceStatus(self.name, "", self.host, self.port, orphan, "unhealthy", detail)
             return ServiceStatus(self.name, "", self.host, self.port, None, "stopped")
         try:
             member = self.member()
@@ -178,9 +184,13 @@ class PostgresNode(Service):
                 self.name, "", self.host, self.port, pid, "starting", "not a cluster member yet"
             )
         role = "primary" if member.is_leader else "standby"
+        detail = describe_member(member)
+        if member.state in STUCK_STATES:
+            detail += "; it does not come back by itself: `neurmatic standby rebuild`"
+            return ServiceStatus(self.name, role, self.host, self.port, pid, "unhealthy", detail)
         # A node Patroni is rejoining (rewinding, cloning, restarting) is on its way, not broken.
         state = "ready" if member.state in RUNNING_STATES else "starting"
-        return ServiceStatus(self.name, role, self.host, self.port, pid, state, describe_member(member))
+        return ServiceStatus(self.name, role, self.host, self.port, pid, state, detail)
 
     def postmaster_pid(self) -> int | None:
         """The live postmaster serving this node's data directory (Patroni's child, in its own session)."""

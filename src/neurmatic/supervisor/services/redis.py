@@ -50,9 +50,11 @@ class RedisNode(Service):
     def prepare(self) -> None:
         from neurmatic.render import render_template  # Jinja2: only when a node is created
 
+        # 0700: Redis and Sentinel rewrite their configs (which hold the passwords) as new 0644 files.
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.data_dir.chmod(0o700)
         if self.config.exists():
             return
-        self.data_dir.mkdir(parents=True, exist_ok=True)
         replicaof = None if self.index == 1 else f"{HOST} {self.state.ports.redis(1)}"
         text = render_template(
             "redis.conf.j2",
@@ -107,9 +109,11 @@ class SentinelNode(Service):
     def prepare(self) -> None:
         from neurmatic.render import render_template  # Jinja2: only when a node is created
 
+        # 0700: Redis and Sentinel rewrite their configs (which hold the passwords) as new 0644 files.
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.data_dir.chmod(0o700)
         if self.config.exists():
             return
-        self.data_dir.mkdir(parents=True, exist_ok=True)
         text = render_template(
             "sentinel.conf.j2",
             bind=HOST,

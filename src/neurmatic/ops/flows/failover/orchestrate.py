@@ -49,12 +49,14 @@ def failover_database(
     deployment: Deployment,
     *,
     switchover: bool = False,
+    force: bool = False,
     progress: Progress = no_progress,
     engine: DatabaseFailover | None = None,
 ) -> FailoverResult:
-    """Fail over (default) or switch over the PostgreSQL primary, through Patroni."""
+    """Fail over (default) or switch over the PostgreSQL primary, through Patroni; ``force`` promotes a
+    standby that is not the synchronous one."""
     chosen = engine or database_failover(deployment, progress)
-    return chosen.switchover() if switchover else chosen.failover()
+    return chosen.switchover() if switchover else chosen.failover(force=force)
 
 
 def rebuild_standby(

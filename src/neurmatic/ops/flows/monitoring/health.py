@@ -29,7 +29,7 @@ import httpx
 import psutil
 from cryptography import x509
 
-from neurmatic.adapters.patroni import first_cluster
+from neurmatic.adapters.patroni import STUCK_STATES, PatroniUnreachable, first_cluster
 from neurmatic.adapters.postgres import PgEndpoint, is_in_recovery, query
 from neurmatic.adapters.redis import (
     direct,
@@ -41,7 +41,7 @@ from neurmatic.adapters.redis import (
 from neurmatic.backup_status import BackupStatus
 from neurmatic.deployment.model import Deployment
 from neurmatic.domain.jobs import ALL_QUEUES, QueueKeys
-from neurmatic.errors import TopologyError
+from neurmatic.errors import ConfigurationError, TopologyError
 from neurmatic.health import REPLICA_LAG_WARN_BYTES, Status, Verdict, patroni_status, verdict
 from neurmatic.ops.flows.backups.files import local_backups
 
@@ -98,12 +98,15 @@ def _postgres(deployment: Deployment, host: str, port: int) -> Outcome:
     try:
         in_recovery = is_in_recovery(endpoint, timeout=3)
     except TopologyError:
-        rejoining = _patroni_rejoining(deployment, port)
+        rejoining = _patroni_rejoining(deployment, host, port)
         if rejoining is not None:
             # Patroni is bringing the node back (rewind, clone, restart) while the leader serves.
             return Status.DEGRADED, rejoining
         raise
     if not in_recovery:
+        stray = _not_patronis_leader(deployment, host, port)
+        if stray is not None:
+            return Status.DOWN, stray
         return Status.UP, "primary, read-write"
     rows = query(
         endpoint,
@@ -118,17 +121,35 @@ def _postgres(deployment: Deployment, host: str, port: int) -> Outcome:
     ), f"standby, replay lag {lag} bytes"
 
 
-def _patroni_rejoining(deployment: Deployment, port: int) -> str | None:
-    """What Patroni says of the node on ``port`` while it is not serving but the cluster is, else None."""
+def _not_patronis_leader(deployment: Deployment, host: str, port: int) -> str | None:
+    """Why a read-write node on ``port`` must not be one (it is not the leader Patroni names: an orphaned
+    old primary whose Patroni is gone), else None."""
+    if not deployment.patroni_urls:
+        return None
+    try:
+        leader = first_cluster(deployment.patroni_apis(timeout=2)).leader
+    except TopologyError:
+        return "read-write, and no Patroni answers to say it leads"
+    if leader is not None and (leader.host, leader.port) == (host, port):
+        return None
+    named = f"Patroni's leader is {leader.name}" if leader else "Patroni names no running leader"
+    return f"read-write but not Patroni's leader ({named}): a second primary; restart its Patroni"
+
+
+def _patroni_rejoining(deployment: Deployment, host: str, port: int) -> str | None:
+    """What Patroni says of the node at ``host:port`` while it is not serving but the cluster is, else
+    None; a state Patroni does not leave by itself says what to run."""
     if not deployment.patroni_urls:
         return None
     try:
         cluster = first_cluster(deployment.patroni_apis(timeout=2))
     except TopologyError:
         return None
-    member = next((m for m in cluster.members if m.port == port), None)
+    member = next((m for m in cluster.members if (m.host, m.port) == (host, port)), None)
     if cluster.leader is None or member is None or member.is_leader:
         return None
+    if member.state in STUCK_STATES:
+        return f"Patroni: {member.state}; it does not come back by itself: run `neurmatic standby rebuild`"
     return f"Patroni: {member.state}, being brought back while {cluster.leader.name} serves"
 
 
@@ -136,7 +157,20 @@ def _patroni(deployment: Deployment) -> Outcome:
     """The Patroni cluster: a running leader, every member serving, the lag, the timeline, paused or not."""
     if not deployment.patroni_urls:
         return Status.NOT_CONFIGURED, "no NEURMATIC_PATRONI_URLS: no automatic PostgreSQL failover"
-    return patroni_status(first_cluster(deployment.patroni_apis(timeout=2)))
+    apis = deployment.patroni_apis(timeout=2)
+    cluster = first_cluster(apis)
+    leader = cluster.leader
+    own = next(
+        (api for api in apis if leader is not None and api.base_url == leader.api_url.rstrip("/")), None
+    )
+    # /cluster may be a Patroni's cached view while etcd is unreachable; the leader's /primary answers 200
+    # only while it really holds the leader key.
+    if leader is not None and own is not None and own.get("/primary").status != 200:
+        return (
+            Status.DOWN,
+            f"{leader.name} is listed as leader but does not hold the leader key (etcd quorum lost?)",
+        )
+    return patroni_status(cluster)
 
 
 def _secret(value: Any) -> str | None:
@@ -300,6 +334,8 @@ def _timed(check: Callable[[], Outcome]) -> tuple[Outcome, float]:
 
 
 def _reason(exc: Exception) -> str:
+    if isinstance(exc, (ConfigurationError, PatroniUnreachable)):
+        return exc.message.splitlines()[0]  # our own words: no password, and they say what is wrong
     text = f"{type(exc).__name__} {exc}".lower()
     if "authentication" in text or "password" in text or "noauth" in text or "wrongpass" in text:
         return "refused the credentials (check the passwords in the env file)"
