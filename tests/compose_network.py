@@ -161,7 +161,13 @@ def start_node(network: Network, compose: dict[str, Any], node: str) -> None:
             f"cp {config} /var/lib/postgresql/patroni.yml",
             f"mount -t tmpfs -o mode=0755 tmpfs {hook_dir}",
             f"install -m 0755 {ROOT / 'infrastructure/patroni/post-bootstrap.sh'} {PATRONI_POST_BOOTSTRAP}",
+            # The checkout may itself live under /tmp (a CI clone): keep it visible through the private
+            # /tmp by parking a bind of it first and putting it back at its own path afterwards.
+            "mkdir /var/lib/postgresql/checkout",
+            f"mount --bind {ROOT} /var/lib/postgresql/checkout",
             "mount -t tmpfs -o mode=1777 tmpfs /tmp",
+            f"mkdir -p {ROOT}",
+            f"mount --bind /var/lib/postgresql/checkout {ROOT}",
             "mount -t tmpfs -o mode=2777 tmpfs /var/run/postgresql",
             f"chown {SERVICE_USER} /var/run/postgresql",
             f"exec runuser -u {SERVICE_USER} -- {ROOT / '.venv/bin/patroni'} /var/lib/postgresql/patroni.yml",

@@ -242,10 +242,21 @@ def test_what_needs_process_control_is_refused_with_exit_3(
 
 
 @pytest.mark.parametrize("command", [("standby", "rebuild"), ("failover", "db", "--yes")])
-def test_database_failover_without_patroni_urls_says_how_to_name_them(
-    prepared: Prepared, command: tuple[str, ...]
+def test_database_failover_asks_the_patroni_apis_the_env_file_names(
+    prepared: Prepared, command: tuple[str, ...], tmp_path: Path
 ) -> None:
-    result = prepared.run(*command)
+    # As generated, the file names the compose stack's Patroni APIs, which these servers do not run.
+    unreachable = prepared.run(*command)
+    assert unreachable.returncode == ExitCode.FAILOVER_FAILED, unreachable.stdout + unreachable.stderr
+    assert "no Patroni answers" in unreachable.stderr and "http://postgres-1:8008" in unreachable.stderr
+    assert "Traceback" not in unreachable.stderr
+    # Without NEURMATIC_PATRONI_URLS there is no HA engine to ask: a configuration error saying what to set.
+    unnamed = tmp_path / ".env.production"
+    lines = prepared.env_file.read_text().splitlines()
+    unnamed.write_text(
+        "".join(f"{line}\n" for line in lines if not line.startswith("NEURMATIC_PATRONI_URLS="))
+    )
+    result = neurmatic(*command, "--env-file", str(unnamed), check=False)
     assert result.returncode == ExitCode.CONFIGURATION, result.stdout + result.stderr
     assert "names no Patroni REST API" in result.stderr and "NEURMATIC_PATRONI_URLS" in result.stderr
 
