@@ -151,10 +151,9 @@ class InsertStream:
 
 def _leader(topology: RunningTopology) -> PostgresNode:
     """The node Patroni names the leader (it must be one that runs)."""
-    topo = Topology(topology.state)
-    leader = first_cluster([node.api for node in topo.postgres]).leader
+    leader = Topology(topology.state).patroni_leader()
     assert leader is not None, "Patroni names no running leader"
-    return next(node for node in topo.postgres if node.name == leader.name)
+    return leader
 
 
 def _other(topology: RunningTopology, node: PostgresNode) -> PostgresNode:

@@ -157,6 +157,13 @@ class PatroniApi:
             raise PatroniUnreachable(f"Patroni at {self.base_url} does not answer: {reason}") from exc
 
 
+def own_api(apis: list[PatroniApi], member: Member) -> PatroniApi | None:
+    """The one of ``apis`` (the addresses we were given) that ``member`` advertises, else None: credentials
+    never go to an address read from etcd, where anyone who can write may plant a member."""
+    advertised = member.api_url.rstrip("/")
+    return next((api for api in apis if api.base_url == advertised), None)
+
+
 def describe_member(member: Member) -> str:
     """Patroni's view of one member in a few words (``status``, ``health``)."""
     parts = [f"{member.name} {member.role} {member.state}"]

@@ -11,7 +11,14 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
-from neurmatic.adapters.patroni import Cluster, Member, PatroniApi, PatroniUnreachable, first_cluster
+from neurmatic.adapters.patroni import (
+    Cluster,
+    Member,
+    PatroniApi,
+    PatroniUnreachable,
+    first_cluster,
+    own_api,
+)
 from neurmatic.adapters.pg_target import PgTarget
 from neurmatic.deployment.failover import (
     FailoverFailed,
@@ -47,20 +54,18 @@ class PatroniFailover:
             cluster = first_cluster(self.apis)
         except TopologyError as exc:
             raise FailoverFailed(exc.message, hint="is Patroni running on the database nodes?") from exc
-        known = [m for m in cluster.members if m.api_url.rstrip("/") in self._by_url]
+        known = [m for m in cluster.members if own_api(self.apis, m) is not None]
         for stranger in (m for m in cluster.members if m not in known):
             self.progress(
                 f"patroni: ignoring member {stranger.name}: its REST API {stranger.api_url} is not ours"
             )
         return Cluster(known, cluster.paused)
 
-    @property
-    def _by_url(self) -> dict[str, PatroniApi]:
-        return {api.base_url: api for api in self.apis}
-
     def _api(self, member: Member) -> PatroniApi:
-        """Our own configured API for ``member`` (credentials never go to an address read from etcd)."""
-        return self._by_url[member.api_url.rstrip("/")]
+        """Our own configured API for ``member`` (``cluster()`` keeps only members that have one)."""
+        api = own_api(self.apis, member)
+        assert api is not None, member.name
+        return api
 
     def failover(self, *, force: bool = False) -> FailoverResult:
         """Promote the synchronous standby; the old leader is demoted and rejoins as a replica by itself.
@@ -89,18 +94,7 @@ class PatroniFailover:
                 f"patroni: --force: {candidate.name} is not the synchronous standby; commits may be lost"
             )
         self._act(candidate, "/failover", body)
-        lsn = self._await_writes_on(candidate)
-        old_now = self._old_leader_now(old)
-        return FailoverResult(
-            method="failover",
-            old_primary=old.name if old else "none",
-            new_primary=candidate.name,
-            elapsed_seconds=time.monotonic() - started,
-            old_primary_now=old_now,
-            promoted_at_lsn=lsn,
-            follow_method="patroni" if old_now == "standby" else None,
-            unreplicated_bytes=candidate.lag_bytes,
-        )
+        return self._moved("failover", old, candidate, started, unreplicated_bytes=candidate.lag_bytes)
 
     def switchover(self) -> FailoverResult:
         """Planned: Patroni stops the leader cleanly, waits for the standby to have everything, promotes
@@ -116,17 +110,24 @@ class PatroniFailover:
         candidate = _failover_candidate(cluster)
         self.progress(f"patroni: switchover from {old.name} to {candidate.name}")
         self._act(old, "/switchover", {"leader": old.name, "candidate": candidate.name})
-        lsn = self._await_writes_on(candidate)
+        return self._moved("switchover", old, candidate, started, unreplicated_bytes=0)
+
+    def _moved(
+        self, method: str, old: Member | None, new: Member, started: float, *, unreplicated_bytes: int | None
+    ) -> FailoverResult:
+        """Once Patroni has moved the lead: wait until clients write on ``new`` and the old leader is its
+        synchronous standby again, and say so."""
+        lsn = self._await_writes_on(new)
         old_now = self._old_leader_now(old)
         return FailoverResult(
-            method="switchover",
-            old_primary=old.name,
-            new_primary=candidate.name,
+            method=method,
+            old_primary=old.name if old else "none",
+            new_primary=new.name,
             elapsed_seconds=time.monotonic() - started,
             old_primary_now=old_now,
             promoted_at_lsn=lsn,
             follow_method="patroni" if old_now == "standby" else None,
-            unreplicated_bytes=0,
+            unreplicated_bytes=unreplicated_bytes,
         )
 
     def rebuild_standby(self) -> RebuildResult:

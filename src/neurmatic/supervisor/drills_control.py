@@ -12,7 +12,6 @@ import shutil
 import signal
 from pathlib import Path
 
-from neurmatic.adapters.patroni import first_cluster
 from neurmatic.deployment.drills import (
     EtcdHandle,
     PostgresHandle,
@@ -79,10 +78,9 @@ class LocalDrills:
     def postgres_primary(self) -> LocalPostgres:
         """The node Patroni names the leader, once it takes writes."""
         try:
-            leader = first_cluster([node.api for node in self.topology.postgres]).leader
+            node = self.topology.patroni_leader()
         except TopologyError as exc:
             raise FailoverFailed(exc.message, hint="is Patroni running? see `neurmatic status`") from exc
-        node = next((n for n in self.topology.postgres if leader is not None and n.name == leader.name), None)
         handle = LocalPostgres(node, self.topology) if node is not None else None
         if handle is None or not handle.takes_writes():
             raise FailoverFailed(

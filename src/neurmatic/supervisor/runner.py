@@ -131,9 +131,7 @@ def await_leader(topology: Topology, progress: Progress, timeout: float = LEADER
     """The node Patroni made the leader, once it runs and takes writes."""
 
     def leader() -> PostgresNode | None:
-        cluster = first_cluster([node.api for node in topology.postgres])
-        member = cluster.leader
-        node = next((n for n in topology.postgres if member is not None and n.name == member.name), None)
+        node = topology.patroni_leader()
         return node if node is not None and accepts_writes(node.endpoint) else None
 
     polled = poll(leader, timeout=timeout, interval=0.25, done=lambda node: node is not None)
@@ -234,10 +232,9 @@ def down(state: TopologyState, progress: Progress = lambda _msg: None) -> None:
 
 def _current_leader(topology: Topology) -> PostgresNode | None:
     try:
-        member = first_cluster([node.api for node in topology.postgres]).leader
+        return topology.patroni_leader()
     except TopologyError:
         return None
-    return next((node for node in topology.postgres if member is not None and node.name == member.name), None)
 
 
 def status(state: TopologyState) -> list[ServiceStatus]:

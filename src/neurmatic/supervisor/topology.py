@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from neurmatic.adapters.patroni import first_cluster
 from neurmatic.private_files import write_private_file
 from neurmatic.supervisor.layout import (
     APP_DB_USER,
@@ -51,6 +52,12 @@ class Topology:
         self.worker = WorkerProcess(state)
         self.mail = MailCatcher(state)
         self.nginx = NginxBalancer(state, api_indexes)
+
+    def patroni_leader(self) -> PostgresNode | None:
+        """The node Patroni names the running leader (None: none does); PatroniUnreachable when no
+        Patroni answers."""
+        member = first_cluster([node.api for node in self.postgres]).leader
+        return next((node for node in self.postgres if member is not None and node.name == member.name), None)
 
     def redis_in_start_order(self) -> list[RedisNode]:
         """Masters (no ``replicaof`` in their own config) first: Sentinel may have swapped them."""

@@ -29,7 +29,7 @@ import httpx
 import psutil
 from cryptography import x509
 
-from neurmatic.adapters.patroni import STUCK_STATES, PatroniUnreachable, first_cluster
+from neurmatic.adapters.patroni import STUCK_STATES, PatroniUnreachable, first_cluster, own_api
 from neurmatic.adapters.postgres import PgEndpoint, is_in_recovery, query
 from neurmatic.adapters.redis import (
     direct,
@@ -160,9 +160,7 @@ def _patroni(deployment: Deployment) -> Outcome:
     apis = deployment.patroni_apis(timeout=2)
     cluster = first_cluster(apis)
     leader = cluster.leader
-    own = next(
-        (api for api in apis if leader is not None and api.base_url == leader.api_url.rstrip("/")), None
-    )
+    own = own_api(apis, leader) if leader is not None else None
     # /cluster may be a Patroni's cached view while etcd is unreachable; the leader's /primary answers 200
     # only while it really holds the leader key.
     if leader is not None and own is not None and own.get("/primary").status != 200:

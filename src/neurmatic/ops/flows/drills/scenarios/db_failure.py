@@ -11,89 +11,39 @@ acknowledged write may be lost.
 from __future__ import annotations
 
 from neurmatic.deployment.drills import PostgresHandle
-from neurmatic.deployment.failover import FailoverFailed
 from neurmatic.ops.flows.drills.context import DrillContext
 from neurmatic.ops.flows.drills.errors import DrillPreconditionFailed
-from neurmatic.ops.flows.drills.leader_watch import (
-    LeaderWatch,
-    check_rejoined,
-    cluster_whole,
-    restore_cluster,
-)
-from neurmatic.ops.flows.drills.registry import Scenario, register
-
-
-def current_leader(ctx: DrillContext) -> PostgresHandle:
-    """The leader, once the cluster is whole (a streaming standby to fail over to); else refuse."""
-    try:
-        leader = ctx.control.postgres_primary()
-    except FailoverFailed as exc:
-        raise DrillPreconditionFailed(exc.message, hint=exc.hint) from exc
-    if not cluster_whole(ctx):
-        raise DrillPreconditionFailed(
-            "the PostgreSQL standby is not streaming from the leader",
-            hint="see `neurmatic status`; `neurmatic standby rebuild` reinitializes it",
-        )
-    return leader
-
-
-def _kill_postmaster(node: PostgresHandle) -> int:
-    pid = node.kill_postmaster()
-    if pid is None:
-        raise DrillPreconditionFailed(
-            f"{node.name} runs no postmaster to kill", hint="see `neurmatic status`"
-        )
-    return pid
+from neurmatic.ops.flows.drills.leader_fault import LeaderFault
+from neurmatic.ops.flows.drills.leader_watch import LeaderWatch, check_rejoined
+from neurmatic.ops.flows.drills.registry import register
 
 
 @register
-class DbFailure(Scenario):
+class DbFailure(LeaderFault):
     name = "db-failure"
     summary = (
         "SIGKILL PostgreSQL on the Patroni leader; Patroni promotes the synchronous standby with no "
         "operator action, the API follows, no acknowledged write is lost, the old leader rejoins."
     )
-    loses_no_writes = True
+    stage = "primary"
+    recovery = "Patroni promoted the standby: a new leader takes writes"
 
-    def __init__(self) -> None:
-        self.killed: PostgresHandle | None = None
-        self.watch: LeaderWatch | None = None
+    def describe(self, leader: PostgresHandle) -> str:
+        return f"SIGKILL the postmaster of {leader.name} (the Patroni leader)"
 
-    def check_ready(self, ctx: DrillContext) -> None:
-        current_leader(ctx)
-
-    def run(self, ctx: DrillContext) -> None:
-        leader = self.killed = current_leader(ctx)
-        watch = self.watch = LeaderWatch(ctx, leader).start()
-        try:
-            stage = ctx.inject(
-                "primary",
-                f"SIGKILL the postmaster of {leader.name} (the Patroni leader)",
-                lambda: _kill_postmaster(leader),
+    def fault(self, ctx: DrillContext, leader: PostgresHandle) -> int:
+        pid = leader.kill_postmaster()
+        if pid is None:
+            raise DrillPreconditionFailed(
+                f"{leader.name} runs no postmaster to kill", hint="see `neurmatic status`"
             )
-            ctx.await_recovery(
-                stage,
-                lambda: watch.new_leader_writable_at(stage.fault_at) is not None,
-                "Patroni promoted the standby: a new leader takes writes",
-            )
-            ctx.await_service(stage)
-        finally:
-            watch.stop()
-        watch.report_timing(stage.fault_at)
+        return pid
 
-    def verify(self, ctx: DrillContext) -> None:
-        if self.killed is None or self.watch is None:
-            return
-        self.watch.check_single_primary()
-        fault_at = ctx.recorder.stages[0].fault_at
-        promoted = self.watch.new_leader_writable_at(fault_at)
+    def check_outcome(self, ctx: DrillContext, leader: PostgresHandle, watch: LeaderWatch) -> None:
+        promoted = watch.new_leader_writable_at(ctx.recorder.stages[0].fault_at)
         ctx.check(
             "Patroni failed over by itself",
             promoted is not None,
-            f"{promoted[0]} leads" if promoted else f"leaders seen: {self.watch.leaders_seen()}",
+            f"{promoted[0]} leads" if promoted else f"leaders seen: {watch.leaders_seen()}",
         )
-        check_rejoined(ctx, self.killed.name)
-
-    def restore(self, ctx: DrillContext) -> None:
-        if self.killed is not None:
-            restore_cluster(ctx)
+        check_rejoined(ctx, leader.name)

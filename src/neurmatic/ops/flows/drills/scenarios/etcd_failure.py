@@ -9,9 +9,9 @@ from __future__ import annotations
 from neurmatic.deployment.drills import EtcdHandle, PostgresHandle
 from neurmatic.ops.flows.drills.context import DrillContext
 from neurmatic.ops.flows.drills.errors import DrillPreconditionFailed
+from neurmatic.ops.flows.drills.leader_fault import current_leader
 from neurmatic.ops.flows.drills.leader_watch import LeaderWatch
 from neurmatic.ops.flows.drills.registry import Scenario, register
-from neurmatic.ops.flows.drills.scenarios.db_failure import current_leader
 from neurmatic.polling import poll
 
 MEMBER_REJOIN_SECONDS = 60.0

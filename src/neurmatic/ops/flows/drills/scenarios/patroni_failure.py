@@ -10,67 +10,45 @@ acknowledged write is lost and that two nodes never take writes at once, and rep
 
 from __future__ import annotations
 
-from neurmatic.deployment.drills import PostgresHandle
+from neurmatic.deployment.drills import PostgresHandle, ProcessIdentity
 from neurmatic.ops.flows.drills.context import DrillContext
-from neurmatic.ops.flows.drills.leader_watch import (
-    LeaderWatch,
-    check_rejoined,
-    cluster_whole,
-    restore_cluster,
-)
-from neurmatic.ops.flows.drills.registry import Scenario, register
-from neurmatic.ops.flows.drills.scenarios.db_failure import current_leader
+from neurmatic.ops.flows.drills.leader_fault import LeaderFault
+from neurmatic.ops.flows.drills.leader_watch import LeaderWatch, check_rejoined, cluster_whole
+from neurmatic.ops.flows.drills.registry import register
 
 
 @register
-class PatroniFailure(Scenario):
+class PatroniFailure(LeaderFault):
     name = "patroni-failure"
     summary = (
         "SIGKILL the Patroni process on the leader (PostgreSQL keeps running); the watcher restarts it, "
         "no second primary appears and no acknowledged write is lost."
     )
     needs_watcher = True
-    loses_no_writes = True
+    stage = "patroni"
+    recovery = "the leader's Patroni restarted and the cluster is whole"
 
     def __init__(self) -> None:
-        self.killed: PostgresHandle | None = None
-        self.watch: LeaderWatch | None = None
+        super().__init__()
+        self.before: ProcessIdentity | None = None  # the Patroni process that is killed
         self.postmaster: int | None = None
 
-    def check_ready(self, ctx: DrillContext) -> None:
-        current_leader(ctx)
+    def describe(self, leader: PostgresHandle) -> str:
+        return f"SIGKILL the Patroni of {leader.name} (the leader)"
 
-    def run(self, ctx: DrillContext) -> None:
-        leader = self.killed = current_leader(ctx)
-        self.postmaster = leader.postmaster_pid()
-        watch = self.watch = LeaderWatch(ctx, leader).start()
-        before = leader.identity()
-        try:
-            stage = ctx.inject(
-                "patroni", f"SIGKILL the Patroni of {leader.name} (the leader)", lambda: ctx.kill(leader)
-            )
-            ctx.await_recovery(
-                stage,
-                lambda: leader.identity() not in (None, before) and leader.is_ready() and cluster_whole(ctx),
-                f"{leader.name}'s Patroni restarted and the cluster is whole",
-            )
-            ctx.await_service(stage)
-        finally:
-            watch.stop()
-        watch.report_timing(stage.fault_at)
+    def fault(self, ctx: DrillContext, leader: PostgresHandle) -> int:
+        self.before, self.postmaster = leader.identity(), leader.postmaster_pid()
+        return ctx.kill(leader)
 
-    def verify(self, ctx: DrillContext) -> None:
-        if self.killed is None or self.watch is None:
-            return
-        self.watch.check_single_primary()
-        leaders = self.watch.leaders_seen()
+    def recovered(self, ctx: DrillContext, leader: PostgresHandle, fault_at: float) -> bool:
+        restarted = leader.identity() not in (None, self.before)
+        return restarted and leader.is_ready() and cluster_whole(ctx)
+
+    def check_outcome(self, ctx: DrillContext, leader: PostgresHandle, watch: LeaderWatch) -> None:
+        leaders = watch.leaders_seen()
         ctx.note(
-            f"PostgreSQL of {self.killed.name}: postmaster {self.postmaster} before the fault, "
-            f"{self.killed.postmaster_pid()} after; leaders seen: {' → '.join(leaders) or 'none'}"
+            f"PostgreSQL of {leader.name}: postmaster {self.postmaster} before the fault, "
+            f"{leader.postmaster_pid()} after; leaders seen: {' → '.join(leaders) or 'none'}"
         )
-        if leaders and leaders[-1] != self.killed.name:
-            check_rejoined(ctx, self.killed.name)
-
-    def restore(self, ctx: DrillContext) -> None:
-        if self.killed is not None:
-            restore_cluster(ctx)
+        if leaders and leaders[-1] != leader.name:
+            check_rejoined(ctx, leader.name)
