@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import ssl
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,8 +15,10 @@ import httpx
 import psycopg
 import pytest
 
+from neurmatic.adapters.patroni import PatroniApi
 from neurmatic.private_files import read_env_file
 from neurmatic.settings import Settings
+from neurmatic.supervisor.services.postgres import patroni_api
 from neurmatic.supervisor.state import TopologyState
 from tests.support import free_base_port, make_state_parent, neurmatic, require_binary
 
@@ -58,8 +61,28 @@ class RunningTopology:
             autocommit=True,
         )
 
+    @contextmanager
+    def patroni_paused(self) -> Iterator[None]:
+        """Patroni's maintenance mode while the block runs. A test that pauses a standby's WAL replay
+        needs it: outside it, Patroni resumes a paused replay on its next cycle (about a second)."""
+        apis = [patroni_api(self.state, node) for node in (1, 2)]
+        _set_patroni_pause(apis, True)
+        try:
+            yield
+        finally:
+            _set_patroni_pause(apis, False)
+
     def app_settings(self) -> Settings:
         return Settings.from_mapping(read_env_file(self.state_dir / "app.env"))
+
+
+def _set_patroni_pause(apis: list[PatroniApi], paused: bool) -> None:
+    reply = apis[0].send("PATCH", "/config", {"pause": paused})
+    assert reply.status == 200, f"Patroni refused pause={paused}: {reply.status} {reply.text}"
+    deadline = time.monotonic() + 15
+    while any(bool(api.node().get("pause")) != paused for api in apis):
+        assert time.monotonic() < deadline, f"Patroni's members did not all report pause={paused}"
+        time.sleep(0.2)
 
 
 @pytest.fixture(scope="session")

@@ -242,7 +242,7 @@ async def test_no_read_goes_back_in_time_and_reads_use_the_standby_once_it_has_r
     async with account_client(settings) as client:
         _, writer = await signed_in(client)
         _, reader = await signed_in(client)
-        with topology.superuser(node=2) as standby:
+        with topology.patroni_paused(), topology.superuser(node=2) as standby:
             standby.execute("SELECT pg_wal_replay_pause()")
             try:
                 article = await _write(client, writer["accessToken"])
@@ -271,3 +271,38 @@ def _await_replay(topology: RunningTopology, standby: Any) -> None:
     while not standby.execute("SELECT pg_last_wal_replay_lsn() >= %s", position).fetchone()[0]:
         assert time.monotonic() < deadline, "the standby did not catch up after its replay was resumed"
         time.sleep(0.05)
+
+
+async def test_a_standby_connection_that_landed_on_the_primary_is_named_so_and_replaced(
+    settings: Settings, topology: RunningTopology
+) -> None:
+    """``prefer-standby`` falls back to the primary when no standby answers. A pooled standby connection
+    opened then is on the primary: a read on it must say so (not "standby"), and the pool must open a
+    new one, which finds the standby again."""
+    from pydantic import SecretStr
+
+    from neurmatic.api.articles.cache import replayed
+    from neurmatic.db.engines import Database, on_standby
+
+    with topology.superuser() as primary:  # node 1 unless a test swapped them: ask
+        port = primary.execute("SELECT inet_server_port()").fetchone()
+    url = settings.database.url.get_secret_value()
+    hosts = url.split("@", 1)[1].split("/", 1)[0]
+    primary_only = url.replace(hosts, f"127.0.0.1:{port[0] if port else 0}").replace(
+        "target_session_attrs=read-write", "target_session_attrs=prefer-standby"
+    )
+    assert "prefer-standby" in primary_only
+    db = Database(settings.database.model_copy(update={"replica_url": SecretStr(primary_only)}))
+    db.replica_state.healthy = True  # as if the last check had found the standby well
+    try:
+        assert db.replica is not None
+        raw = await db.replica.raw_connection()  # the standby engine's connection, on the primary
+        stray = raw.driver_connection
+        assert stray is not None and not on_standby(stray)
+        assert not await replayed(stray, 0)  # before: "replayed", and read as the standby's
+        raw.close()
+        async with db.driver_connection(standby=True) as conn:  # dropped, the primary's pool answers
+            assert not on_standby(conn) and conn is not stray
+        assert stray.is_closed()  # not kept: the next one opened tries the standby first
+    finally:
+        await db.close()

@@ -137,8 +137,14 @@ class PatroniApi:
         return self.get_json("/patroni")
 
     def post(self, path: str, body: Mapping[str, object], *, timeout: float | None = None) -> Reply:
+        return self.send("POST", path, body, timeout=timeout)
+
+    def send(
+        self, method: str, path: str, body: Mapping[str, object], *, timeout: float | None = None
+    ) -> Reply:
+        """An authenticated request with a JSON body (``POST /failover``, ``PATCH /config``)."""
         request = urllib.request.Request(  # noqa: S310 - http(s) only, checked in __init__
-            self.base_url + path, data=json.dumps(body).encode(), method="POST"
+            self.base_url + path, data=json.dumps(body).encode(), method=method
         )
         request.add_header("Content-Type", "application/json")
         if self.password is not None:

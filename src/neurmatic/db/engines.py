@@ -9,7 +9,8 @@ The standby engine's URL prefers a standby but falls back to the primary (``pref
 chooses only when a connection is opened. A pooled connection that reaches a primary (no standby was up,
 or its node was promoted) would stay there until recycled, 30 minutes later, while a rebuilt standby
 streams unused; so whenever the standby engine finds itself on a primary its pool is emptied and the
-question asked again on a fresh connection (:meth:`Database.standby_status`).
+question asked again on a fresh connection (:meth:`Database.standby_status`), and a read that checks out
+such a connection neither counts it as the standby's nor gives it back (:func:`on_standby`).
 """
 
 from __future__ import annotations
@@ -89,6 +90,14 @@ def _discard_if_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None
     query as a disconnect, which makes SQLAlchemy discard the whole pool: one request answers 503."""
     if dbapi_connection.driver_connection.is_closed():
         raise DisconnectionError("the server closed this pooled connection")
+
+
+def on_standby(conn: asyncpg.Connection) -> bool:
+    """Whether ``conn`` is on a standby now, without a round trip: PostgreSQL 14+ reports
+    ``in_hot_standby`` when the connection opens and again when its node is promoted. (A pooled standby
+    connection opened while no standby was up is on the primary: a read on it must not be labelled the
+    standby's, and the pool must open a new one, which tries the standby first.)"""
+    return getattr(conn.get_settings(), "in_hot_standby", "on") == "on"
 
 
 @dataclass
@@ -176,6 +185,9 @@ class Database:
         # The pool's own connection, without SQLAlchemy's Connection around it (a quarter of the cost of
         # checking one out); the checkout listener still replaces one the server closed.
         pooled = await (engine or self.primary).raw_connection()
+        if engine is not None and not on_standby(pooled.driver_connection):
+            await greenlet_spawn(pooled.invalidate)  # on a primary: the pool opens a new one next time
+            pooled = await self.primary.raw_connection()
         try:
             yield pooled.driver_connection
         except INTERRUPTIONS:

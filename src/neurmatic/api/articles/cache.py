@@ -33,6 +33,7 @@ from starlette.types import Scope
 
 from neurmatic.adapters.redis import LuaScript
 from neurmatic.api.security.rate_limit import Decision, Limit, decision_of
+from neurmatic.db.engines import on_standby
 from neurmatic.domain.articles.freshness import VERSION_KEY, VIEWS_VERSION_KEY, WRITE_POSITION_KEY
 
 log = logging.getLogger("neurmatic.articles.cache")
@@ -88,16 +89,24 @@ class CacheView:
 
 
 async def replayed(conn: asyncpg.Connection, position: int) -> bool:
-    """Whether the node behind ``conn`` has replayed ``position`` (a primary always has). Asked in a
+    """Whether ``conn`` is on a standby that has replayed ``position``. Asked in a
     statement of its own, before the read: inside the read's statement it would be answered after the
     statement's snapshot was taken."""
+    if not on_standby(conn):  # a fallback onto the primary: the caller reads there, named as such
+        return False
     return position <= 0 or bool(await conn.fetchval(REPLAYED_SQL, position))
 
 
 async def has_replayed(session: AsyncSession, position: int) -> bool:
-    """``replayed`` on the connection of an ORM session (before its first statement)."""
+    """Whether the ORM ``session`` of the standby engine is on a standby that has ``replayed`` the
+    position (asked before its first statement). A connection on a primary answers no and is dropped:
+    the next one opened tries the standby first."""
     connection = await session.connection()
-    return await replayed((await connection.get_raw_connection()).driver_connection, position)
+    driver_connection = (await connection.get_raw_connection()).driver_connection
+    if not on_standby(driver_connection):
+        await connection.invalidate()
+        return False
+    return await replayed(driver_connection, position)
 
 
 def _digest(request_key: str) -> str:
