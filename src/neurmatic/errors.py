@@ -29,9 +29,11 @@ library's exception type.
     │   ├── ArchiveError              pg_dump, pg_restore or packing failed
     │   ├── BackupInvalid             truncated, corrupt, or not matching its manifest
     │   ├── RestoreFailed             the restore stopped (the target is as it was)
+    │   │   └── TargetOutOfRange      a recovery target the repository cannot reach (says the range)
     │   ├── TargetNotEmpty            the target database has tables and --yes was not given
     │   ├── S3Unavailable             S3 unreachable or refusing (the local backup is intact)
     │   └── NotABackupAddress         an address that cannot name a backup in S3 (a usage error)
+    ├── PgBackRestError               pgBackRest refused or failed (its own message)  [adapters.pgbackrest]
     ├── FailoverFailed                a failover, switchover or rebuild stopped  [deployment.failover]
     ├── DeployFailed                  a deploy, rollback or scaling stopped  [deployment.releases]
     │   ├── DeployRolledBack          the new release failed; the previous one was put back

@@ -36,7 +36,7 @@ def run(
             timeout=timeout,
             env=full_env,
             user=user,
-            group=_primary_group(user),
+            group=primary_group(user),
             cwd=cwd,
             input=input_text,
             check=False,
@@ -57,7 +57,7 @@ def _text(data: bytes | str | None) -> str:
     return data if isinstance(data, str) else data.decode(errors="replace")
 
 
-def _primary_group(user: str | None) -> int | None:
+def primary_group(user: str | None) -> int | None:
     if user is None:
         return None
     import pwd

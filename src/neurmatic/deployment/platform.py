@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, NoReturn, Protocol
 from neurmatic.errors import PlatformUnavailable
 
 if TYPE_CHECKING:
+    from neurmatic.deployment.archive import ArchiveControl
     from neurmatic.deployment.drills import DrillControl
     from neurmatic.deployment.releases import ReleaseControl
 
@@ -31,6 +32,10 @@ class Platform(Protocol):
 
     def drills(self) -> DrillControl:
         """Breaking and restoring the servers on purpose (DR drills)."""
+        ...
+
+    def archive(self) -> ArchiveControl:
+        """pgBackRest where the data is, and swapping a restored cluster in (point-in-time recovery)."""
         ...
 
 
@@ -53,4 +58,7 @@ class NoPlatform:
         self._refuse()
 
     def drills(self) -> DrillControl:
+        self._refuse()
+
+    def archive(self) -> ArchiveControl:
         self._refuse()

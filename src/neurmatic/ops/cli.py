@@ -64,7 +64,9 @@ COMMANDS = {
         "render", "render", "Render infrastructure/ (nginx, Redis, Sentinel, PostgreSQL) and..."
     ),
     "restore": LazyCommand(
-        "restore", "restore", "Restore a backup (a path or s3://…): verified first, restored beside the..."
+        "restore",
+        "restore",
+        "Restore a backup, or the cluster to a point in time: checked beside the live...",
     ),
     "restore-table": LazyCommand(
         "restore",

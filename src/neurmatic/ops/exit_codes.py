@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import IntEnum
 
 from neurmatic import errors
+from neurmatic.adapters.pgbackrest import PgBackRestError
 from neurmatic.db.errors import MigrationFailed
 from neurmatic.deployment.failover import FailoverFailed
 from neurmatic.deployment.releases import DeployFailed, DeployRolledBack, SchemaNotExpandOnly
@@ -48,6 +49,7 @@ _BY_ERROR: tuple[tuple[type[errors.NeurmaticError], ExitCode], ...] = (
     (BackupInvalid, ExitCode.BACKUP_INVALID),
     (BackupFailed, ExitCode.BACKUP_FAILED),
     (ArchiveError, ExitCode.BACKUP_FAILED),
+    (PgBackRestError, ExitCode.BACKUP_FAILED),
     (RestoreFailed, ExitCode.RESTORE_FAILED),
     (TargetNotEmpty, ExitCode.ABORTED),
     (S3Unavailable, ExitCode.S3_UNAVAILABLE),

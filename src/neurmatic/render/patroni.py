@@ -30,6 +30,10 @@ class PatroniNodeConfig:
     etcd_hosts: list[str]
     bin_dir: str | None = None
     local_parameters: dict[str, str] = field(default_factory=dict)
+    # pgBackRest (render/pgbackrest.py): how a new standby is restored from the repository, and how a
+    # standby or a recovery fetches WAL from it. None: cloned from the leader, streaming only.
+    replica_restore_command: str | None = None
+    restore_command: str | None = None
 
 
 def pg_hba_lines(
@@ -83,6 +87,8 @@ def render_patroni(
         bin_dir=node.bin_dir,
         pgpass=node.pgpass,
         local_parameters=node.local_parameters,
+        replica_restore_command=node.replica_restore_command,
+        restore_command=node.restore_command,
         pg_hba=pg_hba,
         post_bootstrap=post_bootstrap,
     )

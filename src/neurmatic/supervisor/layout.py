@@ -127,6 +127,19 @@ class Paths:
         the environment Patroni runs with)."""
         return self.root / "patroni" / f"postgres-{index}.yml"
 
+    @property
+    def pgbackrest(self) -> Path:
+        """pgBackRest's home: repo (repository 1, encrypted), spool, log, lock."""
+        return self.root / "pgbackrest"
+
+    @property
+    def pgbackrest_repo(self) -> Path:
+        return self.pgbackrest / "repo"
+
+    def pgbackrest_config(self, index: int) -> Path:
+        """Node ``index``'s pgBackRest configuration (its data directory is ``pg1-path``; no secrets)."""
+        return self.pgbackrest / f"postgres-{index}.conf"
+
     def etcd_data(self, index: int) -> Path:
         return self.root / "etcd" / str(index)
 

@@ -7,6 +7,7 @@ This is the one module through which the operations kit reaches the supervisor: 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from neurmatic.adapters.pg_target import PgTarget
 from neurmatic.db.url import DatabaseUrl
@@ -15,6 +16,9 @@ from neurmatic.errors import TopologyNotRunningError
 from neurmatic.private_files import read_env_file
 from neurmatic.settings import Settings
 from neurmatic.supervisor.drills_control import LocalDrills
+
+if TYPE_CHECKING:
+    from neurmatic.supervisor.archive_control import LocalArchive
 from neurmatic.supervisor.layout import HOST, SUPERUSER
 from neurmatic.supervisor.releases_control import LocalReleases
 from neurmatic.supervisor.services.postgres import PG_NODES
@@ -34,6 +38,11 @@ class LocalPlatform:
 
     def drills(self) -> LocalDrills:
         return LocalDrills(self.state)
+
+    def archive(self) -> LocalArchive:
+        from neurmatic.supervisor.archive_control import LocalArchive
+
+        return LocalArchive(self.state)
 
 
 def local_deployment(state_dir: Path) -> Deployment:

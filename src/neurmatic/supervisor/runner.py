@@ -17,6 +17,7 @@ from neurmatic.adapters.postgres import accepts_writes
 from neurmatic.db.url import DatabaseUrl
 from neurmatic.errors import ServiceStartError, StateDirError, TopologyError
 from neurmatic.polling import poll
+from neurmatic.supervisor import archiving
 from neurmatic.supervisor.layout import DEFAULT_BASE_PORT, HOST, Paths
 from neurmatic.supervisor.service import Service, ServiceStatus, check_port_free
 from neurmatic.supervisor.services.postgres import PostgresNode, create_roles_and_database
@@ -98,6 +99,7 @@ def up(state: TopologyState, progress: Progress = lambda _msg: None) -> Topology
         _start_together(topology.postgres, progress)
         leader = await_leader(topology, progress)
     create_roles_and_database(leader)
+    archiving.prepare_repository(state, leader.index, progress)
     topology.write_app_environment()
     _migrate(topology, progress)
     _start_together(others, progress)

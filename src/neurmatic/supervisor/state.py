@@ -25,6 +25,9 @@ from neurmatic.supervisor.layout import DEFAULT_BASE_PORT, Paths, Ports
 # supervisor started and failed over by hand; its data directories are not adopted in place).
 STATE_FORMAT = 2
 SERVICE_USER = "neurmatic"
+# pgBackRest's repository passphrase: without it no backup or archived WAL can be read back, so a
+# server rebuilt from S3 needs the saved one (never a fresh one).
+CIPHER_SECRET = "PGBACKREST_CIPHER_PASS"  # noqa: S105 - the name of a secret, not one
 SECRET_NAMES = (
     "POSTGRES_SUPERUSER_PASSWORD",
     "POSTGRES_PASSWORD",
@@ -32,6 +35,7 @@ SECRET_NAMES = (
     "REDIS_PASSWORD",
     "REDIS_SENTINEL_PASSWORD",
     "PATRONI_RESTAPI_PASSWORD",
+    "PGBACKREST_CIPHER_PASS",
     "JWT_SECRET",
     "JWT_REFRESH_SECRET",
     "SESSION_SECRET",
@@ -80,6 +84,10 @@ class ServiceAccount:
             if path.is_dir():
                 for child in path.rglob("*"):
                     os.chown(child, self.uid, self.gid, follow_symlinks=False)
+
+
+def _write_secrets(path: Path, secrets: dict[str, str]) -> None:
+    write_private_file(path, "".join(f"{name}={value}\n" for name, value in secrets.items()))
 
 
 def _create_system_user() -> None:
@@ -143,6 +151,12 @@ class TopologyState:
                 hint="use a new --state-dir, or remove this one after `neurmatic down` "
                 "if its data is not needed",
             )
+        if not secrets.get(CIPHER_SECRET) and not paths.pgbackrest_repo.exists():
+            # A state directory from before archiving: no repository is encrypted with a passphrase yet.
+            from neurmatic.secret_policy import generate_secret
+
+            secrets[CIPHER_SECRET] = generate_secret()
+            _write_secrets(paths.secrets_file, secrets)
         missing = [name for name in SECRET_NAMES if not secrets.get(name)]
         if missing:
             raise StateDirError(
@@ -195,7 +209,7 @@ class TopologyState:
         except OSError as exc:
             raise StateDirError(f"cannot create {root}: {exc}", hint="choose a writable --state-dir") from exc
         secrets = secrets or {name: generate_secret() for name in SECRET_NAMES}
-        write_private_file(paths.secrets_file, "".join(f"{k}={v}\n" for k, v in secrets.items()))
+        _write_secrets(paths.secrets_file, secrets)
         meta = {
             "format": STATE_FORMAT,
             "created_by": __version__,

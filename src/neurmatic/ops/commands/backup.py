@@ -88,6 +88,19 @@ def _dump(ctx: BackupContext, options: BackupOptions, quiet: bool) -> tuple[Path
 )
 @jobs_option
 @click.option("--verify", "then_verify", is_flag=True, help="Then run the restore test on the new backup.")
+@click.option(
+    "--physical",
+    is_flag=True,
+    help="A pgBackRest backup of the whole cluster (with the WAL archive: point-in-time recovery).",
+)
+@click.option(
+    "--type",
+    "kind",
+    type=click.Choice(["full", "diff", "incr"]),
+    default="full",
+    show_default=True,
+    help="With --physical: full, differential (since the last full) or incremental (since the last).",
+)
 @click.pass_context
 def backup(
     click_ctx: click.Context,
@@ -98,9 +111,16 @@ def backup(
     compress: str,
     jobs: int,
     then_verify: bool,
+    physical: bool,
+    kind: str,
 ) -> None:
     """Back up the database (verified, with a manifest); `backup list`, `backup verify` for the rest."""
     if click_ctx.invoked_subcommand is not None:
+        return
+    if physical:
+        from neurmatic.ops.commands.pitr import physical_backup
+
+        physical_backup(target.load(), kind, as_json=as_json)
         return
     ctx = BackupContext.of(target.load(), directory)
     step(f"dumping {ctx.app.dbname} ({dump_format}{', ' + compress if dump_format == 'directory' else ''})")
@@ -206,9 +226,22 @@ def list_backups(target: DeploymentChoice, directory: Path | None, as_json: bool
 @deployment_option
 @dir_option
 @jobs_option
-def verify(source: Path | None, target: DeploymentChoice, directory: Path | None, jobs: int) -> None:
+@click.option(
+    "--physical",
+    is_flag=True,
+    help="pgBackRest's verify, then the latest physical backup restored with all archived WAL replayed.",
+)
+def verify(
+    source: Path | None, target: DeploymentChoice, directory: Path | None, jobs: int, physical: bool
+) -> None:
     """The monthly restore test: restore into a scratch database, compare table list, row counts and
     per-table checksums with the manifest, drop it. Exit 0 pass, 13 fail, 11 invalid backup."""
+    if physical:
+        from neurmatic.ops.commands.pitr import verify_physical
+
+        deployment = target.load()
+        verify_physical(deployment, database=deployment.settings.backup.database or deployment.app.dbname)
+        return
     ctx = BackupContext.of(target.load(), directory)
     chosen = source or next(iter(local_backups(ctx.directory)), None)
     if chosen is None:

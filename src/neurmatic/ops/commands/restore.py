@@ -24,7 +24,7 @@ def _local(ctx: BackupContext, source: str) -> Path:
 
 
 @click.command()
-@click.argument("source")
+@click.argument("source", required=False)
 @click.option(
     "--db",
     "database",
@@ -32,13 +32,49 @@ def _local(ctx: BackupContext, source: str) -> Path:
     help="Target database [default: $DB_NAME, else the one DATABASE_URL names].",
 )
 @click.option("--yes", is_flag=True, help="Replace a non-empty target (a safety dump is taken first).")
+@click.option(
+    "--to", "to_time", metavar="TIME", help='Point-in-time recovery to TIME ("2026-11-26 17:04:59+00").'
+)
+@click.option("--to-lsn", metavar="LSN", help="Point-in-time recovery to a WAL position (0/3000028).")
+@click.option("--to-latest", is_flag=True, help="Recovery to the last archived WAL (a lost primary).")
+@click.option(
+    "--dry-run", is_flag=True, help="With --to…: say which backup and WAL it would use; change nothing."
+)
 @deployment_option
 @dir_option
 @jobs_option
+@json_option
 def restore(
-    source: str, database: str | None, yes: bool, target: DeploymentChoice, directory: Path | None, jobs: int
+    source: str | None,
+    database: str | None,
+    yes: bool,
+    to_time: str | None,
+    to_lsn: str | None,
+    to_latest: bool,
+    dry_run: bool,
+    target: DeploymentChoice,
+    directory: Path | None,
+    jobs: int,
+    as_json: bool,
 ) -> None:
-    """Restore a backup (a path or s3://…): verified first, restored beside the target, then swapped in."""
+    """Restore a backup, or the cluster to a point in time: checked beside the live one, then swapped in.
+
+    SOURCE: a logical backup (a path or s3://…), verified, restored beside the target database, then
+    swapped in. --to, --to-lsn, --to-latest: the whole cluster from pgBackRest's backups and WAL
+    archive, recovered beside the live cluster, checked, then swapped in, its standby rebuilt."""
+    from neurmatic.ops.commands.pitr import point_in_time_restore, target_of
+
+    recovery = target_of(to_time, to_lsn, to_latest)
+    if (recovery is None) == (source is None):
+        raise click.UsageError("give a backup to restore, or a point in time (--to, --to-lsn, --to-latest)")
+    if recovery is not None:
+        deployment = target.load()
+        name = database or deployment.settings.backup.database or deployment.app.dbname
+        point_in_time_restore(deployment, recovery, database=name, dry_run=dry_run, yes=yes, as_json=as_json)
+        return
+    if dry_run:
+        raise click.UsageError("--dry-run goes with --to, --to-lsn or --to-latest")
+    assert source is not None
     ctx = BackupContext.of(target.load(), directory)
     name = database or ctx.settings.backup.database or ctx.app.dbname
     backup_file = _local(ctx, source)

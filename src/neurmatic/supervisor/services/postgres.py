@@ -26,7 +26,7 @@ from neurmatic.private_files import write_private_file
 from neurmatic.supervisor.layout import APP_DB_USER, DATABASE_NAME, HOST, REPLICATION_USER, SUPERUSER
 from neurmatic.supervisor.process import terminate
 from neurmatic.supervisor.service import Service, ServiceStatus
-from neurmatic.supervisor.state import TopologyState
+from neurmatic.supervisor.state import CIPHER_SECRET, TopologyState
 
 if TYPE_CHECKING:
     import psycopg
@@ -119,16 +119,21 @@ class PostgresNode(Service):
             "PATRONI_REWIND_PASSWORD": secrets["POSTGRES_SUPERUSER_PASSWORD"],
             "PATRONI_RESTAPI_USERNAME": "patroni",
             "PATRONI_RESTAPI_PASSWORD": secrets["PATRONI_RESTAPI_PASSWORD"],
+            # archive_command runs pgBackRest as PostgreSQL's child: the repository's passphrase.
+            "PGBACKREST_REPO1_CIPHER_PASS": secrets[CIPHER_SECRET],
         }
 
     def prepare(self) -> None:
         """Render the node's Patroni configuration (every start: a changed setting applies on restart)."""
         from neurmatic.render.patroni import PatroniNodeConfig, pg_hba_lines, render_patroni
         from neurmatic.render.postgres import Machine, scaled_settings
+        from neurmatic.supervisor import archiving
         from neurmatic.supervisor.services.etcd import etcd_client_urls
 
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         self.config.parent.mkdir(parents=True, exist_ok=True)
+        archiving.write_node_config(self.state)
+        replica_restore, wal_restore = archiving.node_commands(self.state, self.index)
         node = PatroniNodeConfig(
             name=self.name,
             restapi_listen=f"{HOST}:{self.rest_port}",
@@ -143,7 +148,10 @@ class PostgresNode(Service):
                 "unix_socket_directories": str(self.paths.run),
                 "logging_collector": "off",  # PostgreSQL writes to Patroni's output: logs/postgres-N.log
                 "log_line_prefix": "%m [%p] %q%u@%d ",
+                **archiving.node_parameters(self.state, self.index),
             },
+            replica_restore_command=replica_restore,
+            restore_command=wal_restore,
         )
         hba = pg_hba_lines([f"{HOST}/32"], f"{HOST}/32", DATABASE_NAME, APP_DB_USER)
         text = render_patroni(node, settings=scaled_settings(Machine.this_one()), pg_hba=hba)

@@ -26,6 +26,10 @@ class RestoreFailed(BackupError):
     """The restore stopped; the target database is as it was."""
 
 
+class TargetOutOfRange(RestoreFailed):
+    """The recovery target is outside what the repository can recover; the message gives the range."""
+
+
 class TargetNotEmpty(BackupError):
     """The target database has tables and --yes was not given."""
 

@@ -1,0 +1,123 @@
+"""The physical side of ``backup`` and ``restore``: pgBackRest backups, point-in-time recovery, and the
+physical restore test (the commands in backup.py and restore.py hand over to these)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict
+
+import click
+
+from neurmatic.deployment.model import Deployment
+from neurmatic.ops.commands.backup_context import err, step
+from neurmatic.ops.commands.options import confirm
+from neurmatic.ops.flows.backups.errors import BackupInvalid
+from neurmatic.ops.flows.backups.physical import take_backup
+from neurmatic.ops.flows.backups.pitr import RecoveredCluster, Target, plan_recovery, recover_beside
+
+
+def physical_backup(deployment: Deployment, kind: str, *, as_json: bool) -> None:
+    made = take_backup(deployment.platform.archive().pgbackrest(), kind, step)
+    if as_json:
+        click.echo(json.dumps(asdict(made), indent=2, default=str))
+        return
+    err.print(
+        f"[green]✓[/] {made.type} backup {made.label} (repo{made.repo}, {made.size / 1e6:.1f} MB of data, "
+        f"{made.repo_size / 1e6:.1f} MB stored, {(made.stopped - made.started).total_seconds():.0f}s), "
+        f"consistent at {made.stopped.isoformat(sep=' ')}",
+        highlight=False,
+    )
+
+
+def target_of(to: str | None, to_lsn: str | None, to_latest: bool) -> Target | None:
+    given = [
+        option for option, value in (("--to", to), ("--to-lsn", to_lsn), ("--to-latest", to_latest)) if value
+    ]
+    if len(given) > 1:
+        raise click.UsageError(f"{' and '.join(given)} name two targets: give one")
+    if to is not None:
+        return Target.at_time(to)
+    if to_lsn is not None:
+        return Target.at_lsn(to_lsn)
+    return Target("latest") if to_latest else None
+
+
+def point_in_time_restore(
+    deployment: Deployment, target: Target, *, database: str, dry_run: bool, yes: bool, as_json: bool
+) -> None:
+    control = deployment.platform.archive()
+    plan = plan_recovery(control.pgbackrest(), deployment.admin, target)
+    if dry_run:
+        if as_json:
+            body = {
+                "target": target.describe(),
+                "backup": asdict(plan.backup),
+                "range": plan.range.describe(),
+            }
+            click.echo(json.dumps(body, indent=2, default=str))
+        else:
+            err.print(f"dry run: would {plan.describe()}", highlight=False)
+        return
+    step(plan.describe())
+    recovered = recover_beside(
+        control,
+        plan,
+        superuser_password=deployment.admin.password or "",
+        database=database,
+        step=step,
+    )
+    scratch_parent = recovered.scratch.data_dir.parent
+    try:
+        confirm(
+            f"replace the live cluster with this one, recovered to {target.describe()}? Everything written "
+            "after that moment is gone from it",
+            yes=yes,
+        )
+        control.swap_in(recovered.scratch.data_dir, step)
+    finally:
+        shutil.rmtree(scratch_parent, ignore_errors=True)
+    _report(recovered, as_json)
+
+
+def _report(recovered: RecoveredCluster, as_json: bool) -> None:
+    if as_json:
+        body = {
+            "target": recovered.plan.target.describe(),
+            "backup": recovered.plan.backup.label,
+            "tables": recovered.tables,
+            "migration": recovered.migration,
+        }
+        click.echo(json.dumps(body, indent=2))
+        return
+    err.print(
+        f"[green]✓[/] the cluster is recovered to {recovered.plan.target.describe()} "
+        f"({len(recovered.tables)} tables, {sum(recovered.tables.values())} rows); its standby was rebuilt",
+        highlight=False,
+    )
+
+
+def verify_physical(deployment: Deployment, *, database: str) -> None:
+    """pgBackRest's verify of every repository file, then the latest backup restored with every archived
+    WAL replayed into a scratch cluster, checked, and thrown away."""
+    control = deployment.platform.archive()
+    tool = control.pgbackrest()
+    step("pgbackrest verify: every backup and archived WAL file against its checksum")
+    damaged = tool.verify()
+    if damaged:
+        raise BackupInvalid(
+            "the repository holds damaged files: " + "; ".join(damaged),
+            hint="take a new full backup (`neurmatic backup --physical --type full`); recoveries that "
+            "need the damaged WAL stop at it",
+        )
+    plan = plan_recovery(tool, deployment.admin, Target("latest"))
+    step(plan.describe())
+    recovered = recover_beside(
+        control, plan, superuser_password=deployment.admin.password or "", database=database, step=step
+    )
+    shutil.rmtree(recovered.scratch.data_dir.parent, ignore_errors=True)
+    err.print(
+        f"[green]✓[/] backup {plan.backup.label} and the archive after it restore and replay: "
+        f"{len(recovered.tables)} tables, {sum(recovered.tables.values())} rows",
+        highlight=False,
+    )

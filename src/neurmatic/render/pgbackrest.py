@@ -1,0 +1,92 @@
+"""pgBackRest's configuration, for the local topology and for production, from
+``templates/pgbackrest.conf.j2``; and the PostgreSQL settings that make a node archive through it.
+
+One file per node: ``pg1-path`` is that node's data directory. The repositories are the same for every
+node, so whichever node Patroni promotes archives into the same history.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+
+from neurmatic.render import render_template
+
+STANZA = "neurmatic"
+# An idle primary still closes a WAL segment this often, so the archive (and the RPO of a lost host) is
+# never more than this far behind; an active one fills segments much sooner.
+ARCHIVE_TIMEOUT_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class S3Repository:
+    """``repo2``: the S3 bucket (AWS's documented endpoint, or an S3-protocol server of our own)."""
+
+    bucket: str
+    endpoint: str  # a host name: s3.eu-west-1.amazonaws.com
+    region: str
+    retention_days: int
+    path: str = "/pgbackrest"
+    uri_style: str = "host"  # "path" for servers without virtual-host buckets
+    port: int | None = None
+    ca_file: str | None = None
+
+
+@dataclass(frozen=True)
+class PgBackRestConfig:
+    pg_path: str
+    pg_port: int
+    repo1_path: str
+    spool_path: str
+    log_path: str
+    lock_path: str
+    repo1_retention_days: int = 30
+    repo2: S3Repository | None = None
+    pg_socket_path: str | None = None
+    process_max: int = 2
+    archive_queue_max: str = "4GiB"
+
+
+def render_pgbackrest(config: PgBackRestConfig) -> str:
+    return render_template(
+        "pgbackrest.conf.j2",
+        stanza=STANZA,
+        repo1_path=config.repo1_path,
+        repo1_retention_days=config.repo1_retention_days,
+        repo2=config.repo2,
+        spool_path=config.spool_path,
+        log_path=config.log_path,
+        lock_path=config.lock_path,
+        pg_path=config.pg_path,
+        pg_port=config.pg_port,
+        pg_socket_path=config.pg_socket_path,
+        process_max=config.process_max,
+        archive_queue_max=config.archive_queue_max,
+    )
+
+
+def archiving_parameters(pgbackrest: str, config_file: str) -> dict[str, str]:
+    """The node's PostgreSQL settings for archiving through pgBackRest with ``config_file``.
+
+    ``archive_mode=on`` archives on the primary only: after a failover the promoted node takes over, into
+    the same repositories. ``restore_command`` lets a standby (or a recovery) fetch WAL the primary no
+    longer holds."""
+    return {
+        "archive_mode": "on",
+        "archive_timeout": str(ARCHIVE_TIMEOUT_SECONDS),
+        "archive_command": f"{_invocation(pgbackrest, config_file)} archive-push %p",
+    }
+
+
+def restore_command(pgbackrest: str, config_file: str) -> str:
+    return f"{_invocation(pgbackrest, config_file)} archive-get %f %p"
+
+
+def replica_restore_command(pgbackrest: str, config_file: str) -> str:
+    """Patroni's ``create_replica_methods`` entry: a new or rebuilt standby restored from the repository
+    (files that already match are kept: ``--delta``), then streaming from the leader."""
+    return f"{_invocation(pgbackrest, config_file)} --type=standby restore"
+
+
+def _invocation(pgbackrest: str, config_file: str) -> str:
+    return f"{shlex.quote(pgbackrest)} --config={shlex.quote(config_file)} --stanza={STANZA}"
