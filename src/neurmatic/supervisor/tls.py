@@ -7,6 +7,7 @@ is checked for real instead of switched off.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -30,8 +31,15 @@ def _name(common_name: str) -> x509.Name:
     )
 
 
-def ensure_certificates(directory: Path, account: ServiceAccount) -> tuple[Path, Path, Path]:
-    """``(ca.pem, server.pem, server.key)`` in ``directory``, created once and kept afterwards."""
+def ensure_certificates(
+    directory: Path, account: ServiceAccount, *, extra_dns_names: Sequence[str] = ()
+) -> tuple[Path, Path, Path]:
+    """``(ca.pem, server.pem, server.key)`` in ``directory``, created once and kept afterwards.
+
+    ``extra_dns_names`` adds dNSName entries to the server certificate (only when it is created), e.g.
+    ``"127.0.0.1"`` for clients that match the host only against dNSName entries and never against the
+    iPAddress one (pgBackRest 2.45 verifying an S3 endpoint given as an address).
+    """
     ca_path, cert_path, key_path = directory / "ca.pem", directory / "server.pem", directory / "server.key"
     if ca_path.exists() and cert_path.exists() and key_path.exists():
         return ca_path, cert_path, key_path
@@ -73,7 +81,11 @@ def ensure_certificates(directory: Path, account: ServiceAccount) -> tuple[Path,
         .not_valid_after(now + timedelta(days=CERT_DAYS))
         .add_extension(
             x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+                [
+                    x509.DNSName("localhost"),
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                    *(x509.DNSName(name) for name in extra_dns_names),
+                ]
             ),
             critical=False,
         )
