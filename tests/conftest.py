@@ -95,8 +95,11 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningTopolo
 
 
 @contextmanager
-def started_topology(factory: pytest.TempPathFactory, name: str) -> Iterator[RunningTopology]:
-    """A topology of its own on free ports, always brought down, even when `up` stops half-way."""
+def started_topology(
+    factory: pytest.TempPathFactory, name: str, env: dict[str, str] | None = None
+) -> Iterator[RunningTopology]:
+    """A topology of its own on free ports, always brought down, even when `up` stops half-way;
+    ``env`` is given to `up` (e.g. the S3 repository's settings)."""
     state_dir = make_state_parent(factory, name) / "state"
     try:
         # Two uvicorn workers per instance whatever the machine's cores, so every test that goes
@@ -109,6 +112,7 @@ def started_topology(factory: pytest.TempPathFactory, name: str) -> Iterator[Run
             "2",
             state_dir=state_dir,
             timeout=600,
+            env=env,
         )
         yield RunningTopology(state_dir)
     finally:

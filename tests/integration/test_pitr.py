@@ -60,7 +60,7 @@ def moment(own_topology: RunningTopology) -> datetime:
     with own_topology.superuser("neurmatic_production") as conn:
         conn.execute(f"CREATE TABLE {PROBE} (id int PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())")
     made = json.loads(_cli("backup", "--physical", "--type", "incr", "--json", topology=own_topology).stdout)
-    assert made["type"] == "incr" and made["label"].endswith("I")
+    assert [(b["type"], b["repo"]) for b in made] == [("incr", 1)] and made[0]["label"].endswith("I")
     _insert(own_topology, range(1, 21))
     with own_topology.superuser() as conn:
         row = conn.execute("SELECT now()").fetchone()

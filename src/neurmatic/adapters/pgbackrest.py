@@ -8,6 +8,7 @@ pgBackRest reads the data directory and writes the repository as the account tha
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -65,13 +66,21 @@ class StanzaInfo:
     backups: list[BackupSet] = field(default_factory=list)
     archive_min: str | None = None  # the oldest and newest WAL segment in the archive
     archive_max: str | None = None
+    system_id: int | None = None  # the cluster the stanza belongs to (pg_control_system())
+    repo_status: dict[int, str] = field(default_factory=dict)  # each repository's own status
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> StanzaInfo:
         archives = [a for a in data.get("archive", []) if a.get("min")]
+        databases = data.get("db", [])
         return cls(
             name=str(data["name"]),
             status=str(data.get("status", {}).get("message", "?")),
+            system_id=int(databases[-1]["system-id"]) if databases else None,
+            repo_status={
+                int(repo["key"]): str(repo.get("status", {}).get("message", "?"))
+                for repo in data.get("repo", [])
+            },
             backups=sorted((BackupSet.from_json(b) for b in data.get("backup", [])), key=lambda b: b.stopped),
             archive_min=min((str(a["min"]) for a in archives), default=None),
             archive_max=max((str(a["max"]) for a in archives), default=None),
@@ -81,12 +90,21 @@ class StanzaInfo:
 class PgBackRest:
     """``pgbackrest --config=<config> --stanza=<stanza> ...`` as ``user`` with ``env`` (the secrets)."""
 
-    def __init__(self, config: Path, stanza: str, *, env: Mapping[str, str], user: str | None = None) -> None:
+    def __init__(
+        self,
+        config: Path,
+        stanza: str,
+        *,
+        env: Mapping[str, str],
+        user: str | None = None,
+        repos: tuple[int, ...] = (1,),
+    ) -> None:
         self.binary = require_binary("pgbackrest", package="pgbackrest")
         self.config = config
         self.stanza = stanza
         self.env = dict(env)
         self.user = user
+        self.repos = repos  # the repositories the configuration names (1: local disk, 2: S3)
 
     def run(self, command: str, *options: str, timeout: float = 600.0) -> str:
         """Run one pgBackRest command; its stdout. PgBackRestError with pgBackRest's own message."""
@@ -102,9 +120,17 @@ class PgBackRest:
         except CommandError as exc:
             raise PgBackRestError(f"pgbackrest {command} failed: {_message(exc.output)}") from exc
 
-    def stanza_create(self) -> None:
-        """Create the stanza in every repository (idempotent: an existing, matching stanza is fine)."""
-        self.run("stanza-create", timeout=120)
+    def stanza_create(self, attempts: int = 10) -> None:
+        """Create the stanza in every repository (idempotent: an existing, matching stanza is fine).
+        It takes the archive's lock, which a running archive-push may hold for a moment: retried."""
+        for attempt in range(attempts):
+            try:
+                self.run("stanza-create", timeout=120)
+                return
+            except PgBackRestError as exc:
+                if "unable to acquire lock" not in str(exc) or attempt == attempts - 1:
+                    raise
+                time.sleep(0.5)
 
     def check(self) -> None:
         """pgBackRest's own end-to-end check: the configuration, the repositories, and a WAL segment
@@ -135,6 +161,8 @@ class PgBackRest:
         in the spool belongs to the live node, and a segment cached there would hide one missing from
         the repository (a gap this recovery must stop at)."""
         fetch = f"{self.binary} --config={self.config} --stanza={self.stanza} --pg1-path={target_dir}"
+        if repo:  # the WAL from the backup's own repository (the other may be empty: a new host)
+            fetch += f" --repo={repo}"
         extra = [
             f"--pg1-path={target_dir}",
             f'--recovery-option=restore_command={fetch} --no-archive-async archive-get %f "%p"',

@@ -8,8 +8,10 @@ node, so whichever node Patroni promotes archives into the same history.
 from __future__ import annotations
 
 import shlex
+import urllib.parse
 from dataclasses import dataclass
 
+from neurmatic.errors import ConfigurationError
 from neurmatic.render import render_template
 
 STANZA = "neurmatic"
@@ -30,6 +32,25 @@ class S3Repository:
     uri_style: str = "host"  # "path" for servers without virtual-host buckets
     port: int | None = None
     ca_file: str | None = None
+
+
+def s3_repository(
+    bucket: str, endpoint_url: str | None, region: str, retention_days: int, ca_file: str | None = None
+) -> S3Repository:
+    """``repo2`` from the settings the logical backups use (AWS_BACKUP_BUCKET, AWS_ENDPOINT_URL,
+    AWS_REGION): AWS's documented endpoint and virtual-host buckets when no endpoint is named, else the
+    named server with path-style buckets (S3-compatible servers). pgBackRest speaks only HTTPS to S3."""
+    if not endpoint_url:
+        return S3Repository(bucket, f"s3.{region}.amazonaws.com", region, retention_days)
+    parts = urllib.parse.urlsplit(endpoint_url)
+    if parts.scheme != "https" or not parts.hostname:
+        raise ConfigurationError(
+            f"pgBackRest reaches S3 over HTTPS only, and AWS_ENDPOINT_URL is {endpoint_url!r}",
+            hint="serve the S3-compatible endpoint over TLS (https://host:port), its CA in AWS_CA_BUNDLE",
+        )
+    return S3Repository(
+        bucket, parts.hostname, region, retention_days, uri_style="path", port=parts.port, ca_file=ca_file
+    )
 
 
 @dataclass(frozen=True)

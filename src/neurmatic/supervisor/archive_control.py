@@ -90,8 +90,12 @@ class LocalArchive:
             await_leader(topology, step)
             # A new baseline on the new timeline: standbys are restored from it, and the next recovery
             # has a backup after this one's branch point.
-            archiving.pgbackrest(self.state, first.index).backup("full")
-            step("pgbackrest: a full backup of the restored cluster taken")
+            tool = archiving.pgbackrest(self.state, first.index)
+            tool.stanza_create()  # a repository this host never wrote to (rebuilt after its loss)
+            for repo in tool.repos:
+                tool.backup("full", repo=repo)
+                step(f"pgbackrest: a full backup of the restored cluster taken into repo{repo}")
+            archiving.foreign_marker(self.state).unlink(missing_ok=True)  # the repositories are ours
             for node in others:
                 node.prepare()
                 node.start()

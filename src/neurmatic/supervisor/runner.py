@@ -86,6 +86,7 @@ def imported_secrets(path: Path) -> dict[str, str]:
 def up(state: TopologyState, progress: Progress = lambda _msg: None) -> Topology:
     """Start whatever is not running, in order; return when every service is ready."""
     topology = Topology(state)
+    archiving.record_from_environment(state)
     _start_together(topology.etcd, progress)
     progress("etcd: 3 members, healthy")
     first, *others = topology.postgres

@@ -186,8 +186,16 @@ def lifecycle_apply(target: DeploymentChoice) -> None:
 @deployment_option
 @dir_option
 @json_option
-def list_backups(target: DeploymentChoice, directory: Path | None, as_json: bool) -> None:
+@click.option(
+    "--physical", is_flag=True, help="pgBackRest's backups in each repository, and the WAL archive."
+)
+def list_backups(target: DeploymentChoice, directory: Path | None, as_json: bool, physical: bool) -> None:
     """Local and S3 backups, newest first."""
+    if physical:
+        from neurmatic.ops.commands.pitr import list_physical
+
+        list_physical(target.load(), as_json=as_json)
+        return
     ctx = BackupContext.of(target.load(), directory)
     rows: list[dict[str, Any]] = []
     for path in local_backups(ctx.directory):

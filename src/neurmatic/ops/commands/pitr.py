@@ -20,14 +20,37 @@ from neurmatic.ops.flows.backups.pitr import RecoveredCluster, Target, plan_reco
 def physical_backup(deployment: Deployment, kind: str, *, as_json: bool) -> None:
     made = take_backup(deployment.platform.archive().pgbackrest(), kind, step)
     if as_json:
-        click.echo(json.dumps(asdict(made), indent=2, default=str))
+        click.echo(json.dumps([asdict(backup) for backup in made], indent=2, default=str))
         return
-    err.print(
-        f"[green]✓[/] {made.type} backup {made.label} (repo{made.repo}, {made.size / 1e6:.1f} MB of data, "
-        f"{made.repo_size / 1e6:.1f} MB stored, {(made.stopped - made.started).total_seconds():.0f}s), "
-        f"consistent at {made.stopped.isoformat(sep=' ')}",
-        highlight=False,
-    )
+    for backup in made:
+        err.print(
+            f"[green]✓[/] {backup.type} backup {backup.label} (repo{backup.repo}, "
+            f"{backup.size / 1e6:.1f} MB of data, {backup.repo_size / 1e6:.1f} MB stored, "
+            f"{(backup.stopped - backup.started).total_seconds():.0f}s), "
+            f"consistent at {backup.stopped.isoformat(sep=' ')}",
+            highlight=False,
+        )
+
+
+def list_physical(deployment: Deployment, *, as_json: bool) -> None:
+    """The physical backups, newest first, with the repository each is in, and the archive's extent."""
+    info = deployment.platform.archive().pgbackrest().info()
+    backups = list(reversed(info.backups))
+    if as_json:
+        body = {
+            "status": info.status,
+            "repositories": info.repo_status,
+            "archive": {"min": info.archive_min, "max": info.archive_max},
+            "backups": [asdict(backup) for backup in backups],
+        }
+        click.echo(json.dumps(body, indent=2, default=str))
+        return
+    for backup in backups:
+        click.echo(
+            f"{backup.stopped.isoformat(sep=' ')}  {backup.type:4}  repo{backup.repo}  "
+            f"{backup.repo_size / 1e6:8.1f} MB  {backup.label}"
+        )
+    click.echo(f"archive: {info.archive_min or '-'} .. {info.archive_max or '-'} ({info.status})")
 
 
 def target_of(to: str | None, to_lsn: str | None, to_latest: bool) -> Target | None:

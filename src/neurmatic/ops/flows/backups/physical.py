@@ -20,18 +20,24 @@ BACKUP_TYPES = ("full", "diff", "incr")
 ARCHIVE_WAIT_SECONDS = 60.0
 
 
-def take_backup(tool: PgBackRest, kind: str, step: Step) -> BackupSet:
-    """A ``kind`` backup into every repository pgBackRest is configured with, expired by its retention
-    (pgBackRest expires after each backup: never files deleted by hand)."""
+def take_backup(tool: PgBackRest, kind: str, step: Step) -> list[BackupSet]:
+    """A ``kind`` backup into each repository pgBackRest is configured with (local disk, then S3), each
+    expired by its repository's retention (pgBackRest expires after each backup: never files deleted by
+    hand)."""
     if kind not in BACKUP_TYPES:
         raise BackupFailed(f"unknown backup type {kind!r}", hint=f"one of {', '.join(BACKUP_TYPES)}")
-    step(f"pgbackrest: {kind} backup")
-    before = {b.label for b in tool.info().backups}
-    tool.backup(kind)
-    made = [b for b in tool.info().backups if b.label not in before]
-    if not made:
-        raise BackupFailed("pgbackrest reported success but lists no new backup", hint="`pgbackrest info`")
-    return made[-1]
+    made: list[BackupSet] = []
+    for repo in tool.repos:
+        step(f"pgbackrest: {kind} backup into repo{repo}")
+        before = {(b.repo, b.label) for b in tool.info().backups}
+        tool.backup(kind, repo=repo)
+        new = [b for b in tool.info().backups if (b.repo, b.label) not in before and b.repo == repo]
+        if not new:
+            raise BackupFailed(
+                f"pgbackrest reported a backup into repo{repo} but lists none", hint="`pgbackrest info`"
+            )
+        made.append(new[-1])
+    return made
 
 
 @dataclass(frozen=True)
@@ -63,13 +69,19 @@ class ArchivedPoint:
     lsn: str
 
 
-def archive_current_wal(admin: PgTarget, timeout: float = ARCHIVE_WAIT_SECONDS) -> ArchivedPoint | None:
+def archive_current_wal(
+    admin: PgTarget, system_id: int | None, timeout: float = ARCHIVE_WAIT_SECONDS
+) -> ArchivedPoint | None:
     """Close the primary's current WAL segment and wait until it is archived; the point just before the
-    switch, or None when the primary cannot be reached."""
+    switch. None when the primary cannot be reached, or is not the cluster the repository holds
+    (``system_id``): a host rebuilt after its loss runs a new, empty cluster until it is restored."""
     import psycopg
 
     try:
         with admin.connect(autocommit=True) as conn:
+            own = conn.execute("SELECT system_identifier FROM pg_control_system()").fetchone()
+            if own is None or (system_id is not None and int(own[0]) != system_id):
+                return None
             row = conn.execute(
                 "SELECT now(), pg_current_wal_lsn()::text, pg_walfile_name(pg_switch_wal())"
             ).fetchone()

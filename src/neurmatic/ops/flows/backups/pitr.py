@@ -96,8 +96,9 @@ def plan_recovery(
 ) -> RecoveryPlan:
     """The backup and WAL a recovery to ``target`` uses; TargetOutOfRange when the repository cannot
     reach it. The primary's current WAL is archived first (when it answers), so the range ends now."""
-    end = archive_current_wal(admin)
-    available = recovery_range(tool.info(repo=repo), end.moment if end else None)
+    info = tool.info(repo=repo)
+    end = archive_current_wal(admin, info.system_id)
+    available = recovery_range(info, end.moment if end else None)
     if target.kind == "latest" and end is not None:
         target = Target("latest", lsn=end.lsn)
     if not available.backups:
