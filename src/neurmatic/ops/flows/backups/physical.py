@@ -20,14 +20,14 @@ BACKUP_TYPES = ("full", "diff", "incr")
 ARCHIVE_WAIT_SECONDS = 60.0
 
 
-def take_backup(tool: PgBackRest, kind: str, step: Step) -> BackupSet:
+def take_backup(tool: PgBackRest, kind: str, step: Step, *options: str) -> BackupSet:
     """A ``kind`` backup into every repository pgBackRest is configured with, expired by its retention
-    (pgBackRest expires after each backup: never files deleted by hand)."""
+    (pgBackRest expires after each backup: never files deleted by hand); ``options``: pgBackRest's."""
     if kind not in BACKUP_TYPES:
         raise BackupFailed(f"unknown backup type {kind!r}", hint=f"one of {', '.join(BACKUP_TYPES)}")
     step(f"pgbackrest: {kind} backup")
     before = {b.label for b in tool.info().backups}
-    tool.backup(kind)
+    tool.backup(kind, *options)
     made = [b for b in tool.info().backups if b.label not in before]
     if not made:
         raise BackupFailed("pgbackrest reported success but lists no new backup", hint="`pgbackrest info`")
