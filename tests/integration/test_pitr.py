@@ -59,6 +59,7 @@ def moment(own_topology: RunningTopology) -> datetime:
     """Rows 1-20 committed, the moment after them, then rows 21-30: the recovery target."""
     with own_topology.superuser("neurmatic_production") as conn:
         conn.execute(f"CREATE TABLE {PROBE} (id int PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())")
+        conn.execute(f"ALTER TABLE {PROBE} OWNER TO neurmatic")  # as the application's own tables are
     made = json.loads(_cli("backup", "--physical", "--type", "incr", "--json", topology=own_topology).stdout)
     assert [(b["type"], b["repo"]) for b in made] == [("incr", 1)] and made[0]["label"].endswith("I")
     _insert(own_topology, range(1, 21))
@@ -103,6 +104,28 @@ def test_targets_the_repository_cannot_reach_are_refused_with_the_range(
 def test_two_targets_at_once_are_a_usage_error(own_topology: RunningTopology) -> None:
     result = _cli("restore", "--to-latest", "--to-lsn", "0/3000000", topology=own_topology, check=False)
     assert result.returncode == 2 and "give one" in result.stderr
+
+
+def test_restore_table_to_the_second_before_a_damage_brings_back_every_row_it_took(
+    own_topology: RunningTopology, moment: datetime
+) -> None:
+    with own_topology.superuser() as conn:
+        row = conn.execute("SELECT now()").fetchone()
+    assert row is not None
+    before_damage = row[0].astimezone(UTC).isoformat(sep=" ")
+    with own_topology.superuser("neurmatic_production", node=_leader_node(own_topology)) as conn:
+        conn.execute(f"DELETE FROM {PROBE} WHERE id BETWEEN 5 AND 25")  # the damage
+    args = ("restore-table", "--to", before_damage, "--table", PROBE, "--json")
+    dry = json.loads(_cli(*args, "--dry-run", topology=own_topology).stdout)
+    assert [(t["table"], t["missing"], t["applied"]) for t in dry["tables"]] == [
+        (f"public.{PROBE}", 21, False)
+    ]
+    assert _rows(own_topology) == [*range(1, 5), *range(26, 31)]  # a dry run changes nothing
+    done = json.loads(_cli(*args, topology=own_topology).stdout)
+    assert done["tables"][0]["applied"] and done["tables"][0]["missing"] == 21
+    assert _rows(own_topology) == list(range(1, 31))  # not one committed row lost
+    scratch = own_topology.state.paths.pgbackrest / "scratch"
+    assert not list(scratch.glob("*/data")), "the recovered copy was left behind"
 
 
 def test_recovery_to_the_moment_keeps_every_row_committed_before_it_and_none_after(

@@ -19,6 +19,7 @@ from neurmatic.adapters.commands import require_binary, run
 from neurmatic.errors import CommandError, NeurmaticError
 
 BACKUP_TIMEOUT_SECONDS = 6 * 3600.0
+MAX_RETENTION = 9_999_999  # pgBackRest's largest repo-retention-full (days, or backups)
 
 
 class PgBackRestError(NeurmaticError):
@@ -137,9 +138,9 @@ class PgBackRest:
         archived from the primary and found in every repository."""
         self.run("check", timeout=180)
 
-    def backup(self, kind: str, *, repo: int | None = None) -> None:
-        options = [f"--type={kind}", *([f"--repo={repo}"] if repo else [])]
-        self.run("backup", *options, timeout=BACKUP_TIMEOUT_SECONDS)
+    def backup(self, kind: str, *options: str, repo: int | None = None) -> None:
+        extra = [f"--type={kind}", *options, *([f"--repo={repo}"] if repo else [])]
+        self.run("backup", *extra, timeout=BACKUP_TIMEOUT_SECONDS)
 
     def info(self, *, repo: int | None = None) -> StanzaInfo:
         options = ["--output=json", *([f"--repo={repo}"] if repo else [])]
@@ -179,8 +180,12 @@ class PgBackRest:
         report = self.run("verify", *options, timeout=BACKUP_TIMEOUT_SECONDS)
         return damaged_in(report)
 
-    def expire(self) -> None:
-        self.run("expire", timeout=600)
+    def expire(self, *, backup: str | None = None, repo: int = 1) -> None:
+        """The retention policy in every repository; with ``backup``, that one set in ``repo`` (and what
+        depends on it) alone. Retention is then held at its maximum, as pgBackRest advises for an ad-hoc
+        expire: no other backup, and no archived WAL another backup can still replay, goes with it."""
+        one_set = [f"--set={backup}", f"--repo={repo}", f"--repo{repo}-retention-full={MAX_RETENTION}"]
+        self.run("expire", *(one_set if backup else []), timeout=600)
 
 
 def damaged_in(report: str) -> list[str]:

@@ -4,7 +4,6 @@ physical restore test (the commands in backup.py and restore.py hand over to the
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import asdict
 
 import click
@@ -14,7 +13,14 @@ from neurmatic.ops.commands.backup_context import err, step
 from neurmatic.ops.commands.options import confirm
 from neurmatic.ops.flows.backups.errors import BackupInvalid
 from neurmatic.ops.flows.backups.physical import take_backup
-from neurmatic.ops.flows.backups.pitr import RecoveredCluster, Target, plan_recovery, recover_beside
+from neurmatic.ops.flows.backups.pitr import (
+    RecoveredCluster,
+    Target,
+    plan_recovery,
+    recover_beside,
+    recovery_beside,
+)
+from neurmatic.ops.flows.backups.restore_table import TablePlan, recover_tables
 
 
 def physical_backup(deployment: Deployment, kind: str, *, as_json: bool) -> None:
@@ -90,7 +96,6 @@ def point_in_time_restore(
         database=database,
         step=step,
     )
-    scratch_parent = recovered.scratch.data_dir.parent
     try:
         confirm(
             f"replace the live cluster with this one, recovered to {target.describe()}? Everything written "
@@ -99,7 +104,7 @@ def point_in_time_restore(
         )
         control.swap_in(recovered.scratch.data_dir, step)
     finally:
-        shutil.rmtree(scratch_parent, ignore_errors=True)
+        recovered.discard()
     _report(recovered, as_json)
 
 
@@ -120,6 +125,38 @@ def _report(recovered: RecoveredCluster, as_json: bool) -> None:
     )
 
 
+def point_in_time_tables(
+    deployment: Deployment,
+    target: Target,
+    *,
+    tables: list[str],
+    database: str,
+    dry_run: bool,
+    overwrite: bool,
+) -> list[TablePlan]:
+    """``restore-table --to``: the cluster recovered to ``target`` beside the live one, and the named
+    tables' lost rows brought back from it (the rest of production untouched)."""
+    control = deployment.platform.archive()
+    plan = plan_recovery(control.pgbackrest(), deployment.admin, target)
+    step(plan.describe())
+    password = deployment.admin.password or ""
+    with recovery_beside(
+        control, plan, superuser_password=password, database=database, step=step
+    ) as recovered:
+        plans = recover_tables(
+            recovered.source(database),
+            admin=deployment.admin.pinned(),
+            production=database,
+            owner=deployment.app.user,
+            tables=tables,
+            dry_run=dry_run,
+            overwrite=overwrite,
+            step=step,
+        )
+    recovered.discard()  # stopped by now; on an error recovery_beside removed it
+    return plans
+
+
 def verify_physical(deployment: Deployment, *, database: str) -> None:
     """pgBackRest's verify of every repository file, then the latest backup restored with every archived
     WAL replayed into a scratch cluster, checked, and thrown away."""
@@ -138,7 +175,7 @@ def verify_physical(deployment: Deployment, *, database: str) -> None:
     recovered = recover_beside(
         control, plan, superuser_password=deployment.admin.password or "", database=database, step=step
     )
-    shutil.rmtree(recovered.scratch.data_dir.parent, ignore_errors=True)
+    recovered.discard()
     err.print(
         f"[green]✓[/] backup {plan.backup.label} and the archive after it restore and replay: "
         f"{len(recovered.tables)} tables, {sum(recovered.tables.values())} rows",

@@ -94,8 +94,14 @@ def _describe(plan: TablePlan) -> str:
 
 
 @click.command("restore-table")
-@click.argument("source")
+@click.argument("source", required=False)
 @click.option("--table", "tables", multiple=True, required=True, help="A table to recover (repeatable).")
+@click.option(
+    "--to",
+    "to_time",
+    metavar="TIME",
+    help="Instead of a backup: the tables as they were at TIME (the cluster recovered beside the live one).",
+)
 @click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
 @click.option("--overwrite", is_flag=True, help="Also replace rows that differ with the backup's version.")
 @click.option(
@@ -109,8 +115,9 @@ def _describe(plan: TablePlan) -> str:
 @jobs_option
 @json_option
 def restore_table(
-    source: str,
+    source: str | None,
     tables: tuple[str, ...],
+    to_time: str | None,
     dry_run: bool,
     overwrite: bool,
     database: str | None,
@@ -120,12 +127,31 @@ def restore_table(
     as_json: bool,
 ) -> None:
     """The guide's data-loss procedure: restore the backup into a separate database, then bring the named
-    tables' lost rows (or a dropped table) back into production, in one transaction."""
+    tables' lost rows (or a dropped table) back into production, in one transaction. With --to TIME
+    instead of a backup, the rows as they were at that moment (point-in-time recovery, beside)."""
+    if (source is None) == (to_time is None):
+        raise click.UsageError("give a backup to take the rows from, or --to TIME")
     ctx = BackupContext.of(target.load(), directory)
+    production = database or ctx.settings.backup.database or ctx.app.dbname
+    if to_time is not None:
+        from neurmatic.ops.commands.pitr import point_in_time_tables
+        from neurmatic.ops.flows.backups.pitr import Target
+
+        plans = point_in_time_tables(
+            ctx.deployment,
+            Target.at_time(to_time),
+            tables=list(tables),
+            database=production,
+            dry_run=dry_run,
+            overwrite=overwrite,
+        )
+        _report_tables(plans, dry_run=dry_run, as_json=as_json)
+        return
+    assert source is not None
     plans = restore_tables(
         _local(ctx, source),
         admin=ctx.admin,
-        production=database or ctx.settings.backup.database or ctx.app.dbname,
+        production=production,
         owner=ctx.app.user,
         tables=list(tables),
         dry_run=dry_run,
@@ -134,6 +160,10 @@ def restore_table(
         step=step,
         jobs=jobs,
     )
+    _report_tables(plans, dry_run=dry_run, as_json=as_json)
+
+
+def _report_tables(plans: list[TablePlan], *, dry_run: bool, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"dry_run": dry_run, "tables": [asdict(p) for p in plans]}, indent=2))
         return

@@ -20,17 +20,17 @@ BACKUP_TYPES = ("full", "diff", "incr")
 ARCHIVE_WAIT_SECONDS = 60.0
 
 
-def take_backup(tool: PgBackRest, kind: str, step: Step) -> list[BackupSet]:
+def take_backup(tool: PgBackRest, kind: str, step: Step, *options: str) -> list[BackupSet]:
     """A ``kind`` backup into each repository pgBackRest is configured with (local disk, then S3), each
     expired by its repository's retention (pgBackRest expires after each backup: never files deleted by
-    hand)."""
+    hand); ``options``: pgBackRest's own."""
     if kind not in BACKUP_TYPES:
         raise BackupFailed(f"unknown backup type {kind!r}", hint=f"one of {', '.join(BACKUP_TYPES)}")
     made: list[BackupSet] = []
     for repo in tool.repos:
         step(f"pgbackrest: {kind} backup into repo{repo}")
         before = {(b.repo, b.label) for b in tool.info().backups}
-        tool.backup(kind, repo=repo)
+        tool.backup(kind, *options, repo=repo)
         new = [b for b in tool.info().backups if (b.repo, b.label) not in before and b.repo == repo]
         if not new:
             raise BackupFailed(

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -138,59 +140,81 @@ def plan_recovery(
 
 @dataclass
 class RecoveredCluster:
-    """A restored cluster that reached its target and passed the checks, stopped, ready to swap in."""
+    """A restored cluster that reached its target and passed the checks."""
 
     plan: RecoveryPlan
     scratch: ScratchCluster
     tables: dict[str, int] = field(default_factory=dict)
     migration: str | None = None
 
+    def source(self, database: str) -> PgTarget:
+        """The recovered ``database``, as the superuser, while the scratch server runs."""
+        return PgTarget((("127.0.0.1", self.scratch.port),), "postgres", self.scratch.password, database)
 
-def recover_beside(
+    def discard(self) -> None:
+        shutil.rmtree(self.scratch.data_dir.parent, ignore_errors=True)
+
+
+@contextmanager
+def recovery_beside(
     control: ArchiveControl, plan: RecoveryPlan, *, superuser_password: str, database: str, step: Step
-) -> RecoveredCluster:
-    """Restore ``plan`` into a scratch directory, replay to its target, check it, stop it."""
+) -> Iterator[RecoveredCluster]:
+    """Restore ``plan`` into a scratch directory, replay to its target and check it; the block runs with
+    the recovered server up, which stops after it. On an error the scratch directory is removed (the
+    error says why: there is nothing to keep)."""
     tool = control.pgbackrest()
     label = datetime.now(UTC).strftime("restore-%Y%m%dT%H%M%S")
     data_dir = control.scratch_dir(label) / "data"
     step(f"pgbackrest: restoring backup {plan.backup.label} into {data_dir}")
-    options = [*plan.target.pgbackrest_options(), f"--set={plan.backup.label}"]
-    try:
-        tool.restore(data_dir, options, repo=plan.backup.repo)
-    except PgBackRestError as exc:
-        shutil.rmtree(data_dir.parent, ignore_errors=True)
-        raise RestoreFailed(f"{exc}; nothing live was changed") from exc
     scratch = ScratchCluster(data_dir, superuser_password, control.account, env=tool.env)
+    recovered = RecoveredCluster(plan, scratch)
     try:
-        return _replay_and_check(plan, scratch, database, step)
+        try:
+            tool.restore(
+                data_dir,
+                [*plan.target.pgbackrest_options(), f"--set={plan.backup.label}"],
+                repo=plan.backup.repo,
+            )
+        except PgBackRestError as exc:
+            raise RestoreFailed(f"{exc}; nothing live was changed") from exc
+        scratch.start()
+        try:
+            _replay_and_check(recovered, database, step)
+            yield recovered
+        finally:
+            scratch.stop()
     except BaseException:
-        shutil.rmtree(data_dir.parent, ignore_errors=True)  # the reason is in the error; nothing to keep
+        recovered.discard()
         raise
 
 
-def _replay_and_check(
-    plan: RecoveryPlan, scratch: ScratchCluster, database: str, step: Step
+def recover_beside(
+    control: ArchiveControl, plan: RecoveryPlan, *, superuser_password: str, database: str, step: Step
 ) -> RecoveredCluster:
-    scratch.start()
-    try:
-        step(f"replaying archived WAL to {plan.target.describe()}")
-        try:
-            scratch.await_promoted()
-        except RestoreFailed as exc:
-            raise RestoreFailed(
-                f"{exc}; recoverable: {plan.range.describe()}",
-                hint="a gap in the archive or a target past its end; nothing live was changed",
-            ) from exc
-        recovered = RecoveredCluster(plan, scratch)
-        recovered.tables, recovered.migration = check_cluster(scratch, database)
-        step(
-            f"checked: {len(recovered.tables)} tables, {sum(recovered.tables.values())} rows, "
-            f"schema at {recovered.migration or 'no migration'}"
-        )
-        scratch.forget_recovery_settings()
-    finally:
-        scratch.stop()
+    """Restore, replay and check ``plan`` beside the live cluster; the recovered server stopped, ready to
+    become the live one (its recovery settings forgotten)."""
+    with recovery_beside(
+        control, plan, superuser_password=superuser_password, database=database, step=step
+    ) as recovered:
+        recovered.scratch.forget_recovery_settings()
     return recovered
+
+
+def _replay_and_check(recovered: RecoveredCluster, database: str, step: Step) -> None:
+    plan = recovered.plan
+    step(f"replaying archived WAL to {plan.target.describe()}")
+    try:
+        recovered.scratch.await_promoted()
+    except RestoreFailed as exc:
+        raise RestoreFailed(
+            f"{exc}; recoverable: {plan.range.describe()}",
+            hint="a gap in the archive or a target past its end; nothing live was changed",
+        ) from exc
+    recovered.tables, recovered.migration = check_cluster(recovered.scratch, database)
+    step(
+        f"checked: {len(recovered.tables)} tables, {sum(recovered.tables.values())} rows, "
+        f"schema at {recovered.migration or 'no migration'}"
+    )
 
 
 def check_cluster(scratch: ScratchCluster, database: str) -> tuple[dict[str, int], str | None]:

@@ -81,7 +81,36 @@ def restore_tables(
         jobs=jobs,
     )
     try:
-        source = admin.with_db(scratch)
+        return recover_tables(
+            admin.with_db(scratch),
+            admin=admin,
+            production=production,
+            owner=owner,
+            tables=tables,
+            dry_run=dry_run,
+            overwrite=overwrite,
+            step=step,
+        )
+    finally:
+        with admin.connect(autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(scratch)))
+
+
+def recover_tables(
+    source: PgTarget,
+    *,
+    admin: PgTarget,
+    production: str,
+    owner: str,
+    tables: list[str],
+    dry_run: bool,
+    overwrite: bool,
+    step: Step,
+) -> list[TablePlan]:
+    """Bring the named tables' rows (or a dropped table) from ``source`` (a restored copy of the
+    database: a logical backup restored beside it, or the cluster recovered to a point in time) into
+    ``production``, in one transaction (rolled back for a dry run)."""
+    try:
         with source.connect(autocommit=True) as recovered:
             chosen = _parents_first(recovered, _resolve(recovered, tables))
             with admin.with_db(production).connect() as target:
@@ -102,9 +131,6 @@ def restore_tables(
         ) from exc
     except psycopg.Error as exc:
         raise RestoreFailed(f"recovering the tables failed: {exc}; nothing was changed") from exc
-    finally:
-        with admin.connect(autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(scratch)))
 
 
 def _resolve(conn: psycopg.Connection[Any], names: list[str]) -> list[_Table]:
