@@ -36,6 +36,8 @@ class BackupSet:
     stopped: datetime
     lsn_start: str
     lsn_stop: str
+    wal_start: str  # the WAL segments it needs to become consistent (their names carry the timeline)
+    wal_stop: str
     repo: int
     size: int  # the database's size at the time
     repo_size: int  # what it takes in the repository
@@ -51,6 +53,8 @@ class BackupSet:
             stopped=datetime.fromtimestamp(int(timestamp["stop"]), UTC),
             lsn_start=str(lsn.get("start", "")),
             lsn_stop=str(lsn.get("stop", "")),
+            wal_start=str(data.get("archive", {}).get("start", "")),
+            wal_stop=str(data.get("archive", {}).get("stop", "")),
             repo=int(data.get("database", {}).get("repo-key", 1)),
             size=int(info.get("size", 0)),
             repo_size=int(info.get("repository", {}).get("delta", 0)),
