@@ -41,6 +41,7 @@ async def test_live_ready_and_health_are_green_on_the_topology(topology: Running
         "sentinel",
         "queue",
         "patroni",
+        "wal_archive",
     }
     assert health.headers["cache-control"] == "no-store"
 

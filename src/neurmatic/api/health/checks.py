@@ -17,6 +17,7 @@ from neurmatic.db.engines import Database
 from neurmatic.domain.heartbeat import HEARTBEAT_PREFIX
 from neurmatic.domain.jobs import ALL_QUEUES, QueueKeys
 from neurmatic.health import Status, patroni_status
+from neurmatic.wal_archive import ARCHIVER_QUERY, ArchiverState, assess
 
 CHECK_TIMEOUT_SECONDS = 2.0
 SENTINEL_TIMEOUT_SECONDS = 1.0
@@ -83,6 +84,25 @@ async def check_replica(db: Database) -> Component:
     }
     if not in_recovery:
         report["reason"] = "no standby answers: reads go to the primary"
+    return report
+
+
+async def read_archiver(db: Database) -> ArchiverState:
+    """The primary's ``pg_stat_archiver`` and WAL position (for this check and the metrics)."""
+    async with db.primary.connect() as conn:
+        row = (await conn.execute(text(ARCHIVER_QUERY))).one()
+    return ArchiverState.from_row(row)
+
+
+async def check_wal_archive(db: Database) -> Component:
+    """The WAL archive: last archived segment, its age, segments waiting, failures."""
+    state = await read_archiver(db)
+    status, detail = assess(state)
+    if status is Status.NOT_CONFIGURED:
+        return {"status": status}
+    report: Component = {"status": status, **state.figures()}
+    if status is not Status.UP:
+        report["reason"] = detail
     return report
 
 

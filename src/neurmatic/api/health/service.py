@@ -20,7 +20,7 @@ def overall_status(components: dict[str, dict[str, Any]]) -> str:
 
 
 async def health_report(clients: AppClients) -> dict[str, Any]:
-    names = ("database", "database_replica", "redis", "sentinel", "queue", "patroni")
+    names = ("database", "database_replica", "redis", "sentinel", "queue", "patroni", "wal_archive")
     results = await asyncio.gather(
         checks.timed(lambda: checks.check_primary(clients.db)),
         checks.timed(lambda: checks.check_replica(clients.db)),
@@ -30,6 +30,7 @@ async def health_report(clients: AppClients) -> dict[str, Any]:
         ),
         checks.timed(lambda: checks.check_queue(clients.redis)),
         checks.timed(lambda: checks.check_patroni(clients.settings.operations.patroni_urls)),
+        checks.timed(lambda: checks.check_wal_archive(clients.db)),
     )
     components = dict(zip(names, results, strict=True))
     return {

@@ -123,6 +123,43 @@ class ApiMetrics:
             multiprocess_mode="livemostrecent",
             registry=r,
         )
+        self._wal_archive_gauges(r)
+
+    def _wal_archive_gauges(self, r: CollectorRegistry) -> None:
+        """The primary's WAL archiver (``pg_stat_archiver``): what every instance reads alike. Age alone
+        cannot tell an idle database from a stuck archiver; alert on it together with pending segments
+        (see docs/operations.md)."""
+        self.wal_archive_age = Gauge(
+            "neurmatic_wal_archive_last_success_age_seconds",
+            "Seconds since the primary last archived a WAL segment (-1: none since the statistics "
+            "reset, archiving off, or unknown)",
+            multiprocess_mode="livemostrecent",
+            registry=r,
+        )
+        self.wal_archive_pending = Gauge(
+            "neurmatic_wal_archive_pending_segments",
+            "Closed WAL segments the primary has not archived yet (-1 unknown)",
+            multiprocess_mode="livemostrecent",
+            registry=r,
+        )
+        self.wal_archive_failing = Gauge(
+            "neurmatic_wal_archive_failing",
+            "1 when the archiver's last attempt failed (a failure newer than the last success)",
+            multiprocess_mode="livemostrecent",
+            registry=r,
+        )
+        self.wal_archived = Gauge(
+            "neurmatic_wal_archive_archived_total",
+            "WAL files archived since the archiver's statistics were reset",
+            multiprocess_mode="livemostrecent",
+            registry=r,
+        )
+        self.wal_archive_failed = Gauge(
+            "neurmatic_wal_archive_failed_total",
+            "Failed archive attempts since the archiver's statistics were reset",
+            multiprocess_mode="livemostrecent",
+            registry=r,
+        )
 
     def process_stopped(self) -> None:
         """This process serves no more: its live gauges leave the instance's sums (several workers)."""

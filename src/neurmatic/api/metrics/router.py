@@ -8,7 +8,7 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from neurmatic.api.deps import AdminUser, Clients
-from neurmatic.api.metrics.sampler import sample
+from neurmatic.api.metrics.sampler import sample, sample_wal_archive
 from neurmatic.api.security.internal_peer import is_internal_peer
 from neurmatic.api.security.openapi import error_responses
 from neurmatic.errors import Forbidden
@@ -20,6 +20,7 @@ internal_router = APIRouter(include_in_schema=False)
 async def _exposition(request: Request, clients: Clients) -> Response:
     metrics = request.app.state.metrics
     await sample(clients, metrics)  # fresh gauges for this scrape
+    await sample_wal_archive(clients, metrics)
     return Response(generate_latest(metrics.exposition_registry()), media_type=CONTENT_TYPE_LATEST)
 
 

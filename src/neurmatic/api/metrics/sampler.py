@@ -1,11 +1,14 @@
 """Gauges that need a round trip (pool, Redis, queues, workers, lag), refreshed in the background every
-few seconds rather than on each scrape, so a scrape never waits on a slow dependency."""
+few seconds rather than on each scrape, so a scrape never waits on a slow dependency; and the WAL
+archive's, read at each scrape only (see :func:`sample_wal_archive`)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
+from neurmatic.api.health.checks import CHECK_TIMEOUT_SECONDS, read_archiver
 from neurmatic.api.metrics.registry import ApiMetrics
 from neurmatic.api.state import AppClients
 from neurmatic.backup_status import REDIS_KEY as BACKUP_STATUS_KEY
@@ -55,6 +58,26 @@ async def sample(clients: AppClients, metrics: ApiMetrics) -> None:
     except Exception as exc:  # a sampler must never die: report Redis as down and try again later
         metrics.redis_up.set(0)
         log.debug("metrics sample failed", extra={"error": type(exc).__name__})
+
+
+async def sample_wal_archive(clients: AppClients, metrics: ApiMetrics) -> None:
+    """The primary's archiver, read when a scrape asks (bounded: the scrape waits for it), not by the
+    background loop: that loop would query the primary every few seconds from every worker for values
+    nobody reads in between, and its cancellation at shutdown could land inside asyncpg's connection
+    handshake, which then logs a lost connection. Unknown (-1) when the primary does not answer."""
+    try:
+        state = await asyncio.wait_for(read_archiver(clients.db), CHECK_TIMEOUT_SECONDS)
+    except Exception as exc:  # the database check reports why; the gauges must not keep a stale age
+        metrics.wal_archive_age.set(-1)
+        metrics.wal_archive_pending.set(-1)
+        log.debug("wal archive sample failed", extra={"error": type(exc).__name__})
+        return
+    age, pending = state.last_success_age, state.pending_segments
+    metrics.wal_archive_age.set(age if age is not None and state.configured else -1)
+    metrics.wal_archive_pending.set(pending if pending is not None and state.configured else -1)
+    metrics.wal_archive_failing.set(1 if state.configured and state.failing else 0)
+    metrics.wal_archived.set(state.archived_count)
+    metrics.wal_archive_failed.set(state.failed_count)
 
 
 async def run_sampler(clients: AppClients, metrics: ApiMetrics) -> None:

@@ -6,7 +6,7 @@ it was described: the API through the load balancer (the public verdict) and eac
 whole component report, which only the internal network gets), every PostgreSQL node (primary read-write,
 standby lag), the Patroni cluster (leader, members, timeline, lag, paused), every Redis server (found
 through the Sentinels when not known up front), the Sentinels' quorum, queue depth and failed jobs, disk,
-memory, the load balancer's TLS certificate and backup freshness.
+memory, the load balancer's TLS certificate, backup freshness and the WAL archive.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from neurmatic.domain.jobs import ALL_QUEUES, QueueKeys
 from neurmatic.errors import ConfigurationError, TopologyError
 from neurmatic.health import REPLICA_LAG_WARN_BYTES, Status, Verdict, patroni_status, verdict
 from neurmatic.ops.flows.backups.files import local_backups
+from neurmatic.wal_archive import ARCHIVER_QUERY, ArchiverState, assess
 
 CHECK_TIMEOUT_SECONDS = 5.0
 DISK_WARN, DISK_FAIL = 85.0, 95.0
@@ -272,6 +273,15 @@ def _backup_freshness(directory: Path) -> Outcome:
     return status, f"last good backup {age_hours:.1f} h ago{verified}"
 
 
+def _wal_archive(deployment: Deployment) -> Outcome:
+    """The primary's WAL archiver: see :mod:`neurmatic.wal_archive` for what counts as a warning."""
+    with deployment.admin.connect(autocommit=True) as conn:
+        row = conn.execute(ARCHIVER_QUERY).fetchone()
+    if row is None:  # pg_stat_archiver always has its one row; guards the type, not a real case
+        return Status.DOWN, "pg_stat_archiver returned no row"
+    return assess(ArchiverState.from_row(row))
+
+
 def checks_for(deployment: Deployment, backup_dir: Path) -> dict[str, Callable[[], Outcome]]:
     ca = deployment.ca_file
     trust = ssl.create_default_context(cafile=str(ca)) if ca is not None else True
@@ -296,6 +306,7 @@ def checks_for(deployment: Deployment, backup_dir: Path) -> dict[str, Callable[[
     checks["memory"] = lambda: _threshold(psutil.virtual_memory().percent, MEMORY_WARN, MEMORY_FAIL, "memory")
     checks["tls certificate"] = lambda: _served_certificate(public)
     checks["backups"] = lambda: _backup_freshness(backup_dir)
+    checks["wal archive"] = lambda: _wal_archive(deployment)
     return checks
 
 
