@@ -15,8 +15,11 @@ from neurmatic.errors import ConfigurationError
 from neurmatic.render import render_template
 
 STANZA = "neurmatic"
-# An idle primary still closes a WAL segment this often, so the archive (and the RPO of a lost host) is
-# never more than this far behind; an active one fills segments much sooner.
+# A primary that wrote anything closes its WAL segment at least this often, so the archive (the RPO of
+# a host lost with its disk) is never further behind. Each early close still writes a whole 16 MB
+# segment, zero-filled (a few kB once compressed in the repository); an idle primary writes nothing and
+# closes nothing. 60 s is production's default (PostgreSQL's docs: "a minute or so is usually
+# reasonable"); the local topology closes every 3 s, so its server-loss drill can show an RPO under 5 s.
 ARCHIVE_TIMEOUT_SECONDS = 60
 
 
@@ -86,7 +89,9 @@ def render_pgbackrest(config: PgBackRestConfig) -> str:
     )
 
 
-def archiving_parameters(pgbackrest: str, config_file: str) -> dict[str, str]:
+def archiving_parameters(
+    pgbackrest: str, config_file: str, archive_timeout: int = ARCHIVE_TIMEOUT_SECONDS
+) -> dict[str, str]:
     """The node's PostgreSQL settings for archiving through pgBackRest with ``config_file``.
 
     ``archive_mode=on`` archives on the primary only: after a failover the promoted node takes over, into
@@ -94,7 +99,7 @@ def archiving_parameters(pgbackrest: str, config_file: str) -> dict[str, str]:
     longer holds."""
     return {
         "archive_mode": "on",
-        "archive_timeout": str(ARCHIVE_TIMEOUT_SECONDS),
+        "archive_timeout": str(archive_timeout),
         "archive_command": f"{_invocation(pgbackrest, config_file)} archive-push %p",
     }
 

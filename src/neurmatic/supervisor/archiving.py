@@ -35,7 +35,8 @@ from neurmatic.supervisor.state import CIPHER_SECRET, TopologyState
 
 Progress = Callable[[str], None]
 SYSTEM_ID_SQL = "SELECT system_identifier FROM pg_control_system()"
-S3_RETENTION_DAYS = 90  # the guide: 90 days in S3 (BACKUP_S3_RETENTION_DAYS)
+S3_RETENTION_DAYS = 90
+LOCAL_ARCHIVE_TIMEOUT_SECONDS = 3  # see render/pgbackrest.py: the server-loss drill's RPO under 5 s  # the guide: 90 days in S3 (BACKUP_S3_RETENTION_DAYS)
 
 
 def record_s3_repository(state: TopologyState, environ: Mapping[str, str]) -> None:
@@ -143,7 +144,8 @@ def pgbackrest_binary() -> str:
 
 def node_parameters(state: TopologyState, index: int) -> dict[str, str]:
     """The node's archiving settings (PostgreSQL's)."""
-    return archiving_parameters(pgbackrest_binary(), str(state.paths.pgbackrest_config(index)))
+    config = str(state.paths.pgbackrest_config(index))
+    return archiving_parameters(pgbackrest_binary(), config, LOCAL_ARCHIVE_TIMEOUT_SECONDS)
 
 
 def foreign_marker(state: TopologyState) -> Path:
