@@ -35,8 +35,8 @@ from neurmatic.supervisor.state import CIPHER_SECRET, TopologyState
 
 Progress = Callable[[str], None]
 SYSTEM_ID_SQL = "SELECT system_identifier FROM pg_control_system()"
-S3_RETENTION_DAYS = 90
-LOCAL_ARCHIVE_TIMEOUT_SECONDS = 3  # see render/pgbackrest.py: the server-loss drill's RPO under 5 s  # the guide: 90 days in S3 (BACKUP_S3_RETENTION_DAYS)
+S3_RETENTION_DAYS = 90  # the guide: 90 days in S3 (BACKUP_S3_RETENTION_DAYS)
+LOCAL_ARCHIVE_TIMEOUT_SECONDS = 3  # see render/pgbackrest.py: the server-loss drill's RPO under 5 s
 
 
 def record_s3_repository(state: TopologyState, environ: Mapping[str, str]) -> None:
