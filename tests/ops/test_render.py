@@ -93,3 +93,36 @@ def test_the_rendered_patroni_cluster_bootstraps_switches_over_and_rejoins() -> 
         assert result.returncode == 0, f"{result.stdout}\n{result.stderr}\n{logs}"
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def test_pgbackrest_accepts_the_production_configuration(tmp_path: Path) -> None:
+    """pgBackRest parses the rendered file with the compose environment's variables (a misspelt option
+    is a warning it prints, not an error, so the output is read): every option known, the stanza
+    named, the repository reachable as a path."""
+    binary = shutil.which("pgbackrest")
+    if binary is None:
+        unavailable("pgbackrest is not installed")
+    config = tmp_path / "pgbackrest.conf"
+    config.write_text(production_files()["infrastructure/pgbackrest/pgbackrest.conf"])
+    with_a_typo = tmp_path / "typo.conf"
+    with_a_typo.write_text(config.read_text().replace("compress-level=", "compres-level="))
+    env = {
+        **os.environ,
+        "PGBACKREST_REPO1_CIPHER_PASS": "x" * 64,
+        "PGBACKREST_REPO2_CIPHER_PASS": "x" * 64,
+        "PGBACKREST_REPO2_S3_BUCKET": "neurmatic-backups",
+        "PGBACKREST_REPO2_S3_REGION": "eu-west-1",
+        "PGBACKREST_REPO2_S3_ENDPOINT": "s3.eu-west-1.amazonaws.com",
+        "PGBACKREST_REPO2_S3_KEY": "key",
+        "PGBACKREST_REPO2_S3_KEY_SECRET": "secret",
+    }
+    local = [f"--repo1-path={tmp_path / 'repo'}", f"--log-path={tmp_path}", f"--lock-path={tmp_path}"]
+
+    def info(path: Path) -> subprocess.CompletedProcess[str]:
+        argv = [str(binary), f"--config={path}", "--stanza=neurmatic", "--repo=1", *local, "info"]
+        return subprocess.run(argv, capture_output=True, text=True, env=env, check=False, timeout=60)
+
+    good, bad = info(config), info(with_a_typo)
+    assert good.returncode == 0 and "missing stanza path" in good.stdout, good.stdout + good.stderr
+    assert "invalid" not in (good.stdout + good.stderr).lower()
+    assert "invalid option 'compres-level'" in bad.stdout + bad.stderr  # the check can fail

@@ -18,6 +18,14 @@ from neurmatic.render.compose import (
 )
 from neurmatic.render.nginx import production_nginx_context, render_nginx
 from neurmatic.render.patroni import PatroniNodeConfig, pg_hba_lines, render_patroni
+from neurmatic.render.pgbackrest import (
+    PgBackRestConfig,
+    S3Repository,
+    archiving_parameters,
+    render_pgbackrest,
+    replica_restore_command,
+    restore_command,
+)
 from neurmatic.render.postgres import PRODUCTION_APP_USER, PRODUCTION_DATABASE, PRODUCTION_SETTINGS
 
 REDIS_PASSWORD_MARKER = "__REDIS_PASSWORD__"  # noqa: S105 - a marker, not a password
@@ -29,6 +37,27 @@ SENTINEL_PASSWORD_MARKER = "__SENTINEL_PASSWORD__"  # noqa: S105 - a marker
 PATRONI_DATA_DIR = "/var/lib/postgresql/data/pgdata"
 PATRONI_BIN_DIR = "/usr/lib/postgresql/15/bin"
 PATRONI_POST_BOOTSTRAP = "/usr/local/bin/neurmatic-post-bootstrap"
+# pgBackRest in the same image: its configuration mounted, repository 1 on a volume both nodes share
+# (one host), its spool and log in the node's own volume (beside, not in, the data directory).
+PGBACKREST_CONFIG = "/etc/pgbackrest/pgbackrest.conf"
+PGBACKREST_REPO = "/var/lib/pgbackrest"
+PGBACKREST_NODE_DIR = "/var/lib/postgresql/data/pgbackrest"
+
+
+def pgbackrest_config() -> str:
+    """The nodes' pgBackRest configuration (the same file for both: the same paths in each container)."""
+    return render_pgbackrest(
+        PgBackRestConfig(
+            pg_path=PATRONI_DATA_DIR,
+            pg_port=POSTGRES_PORT,
+            pg_socket_path="/var/run/postgresql",
+            repo1_path=PGBACKREST_REPO,
+            repo2=S3Repository(bucket="", endpoint="", region="", retention_days=90),
+            spool_path=f"{PGBACKREST_NODE_DIR}/spool",
+            log_path=f"{PGBACKREST_NODE_DIR}/log",
+            lock_path="/tmp/pgbackrest",  # noqa: S108 - in the container's own /tmp
+        )
+    )
 
 
 def patroni_node_config(name: str) -> str:
@@ -45,6 +74,9 @@ def patroni_node_config(name: str) -> str:
         bin_dir=PATRONI_BIN_DIR,
         pgpass="/tmp/pgpass",  # noqa: S108 - Patroni writes it (0600) in its own container
         etcd_hosts=etcd_hosts(),
+        local_parameters=archiving_parameters("pgbackrest", PGBACKREST_CONFIG),
+        replica_restore_command=replica_restore_command("pgbackrest", PGBACKREST_CONFIG),
+        restore_command=restore_command("pgbackrest", PGBACKREST_CONFIG),
     )
     hba = pg_hba_lines(
         [NETWORK_SUBNET],
@@ -90,5 +122,6 @@ def production_files() -> dict[str, str]:
             redis_password=REDIS_PASSWORD_MARKER,
         ),
         **{f"infrastructure/patroni/{name}.yml": patroni_node_config(name) for name in DATABASE_NODES},
+        "infrastructure/pgbackrest/pgbackrest.conf": pgbackrest_config(),
         "docker-compose.production.yml": render_compose(),
     }

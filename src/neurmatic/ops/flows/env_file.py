@@ -31,6 +31,9 @@ def production_env_file(*, api_url: str, frontend_url: str) -> str:
                 ("POSTGRES_SUPERUSER_PASSWORD", generate_secret()),
                 ("REPLICATOR_PASSWORD", generate_secret()),
                 ("PATRONI_RESTAPI_PASSWORD", generate_secret()),
+                # pgBackRest's repositories are encrypted with it: keep it with the backups' owners,
+                # apart from the backups (a lost one makes every physical backup unreadable).
+                ("PGBACKREST_CIPHER_PASS", generate_secret()),
                 (
                     "DATABASE_URL",
                     f"postgresql://neurmatic_prod:{postgres_password}@{DATABASE_HOSTS}"
