@@ -193,3 +193,19 @@ def _archived_segments(topology: RunningTopology) -> list[Path]:
     """The WAL segments in repository 1, oldest first (names: segment, dash, checksum; no .history)."""
     archive = topology.state.paths.pgbackrest_repo / "archive"
     return sorted(p for p in archive.rglob("0000000*.zst") if len(p.name) > 40)
+
+
+def test_after_a_switchover_the_new_primary_archives_and_backs_up(own_topology: RunningTopology) -> None:
+    """The archive follows whichever node is primary (archive_mode=on on both, the same repository)."""
+    before = _leader_node(own_topology)
+    _cli("failover", "db", "--switchover", "--yes", topology=own_topology)
+    after = _leader_node(own_topology)
+    assert after != before
+    with own_topology.superuser(node=after) as conn:
+        archived = conn.execute("SELECT archived_count FROM pg_stat_archiver").fetchone()
+        conn.execute("SELECT pg_switch_wal()")
+    made = json.loads(_cli("backup", "--physical", "--type", "incr", "--json", topology=own_topology).stdout)
+    assert made[0]["type"] == "incr"  # pgBackRest backs up from the new primary
+    with own_topology.superuser(node=after) as conn:
+        now = conn.execute("SELECT archived_count FROM pg_stat_archiver").fetchone()
+    assert archived is not None and now is not None and now[0] > archived[0]
