@@ -27,6 +27,11 @@ class ArchiveControl(Protocol):
         """The account the cluster's files belong to (None: the current one)."""
         ...
 
+    @property
+    def forks_file(self) -> Path:
+        """Where the recoveries swapped in are recorded (``ops/flows/backups/history.py``)."""
+        ...
+
     def pgbackrest(self) -> PgBackRest:
         """pgBackRest as the node that is the primary now sees it."""
         ...

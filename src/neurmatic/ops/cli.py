@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 import click
@@ -112,7 +113,16 @@ def cli() -> None:
     """Neurmatic: the platform, its local production topology and its operations kit."""
 
 
+def _interrupted(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main() -> None:
+    # SIGTERM and SIGHUP (a closed terminal, a service manager, a CI timeout) end a command the way
+    # Ctrl-C does, so its cleanups run: a recovery puts the live data back, a scratch server stops, hold
+    # files go. The servers (api, worker) install their own handlers when they start.
+    signal.signal(signal.SIGTERM, _interrupted)
+    signal.signal(signal.SIGHUP, _interrupted)
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:

@@ -4,14 +4,18 @@ physical restore test (the commands in backup.py and restore.py hand over to the
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import asdict
+from datetime import UTC, datetime
 
 import click
 
 from neurmatic.deployment.model import Deployment
+from neurmatic.errors import ConfirmationRequired
 from neurmatic.ops.commands.backup_context import err, step
 from neurmatic.ops.commands.options import confirm
 from neurmatic.ops.flows.backups.errors import BackupInvalid
+from neurmatic.ops.flows.backups.history import Fork, read_forks, record_fork
 from neurmatic.ops.flows.backups.physical import take_backup
 from neurmatic.ops.flows.backups.pitr import (
     RecoveredCluster,
@@ -75,12 +79,17 @@ def target_of(to: str | None, to_lsn: str | None, to_latest: bool) -> Target | N
 def point_in_time_restore(
     deployment: Deployment, target: Target, *, database: str, dry_run: bool, yes: bool, as_json: bool
 ) -> None:
+    if not dry_run and not yes and not sys.stdin.isatty():  # before hours of restore and replay
+        raise ConfirmationRequired(
+            "a recovery replaces the live cluster: confirm it, and there is no terminal to ask on",
+            hint="pass --yes, or --dry-run to see the plan",
+        )
     control = deployment.platform.archive()
-    plan = plan_recovery(control.pgbackrest(), deployment.admin, target)
+    plan = plan_recovery(control.pgbackrest(), deployment.admin, target, forks=read_forks(control.forks_file))
     if dry_run:
         if as_json:
             body = {
-                "target": target.describe(),
+                "target": plan.target.describe(),
                 "backup": asdict(plan.backup),
                 "range": plan.range.describe(),
             }
@@ -98,13 +107,17 @@ def point_in_time_restore(
     )
     try:
         confirm(
-            f"replace the live cluster with this one, recovered to {target.describe()}? Everything written "
+            f"replace the live cluster with this one, recovered to {plan.target.describe()}? Everything written "
             "after that moment is gone from it",
             yes=yes,
         )
         control.swap_in(recovered.scratch.data_dir, step)
     finally:
         recovered.discard()
+    branched_at = plan.target.time or plan.range.latest
+    if branched_at is not None:  # an LSN target's moment is unknown: a later recovery then follows the newest
+        fork = Fork(recovered.timeline, recovered.parent_timeline, branched_at, datetime.now(UTC))
+        record_fork(control.forks_file, fork)
     _report(recovered, as_json)
 
 
@@ -137,7 +150,7 @@ def point_in_time_tables(
     """``restore-table --to``: the cluster recovered to ``target`` beside the live one, and the named
     tables' lost rows brought back from it (the rest of production untouched)."""
     control = deployment.platform.archive()
-    plan = plan_recovery(control.pgbackrest(), deployment.admin, target)
+    plan = plan_recovery(control.pgbackrest(), deployment.admin, target, forks=read_forks(control.forks_file))
     step(plan.describe())
     password = deployment.admin.password or ""
     with recovery_beside(

@@ -66,7 +66,9 @@ def restore(
 
     recovery = target_of(to_time, to_lsn, to_latest)
     if (recovery is None) == (source is None):
-        raise click.UsageError("give a backup to restore, or a point in time (--to, --to-lsn, --to-latest)")
+        raise click.UsageError(
+            "give a backup to restore or a point in time (--to, --to-lsn, --to-latest), one of the two"
+        )
     if recovery is not None:
         deployment = target.load()
         name = database or deployment.settings.backup.database or deployment.app.dbname

@@ -82,8 +82,14 @@ def archive_current_wal(
             own = conn.execute("SELECT system_identifier FROM pg_control_system()").fetchone()
             if own is None or (system_id is not None and int(own[0]) != system_id):
                 return None
+            # PostgreSQL stops a recovery at a commit record: a moment after the last commit would
+            # have none after it to stop at, and replay would end short of the target. So a commit of
+            # our own (a transaction id, nothing else) follows the moment this range ends at.
+            moment_row = conn.execute("SELECT clock_timestamp()").fetchone()
+            conn.execute("SELECT pg_current_xact_id()")
             row = conn.execute(
-                "SELECT now(), pg_current_wal_lsn()::text, pg_walfile_name(pg_switch_wal())"
+                "SELECT %s::timestamptz, pg_current_wal_lsn()::text, pg_walfile_name(pg_switch_wal())",
+                (moment_row[0] if moment_row else None,),
             ).fetchone()
             if row is None:
                 return None

@@ -17,13 +17,14 @@ import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from neurmatic.adapters.pg_target import PgTarget
 from neurmatic.adapters.pgbackrest import BackupSet, PgBackRest, PgBackRestError
 from neurmatic.deployment.archive import ArchiveControl, Step
 from neurmatic.ops.flows.backups.errors import RestoreFailed, TargetOutOfRange
+from neurmatic.ops.flows.backups.history import Fork, timeline_holding
 from neurmatic.ops.flows.backups.physical import RecoveryRange, archive_current_wal, recovery_range
 from neurmatic.ops.flows.backups.scratch import ScratchCluster
 
@@ -37,6 +38,7 @@ class Target:
     kind: str  # "time", "lsn" or "latest"
     time: datetime | None = None
     lsn: str | None = None
+    timeline: int | None = None  # a replaced history that holds the moment (history.py); None: the newest
 
     @classmethod
     def at_time(cls, text: str) -> Target:
@@ -47,7 +49,12 @@ class Target:
                 f"{text!r} is not a time",
                 hint='give it as "2026-11-26 17:04:59+00" (ISO 8601, with its offset)',
             ) from exc
-        return cls("time", time=moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+        if moment.tzinfo is None:  # whose clock? a guess could recover to hours away from the moment
+            raise RestoreFailed(
+                f"{text!r} names no time zone",
+                hint=f'add its offset, e.g. "{moment.isoformat(sep=" ")}+00" for UTC',
+            )
+        return cls("time", time=moment)
 
     @classmethod
     def at_lsn(cls, text: str) -> Target:
@@ -58,6 +65,10 @@ class Target:
         return cls("lsn", lsn=text.strip().upper())
 
     def describe(self) -> str:
+        if self.time is not None and self.timeline is not None:
+            return (
+                f"{self.time.isoformat(sep=' ')} on timeline {self.timeline} (a history a recovery replaced)"
+            )
         if self.time is not None:
             return self.time.isoformat(sep=" ")
         if self.kind == "latest":
@@ -66,7 +77,8 @@ class Target:
 
     def pgbackrest_options(self) -> list[str]:
         if self.kind == "time" and self.time is not None:
-            return ["--type=time", f"--target={self.time.isoformat(sep=' ')}", "--target-action=promote"]
+            on = [f"--target-timeline={self.timeline}"] if self.timeline is not None else []
+            return ["--type=time", f"--target={self.time.isoformat(sep=' ')}", "--target-action=promote", *on]
         if self.lsn is not None:  # also "latest" when the primary said where its archived WAL ends: a
             # gap in the archive then stops recovery short of it, refused, instead of ending quietly early
             return ["--type=lsn", f"--target={self.lsn}", "--target-action=promote"]
@@ -94,10 +106,18 @@ class RecoveryPlan:
 
 
 def plan_recovery(
-    tool: PgBackRest, admin: PgTarget, target: Target, *, repo: int | None = None
+    tool: PgBackRest,
+    admin: PgTarget,
+    target: Target,
+    *,
+    forks: list[Fork] | None = None,
+    repo: int | None = None,
 ) -> RecoveryPlan:
     """The backup and WAL a recovery to ``target`` uses; TargetOutOfRange when the repository cannot
-    reach it. The primary's current WAL is archived first (when it answers), so the range ends now."""
+    reach it. The primary's current WAL is archived first (when it answers), so the range ends now. A
+    moment that only a history replaced by an earlier recovery holds (``forks``) recovers on it."""
+    if target.kind == "time" and target.time is not None:
+        target = replace(target, timeline=timeline_holding(forks or [], target.time))
     info = tool.info(repo=repo)
     end = archive_current_wal(admin, info.system_id)
     available = recovery_range(info, end.moment if end else None)
@@ -127,6 +147,11 @@ def plan_recovery(
             )
     elif target.kind == "lsn" and target.lsn is not None:
         wanted = lsn_value(target.lsn)
+        if end is not None and wanted > lsn_value(end.lsn):
+            raise TargetOutOfRange(
+                f"{target.describe()} is after the end of the archive (LSN {end.lsn}): "
+                f"recoverable {available.describe()}"
+            )
         candidates = [b for b in available.backups if b.lsn_stop and lsn_value(b.lsn_stop) <= wanted]
         if not candidates:
             raise TargetOutOfRange(
@@ -146,6 +171,8 @@ class RecoveredCluster:
     scratch: ScratchCluster
     tables: dict[str, int] = field(default_factory=dict)
     migration: str | None = None
+    timeline: int = 0  # the one the recovered cluster goes on with, and the one it branched from
+    parent_timeline: int = 0
 
     def source(self, database: str) -> PgTarget:
         """The recovered ``database``, as the superuser, while the scratch server runs."""
@@ -211,6 +238,7 @@ def _replay_and_check(recovered: RecoveredCluster, database: str, step: Step) ->
             hint="a gap in the archive or a target past its end; nothing live was changed",
         ) from exc
     recovered.tables, recovered.migration = check_cluster(recovered.scratch, database)
+    recovered.timeline, recovered.parent_timeline = recovered.scratch.timelines()
     step(
         f"checked: {len(recovered.tables)} tables, {sum(recovered.tables.values())} rows, "
         f"schema at {recovered.migration or 'no migration'}"

@@ -121,9 +121,24 @@ class ScratchCluster:
         """The FATAL/PANIC lines of the server's log, else its tail."""
         with contextlib.suppress(OSError):
             lines = self.log_file.read_text(errors="replace").splitlines()
-            fatal = [line for line in lines if "FATAL:" in line or "PANIC:" in line]
+            fatal = [
+                line
+                for line in lines
+                if ("FATAL:" in line or "PANIC:" in line) and "the database system is" not in line
+            ]  # not the refusals our own polling met while the server started
             return " ".join(fatal[-2:] or lines[-3:])
         return "no log"
+
+    def timelines(self) -> tuple[int, int]:
+        """(the timeline the promoted server is on, the one it branched from: its history file's last
+        line)."""
+        with self.connect() as conn:
+            row = conn.execute("SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)").fetchone()
+            timeline = int(row[0], 16) if row else 0
+            history = conn.execute("SELECT pg_read_file(%s)", (f"pg_wal/{timeline:08X}.history",)).fetchone()
+        entries = [line.split() for line in str(history[0] if history else "").splitlines() if line.strip()]
+        parent = int(entries[-1][0]) if entries else timeline
+        return timeline, parent
 
     def forget_recovery_settings(self) -> None:
         """Drop pgBackRest's recovery settings from postgresql.auto.conf (see RECOVERY_SETTINGS)."""
