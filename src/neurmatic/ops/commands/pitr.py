@@ -107,8 +107,8 @@ def point_in_time_restore(
     )
     try:
         confirm(
-            f"replace the live cluster with this one, recovered to {plan.target.describe()}? Everything written "
-            "after that moment is gone from it",
+            f"replace the live cluster with this one, recovered to {plan.target.describe()}? "
+            "Everything written after that moment is gone from it",
             yes=yes,
         )
         control.swap_in(recovered.scratch.data_dir, step)
