@@ -13,14 +13,8 @@ from neurmatic.ops.commands.backup_context import err, step
 from neurmatic.ops.commands.options import confirm
 from neurmatic.ops.flows.backups.errors import BackupInvalid
 from neurmatic.ops.flows.backups.physical import take_backup
-from neurmatic.ops.flows.backups.pitr import (
-    RecoveredCluster,
-    Target,
-    plan_recovery,
-    recover_beside,
-    recovery_beside,
-)
-from neurmatic.ops.flows.backups.restore_table import TablePlan, recover_tables
+from neurmatic.ops.flows.backups.pitr import RecoveredCluster, Target, plan_recovery, recover_beside
+from neurmatic.ops.flows.backups.point_in_time import restore_cluster_to
 
 
 def physical_backup(deployment: Deployment, kind: str, *, as_json: bool) -> None:
@@ -75,9 +69,8 @@ def target_of(to: str | None, to_lsn: str | None, to_latest: bool) -> Target | N
 def point_in_time_restore(
     deployment: Deployment, target: Target, *, database: str, dry_run: bool, yes: bool, as_json: bool
 ) -> None:
-    control = deployment.platform.archive()
-    plan = plan_recovery(control.pgbackrest(), deployment.admin, target)
     if dry_run:
+        plan = plan_recovery(deployment.platform.archive().pgbackrest(), deployment.admin, target)
         if as_json:
             body = {
                 "target": target.describe(),
@@ -88,23 +81,13 @@ def point_in_time_restore(
         else:
             err.print(f"dry run: would {plan.describe()}", highlight=False)
         return
-    step(plan.describe())
-    recovered = recover_beside(
-        control,
-        plan,
-        superuser_password=deployment.admin.password or "",
+    recovered = restore_cluster_to(
+        deployment,
+        target,
         database=database,
         step=step,
+        confirm=lambda question: confirm(question, yes=yes),
     )
-    try:
-        confirm(
-            f"replace the live cluster with this one, recovered to {target.describe()}? Everything written "
-            "after that moment is gone from it",
-            yes=yes,
-        )
-        control.swap_in(recovered.scratch.data_dir, step)
-    finally:
-        recovered.discard()
     _report(recovered, as_json)
 
 
@@ -123,38 +106,6 @@ def _report(recovered: RecoveredCluster, as_json: bool) -> None:
         f"({len(recovered.tables)} tables, {sum(recovered.tables.values())} rows); its standby was rebuilt",
         highlight=False,
     )
-
-
-def point_in_time_tables(
-    deployment: Deployment,
-    target: Target,
-    *,
-    tables: list[str],
-    database: str,
-    dry_run: bool,
-    overwrite: bool,
-) -> list[TablePlan]:
-    """``restore-table --to``: the cluster recovered to ``target`` beside the live one, and the named
-    tables' lost rows brought back from it (the rest of production untouched)."""
-    control = deployment.platform.archive()
-    plan = plan_recovery(control.pgbackrest(), deployment.admin, target)
-    step(plan.describe())
-    password = deployment.admin.password or ""
-    with recovery_beside(
-        control, plan, superuser_password=password, database=database, step=step
-    ) as recovered:
-        plans = recover_tables(
-            recovered.source(database),
-            admin=deployment.admin.pinned(),
-            production=database,
-            owner=deployment.app.user,
-            tables=tables,
-            dry_run=dry_run,
-            overwrite=overwrite,
-            step=step,
-        )
-    recovered.discard()  # stopped by now; on an error recovery_beside removed it
-    return plans
 
 
 def verify_physical(deployment: Deployment, *, database: str) -> None:
