@@ -96,6 +96,17 @@ class TlsS3:
             verify=str(self.ca_file),
         )
 
+    def environment(self, bucket: str) -> dict[str, str]:
+        """What ``neurmatic up`` (and a drill, a backup) read to archive into ``bucket`` on this server."""
+        return {
+            "AWS_BACKUP_BUCKET": bucket,
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_REGION": self.region,
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "AWS_CA_BUNDLE": str(self.ca_file),
+        }
+
     def create_bucket(self, name: str) -> None:
         """Create ``name`` in ``region`` (pgBackRest never creates its bucket itself)."""
         self.client().create_bucket(

@@ -35,9 +35,20 @@ def drill_topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running
         yield running
 
 
-def run_drill(topology: RunningTopology, scenario: str, *extra: str) -> tuple[int, dict[str, Any]]:
+def run_drill(
+    topology: RunningTopology, scenario: str, *extra: str, env: dict[str, str] | None = None
+) -> tuple[int, dict[str, Any]]:
     result = neurmatic(
-        "drill", scenario, "--json", "--yes", "--rate", "4", *extra, state_dir=topology.state_dir, check=False
+        "drill",
+        scenario,
+        "--json",
+        "--yes",
+        "--rate",
+        "4",
+        *extra,
+        state_dir=topology.state_dir,
+        check=False,
+        env=env,
     )
     assert result.stdout.strip(), result.stderr
     return result.returncode, json.loads(result.stdout)

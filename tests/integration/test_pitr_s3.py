@@ -29,17 +29,6 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsS3]:
         yield server
 
 
-def _environment(s3: TlsS3, bucket: str) -> dict[str, str]:
-    return {
-        "AWS_BACKUP_BUCKET": bucket,
-        "AWS_ENDPOINT_URL": s3.endpoint,
-        "AWS_REGION": s3.region,
-        "AWS_ACCESS_KEY_ID": s3.access_key,
-        "AWS_SECRET_ACCESS_KEY": s3.secret_key,
-        "AWS_CA_BUNDLE": str(s3.ca_file),
-    }
-
-
 def _physical_backups(topology: RunningTopology, env: dict[str, str]) -> list[dict[str, object]]:
     out = neurmatic("backup", "list", "--physical", "--json", state_dir=topology.state_dir, env=env)
     return list(json.loads(out.stdout)["backups"])
@@ -50,7 +39,7 @@ def test_a_lost_host_comes_back_from_the_s3_repository_alone(
 ) -> None:
     bucket = f"neurmatic-pitr-{uuid.uuid4().hex[:8]}"
     s3.create_bucket(bucket)
-    env = _environment(s3, bucket)
+    env = s3.environment(bucket)
     vault = make_state_parent(tmp_path_factory, "vault")
     with started_topology(tmp_path_factory, "s3lost", env=env) as lost:
         assert {b["repo"] for b in _physical_backups(lost, env)} == {1, 2}  # a first full backup in each

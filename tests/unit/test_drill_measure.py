@@ -13,6 +13,7 @@ from neurmatic.ops.flows.drills.measure import (
     rpo,
     stage_figures,
     totals,
+    until_restored,
 )
 from neurmatic.ops.flows.drills.registry import scenario_names
 from neurmatic.ops.flows.drills.report import DrillReport
@@ -97,6 +98,17 @@ def test_all_stage_figures_bound_each_stage_by_the_next_fault() -> None:
     a, b = all_stage_figures(timeline, [second, first])
     assert (a.name, a.failed_writes, b.name, b.failed_writes) == ("a", 0, "b", 2)
     assert b.rto_seconds is not None and abs(b.rto_seconds - 25.2) < 1e-9
+
+
+def test_an_rto_until_restored_waits_for_the_repair_as_well() -> None:
+    # Rows deleted at 10: writes never stop, the rows are back at 24.
+    deleted = Stage("rows-deleted", "", 10.0, 24.0)
+    timeline = [ok_write(10.2), ok_write(10.5), ok_write(11)]
+    figures = stage_figures(timeline, deleted)
+    assert figures.rto_seconds is not None and figures.rto_seconds < 1
+    assert until_restored(figures).rto_seconds == 14.0
+    unrepaired = stage_figures(timeline, Stage("rows-deleted", "", 10.0))
+    assert until_restored(unrepaired).rto_seconds is None  # rows never back: not recovered
 
 
 def test_rpo_is_zero_when_every_acknowledged_write_is_found() -> None:

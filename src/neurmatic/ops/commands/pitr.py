@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import asdict
-from datetime import UTC, datetime
 
 import click
 
@@ -15,16 +14,10 @@ from neurmatic.errors import ConfirmationRequired
 from neurmatic.ops.commands.backup_context import err, step
 from neurmatic.ops.commands.options import confirm
 from neurmatic.ops.flows.backups.errors import BackupInvalid
-from neurmatic.ops.flows.backups.history import Fork, read_forks, record_fork
+from neurmatic.ops.flows.backups.history import read_forks
 from neurmatic.ops.flows.backups.physical import take_backup
-from neurmatic.ops.flows.backups.pitr import (
-    RecoveredCluster,
-    Target,
-    plan_recovery,
-    recover_beside,
-    recovery_beside,
-)
-from neurmatic.ops.flows.backups.restore_table import TablePlan, recover_tables
+from neurmatic.ops.flows.backups.pitr import RecoveredCluster, Target, plan_recovery, recover_beside
+from neurmatic.ops.flows.backups.point_in_time import restore_cluster_to
 
 
 def physical_backup(deployment: Deployment, kind: str, *, as_json: bool) -> None:
@@ -84,9 +77,11 @@ def point_in_time_restore(
             "a recovery replaces the live cluster: confirm it, and there is no terminal to ask on",
             hint="pass --yes, or --dry-run to see the plan",
         )
-    control = deployment.platform.archive()
-    plan = plan_recovery(control.pgbackrest(), deployment.admin, target, forks=read_forks(control.forks_file))
     if dry_run:
+        control = deployment.platform.archive()
+        plan = plan_recovery(
+            control.pgbackrest(), deployment.admin, target, forks=read_forks(control.forks_file)
+        )
         if as_json:
             body = {
                 "target": plan.target.describe(),
@@ -97,27 +92,13 @@ def point_in_time_restore(
         else:
             err.print(f"dry run: would {plan.describe()}", highlight=False)
         return
-    step(plan.describe())
-    recovered = recover_beside(
-        control,
-        plan,
-        superuser_password=deployment.admin.password or "",
+    recovered = restore_cluster_to(
+        deployment,
+        target,
         database=database,
         step=step,
+        confirm=lambda question: confirm(question, yes=yes),
     )
-    try:
-        confirm(
-            f"replace the live cluster with this one, recovered to {plan.target.describe()}? "
-            "Everything written after that moment is gone from it",
-            yes=yes,
-        )
-        control.swap_in(recovered.scratch.data_dir, step)
-    finally:
-        recovered.discard()
-    branched_at = plan.target.time or plan.range.latest
-    if branched_at is not None:  # an LSN target's moment is unknown: a later recovery then follows the newest
-        fork = Fork(recovered.timeline, recovered.parent_timeline, branched_at, datetime.now(UTC))
-        record_fork(control.forks_file, fork)
     _report(recovered, as_json)
 
 
@@ -136,38 +117,6 @@ def _report(recovered: RecoveredCluster, as_json: bool) -> None:
         f"({len(recovered.tables)} tables, {sum(recovered.tables.values())} rows); its standby was rebuilt",
         highlight=False,
     )
-
-
-def point_in_time_tables(
-    deployment: Deployment,
-    target: Target,
-    *,
-    tables: list[str],
-    database: str,
-    dry_run: bool,
-    overwrite: bool,
-) -> list[TablePlan]:
-    """``restore-table --to``: the cluster recovered to ``target`` beside the live one, and the named
-    tables' lost rows brought back from it (the rest of production untouched)."""
-    control = deployment.platform.archive()
-    plan = plan_recovery(control.pgbackrest(), deployment.admin, target, forks=read_forks(control.forks_file))
-    step(plan.describe())
-    password = deployment.admin.password or ""
-    with recovery_beside(
-        control, plan, superuser_password=password, database=database, step=step
-    ) as recovered:
-        plans = recover_tables(
-            recovered.source(database),
-            admin=deployment.admin.pinned(),
-            production=database,
-            owner=deployment.app.user,
-            tables=tables,
-            dry_run=dry_run,
-            overwrite=overwrite,
-            step=step,
-        )
-    recovered.discard()  # stopped by now; on an error recovery_beside removed it
-    return plans
 
 
 def verify_physical(deployment: Deployment, *, database: str) -> None:

@@ -136,16 +136,17 @@ def restore_table(
     ctx = BackupContext.of(target.load(), directory)
     production = database or ctx.settings.backup.database or ctx.app.dbname
     if to_time is not None:
-        from neurmatic.ops.commands.pitr import point_in_time_tables
         from neurmatic.ops.flows.backups.pitr import Target
+        from neurmatic.ops.flows.backups.point_in_time import recover_tables_to
 
-        plans = point_in_time_tables(
+        plans = recover_tables_to(
             ctx.deployment,
             Target.at_time(to_time),
             tables=list(tables),
             database=production,
             dry_run=dry_run,
             overwrite=overwrite,
+            step=step,
         )
         _report_tables(plans, dry_run=dry_run, as_json=as_json)
         return

@@ -5,7 +5,8 @@ Definitions (the ones the report states):
 * **RTO of a stage**: from the fault to the acknowledgement of the first write *sent after the fault*
   that starts a run of :data:`SUSTAINED_WRITES` consecutive successful writes. A single lucky write
   between failures is not recovery; a stage whose load ended before such a run has no RTO (not
-  recovered).
+  recovered). A scenario whose fault is lost data (``rto_until_restored``) counts until the data is
+  back as well: the API answering over missing rows is not the service restored.
 * **RPO**: acknowledged writes that are missing afterwards. Each lost write is charged to the first
   fault at or after its acknowledgement (the last fault when it was acknowledged after every fault);
   the RPO in seconds is the longest gap "that fault minus the write's acknowledgement", 0 when nothing
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from neurmatic.ops.flows.drills.events import FAULT_PHASE_SUFFIX, Outcome, Stage
 
@@ -107,6 +108,14 @@ def all_stage_figures(outcomes: Sequence[Outcome], stages: Sequence[Stage]) -> l
     # Each stage's figures end where the next fault begins; the last one runs to the end.
     ends: list[float | None] = [*(s.fault_at for s in ordered[1:]), None][: len(ordered)]
     return [stage_figures(outcomes, stage, until=until) for stage, until in zip(ordered, ends, strict=True)]
+
+
+def until_restored(figures: StageFigures) -> StageFigures:
+    """``figures`` with the RTO counted until the stage's repair as well (rows deleted by mistake: the
+    API never stopped, the service is back when the rows are); None while either is missing."""
+    if figures.rto_seconds is None or figures.restored_seconds is None:
+        return replace(figures, rto_seconds=None)
+    return replace(figures, rto_seconds=max(figures.rto_seconds, figures.restored_seconds))
 
 
 def rpo(outcomes: Iterable[Outcome], found_refs: set[str], fault_times: Sequence[float]) -> RpoFigures:

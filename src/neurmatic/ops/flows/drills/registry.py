@@ -33,6 +33,8 @@ class Scenario(ABC):
     needs_watcher: ClassVar[bool] = False  # the watcher must be running (it restarts API instances)
     # Synchronous replication promises that the fault loses no acknowledged write: checked from the RPO.
     loses_no_writes: ClassVar[bool] = False
+    # Lost rows are an outage even while the API answers: the RTO runs until the repair is done too.
+    rto_until_restored: ClassVar[bool] = False
 
     def check_ready(self, ctx: DrillContext) -> None:  # noqa: B027 - optional hook
         """Raise DrillPreconditionFailed when this scenario cannot run on the topology as it is."""

@@ -27,7 +27,13 @@ from neurmatic.ops.flows.drills.errors import DrillBusy, DrillPreconditionFailed
 from neurmatic.ops.flows.drills.events import Recorder
 from neurmatic.ops.flows.drills.evidence import late_service_note
 from neurmatic.ops.flows.drills.load import Credentials, Endpoint, Load
-from neurmatic.ops.flows.drills.measure import RpoFigures, StageFigures, all_stage_figures, rpo
+from neurmatic.ops.flows.drills.measure import (
+    RpoFigures,
+    StageFigures,
+    all_stage_figures,
+    rpo,
+    until_restored,
+)
 from neurmatic.ops.flows.drills.registry import Scenario
 from neurmatic.ops.flows.drills.report import DrillReport
 from neurmatic.polling import poll
@@ -137,6 +143,8 @@ def _finish(ctx: DrillContext, scenario: Scenario, run_id: str) -> tuple[RpoFigu
 def _report(ctx: DrillContext, scenario: Scenario, figures: RpoFigures | None, removed: int) -> DrillReport:
     recorder = ctx.recorder
     stages = all_stage_figures(recorder.outcomes, recorder.stages)
+    if scenario.rto_until_restored:
+        stages = [until_restored(s) for s in stages]
     _note_server_errors(ctx, stages)
     _note_late_service(ctx, stages)
     return DrillReport(

@@ -1,11 +1,13 @@
 """``server-loss``: the guide's "Complete server failure": nothing is left but the secrets and S3.
 
-The drill uploads a backup to S3 while its load runs (the scheduled backup would have), keeps writing,
-puts the secrets and the TLS material where a secrets manager would keep them, then kills every process
-and deletes the whole state directory. The recovery is the guide's procedure as commands: a new state
-directory from the saved secrets (``neurmatic up --secrets-file``), the latest backup restored from S3,
-migrations to head. Sessions lived in Redis, which starts empty, so the load signs in again: users
-would. The RPO is what was written after the last backup.
+The topology archives its WAL into the S3 repository (repo2) while the load writes. The drill puts the
+secrets and the TLS material where a secrets manager would keep them, then kills every process and
+deletes the whole state directory: the local repository (repo1) goes with the disk. The recovery is the
+guide's procedure as commands: a new state directory from the saved secrets (``neurmatic up
+--secrets-file``, with the same S3 settings in its environment, so repo2 is recorded again), then
+``neurmatic restore --to-latest`` from repo2 alone. Sessions lived in Redis, which starts empty, so the
+load signs in again: users would. The RPO is what the archive had not shipped to S3 when the server
+died (the local topology closes a WAL segment every 3 s: a few seconds at most).
 """
 
 from __future__ import annotations
@@ -15,66 +17,75 @@ import tempfile
 import time
 from pathlib import Path
 
-from neurmatic.ops.flows.backups.context import BackupContext, restore_and_migrate
-from neurmatic.ops.flows.backups.dump import create_backup
-from neurmatic.ops.flows.backups.errors import S3Unavailable
-from neurmatic.ops.flows.backups.s3 import client_for, download, remote_backups, upload
+from neurmatic.adapters.pgbackrest import PgBackRestError
+from neurmatic.ops.flows.backups.pitr import Target
+from neurmatic.ops.flows.backups.point_in_time import restore_cluster_to
 from neurmatic.ops.flows.drills.context import DrillContext
 from neurmatic.ops.flows.drills.errors import DrillPreconditionFailed
 from neurmatic.ops.flows.drills.registry import Scenario, register
 from neurmatic.polling import poll
 
-WRITES_AFTER_BACKUP_SECONDS = 3.0
+S3_REPO = 2
+WRITES_BEFORE_LOSS_SECONDS = 5.0  # enough for a WAL segment or two to reach S3 under load
 SIGN_IN_ATTEMPTS = 3
 READY_TIMEOUT_SECONDS = 60.0
+S3_SETTINGS_HINT = (
+    "run `neurmatic up` and the drill with AWS_BACKUP_BUCKET, AWS_ENDPOINT_URL (an S3-compatible server), "
+    "AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_CA_BUNDLE (a private CA) in their "
+    "environment: pgBackRest archives into repo2 from then on"
+)
 
 
 @register
 class ServerLoss(Scenario):
     name = "server-loss"
     summary = (
-        "Kill every process and delete the whole state directory; rebuild from the saved secrets and "
-        "the latest backup in S3 (`neurmatic up --secrets-file`, `neurmatic restore s3://…`)."
+        "Kill every process and delete the whole state directory; rebuild from the saved secrets and the "
+        "S3 repository alone (`neurmatic up --secrets-file`, `neurmatic restore --to-latest`)."
     )
 
     def __init__(self) -> None:
         self.vault: Path | None = None
-        self.restored_from = ""
+        self.restored_to = ""
 
     def check_ready(self, ctx: DrillContext) -> None:
-        aws = ctx.deployment.settings.aws
-        if not aws.backup_bucket:
+        """The topology archives into S3 now, and the rebuild will record the same repository again."""
+        if not ctx.deployment.settings.aws.backup_bucket:
             raise DrillPreconditionFailed(
-                "server-loss rebuilds from the latest backup in S3, and no backup bucket is configured",
-                hint="set AWS_BACKUP_BUCKET (and AWS_ENDPOINT_URL for an S3-compatible server)",
+                "server-loss rebuilds from the S3 repository, and this process names no backup bucket "
+                "(the rebuilt topology would have none to restore from)",
+                hint=S3_SETTINGS_HINT,
+            )
+        tool = ctx.deployment.platform.archive().pgbackrest()
+        if S3_REPO not in tool.repos:
+            raise DrillPreconditionFailed(
+                "server-loss rebuilds from the S3 repository, and this topology archives to its disk only",
+                hint=S3_SETTINGS_HINT,
             )
         try:
-            remote_backups(client_for(aws), aws.backup_bucket)
-        except S3Unavailable as exc:
-            raise DrillPreconditionFailed(exc.message, hint=exc.hint) from exc
+            backups = tool.info(repo=S3_REPO).backups
+        except PgBackRestError as exc:
+            raise DrillPreconditionFailed(f"the S3 repository does not answer: {exc}", hint=exc.hint) from exc
+        if not backups:
+            raise DrillPreconditionFailed(
+                "the S3 repository holds no backup to rebuild from",
+                hint="take one with `neurmatic backup --physical` (`neurmatic up` takes the first)",
+            )
 
     def run(self, ctx: DrillContext) -> None:
-        backups = BackupContext.of(ctx.deployment)
-        aws = backups.settings.aws
-        assert aws.backup_bucket is not None  # check_ready
-        ctx.recorder.mark_phase("backup to S3")
-        path, manifest = create_backup(backups.app, backups.directory)
-        remote = upload(client_for(aws), aws.backup_bucket, path, manifest)
-        ctx.progress(f"latest backup in S3: {remote}")
-        ctx.hold(WRITES_AFTER_BACKUP_SECONDS, "writes after the backup")
+        ctx.hold(WRITES_BEFORE_LOSS_SECONDS, "writes archived to S3")
         self.vault = Path(tempfile.mkdtemp(prefix="neurmatic-drill-vault-"))  # the secrets manager
         ctx.control.keep_secrets(self.vault)
         where = ctx.control.location
         stage = ctx.inject("server", f"every process killed, {where} deleted", ctx.control.destroy)
 
-        ctx.progress("rebuild: a new state directory from the saved secrets")
-        fresh = BackupContext.of(ctx.control.rebuild(self.vault, ctx.progress))
-        client = client_for(aws)
-        latest = remote_backups(client, aws.backup_bucket)[0]
-        self.restored_from = f"s3://{aws.backup_bucket}/{latest.key}"
-        local = download(client, self.restored_from, fresh.downloads_dir)
-        restore_and_migrate(fresh, local, fresh.app.dbname, yes=True, jobs=2, step=ctx.progress)
-        ctx.await_recovery(stage, lambda: True, f"rebuilt from the secrets and {latest.key}")
+        ctx.progress("rebuild: a new state directory from the saved secrets (repo2 recorded again)")
+        fresh = ctx.control.rebuild(self.vault, ctx.progress)
+        recovered = restore_cluster_to(
+            fresh, Target("latest"), database=fresh.app.dbname, step=ctx.progress, repo=S3_REPO
+        )
+        self.restored_to = f"backup {recovered.plan.backup.label} and the archived WAL after it, from repo2"
+        ctx.await_recovery(stage, lambda: True, f"rebuilt from the secrets and {self.restored_to}")
         self._sign_in_again(ctx)
         ctx.await_service(stage)
 
@@ -107,7 +118,7 @@ class ServerLoss(Scenario):
                 time.sleep(2.0)
 
     def verify(self, ctx: DrillContext) -> None:
-        ctx.check("the service answers again from the backup", bool(self.restored_from), self.restored_from)
+        ctx.check("the cluster came back from the S3 repository", bool(self.restored_to), self.restored_to)
 
     def restore(self, ctx: DrillContext) -> None:
         if self.vault is not None:
