@@ -62,7 +62,7 @@ COMMANDS = {
         "deploy", "releases", "The release history, newest first; the current one is marked."
     ),
     "render": LazyCommand(
-        "render", "render", "Render infrastructure/ (nginx, Redis, Sentinel, PostgreSQL) and..."
+        "render", "render", "Render infrastructure/ and docker-compose.production.yml from the shared..."
     ),
     "restore": LazyCommand(
         "restore",

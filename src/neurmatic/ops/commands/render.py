@@ -20,8 +20,9 @@ from neurmatic.render.production import production_files
 )
 @click.option("--check", is_flag=True, help="Write nothing; exit 3 when a committed file is stale.")
 def render(root: Path, check: bool) -> None:
-    """Render infrastructure/ (nginx, Redis, Sentinel, PostgreSQL, Prometheus rules, Alertmanager) and
-    docker-compose.production.yml."""
+    """Render infrastructure/ and docker-compose.production.yml from the shared templates.
+
+    nginx, Redis, Sentinel, Patroni (PostgreSQL), pgBackRest, the Prometheus rules and Alertmanager."""
     stale = []
     for relative, text in production_files().items():
         path = root / relative
