@@ -17,7 +17,6 @@ from neurmatic.adapters.postgres import accepts_writes
 from neurmatic.db.url import DatabaseUrl
 from neurmatic.errors import ServiceStartError, StateDirError, TopologyError
 from neurmatic.polling import poll
-from neurmatic.supervisor import archiving
 from neurmatic.supervisor.layout import DEFAULT_BASE_PORT, HOST, Paths
 from neurmatic.supervisor.service import Service, ServiceStatus, check_port_free
 from neurmatic.supervisor.services.postgres import PostgresNode, create_roles_and_database
@@ -85,6 +84,8 @@ def imported_secrets(path: Path) -> dict[str, str]:
 
 def up(state: TopologyState, progress: Progress = lambda _msg: None) -> Topology:
     """Start whatever is not running, in order; return when every service is ready."""
+    from neurmatic.supervisor import archiving  # here: `status` imports this module, not the templates
+
     topology = Topology(state)
     archiving.record_from_environment(state)
     _start_together(topology.etcd, progress)

@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 from neurmatic.adapters.patroni import STUCK_STATES, Member, PatroniApi, describe_member
 from neurmatic.adapters.postgres import PgEndpoint, ensure_database, ensure_role, pg_binary, query
 from neurmatic.private_files import write_private_file
-from neurmatic.supervisor import archiving
 from neurmatic.supervisor.layout import APP_DB_USER, DATABASE_NAME, HOST, REPLICATION_USER, SUPERUSER
 from neurmatic.supervisor.process import terminate
 from neurmatic.supervisor.service import Service, ServiceStatus
@@ -109,6 +108,9 @@ class PostgresNode(Service):
         return [str(Path(sys.executable).with_name("patroni")), str(self.config)]
 
     def environment(self) -> dict[str, str]:
+        # Imported here: `neurmatic status` loads this module and must not load the templates' engine.
+        from neurmatic.supervisor.archiving import repository_environment
+
         secrets = self.state.secrets
         return {
             **super().environment(),
@@ -121,13 +123,14 @@ class PostgresNode(Service):
             "PATRONI_RESTAPI_USERNAME": "patroni",
             "PATRONI_RESTAPI_PASSWORD": secrets["PATRONI_RESTAPI_PASSWORD"],
             # archive_command runs pgBackRest as PostgreSQL's child: the repositories' secrets.
-            **archiving.repository_environment(self.state),
+            **repository_environment(self.state),
         }
 
     def prepare(self) -> None:
         """Render the node's Patroni configuration (every start: a changed setting applies on restart)."""
         from neurmatic.render.patroni import PatroniNodeConfig, pg_hba_lines, render_patroni
         from neurmatic.render.postgres import Machine, scaled_settings
+        from neurmatic.supervisor import archiving
         from neurmatic.supervisor.services.etcd import etcd_client_urls
 
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
