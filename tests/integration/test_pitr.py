@@ -65,6 +65,9 @@ def moment(own_topology: RunningTopology) -> datetime:
         conn.execute(f"ALTER TABLE {PROBE} OWNER TO neurmatic")  # as the application's own tables are
     made = json.loads(_cli("backup", "--physical", "--type", "incr", "--json", topology=own_topology).stdout)
     assert [(b["type"], b["repo"]) for b in made] == [("incr", 1)] and made[0]["label"].endswith("I")
+    # pgBackRest gives a backup's stop in whole seconds, so the plan takes a backup only for moments a
+    # second past it: the moment must come later than that, or the full backup before it is (rightly) chosen.
+    time.sleep(2.0)
     _insert(own_topology, range(1, 21))
     with own_topology.superuser() as conn:
         row = conn.execute("SELECT now()").fetchone()
