@@ -135,10 +135,10 @@ class LocalArchive:
             self._remove_from_dcs(topology.postgres[0].environment())
         for node in topology.postgres:
             if aside[node.index].exists():
-                if node.data_dir.exists():  # the recovered data: back where the caller discards it
-                    node.data_dir.rename(
-                        restored if not restored.exists() else node.data_dir.with_suffix(".recovered")
-                    )
+                if (
+                    node.data_dir.exists()
+                ):  # the recovered data (postgres-1's): back where the caller discards it
+                    node.data_dir.rename(restored)
                 aside[node.index].rename(node.data_dir)
         for node in live_order:  # the node that led first, so it leads again
             node.prepare()
