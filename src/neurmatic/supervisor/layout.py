@@ -21,7 +21,10 @@ class Ports:
 
     With the default base 18000 the numbers echo the usual ones: https 18443, http 18080,
     PostgreSQL 18432/18433, Redis 18379/18380, Sentinels 18381-18383, API 18301.., mail 18025,
-    Patroni's REST API 18009/18010 (8008), etcd clients 18241-18243 and peers 18251-18253.
+    Patroni's REST API 18009/18010 (8008), etcd clients 18241-18243 and peers 18251-18253; monitoring:
+    Prometheus 18090, Alertmanager 18093, node exporter 18100, nginx exporter 18113 (nginx's stub_status
+    on 18082), blackbox exporter 18115, Redis exporter 18121, PostgreSQL exporters 18187/18188, the
+    worker's metrics 18320.
     """
 
     base: int = DEFAULT_BASE_PORT
@@ -57,6 +60,56 @@ class Ports:
         return self.base + 250 + index
 
     @property
+    def prometheus(self) -> int:
+        return self.base + 90
+
+    @property
+    def alertmanager(self) -> int:
+        return self.base + 93
+
+    @property
+    def node_exporter(self) -> int:
+        return self.base + 100
+
+    @property
+    def nginx_status(self) -> int:
+        """nginx's internal ``stub_status`` listener (loopback only; read by the nginx exporter)."""
+        return self.base + 82
+
+    @property
+    def nginx_exporter(self) -> int:
+        return self.base + 113
+
+    @property
+    def blackbox_exporter(self) -> int:
+        return self.base + 115
+
+    @property
+    def redis_exporter(self) -> int:
+        return self.base + 121
+
+    def postgres_exporter(self, index: int) -> int:
+        """The PostgreSQL exporter of node ``index``."""
+        return self.base + 186 + index
+
+    @property
+    def worker_metrics(self) -> int:
+        return self.base + 320
+
+    def monitoring_ports(self) -> list[int]:
+        return [
+            self.prometheus,
+            self.alertmanager,
+            self.node_exporter,
+            self.nginx_status,
+            self.nginx_exporter,
+            self.blackbox_exporter,
+            self.redis_exporter,
+            *(self.postgres_exporter(i) for i in (1, 2)),
+            self.worker_metrics,
+        ]
+
+    @property
     def mail(self) -> int:
         """The local SMTP catcher (the topology's outgoing mail lands there)."""
         return self.base + 25
@@ -73,6 +126,7 @@ class Ports:
             *(self.sentinel(i) for i in (1, 2, 3)),
             *(self.api(i) for i in range(1, api_instances + 1)),
             self.mail,
+            *self.monitoring_ports(),
         ]
 
     @property
@@ -142,6 +196,12 @@ class Paths:
 
     def etcd_data(self, index: int) -> Path:
         return self.root / "etcd" / str(index)
+
+    @property
+    def monitoring(self) -> Path:
+        """Prometheus's and Alertmanager's rendered configs and their data (``prometheus/``,
+        ``alertmanager/``)."""
+        return self.root / "monitoring"
 
     def redis_dir(self, index: int) -> Path:
         return self.root / "redis" / str(index)
