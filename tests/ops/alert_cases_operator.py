@@ -18,10 +18,19 @@ def _down(alert: str, metric: str, instance: str, job: str) -> tuple[Case, ...]:
     )
 
 
-def _roles(db1: float | None, db2: float | None) -> tuple[Series, ...]:
+def _primaries(db1: float | None, db2: float | None) -> tuple[Series, ...]:
+    """Patroni's ``patroni_primary`` of each node: 1 on the leader, from 1/0 to the given values."""
     return (
-        Series('pg_replication_is_replica{instance="db-1",job="postgres"}', 0, db1),
-        Series('pg_replication_is_replica{instance="db-2",job="postgres"}', 1, db2),
+        Series('patroni_primary{instance="db-1:8008",job="patroni",name="db-1",scope="neurmatic"}', 1, db1),
+        Series('patroni_primary{instance="db-2:8008",job="patroni",name="db-2",scope="neurmatic"}', 0, db2),
+    )
+
+
+def _standby_streams(value: float | None) -> Series:
+    return Series(
+        'patroni_postgres_streaming{instance="db-2:8008",job="patroni",name="db-2",scope="neurmatic"}',
+        1,
+        value,
     )
 
 
@@ -103,23 +112,29 @@ OPERATOR_CASES = (
     *_down("PostgresDown", "pg_up", "db-1", "postgres"),
     *_down("RedisDown", "redis_up", "redis-1", "redis"),
     # The primary becomes a replica (or its exporter loses it): no primary left.
-    Case("PostgresNoPrimary", 1, _roles(1, 1), (Fired("critical"),)),
-    Case("PostgresNoPrimary", 1, _roles(1, 0), (), name="PostgresNoPrimary quiet after a switchover"),
-    Case("PostgresSeveralPrimaries", 1, _roles(0, 0), (Fired("critical", shown="2"),)),
-    Case("PostgresSeveralPrimaries", 1, _roles(1, 0), (), name="PostgresSeveralPrimaries quiet with one"),
+    Case("PostgresNoPrimary", 1, _primaries(0, 0), (Fired("critical"),)),
     Case(
-        "PostgresStandbyNotStreaming",
-        2,
-        (*_roles(0, 1), _streaming(None)),
-        (Fired("critical", {"instance": "db-1"}),),
+        "PostgresNoPrimary",
+        1,
+        _primaries(None, None),
+        (Fired("critical"),),
         window=5,
-    ),  # a vanished series stays visible for the 5 minutes of lookback
+        name="PostgresNoPrimary with no Patroni answering",
+    ),
+    Case("PostgresNoPrimary", 1, _primaries(0, 1), (), name="PostgresNoPrimary quiet after a switchover"),
+    Case("PostgresSeveralPrimaries", 1, _primaries(1, 1), (Fired("critical", shown="2"),)),
+    Case("PostgresSeveralPrimaries", 1, _primaries(0, 1), (), name="PostgresSeveralPrimaries quiet with one"),
     Case(
         "PostgresStandbyNotStreaming",
         2,
-        (*_roles(0, 1), _streaming(4096)),
+        (*_primaries(1, 0), _standby_streams(0)),
+        (Fired("critical", {"instance": "db-1:8008", "name": "db-1"}),),
+    ),
+    Case(
+        "PostgresStandbyNotStreaming",
+        2,
+        (*_primaries(1, 0), _standby_streams(1)),
         (),
-        window=5,
         name="PostgresStandbyNotStreaming quiet while streaming",
     ),
     Case(

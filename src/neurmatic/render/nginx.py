@@ -167,6 +167,9 @@ class NginxContext:
     acme_webroot: Path | None = None
     # `http2 on;` needs nginx >= 1.25.1; older nginx (Debian bookworm has 1.22) wants `listen ... http2`.
     http2_directive: bool = False
+    # The internal stub_status listener the nginx exporter reads, and who may read it (None: no listener).
+    listen_status: str | None = None
+    status_allow: tuple[str, ...] = ("127.0.0.1",)
 
     def __post_init__(self) -> None:
         if not self.upstreams:
@@ -268,6 +271,7 @@ def local_nginx_context(
     key: Path,
     mime_types: Path = Path("/etc/nginx/mime.types"),
     http2_directive: bool = False,
+    status_port: int | None = None,
 ) -> NginxContext:
     """The local topology's edge: everything under ``state_dir/nginx``, loopback only, no root needed."""
     root = state_dir / "nginx"
@@ -291,4 +295,5 @@ def local_nginx_context(
         ssl_certificate=cert,
         ssl_certificate_key=key,
         http2_directive=http2_directive,
+        listen_status=None if status_port is None else f"127.0.0.1:{status_port}",
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from neurmatic.render import render_template
+from neurmatic.supervisor.layout import METRICS_USER
 
 CLUSTER_SCOPE = "neurmatic"
 # Patroni sets these itself from its own settings; given twice they would disagree.
@@ -58,6 +59,7 @@ def pg_hba_lines(
         admin_network=admin_network,
         database=database,
         app_user=app_user,
+        metrics_user=METRICS_USER,
         rewind_networks=rewind_networks,
     )
     return [" ".join(line.split()) for line in text.splitlines() if line.strip() and not line.startswith("#")]

@@ -18,6 +18,7 @@ from neurmatic.render.compose import (
     etcd_hosts,
     render_compose,
 )
+from neurmatic.render.monitoring import production_prometheus, render_blackbox
 from neurmatic.render.nginx import production_nginx_context, render_nginx
 from neurmatic.render.patroni import PatroniNodeConfig, pg_hba_lines, render_patroni
 from neurmatic.render.pgbackrest import (
@@ -127,5 +128,7 @@ def production_files() -> dict[str, str]:
         "infrastructure/pgbackrest/pgbackrest.conf": pgbackrest_config(),
         "infrastructure/prometheus/rules.yml": prometheus_rules(),
         "infrastructure/alertmanager/alertmanager.yml": render_alertmanager(),
+        "infrastructure/prometheus/prometheus.yml": production_prometheus(),
+        "infrastructure/prometheus/blackbox.yml": render_blackbox(None),
         "docker-compose.production.yml": render_compose(),
     }

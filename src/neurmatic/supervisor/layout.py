@@ -13,6 +13,7 @@ DATABASE_NAME = "neurmatic_production"
 APP_DB_USER = "neurmatic"
 REPLICATION_USER = "replicator"
 SUPERUSER = "postgres"
+METRICS_USER = "metrics"  # the exporters' own account in PostgreSQL (pg_monitor) and Redis (an ACL user)
 
 
 @dataclass(frozen=True)

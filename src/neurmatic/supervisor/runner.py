@@ -28,8 +28,6 @@ log = logging.getLogger("neurmatic.supervisor")
 Progress = Callable[[str], None]
 SENTINEL_QUORUM_TIMEOUT = 30.0
 LEADER_TIMEOUT = 120.0
-# Secrets a saved secrets file may lack (it predates them) that protect nothing kept across a rebuild.
-FRESH_IF_MISSING = ("PATRONI_RESTAPI_PASSWORD",)
 SYNC_TIMEOUT = 120.0
 
 
@@ -63,7 +61,7 @@ def open_or_create(
 def imported_secrets(path: Path) -> dict[str, str]:
     """Every secret the topology needs, from an env file; a missing one is named, never made up."""
     from neurmatic.private_files import read_env_file
-    from neurmatic.supervisor.state import SECRET_NAMES
+    from neurmatic.supervisor.state import FRESH_IF_MISSING, SECRET_NAMES
 
     try:
         values = read_env_file(path)
@@ -111,6 +109,10 @@ def up(state: TopologyState, progress: Progress = lambda _msg: None) -> Topology
     _await_sentinel_quorum(topology, progress)
     for service in [topology.mail, *topology.apis, topology.worker, topology.nginx]:
         _ensure(service, progress)
+    from neurmatic.supervisor.services.monitoring import grant_redis_exporter_access
+
+    grant_redis_exporter_access(state)
+    _start_together(topology.monitoring, progress)
     Watcher(state).ensure_running()
     return topology
 

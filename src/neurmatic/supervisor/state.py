@@ -36,10 +36,16 @@ SECRET_NAMES = (
     "REDIS_SENTINEL_PASSWORD",
     "PATRONI_RESTAPI_PASSWORD",
     "PGBACKREST_CIPHER_PASS",
+    "METRICS_DB_PASSWORD",
+    "METRICS_REDIS_PASSWORD",
     "JWT_SECRET",
     "JWT_REFRESH_SECRET",
     "SESSION_SECRET",
 )
+
+# Secrets a state directory or a saved secrets file may lack (they predate them) that protect nothing kept
+# across a rebuild: a fresh one is generated (the Patroni REST API's, the exporters' own accounts).
+FRESH_IF_MISSING = ("PATRONI_RESTAPI_PASSWORD", "METRICS_DB_PASSWORD", "METRICS_REDIS_PASSWORD")
 
 
 @dataclass(frozen=True)
@@ -151,11 +157,13 @@ class TopologyState:
                 hint="use a new --state-dir, or remove this one after `neurmatic down` "
                 "if its data is not needed",
             )
-        if not secrets.get(CIPHER_SECRET) and not paths.pgbackrest_repo.exists():
-            # A state directory from before archiving: no repository is encrypted with a passphrase yet.
+        # A state directory from before archiving: no repository is encrypted with a passphrase yet.
+        new_cipher = not secrets.get(CIPHER_SECRET) and not paths.pgbackrest_repo.exists()
+        fresh = [name for name in FRESH_IF_MISSING if not secrets.get(name)] + [CIPHER_SECRET] * new_cipher
+        if fresh:
             from neurmatic.secret_policy import generate_secret
 
-            secrets[CIPHER_SECRET] = generate_secret()
+            secrets.update({name: generate_secret() for name in fresh})
             _write_secrets(paths.secrets_file, secrets)
         missing = [name for name in SECRET_NAMES if not secrets.get(name)]
         if missing:

@@ -16,6 +16,7 @@ from neurmatic.supervisor.service import Service
 from neurmatic.supervisor.services.app import ApiInstance, WorkerProcess
 from neurmatic.supervisor.services.etcd import ETCD_MEMBERS, EtcdMember
 from neurmatic.supervisor.services.mail import MailCatcher
+from neurmatic.supervisor.services.monitoring import monitoring_services
 from neurmatic.supervisor.services.nginx import NginxBalancer
 from neurmatic.supervisor.services.postgres import PG_NODES, PostgresNode
 from neurmatic.supervisor.services.redis import RedisNode, SentinelNode
@@ -52,6 +53,7 @@ class Topology:
         self.worker = WorkerProcess(state)
         self.mail = MailCatcher(state)
         self.nginx = NginxBalancer(state, api_indexes)
+        self.monitoring = monitoring_services(state)
 
     def patroni_leader(self) -> PostgresNode | None:
         """The node Patroni names the running leader (None: none does); PatroniUnreachable when no
@@ -78,6 +80,7 @@ class Topology:
             *self.apis,
             self.worker,
             self.nginx,
+            *self.monitoring,
         ]
 
     def service(self, name: str) -> Service:
@@ -97,6 +100,8 @@ class Topology:
             "docs": f"https://{HOST}:{ports.https}/api/docs",
             "http": f"http://{HOST}:{ports.http}",
             "ca_certificate": str(self.state.paths.tls / "ca.pem"),
+            "prometheus": f"http://{HOST}:{ports.prometheus}",
+            "alertmanager": f"http://{HOST}:{ports.alertmanager}",
         }
 
     def app_environment(self) -> dict[str, str]:

@@ -18,7 +18,14 @@ from neurmatic.settings import Settings
 @click.command()
 @env_file_option
 @click.option("--name", default="worker", show_default=True, help="This worker's name (its heartbeat key).")
-def worker(env_file: Path | None, name: str) -> None:
+@click.option(
+    "--metrics-address",
+    metavar="HOST:PORT",
+    default=None,
+    envvar="NEURMATIC_WORKER_METRICS_ADDRESS",
+    help="Serve the worker's Prometheus metrics at http://HOST:PORT/metrics (default: none).",
+)
+def worker(env_file: Path | None, name: str, metrics_address: str | None) -> None:
     """Run the background job worker."""
     from neurmatic.secret_policy import check_secrets
     from neurmatic.sentry import init_sentry
@@ -28,4 +35,14 @@ def worker(env_file: Path | None, name: str) -> None:
     check_secrets(settings)
     configure_logging(name, settings.app.log_level)
     init_sentry(settings, "worker")
-    Worker(settings, name).run()
+    metrics = None
+    if metrics_address is not None:
+        from neurmatic.worker.metrics import WorkerMetrics, parse_address
+
+        try:
+            address = parse_address(metrics_address)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--metrics-address") from exc
+        metrics = WorkerMetrics()
+        metrics.serve(address)
+    Worker(settings, name, metrics).run()

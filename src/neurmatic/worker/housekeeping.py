@@ -19,6 +19,7 @@ import os
 import threading
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import redis
 from rq import Queue, Retry
@@ -30,14 +31,20 @@ from neurmatic.settings import Settings
 from neurmatic.worker.cron import CronJob, CronTicker, cron_job_id
 from neurmatic.worker.scheduler import LeasedScheduler
 
+if TYPE_CHECKING:
+    from neurmatic.worker.metrics import WorkerMetrics
+
 log = logging.getLogger("neurmatic.worker")
 TICK_SECONDS = 1.0  # how often due retries are moved (their intervals start at 2 s) and locks renewed
 
 
 class Housekeeper(threading.Thread):
-    def __init__(self, settings: Settings, name: str, queues: Sequence[str]) -> None:
+    def __init__(
+        self, settings: Settings, name: str, queues: Sequence[str], metrics: WorkerMetrics | None = None
+    ) -> None:
         super().__init__(name=f"{name}-housekeeping", daemon=True)
         self.settings = settings
+        self.metrics = metrics
         self.worker_name = name
         self.queues = set(queues)
         # Its own client: the worker's connection is shared with the forked job processes.
@@ -66,6 +73,8 @@ class Housekeeper(threading.Thread):
         if self.settings.app.worker_heartbeat_file is not None:
             self.settings.app.worker_heartbeat_file.touch()
         self._last_beat = time.monotonic()
+        if self.metrics is not None:
+            self.metrics.heartbeat.set(time.time())
 
     def schedule(self) -> None:
         """Take or renew the scheduler locks that are free or ours, and move every due job of the queues

@@ -18,7 +18,7 @@ import signal
 import threading
 import uuid
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 from redis.sentinel import SentinelManagedConnection
@@ -34,6 +34,9 @@ from neurmatic.mail.transports import transport_for
 from neurmatic.settings import Settings
 from neurmatic.worker import jobs, tasks
 from neurmatic.worker.housekeeping import Housekeeper
+
+if TYPE_CHECKING:
+    from neurmatic.worker.metrics import WorkerMetrics
 
 log = logging.getLogger("neurmatic.worker")
 WORKER_TTL_SECONDS = 35  # RQ blocks on the queues for ttl - 15 = 20 s between its own heartbeats
@@ -124,9 +127,10 @@ def queue_connection(settings: Settings) -> redis.Redis:
 class Worker:
     """The ``neurmatic worker`` process."""
 
-    def __init__(self, settings: Settings, name: str) -> None:
+    def __init__(self, settings: Settings, name: str, metrics: WorkerMetrics | None = None) -> None:
         self.settings = settings
         self.name = name
+        self.metrics = metrics
         # Chosen now so a production worker without a mail transport refuses to start (ConfigurationError).
         tasks.use_transport(transport_for(settings))
         jobs.use_settings(settings)
@@ -143,7 +147,7 @@ class Worker:
 
     def run(self) -> None:
         self._install_signal_handlers()
-        housekeeper = Housekeeper(self.settings, self.name, ALL_QUEUES)
+        housekeeper = Housekeeper(self.settings, self.name, ALL_QUEUES, self.metrics)
         try:
             housekeeper.beat()
         except redis.RedisError as exc:
@@ -160,6 +164,8 @@ class Worker:
                 if worker is not None and worker.birth_date is not None:
                     backoff = FIRST_RESTART_BACKOFF_SECONDS  # it got registered: this is a new outage
                 log.warning("worker loop ended unexpectedly; restarting", extra={"in_s": backoff})
+                if self.metrics is not None:
+                    self.metrics.restarts.inc()
                 self.stop.wait(backoff)
                 backoff = min(backoff * 2, MAX_RESTART_BACKOFF_SECONDS)
         finally:

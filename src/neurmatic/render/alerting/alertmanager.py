@@ -18,6 +18,7 @@ class AlertmanagerConfig:
     smtp_require_tls: bool
     email_from: str
     email_to: str
+    slack: bool = True  # False: no webhook configured (a local topology without SLACK_WEBHOOK_URL)
 
 
 # SendGrid's SMTP relay (user `apikey`, the password is SENDGRID_API_KEY); the guide's addresses.

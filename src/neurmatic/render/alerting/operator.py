@@ -3,8 +3,10 @@ or Redis losing its redundancy, jobs, backups, the WAL archive, TLS, the front d
 
 Metric sources: the API's own metrics (``neurmatic_*``, every instance reads the shared values alike, so
 they are combined with ``max``/``min``), and the Debian exporters: postgres_exporter 0.11 (``pg_up``,
-``pg_replication_is_replica``, ``pg_stat_replication_pg_wal_lsn_diff``), redis_exporter 1.45
-(``redis_up``, ``redis_memory_*``, ``redis_sentinel_master_ok_sentinels``), nginx exporter 0.11
+``pg_stat_replication_pg_wal_lsn_diff``), redis_exporter 1.45
+(``redis_up``, ``redis_memory_*``, ``redis_sentinel_master_ok_sentinels``), Patroni's REST API
+(``patroni_primary``, ``patroni_postgres_streaming``: which node leads, as the HA engine decided), nginx
+exporter 0.11
 (``nginx_up``; stub_status counts no status codes, so the 5xx rate is the API's) and blackbox exporter
 (``probe_ssl_earliest_cert_expiry``, the certificate the load balancer serves).
 """
@@ -65,10 +67,11 @@ AVAILABILITY = (
 )
 
 DATABASE = (
+    # The roles as Patroni (the HA engine that assigns them) reports them on its REST API's /metrics.
     _alert(
         "PostgresNoPrimary",
         "critical",
-        "absent(pg_replication_is_replica == 0)",
+        "(max(patroni_primary) or on () vector(0)) < 1",
         "1m",
         "no PostgreSQL server is a primary: writes fail until Patroni promotes one",
         "alert-postgres-primary",
@@ -76,7 +79,7 @@ DATABASE = (
     _alert(
         "PostgresSeveralPrimaries",
         "critical",
-        "count(pg_replication_is_replica == 0) > 1",
+        "sum(patroni_primary) > 1",
         "1m",
         "{{ $value }} PostgreSQL servers are primaries at once",
         "alert-postgres-primary",
@@ -84,10 +87,9 @@ DATABASE = (
     _alert(
         "PostgresStandbyNotStreaming",
         "critical",
-        "max by (instance) (pg_replication_is_replica == 0)\n"
-        'unless on (instance) pg_stat_replication_pg_wal_lsn_diff{state="streaming"}',
+        "max by (instance, name) (patroni_primary == 1)\nunless on () (max(patroni_postgres_streaming) == 1)",
         "2m",
-        "{{ $labels.instance }}: the primary has no standby streaming from it",
+        "{{ $labels.name }}: the primary has no standby streaming from it",
         "alert-postgres-standby",
     ),
     _alert(

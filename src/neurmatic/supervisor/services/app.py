@@ -140,6 +140,14 @@ class WorkerProcess(_PythonProcess):
             self.name,
         ]
 
+    def environment(self) -> dict[str, str]:
+        # From the environment, not the argv: a release from before the option ignores it (a rollback).
+        address = f"{HOST}:{self.state.ports.worker_metrics}"
+        return {**super().environment(), "NEURMATIC_WORKER_METRICS_ADDRESS": address}
+
+    def bound_ports(self) -> list[int]:
+        return [self.state.ports.worker_metrics]
+
     def probe(self) -> bool:
         """Its heartbeat is on the master: the one the first Sentinel that answers names, as the worker
         finds it (RESP spoken directly: `status` stays light)."""

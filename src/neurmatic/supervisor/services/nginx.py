@@ -47,6 +47,7 @@ class NginxBalancer(Service):
             upstreams=self.upstreams(),
             cert=cert,
             key=key,
+            status_port=self.state.ports.nginx_status,
         )
         return render_nginx(context)
 
@@ -73,6 +74,7 @@ class NginxBalancer(Service):
         from neurmatic.supervisor.service import check_port_free
 
         check_port_free(self.state.ports.http, self.name)
+        check_port_free(self.state.ports.nginx_status, self.name)
         return super().start()
 
     def ssl_context(self) -> ssl.SSLContext:

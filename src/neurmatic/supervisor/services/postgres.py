@@ -23,7 +23,14 @@ from typing import TYPE_CHECKING, Any
 from neurmatic.adapters.patroni import STUCK_STATES, Member, PatroniApi, describe_member
 from neurmatic.adapters.postgres import PgEndpoint, ensure_database, ensure_role, pg_binary, query
 from neurmatic.private_files import write_private_file
-from neurmatic.supervisor.layout import APP_DB_USER, DATABASE_NAME, HOST, REPLICATION_USER, SUPERUSER
+from neurmatic.supervisor.layout import (
+    APP_DB_USER,
+    DATABASE_NAME,
+    HOST,
+    METRICS_USER,
+    REPLICATION_USER,
+    SUPERUSER,
+)
 from neurmatic.supervisor.process import terminate
 from neurmatic.supervisor.service import Service, ServiceStatus
 from neurmatic.supervisor.state import TopologyState
@@ -245,3 +252,6 @@ def create_roles_and_database(primary: PostgresNode) -> None:
     ensure_database(endpoint, DATABASE_NAME, APP_DB_USER)
     # The health endpoint reads replication lag from pg_stat_replication: monitoring, not superuser.
     query(endpoint, f'GRANT pg_monitor TO "{APP_DB_USER}"')
+    # The exporters' own account: pg_monitor's statistics views, no table of the application.
+    ensure_role(endpoint, METRICS_USER, primary.state.secrets["METRICS_DB_PASSWORD"])
+    query(endpoint, f'GRANT pg_monitor TO "{METRICS_USER}"')

@@ -1,0 +1,352 @@
+"""Monitoring of the local topology: Prometheus, Alertmanager and the exporters (Debian's packages).
+
+Their configs are rendered from the templates production uses (``render/monitoring.py``, the rules and
+Alertmanager's routes from ``render/alerting``), with this topology's loopback ports. The exporters read
+PostgreSQL and Redis with accounts of their own (``metrics``: ``pg_monitor`` in PostgreSQL, an ACL user
+allowed only the read-only commands the exporter sends in Redis and Sentinel), never the application's.
+Alertmanager's email goes to the topology's mail catcher; Slack only when ``SLACK_WEBHOOK_URL`` is set
+at ``up``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from neurmatic.adapters.commands import require_binary
+from neurmatic.adapters.probes import http_status
+from neurmatic.supervisor.layout import DATABASE_NAME, HOST, METRICS_USER
+from neurmatic.supervisor.service import Service
+from neurmatic.supervisor.state import TopologyState
+
+if TYPE_CHECKING:  # Jinja2 comes with the render package: imported where a config is written
+    from neurmatic.render.monitoring import PrometheusConfig
+
+LOCAL_ALERT_RECIPIENT = "operators@localhost"
+SLACK_WEBHOOK_ENV = "SLACK_WEBHOOK_URL"
+# What the Redis exporter sends (INFO, CONFIG GET for maxmemory, SLOWLOG, LATENCY, CLIENT SETNAME; the
+# Sentinel commands on a Sentinel), nothing that reads or writes a key.
+REDIS_METRICS_ACL = (
+    "-@all +ping +info +config|get +client|setname +client|info +slowlog|get +slowlog|len "
+    "+latency|latest +latency|histogram +cluster|info +select +dbsize +memory|stats"
+)
+SENTINEL_METRICS_ACL = (
+    "-@all +ping +info +client|setname +client|info +sentinel|masters +sentinel|master "
+    "+sentinel|sentinels +sentinel|slaves +sentinel|replicas +sentinel|ckquorum"
+)
+
+
+def _binary(name: str, package: str) -> str:
+    return str(require_binary(name, package=package))
+
+
+class _HttpServer(Service):
+    """A monitoring server on one loopback port, ready when ``GET ready_path`` answers 200."""
+
+    restartable = True  # nothing is lost: Prometheus and Alertmanager keep their data on disk
+    ready_timeout = 60.0
+    ready_path = "/metrics"
+    role_name = "monitoring"
+
+    @property
+    def port(self) -> int:
+        raise NotImplementedError
+
+    def probe(self) -> bool:
+        return http_status(HOST, self.port, self.ready_path) == 200
+
+    def role(self) -> str:
+        return self.role_name
+
+
+class Prometheus(_HttpServer):
+    name = "prometheus"
+    ready_path = "/-/ready"
+    stop_grace = 30.0  # it writes its head block to disk on the way out
+
+    @property
+    def port(self) -> int:
+        return self.state.ports.prometheus
+
+    @property
+    def directory(self) -> Path:
+        return self.paths.monitoring / "prometheus"
+
+    def prepare(self) -> None:
+        """Render prometheus.yml and the rules (every start: a changed rule applies on restart)."""
+        from neurmatic.render.alerting import prometheus_rules
+        from neurmatic.render.monitoring import render_prometheus
+
+        data = self.directory / "data"
+        data.mkdir(parents=True, exist_ok=True, mode=0o700)
+        (self.directory / "rules.yml").write_text(prometheus_rules())
+        (self.directory / "prometheus.yml").write_text(render_prometheus(local_prometheus_config(self.state)))
+        self.state.account.own(self.paths.monitoring)
+
+    def command(self) -> list[str]:
+        return [
+            _binary("prometheus", "prometheus"),
+            f"--config.file={self.directory / 'prometheus.yml'}",
+            f"--storage.tsdb.path={self.directory / 'data'}",
+            "--storage.tsdb.retention.time=15d",
+            "--storage.tsdb.retention.size=2GB",  # bounded on disk whatever the scrape load
+            f"--web.listen-address={HOST}:{self.port}",
+            "--web.enable-lifecycle",  # POST /-/reload after the targets change (scale)
+        ]
+
+
+class Alertmanager(_HttpServer):
+    name = "alertmanager"
+    ready_path = "/-/ready"
+
+    @property
+    def port(self) -> int:
+        return self.state.ports.alertmanager
+
+    @property
+    def directory(self) -> Path:
+        return self.paths.monitoring / "alertmanager"
+
+    def prepare(self) -> None:
+        from neurmatic.private_files import write_private_file
+        from neurmatic.render.alerting.alertmanager import AlertmanagerConfig, render_alertmanager
+
+        secrets = self.directory / "secrets"
+        for directory in (self.directory / "data", secrets):
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        webhook = os.environ.get(SLACK_WEBHOOK_ENV) or _recorded_webhook(secrets)
+        if webhook:
+            write_private_file(secrets / "slack_webhook_url", webhook + "\n", self.state.account)
+        config = AlertmanagerConfig(
+            secrets_dir=str(secrets),
+            smtp_smarthost=f"{HOST}:{self.state.ports.mail}",
+            smtp_username=None,
+            smtp_require_tls=False,
+            email_from="alertmanager@localhost",
+            email_to=LOCAL_ALERT_RECIPIENT,
+            slack=bool(webhook),
+        )
+        write_private_file(
+            self.directory / "alertmanager.yml", render_alertmanager(config), self.state.account
+        )
+        self.state.account.own(self.directory)
+
+    def command(self) -> list[str]:
+        return [
+            _binary("prometheus-alertmanager", "prometheus-alertmanager"),
+            f"--config.file={self.directory / 'alertmanager.yml'}",
+            f"--storage.path={self.directory / 'data'}",
+            f"--web.listen-address={HOST}:{self.port}",
+            "--cluster.listen-address=",  # one Alertmanager: no gossip port
+        ]
+
+
+def _recorded_webhook(secrets: Path) -> str | None:
+    try:
+        return (secrets / "slack_webhook_url").read_text().strip() or None
+    except FileNotFoundError:
+        return None
+
+
+class NodeExporter(_HttpServer):
+    name = "node-exporter"
+
+    @property
+    def port(self) -> int:
+        return self.state.ports.node_exporter
+
+    def command(self) -> list[str]:
+        return [
+            _binary("prometheus-node-exporter", "prometheus-node-exporter"),
+            f"--web.listen-address={HOST}:{self.port}",
+            "--collector.disable-defaults",  # the host's CPU, memory, disks and load: what the rules read
+            *(f"--collector.{name}" for name in ("cpu", "meminfo", "filesystem", "loadavg", "diskstats")),
+        ]
+
+
+class PostgresExporter(_HttpServer):
+    def __init__(self, state: TopologyState, index: int) -> None:
+        self.index = index
+        self.name = f"postgres-exporter-{index}"
+        super().__init__(state)
+
+    @property
+    def port(self) -> int:
+        return self.state.ports.postgres_exporter(self.index)
+
+    def environment(self) -> dict[str, str]:
+        from urllib.parse import quote
+
+        password = quote(self.state.secrets["METRICS_DB_PASSWORD"], safe="")
+        node = f"{HOST}:{self.state.ports.postgres(self.index)}"
+        # In the environment, never the argv (`ps` shows argv to every user).
+        dsn = f"postgresql://{METRICS_USER}:{password}@{node}/{DATABASE_NAME}?sslmode=disable"
+        return {**super().environment(), "DATA_SOURCE_NAME": dsn}
+
+    def command(self) -> list[str]:
+        return [
+            _binary("prometheus-postgres-exporter", "prometheus-postgres-exporter"),
+            f"--web.listen-address={HOST}:{self.port}",
+        ]
+
+
+class RedisExporter(_HttpServer):
+    name = "redis-exporter"
+
+    @property
+    def port(self) -> int:
+        return self.state.ports.redis_exporter
+
+    def environment(self) -> dict[str, str]:
+        return {
+            **super().environment(),
+            "REDIS_USER": METRICS_USER,
+            "REDIS_PASSWORD": self.state.secrets["METRICS_REDIS_PASSWORD"],
+        }
+
+    def command(self) -> list[str]:
+        # No default target (-redis.addr ""): Prometheus names each server in /scrape?target=.
+        return [
+            _binary("prometheus-redis-exporter", "prometheus-redis-exporter"),
+            f"-web.listen-address={HOST}:{self.port}",
+            "-redis.addr=",
+        ]
+
+
+class NginxExporter(_HttpServer):
+    name = "nginx-exporter"
+
+    @property
+    def port(self) -> int:
+        return self.state.ports.nginx_exporter
+
+    def command(self) -> list[str]:
+        return [
+            _binary("prometheus-nginx-exporter", "prometheus-nginx-exporter"),
+            f"-web.listen-address={HOST}:{self.port}",
+            f"-nginx.scrape-uri=http://{HOST}:{self.state.ports.nginx_status}/stub_status",
+        ]
+
+
+class BlackboxExporter(_HttpServer):
+    name = "blackbox-exporter"
+
+    @property
+    def port(self) -> int:
+        return self.state.ports.blackbox_exporter
+
+    @property
+    def config(self) -> Path:
+        return self.paths.monitoring / "blackbox.yml"
+
+    def prepare(self) -> None:
+        from neurmatic.render.monitoring import render_blackbox
+
+        self.paths.monitoring.mkdir(exist_ok=True)
+        self.config.write_text(render_blackbox(str(self.paths.tls / "ca.pem")))
+        self.state.account.own(self.paths.monitoring)
+
+    def command(self) -> list[str]:
+        return [
+            _binary("prometheus-blackbox-exporter", "prometheus-blackbox-exporter"),
+            f"--config.file={self.config}",
+            f"--web.listen-address={HOST}:{self.port}",
+        ]
+
+
+def grant_redis_exporter_access(state: TopologyState) -> None:
+    """The exporter's ACL user on every Redis server and Sentinel (idempotent: run on every ``up``, so
+    a topology created before monitoring gets it too). Redis persists it with CONFIG REWRITE, Sentinel
+    rewrites its own config when its users change."""
+    from neurmatic.adapters.probes import redis_call
+
+    password = state.secrets["METRICS_REDIS_PASSWORD"]
+
+    def setuser(rules: str) -> tuple[str, ...]:
+        return ("ACL", "SETUSER", METRICS_USER, "reset", "on", f">{password}", *rules.split())
+
+    for index in (1, 2):
+        redis_call(
+            HOST,
+            state.ports.redis(index),
+            state.secrets["REDIS_PASSWORD"],
+            setuser(REDIS_METRICS_ACL),
+            ("CONFIG", "REWRITE"),
+        )
+    for index in (1, 2, 3):
+        redis_call(
+            HOST,
+            state.ports.sentinel(index),
+            state.secrets["REDIS_SENTINEL_PASSWORD"],
+            setuser(SENTINEL_METRICS_ACL),
+        )
+
+
+def monitoring_services(state: TopologyState) -> list[Service]:
+    """In start order: the exporters, Alertmanager, then Prometheus (which sends to Alertmanager)."""
+    return [
+        NodeExporter(state),
+        *(PostgresExporter(state, i) for i in (1, 2)),
+        RedisExporter(state),
+        NginxExporter(state),
+        BlackboxExporter(state),
+        Alertmanager(state),
+        Prometheus(state),
+    ]
+
+
+def local_prometheus_config(state: TopologyState) -> PrometheusConfig:
+    """This topology's scrape targets, on its loopback ports."""
+    from neurmatic.render.monitoring import (
+        API_METRICS_PATH,
+        LOCAL_SCRAPE_INTERVAL,
+        PrometheusConfig,
+        ScrapeJob,
+        Target,
+        named,
+    )
+
+    ports = state.ports
+    redis_targets = [f"redis://{HOST}:{ports.redis(i)}" for i in (1, 2)]
+    redis_targets += [f"redis://{HOST}:{ports.sentinel(i)}" for i in (1, 2, 3)]
+    jobs = (
+        ScrapeJob(
+            "api",
+            named({f"backend-{i}": f"{HOST}:{ports.api(i)}" for i in range(1, state.api_instances + 1)}),
+            API_METRICS_PATH,
+        ),
+        ScrapeJob("worker", named({"worker": f"{HOST}:{ports.worker_metrics}"})),
+        ScrapeJob("node", (Target(f"{HOST}:{ports.node_exporter}"),)),
+        ScrapeJob(
+            "postgres",
+            named({f"postgres-{i}": f"{HOST}:{ports.postgres_exporter(i)}" for i in (1, 2)}, label="node"),
+        ),
+        ScrapeJob(
+            "redis",
+            tuple(Target(t) for t in redis_targets),
+            metrics_path="/scrape",
+            exporter=f"{HOST}:{ports.redis_exporter}",
+        ),
+        ScrapeJob(
+            "patroni", named({f"postgres-{i}": f"{HOST}:{ports.patroni(i)}" for i in (1, 2)}, label="node")
+        ),
+        ScrapeJob("nginx", (Target(f"{HOST}:{ports.nginx_exporter}"),)),
+        ScrapeJob(
+            "blackbox",
+            (Target(f"https://{HOST}:{ports.https}/api/v1/health/live"),),
+            metrics_path="/probe",
+            module="https_edge",
+            exporter=f"{HOST}:{ports.blackbox_exporter}",
+        ),
+        ScrapeJob("prometheus", (Target(f"{HOST}:{ports.prometheus}"),)),
+        ScrapeJob("alertmanager", (Target(f"{HOST}:{ports.alertmanager}"),)),
+    )
+    return PrometheusConfig(
+        jobs=jobs,
+        alertmanagers=(f"{HOST}:{ports.alertmanager}",),
+        rules_file=str(state.paths.monitoring / "prometheus" / "rules.yml"),
+        deployment=f"local-{ports.base}",
+        scrape_interval=LOCAL_SCRAPE_INTERVAL,
+        evaluation_interval=LOCAL_SCRAPE_INTERVAL,
+    )
