@@ -51,7 +51,10 @@ def run_drill(
         env=env,
     )
     assert result.stdout.strip(), result.stderr
-    return result.returncode, json.loads(result.stdout)
+    report: dict[str, Any] = json.loads(result.stdout)
+    if report.get("stages"):  # a fault was injected: the topology's Prometheus told what it raised
+        assert isinstance(report["alerts"], list), report["alerts"]
+    return result.returncode, report
 
 
 def stage(report: dict[str, Any], name: str) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from neurmatic.ops.flows.drills.alerts import AlertSeen
 from neurmatic.ops.flows.drills.events import Recorder
 from neurmatic.ops.flows.drills.measure import RpoFigures, StageFigures, failures_by_phase, totals
 from neurmatic.private_files import write_private_file
@@ -29,6 +30,8 @@ class DrillReport:
     rate: float
     finished_at: float
     removed_writes: int = 0
+    # What Prometheus raised from the first fault to the report (None: no Prometheus; a str: why unknown).
+    alerts: list[AlertSeen] | str | None = None
     files: list[Path] = field(default_factory=list)
 
     @property
@@ -95,6 +98,7 @@ class DrillReport:
             "notes": list(rec.notes),
             "figures": dict(rec.figures),
             "removed_writes": self.removed_writes,
+            "alerts": [a.as_json() for a in self.alerts] if isinstance(self.alerts, list) else self.alerts,
         }
 
     def write(self, directory: Path) -> list[Path]:
@@ -173,9 +177,26 @@ class DrillReport:
         out += [
             f"- {_mark(c.ok)} {c.name}" + (f": {c.detail}" if c.detail else "") for c in self.recorder.checks
         ] or ["- none"]
+        out += ["", "## Alerts (from the first fault)", "", *self._alert_lines()]
         if self.recorder.notes:
             out += ["", "## Findings", ""] + [f"- {n}" for n in self.recorder.notes]
         return "\n".join(out) + "\n"
+
+    def _alert_lines(self) -> list[str]:
+        if self.alerts is None:
+            return ["- no Prometheus is known for this deployment"]
+        if isinstance(self.alerts, str):
+            return [f"- unknown: {self.alerts}"]
+        if not self.alerts:
+            return ["- none raised"]
+        lines = ["| Alert | Severity | Instance | Pending after | Firing after |", "|---|---|---|---|---|"]
+        for a in self.alerts:
+            fired = (
+                "not within the drill" if a.firing_after_seconds is None else _secs(a.firing_after_seconds)
+            )
+            pending = _secs(a.pending_after_seconds)
+            lines.append(f"| {a.alert} | {a.severity} | {a.instance or '—'} | {pending} | {fired} |")
+        return lines
 
 
 def _rpo_json(rpo: RpoFigures) -> dict[str, Any]:

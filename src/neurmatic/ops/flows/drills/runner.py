@@ -15,6 +15,7 @@ from pathlib import Path
 
 from neurmatic.deployment.drills import DrillControl
 from neurmatic.deployment.model import Deployment
+from neurmatic.ops.flows.drills.alerts import AlertSeen, AlertsUnavailable, alerts_seen
 from neurmatic.ops.flows.drills.context import DrillContext, DrillOptions, Progress
 from neurmatic.ops.flows.drills.database import (
     DRILL_EMAIL,
@@ -148,6 +149,7 @@ def _report(ctx: DrillContext, scenario: Scenario, figures: RpoFigures | None, r
     _note_server_errors(ctx, stages)
     _note_late_service(ctx, stages)
     return DrillReport(
+        alerts=_alerts(ctx),
         scenario=scenario.name,
         summary=scenario.summary,
         recorder=recorder,
@@ -159,6 +161,18 @@ def _report(ctx: DrillContext, scenario: Scenario, figures: RpoFigures | None, r
         finished_at=recorder.now(),
         removed_writes=removed,
     )
+
+
+def _alerts(ctx: DrillContext) -> list[AlertSeen] | str | None:
+    """The alerts Prometheus raised from the first fault until now (a str: why they are unknown)."""
+    url = ctx.control.prometheus_url()
+    recorder = ctx.recorder
+    if url is None or not recorder.stages:
+        return None
+    try:
+        return alerts_seen(url, recorder.wall(recorder.stages[0].fault_at), recorder.wall(recorder.now()))
+    except AlertsUnavailable as exc:
+        return str(exc)
 
 
 def _run_scenario(ctx: DrillContext, scenario: Scenario) -> None:

@@ -1,0 +1,110 @@
+"""Alerts end to end on the real topology: an API instance stopped → Prometheus fires TargetDown,
+Alertmanager holds it and mails the operators (the topology's mail catcher), and it resolves once the
+instance is back; Redis filled towards maxmemory → RedisMemoryNearMaxmemory fires. Both faults are
+injected together so the rules' ``for:`` (1 and 2 minutes) run out side by side. The times from the fault
+to the alert in Alertmanager and to the mail are printed (``-s``)."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from neurmatic.adapters.probes import redis_call, redis_info
+from neurmatic.supervisor.layout import HOST
+from neurmatic.supervisor.topology import Topology
+from tests.conftest import RunningTopology
+
+pytestmark = pytest.mark.topology
+FILLER = "test:alerting:filler:"
+CHUNK = b"x" * (1024 * 1024)
+ALERT_TIMEOUT = 240.0  # for: 2m, a 5 s scrape and evaluation, Alertmanager's 30 s group_wait, a loaded CI
+
+
+def _active_alerts(state_port: int) -> list[dict[str, Any]]:
+    url = f"http://{HOST}:{state_port}/api/v2/alerts?active=true&silenced=false&inhibited=false"
+    with urllib.request.urlopen(url, timeout=5) as reply:
+        alerts: list[dict[str, Any]] = json.loads(reply.read())
+    return alerts
+
+
+def _wait(what: str, check: Callable[[], bool], since: float, timeout: float = ALERT_TIMEOUT) -> float:
+    """Seconds from ``since`` (monotonic) until ``check()`` held, polled every second; fails with
+    ``what`` once ``timeout`` seconds have passed since ``since``."""
+    while not check():
+        assert time.monotonic() - since < timeout, f"{what}: not within {timeout:g}s"
+        time.sleep(1)
+    return time.monotonic() - since
+
+
+def _redis_master(topology: RunningTopology) -> redis.Redis:
+    state = topology.state
+    password = state.secrets["REDIS_PASSWORD"]
+    for index in (1, 2):
+        port = state.ports.redis(index)
+        (info,) = redis_call(HOST, port, password, ("INFO", "replication"))
+        if redis_info(info).get("role") == "master":
+            return redis.Redis(host=HOST, port=port, password=password)
+    raise AssertionError("no Redis master")
+
+
+def _fill(client: redis.Redis, fraction: float) -> int:
+    """Write 1 MiB values until Redis uses ``fraction`` of its maxmemory; how many were written."""
+    maximum = int(client.config_get("maxmemory")["maxmemory"])
+    written = 0
+    while int(client.info("memory")["used_memory"]) < fraction * maximum:
+        pipeline = client.pipeline(transaction=False)
+        for _ in range(16):
+            pipeline.set(f"{FILLER}{written}", CHUNK)
+            written += 1
+        pipeline.execute()
+    return written
+
+
+def _mails_about(mail_dir: Path, alert: str, instance: str) -> list[str]:
+    texts = [path.read_text(errors="replace") for path in mail_dir.glob("*.eml")]
+    return [text for text in texts if alert in text and instance in text]
+
+
+def test_a_stopped_instance_and_a_full_redis_alert_the_operators(topology: RunningTopology) -> None:
+    state = topology.state
+    am_port = state.ports.alertmanager
+    backend = Topology(state).service("backend-2")
+    instance = f"{HOST}:{state.ports.api(2)}"
+    mail_dir = topology.state_dir / "mail"
+    client = _redis_master(topology)
+
+    def firing(name: str, **labels: str) -> bool:
+        return any(
+            a["labels"].get("alertname") == name and all(a["labels"].get(k) == v for k, v in labels.items())
+            for a in _active_alerts(am_port)
+        )
+
+    backend.stop()
+    try:
+        filled = _fill(client, 0.93)
+        to_alert = _wait(
+            "TargetDown for the stopped instance", lambda: firing("TargetDown", instance=instance)
+        )
+        to_mail = _wait("its mail", lambda: bool(_mails_about(mail_dir, "TargetDown", instance)), timeout=60)
+        to_redis_alert = _wait("RedisMemoryNearMaxmemory", lambda: firing("RedisMemoryNearMaxmemory"))
+    finally:
+        for start in range(0, 4096, 256):
+            client.delete(*(f"{FILLER}{i}" for i in range(start, start + 256)))
+        backend.ensure_running()
+    mail = _mails_about(mail_dir, "TargetDown", instance)[0]
+    assert "Subject: [FIRING:1] TargetDown" in mail and "To: operators@localhost" in mail
+    assert "docs/operations.md#alert-target-down" in mail.replace("=\n", "")  # quoted-printable folds
+    print(
+        f"\nTargetDown in Alertmanager {to_alert:.0f}s after the stop, its mail after {to_mail:.0f}s;"
+        f" RedisMemoryNearMaxmemory {to_redis_alert:.0f}s after Redis reached 93% ({filled} MiB written)"
+    )
+    restarted = time.monotonic()
+    resolved = _wait("TargetDown resolved", lambda: not firing("TargetDown", instance=instance), restarted)
+    print(f"TargetDown resolved {resolved:.0f}s after the instance was back")
