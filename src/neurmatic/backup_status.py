@@ -13,6 +13,8 @@ from datetime import datetime
 from pathlib import Path
 
 REDIS_KEY = "neurmatic:backup:last_success"
+# The last failed attempt (Unix time and the error's kind): newer than the last success, it alerts.
+FAILURE_REDIS_KEY = "neurmatic:backup:last_failure"
 FILE_NAME = "last_success.json"
 
 

@@ -18,6 +18,7 @@ import re
 import subprocess
 import threading
 import time
+import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -343,6 +344,7 @@ def test_scale_api_to_three_and_back_to_two(own_topology: RunningTopology, slack
     assert "backend-3" in checks_for(
         local_deployment(own_topology.state_dir), own_topology.state_dir / "backups"
     )  # `neurmatic health`
+    _await_scraped_instances(own_topology, {"backend-1", "backend-2", "backend-3"})
     down = cli(own_topology, slack, "scale", "api", "2", "--json")
     assert down.returncode == 0, down.stdout + down.stderr
     assert own_topology.state.api_instances == 2
@@ -351,6 +353,21 @@ def test_scale_api_to_three_and_back_to_two(own_topology: RunningTopology, slack
     with own_topology.client() as client:
         served = {served_by(own_topology, client.get("/api/v1/users/me")) for _ in range(12)}
     assert served == {"backend-1", "backend-2"}
+    _await_scraped_instances(own_topology, {"backend-1", "backend-2"})
+
+
+def _await_scraped_instances(topology: RunningTopology, expected: set[str]) -> None:
+    """Prometheus scrapes exactly these API instances (scale reloads its targets)."""
+    url = f"http://127.0.0.1:{topology.state.ports.prometheus}/api/v1/targets?state=active"
+    deadline = time.monotonic() + 30
+    while True:
+        with urllib.request.urlopen(url, timeout=5) as reply:
+            targets = json.loads(reply.read())["data"]["activeTargets"]
+        scraped = {t["labels"].get("service") for t in targets if t["labels"]["job"] == "api"}
+        if scraped == expected or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert scraped == expected
 
 
 def _post_article(topology: RunningTopology, token: str, title: str) -> None:

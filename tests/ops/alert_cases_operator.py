@@ -230,6 +230,34 @@ OPERATOR_CASES = (
         (),
         name="BackupTooOld quiet under 26 h",
     ),
+    # A failed attempt after the last success fires at once; a failure older than the success is quiet;
+    # a failure with no success ever recorded fires too.
+    Case(
+        "BackupFailed",
+        0,
+        (
+            *_per_api("neurmatic_backup_last_success_timestamp_seconds", 100, 100),
+            *_per_api("neurmatic_backup_last_failure_timestamp_seconds", 50, 200),
+        ),
+        (Fired("critical"),),
+    ),
+    Case(
+        "BackupFailed",
+        0,
+        (
+            *_per_api("neurmatic_backup_last_success_timestamp_seconds", 100, 300),
+            *_per_api("neurmatic_backup_last_failure_timestamp_seconds", 50, 200),
+        ),
+        (),
+        name="BackupFailed quiet once a backup succeeded after the failure",
+    ),
+    Case(
+        "BackupFailed",
+        0,
+        _per_api("neurmatic_backup_last_failure_timestamp_seconds", 0, 200),
+        (Fired("critical"),),
+        name="BackupFailed with no success ever",
+    ),
     Case("WalArchiveFailing", 5, _per_api(f"{WAL}_failing", 0, 1), (Fired("critical"),)),
     Case("WalArchiveFailing", 5, _per_api(f"{WAL}_failing", 0, 0), (), name="WalArchiveFailing quiet"),
     # Segments wait and the archived count stands still: not advancing. Idle (nothing waits), or

@@ -37,7 +37,7 @@ def test_every_alert_has_severity_for_summary_and_runbook() -> None:
 
 
 # Alerts about something missing have no instance and no value to show.
-NO_VALUE = {"PostgresNoPrimary", "WorkerHeartbeatMissing", "WalArchiveFailing"}
+NO_VALUE = {"PostgresNoPrimary", "WorkerHeartbeatMissing", "WalArchiveFailing", "BackupFailed"}
 
 
 def test_every_alert_has_a_firing_and_a_quiet_case() -> None:

@@ -117,4 +117,7 @@ class LocalReleases:
         return self.state.paths.nginx / "logs" / "access.log"
 
     def set_instance_count(self, count: int) -> None:
+        from neurmatic.supervisor.services.monitoring import Prometheus
+
         self.state = self.state.with_api_instances(count)
+        Prometheus(self.state).reload()  # scrape the instances that now exist, and only those

@@ -117,6 +117,12 @@ class ApiMetrics:
             multiprocess_mode="livemostrecent",
             registry=r,
         )
+        self.backup_last_failure = Gauge(
+            "neurmatic_backup_last_failure_timestamp_seconds",
+            "When the last failed backup attempt ended (Unix time; 0 when none is recorded)",
+            multiprocess_mode="livemostrecent",
+            registry=r,
+        )
         self.backup_last_size = Gauge(
             "neurmatic_backup_last_size_bytes",
             "Size of the last good backup",

@@ -5,12 +5,14 @@ archive's, read at each scrape only (see :func:`sample_wal_archive`)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 
 from neurmatic.api.health.checks import CHECK_TIMEOUT_SECONDS, read_archiver
 from neurmatic.api.metrics.registry import ApiMetrics
 from neurmatic.api.state import AppClients
+from neurmatic.backup_status import FAILURE_REDIS_KEY as BACKUP_FAILURE_KEY
 from neurmatic.backup_status import REDIS_KEY as BACKUP_STATUS_KEY
 from neurmatic.backup_status import BackupStatus
 from neurmatic.domain.heartbeat import HEARTBEAT_PREFIX
@@ -55,6 +57,9 @@ async def sample(clients: AppClients, metrics: ApiMetrics) -> None:
             status = BackupStatus.from_json(recorded)
             metrics.backup_last_success.set(status.timestamp)
             metrics.backup_last_size.set(status.size)
+        failure = await clients.redis.get(BACKUP_FAILURE_KEY)
+        if failure:
+            metrics.backup_last_failure.set(float(json.loads(failure)["at"]))
     except Exception as exc:  # a sampler must never die: report Redis as down and try again later
         metrics.redis_up.set(0)
         log.debug("metrics sample failed", extra={"error": type(exc).__name__})

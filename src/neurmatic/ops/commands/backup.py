@@ -11,6 +11,7 @@ import click
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 from neurmatic.backup_status import BackupStatus
+from neurmatic.deployment.model import Deployment
 from neurmatic.errors import ConfigurationError
 from neurmatic.ops.commands.backup_context import dir_option, err, jobs_option, step
 from neurmatic.ops.commands.backup_schedule import schedule
@@ -19,7 +20,7 @@ from neurmatic.ops.flows.backups.context import BackupContext
 from neurmatic.ops.flows.backups.dump import BackupOptions, create_backup
 from neurmatic.ops.flows.backups.errors import BackupInvalid, S3Unavailable
 from neurmatic.ops.flows.backups.files import Manifest, local_backups, manifest_path
-from neurmatic.ops.flows.backups.record import record_success
+from neurmatic.ops.flows.backups.record import record_failure, record_success
 from neurmatic.ops.flows.backups.s3 import (
     apply_lifecycle,
     client_for,
@@ -117,14 +118,30 @@ def backup(
     """Back up the database (verified, with a manifest); `backup list`, `backup verify` for the rest."""
     if click_ctx.invoked_subcommand is not None:
         return
-    if physical:
-        from neurmatic.ops.commands.pitr import physical_backup
+    deployment = target.load()
+    try:
+        if physical:
+            from neurmatic.ops.commands.pitr import physical_backup
 
-        physical_backup(target.load(), kind, as_json=as_json)
-        return
-    ctx = BackupContext.of(target.load(), directory)
+            physical_backup(deployment, kind, as_json=as_json)
+            return
+        _logical_backup(
+            deployment, directory, as_json, BackupOptions(dump_format, compress, jobs), then_verify
+        )
+    except Exception as exc:  # the BackupFailed alert (an operator's Ctrl-C is no failure: not caught)
+        warning = record_failure(exc, deployment.settings.redis)
+        if warning:
+            err.print(f"[yellow]![/] {warning}")
+        raise
+
+
+def _logical_backup(
+    deployment: Deployment, directory: Path | None, as_json: bool, options: BackupOptions, then_verify: bool
+) -> None:
+    ctx = BackupContext.of(deployment, directory)
+    dump_format, compress = options.format, options.compress
     step(f"dumping {ctx.app.dbname} ({dump_format}{', ' + compress if dump_format == 'directory' else ''})")
-    path, manifest = _dump(ctx, BackupOptions(dump_format, compress, jobs), as_json)
+    path, manifest = _dump(ctx, options, as_json)
     step(f"written and checked: {path.name}, sha256 {manifest.sha256[:12]}…")
     pruned = ctx.apply_retention(ctx.settings.backup.retention_days)
     for old in pruned:

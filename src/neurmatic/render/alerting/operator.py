@@ -162,6 +162,15 @@ DATA_SAFETY = (
         "alert-backup",
     ),
     _alert(
+        "BackupFailed",
+        "critical",
+        "max(neurmatic_backup_last_failure_timestamp_seconds)\n"
+        "> (max(neurmatic_backup_last_success_timestamp_seconds) or on () vector(0))",
+        "0m",
+        "the last backup attempt failed (no good backup since): see the backup job's log",
+        "alert-backup",
+    ),
+    _alert(
         "WalArchiveFailing",
         "critical",
         "max(neurmatic_wal_archive_failing) == 1",

@@ -84,6 +84,18 @@ class Prometheus(_HttpServer):
         (self.directory / "prometheus.yml").write_text(render_prometheus(local_prometheus_config(self.state)))
         self.state.account.own(self.paths.monitoring)
 
+    def reload(self) -> None:
+        """Re-render the config for the current instances and have a running Prometheus load it (after
+        `scale`: a removed instance must not page as down, a new one must be watched)."""
+        import urllib.request
+
+        self.prepare()
+        if self.running_pid() is None:
+            return
+        request = urllib.request.Request(f"http://{HOST}:{self.port}/-/reload", method="POST")
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - our own loopback http URL
+            pass
+
     def command(self) -> list[str]:
         return [
             _binary("prometheus", "prometheus"),
