@@ -21,6 +21,9 @@ err_console = Console(stderr=True, soft_wrap=True)
 # `worker` live with their layer, so the ops kit imports neither), the click object, and its short help
 # (`get_short_help_str(limit=SHORT_HELP_LIMIT)` of the command, checked by tests/unit/test_cli_lazy.py).
 COMMANDS = {
+    "alerts": LazyCommand(
+        "alerts", "alerts", "Alerts firing in Alertmanager (silenced and inhibited ones marked); its..."
+    ),
     "api": LazyCommand("cli", "api", "Serve the API with uvicorn.", package="neurmatic.api"),
     "backup": LazyCommand(
         "backup", "backup", "Back up the database (verified, with a manifest); `backup list`, `backup..."
