@@ -105,6 +105,9 @@ COMMANDS = {
         "Bring the whole production topology up on 127.0.0.1 (or what is not running...",
         package="neurmatic.supervisor",
     ),
+    "top": LazyCommand(
+        "top", "top", "Every service's state, request rate, p95, errors, replication lag, queues,..."
+    ),
     "users": LazyCommand("users", "users", "Accounts."),
     "worker": LazyCommand("cli", "worker", "Run the background job worker.", package="neurmatic.worker"),
 }
