@@ -111,6 +111,17 @@ def make_state_parent(tmp_path_factory: pytest.TempPathFactory, name: str) -> Pa
 _created: list[Path] = []
 
 
+def never_started_state(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A topology's state directory as `up` leaves it before starting the first server (its ``app.env``
+    written, on a free base port; removed with every state directory at the end of the session)."""
+    from neurmatic.supervisor.state import TopologyState
+    from neurmatic.supervisor.topology import Topology
+
+    state_dir = make_state_parent(tmp_path_factory, name) / "state"
+    Topology(TopologyState.create(state_dir, base_port=free_base_port())).write_app_environment()
+    return state_dir
+
+
 def remove_state_parents() -> None:
     for parent in _created:
         shutil.rmtree(parent, ignore_errors=True)

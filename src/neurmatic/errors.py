@@ -34,6 +34,9 @@ library's exception type.
     │   ├── S3Unavailable             S3 unreachable or refusing (the local backup is intact)
     │   └── NotABackupAddress         an address that cannot name a backup in S3 (a usage error)
     ├── PgBackRestError               pgBackRest refused or failed (its own message)  [adapters.pgbackrest]
+    ├── MonitoringError               Prometheus or Alertmanager could not do what was asked
+    │   ├── MonitoringUnavailable     ... did not answer (says the URL and what to start)
+    │   └── MonitoringRequestRefused  ... refused the request (its own message)
     ├── FailoverFailed                a failover, switchover or rebuild stopped  [deployment.failover]
     ├── DeployFailed                  a deploy, rollback or scaling stopped  [deployment.releases]
     │   ├── DeployRolledBack          the new release failed; the previous one was put back
@@ -130,6 +133,18 @@ class ServiceStartError(TopologyError):
 
 class TopologyNotRunningError(TopologyError):
     """A command needs a running topology and none is running in the state directory."""
+
+
+class MonitoringError(NeurmaticError):
+    """Prometheus or Alertmanager could not do what was asked."""
+
+
+class MonitoringUnavailable(MonitoringError):
+    """Prometheus or Alertmanager did not answer at its URL."""
+
+
+class MonitoringRequestRefused(MonitoringError):
+    """Prometheus or Alertmanager answered a request with an error (a bad matcher, an unknown silence)."""
 
 
 class ApiError(NeurmaticError):

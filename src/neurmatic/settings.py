@@ -264,7 +264,8 @@ class OperationsSettings(_Section):
     each instance's internal address, for the per-instance health report; ``NEURMATIC_CA_FILE``: the CA
     that signed the load balancer's certificate when it is not a public one. ``NEURMATIC_PATRONI_URLS``:
     each database node's Patroni REST API (``http://db1:8008,…``), with ``PATRONI_RESTAPI_PASSWORD`` for
-    the failover, switchover and reinitialize requests.
+    the failover, switchover and reinitialize requests. ``NEURMATIC_PROMETHEUS_URL`` and
+    ``NEURMATIC_ALERTMANAGER_URL``: the monitoring servers (``neurmatic top``, ``neurmatic alerts``).
     """
 
     admin_database_url: SecretStr | None = Field(None, validation_alias="DATABASE_ADMIN_URL")
@@ -272,6 +273,8 @@ class OperationsSettings(_Section):
     ca_file: Path | None = Field(None, validation_alias="NEURMATIC_CA_FILE")
     patroni_urls: CsvList = Field([], validation_alias="NEURMATIC_PATRONI_URLS")
     patroni_password: SecretStr | None = Field(None, validation_alias="PATRONI_RESTAPI_PASSWORD")
+    prometheus_url: str | None = Field(None, validation_alias="NEURMATIC_PROMETHEUS_URL")
+    alertmanager_url: str | None = Field(None, validation_alias="NEURMATIC_ALERTMANAGER_URL")
 
 
 class DisasterRecoverySettings(_Section):

@@ -4,9 +4,7 @@ and email and warnings to Slack (amtool), inhibits as documented (a real Alertma
 from __future__ import annotations
 
 import subprocess
-import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -14,6 +12,7 @@ import pytest
 import yaml
 
 from tests.mailbox import free_port
+from tests.monitoring_servers import post_alerts, running_alertmanager
 from tests.support import ROOT, require_binary
 
 CONFIG = ROOT / "infrastructure/alertmanager/alertmanager.yml"
@@ -61,44 +60,13 @@ def test_grouping_and_no_secret_in_the_file() -> None:
 @pytest.fixture(scope="module")
 def alertmanager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The production config in a real Alertmanager (no cluster), on a free loopback port."""
-    binary = require_binary("prometheus-alertmanager", "/usr/bin/alertmanager")
-    workdir = tmp_path_factory.mktemp("alertmanager")
-    url = f"http://127.0.0.1:{free_port()}"
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={CONFIG}",
-            f"--storage.path={workdir}",
-            f"--web.listen-address={url.removeprefix('http://')}",
-            "--cluster.listen-address=",
-            "--log.level=warn",
-        ],
-        stdout=(workdir / "log").open("w"),
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, (workdir / "log").read_text()
-            assert time.monotonic() < deadline, "Alertmanager not ready in 30 s"
-            time.sleep(0.1)
+    with running_alertmanager(CONFIG, tmp_path_factory.mktemp("alertmanager"), free_port()) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def post(url: str, *alerts: dict[str, str]) -> dict[str, dict[str, Any]]:
     """Send alerts firing now; every alert Alertmanager holds, by its labels, with its status."""
-    starts = datetime.now(UTC).isoformat()
-    ends = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
-    body = [{"labels": labels, "startsAt": starts, "endsAt": ends} for labels in alerts]
-    httpx.post(f"{url}/api/v2/alerts", json=body, timeout=5).raise_for_status()
+    post_alerts(url, *alerts)
     held = httpx.get(f"{url}/api/v2/alerts", timeout=5).json()
     return {",".join(f"{k}={v}" for k, v in sorted(a["labels"].items())): a["status"] for a in held}
 

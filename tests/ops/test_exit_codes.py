@@ -17,21 +17,16 @@ from pathlib import Path
 import pytest
 
 from neurmatic.ops.exit_codes import ExitCode
-from neurmatic.supervisor.state import TopologyState
-from neurmatic.supervisor.topology import Topology
 from tests.conftest import RunningTopology
-from tests.support import ROOT, free_base_port, make_state_parent, neurmatic
+from tests.support import ROOT, neurmatic, never_started_state
 
 NO_BUCKET = {"AWS_BACKUP_BUCKET": "", "S3_BUCKET": ""}
 
 
 @pytest.fixture(scope="module")
 def never_started(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A topology's state directory as `up` leaves it before starting the first server (removed with
-    every state directory at the end of the session)."""
-    state_dir = make_state_parent(tmp_path_factory, "exit-codes") / "state"
-    Topology(TopologyState.create(state_dir, base_port=free_base_port())).write_app_environment()
-    return state_dir
+    """A topology's state directory as `up` leaves it before starting the first server."""
+    return never_started_state(tmp_path_factory, "exit-codes")
 
 
 def test_0_ok() -> None:

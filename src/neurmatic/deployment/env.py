@@ -2,7 +2,8 @@
 
 The names are the guide's (``DATABASE_URL`` with every PostgreSQL node, ``REDIS_SENTINELS``,
 ``AWS_BACKUP_BUCKET``, ``SLACK_WEBHOOK_URL``, …) plus the few the operations kit adds
-(``DATABASE_ADMIN_URL``, ``NEURMATIC_API_INSTANCES``, ``NEURMATIC_CA_FILE``, ``BACKUP_DIR``); the process
+(``DATABASE_ADMIN_URL``, ``NEURMATIC_API_INSTANCES``, ``NEURMATIC_CA_FILE``, ``BACKUP_DIR``,
+``NEURMATIC_PROMETHEUS_URL``, ``NEURMATIC_ALERTMANAGER_URL``); the process
 environment takes precedence over the file, as everywhere in Neurmatic.
 """
 
@@ -66,9 +67,15 @@ def from_env_file(path: Path | None) -> Deployment:
             else None
         ),
         backup_dir=settings.backup.directory or DEFAULT_BACKUP_DIR,
+        prometheus_url=_url_or_none(settings.operations.prometheus_url),
+        alertmanager_url=_url_or_none(settings.operations.alertmanager_url),
         platform=NoPlatform(source),
         env_file=path.resolve() if path is not None else None,
     )
+
+
+def _url_or_none(url: str | None) -> str | None:
+    return url.rstrip("/") if url else None
 
 
 def _check_database_variables(path: Path) -> None:

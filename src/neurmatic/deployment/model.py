@@ -38,6 +38,9 @@ class Deployment:
     # Each PostgreSQL node's Patroni REST API (``http://host:8008``) and the password of its POST requests.
     patroni_urls: tuple[str, ...] = ()
     patroni_password: str | None = None
+    # The monitoring servers' HTTP APIs (``http://host:9090``, ``http://host:9093``), when known.
+    prometheus_url: str | None = None
+    alertmanager_url: str | None = None
 
     def patroni_apis(self, *, timeout: float = 3.0) -> list[PatroniApi]:
         return [PatroniApi(url, self.patroni_password, timeout=timeout) for url in self.patroni_urls]

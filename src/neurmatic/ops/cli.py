@@ -21,6 +21,9 @@ err_console = Console(stderr=True, soft_wrap=True)
 # `worker` live with their layer, so the ops kit imports neither), the click object, and its short help
 # (`get_short_help_str(limit=SHORT_HELP_LIMIT)` of the command, checked by tests/unit/test_cli_lazy.py).
 COMMANDS = {
+    "alerts": LazyCommand(
+        "alerts", "alerts", "Alerts firing in Alertmanager (silenced and inhibited ones marked); its..."
+    ),
     "api": LazyCommand("cli", "api", "Serve the API with uvicorn.", package="neurmatic.api"),
     "backup": LazyCommand(
         "backup", "backup", "Back up the database (verified, with a manifest); `backup list`, `backup..."
@@ -101,6 +104,9 @@ COMMANDS = {
         "up",
         "Bring the whole production topology up on 127.0.0.1 (or what is not running...",
         package="neurmatic.supervisor",
+    ),
+    "top": LazyCommand(
+        "top", "top", "Every service's state, request rate, p95, errors, replication lag, queues,..."
     ),
     "users": LazyCommand("users", "users", "Accounts."),
     "worker": LazyCommand("cli", "worker", "Run the background job worker.", package="neurmatic.worker"),

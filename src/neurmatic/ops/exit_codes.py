@@ -39,6 +39,7 @@ class ExitCode(IntEnum):
     S3_UNAVAILABLE = 15  # S3 failed; the local backup is made and intact
     OBJECTIVE_MISSED = 16  # a DR drill missed its RTO/RPO, or the system did not recover
     FAILOVER_FAILED = 17  # a failover, switchover or standby rebuild stopped (the message says where)
+    MONITORING_UNAVAILABLE = 18  # Prometheus or Alertmanager did not answer (the message names the URL)
     DEPLOY_FAILED = 20  # a deploy, rollback or scaling stopped (the message says what runs now)
     ROLLED_BACK = 21  # the new release failed and the previous one was put back automatically
     SCHEMA_REFUSED = 22  # the release's migrations drop or narrow the schema (rolled back, nothing switched)
@@ -59,6 +60,8 @@ _BY_ERROR: tuple[tuple[type[errors.NeurmaticError], ExitCode], ...] = (
     (SchemaNotExpandOnly, ExitCode.SCHEMA_REFUSED),
     (DeployFailed, ExitCode.DEPLOY_FAILED),
     (MigrationFailed, ExitCode.DEPLOY_FAILED),
+    (errors.MonitoringUnavailable, ExitCode.MONITORING_UNAVAILABLE),
+    (errors.MonitoringRequestRefused, ExitCode.USAGE),
     (errors.ConfirmationRequired, ExitCode.ABORTED),
     (errors.ConfigurationError, ExitCode.CONFIGURATION),
     (errors.MissingBinaryError, ExitCode.MISSING_DEPENDENCY),

@@ -70,4 +70,6 @@ def local_deployment(state_dir: Path) -> Deployment:
         redis_nodes=tuple((HOST, state.ports.redis(i)) for i in (1, 2)),
         patroni_urls=tuple(f"http://{HOST}:{state.ports.patroni(i)}" for i in PG_NODES),
         patroni_password=state.secrets["PATRONI_RESTAPI_PASSWORD"],
+        prometheus_url=f"http://{HOST}:{state.ports.prometheus}",
+        alertmanager_url=f"http://{HOST}:{state.ports.alertmanager}",
     )

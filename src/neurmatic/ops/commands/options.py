@@ -1,4 +1,5 @@
-"""Options the ops commands share: which deployment each acts on, --json, confirmation."""
+"""Options the ops commands share: which deployment each acts on, its monitoring servers, --json,
+confirmation."""
 
 from __future__ import annotations
 
@@ -7,14 +8,16 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import click
 
 from neurmatic.cli_options import json_option as json_option  # every ops command's, re-exported
-from neurmatic.errors import ConfirmationRequired
+from neurmatic.errors import ConfigurationError, ConfirmationRequired
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from neurmatic.deployment.model import Deployment
 
 
@@ -52,6 +55,50 @@ def deployment_option(func: Callable[..., Any]) -> Callable[..., Any]:
         help="Act on the deployment this env file describes (the guide's .env.production) "
         "[default: $NEURMATIC_ENV_FILE].",
     )(wrapper)
+
+
+MonitoringServer = Literal["prometheus", "alertmanager"]
+_MONITORING_VARIABLES = {
+    "prometheus": "NEURMATIC_PROMETHEUS_URL",
+    "alertmanager": "NEURMATIC_ALERTMANAGER_URL",
+}
+
+
+def monitoring_option(server: MonitoringServer) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--prometheus-url`` / ``--alertmanager-url``: the server's address, over the deployment's."""
+    return click.option(
+        f"--{server}-url",
+        "server_url",
+        default=None,
+        metavar="URL",
+        help=f"{server.capitalize()}'s address [default: the local topology's, or "
+        f"${_MONITORING_VARIABLES[server]} of the env file].",
+    )
+
+
+def monitoring_url(server: MonitoringServer, target: DeploymentChoice, explicit: str | None) -> str:
+    """``explicit`` when given; else the deployment's: the local topology's loopback port
+    (``Ports.prometheus``, ``Ports.alertmanager``) or the env file's ``NEURMATIC_*_URL``."""
+    if explicit:
+        return explicit.rstrip("/")
+    deployment = target.load()
+    url = deployment.prometheus_url if server == "prometheus" else deployment.alertmanager_url
+    if not url:
+        variable = _MONITORING_VARIABLES[server]
+        raise ConfigurationError(
+            f"{deployment.source} names no {server.capitalize()}: {variable} is not set",
+            hint=f"set {variable}=http://{server}:{9090 if server == 'prometheus' else 9093} "
+            f"(or pass --{server}-url)",
+        )
+    return url
+
+
+def stdout_console() -> Console:
+    """Rich on stdout: the terminal's width, or a wide one when piped, so that each row stays one line
+    (for grep, scripts and tests) instead of folding at 80 columns."""
+    from rich.console import Console
+
+    return Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 
 
 def confirm(question: str, *, yes: bool) -> None:
