@@ -56,7 +56,7 @@ def _redis_master(topology: RunningTopology) -> redis.Redis:
 
 def _fill(client: redis.Redis, fraction: float) -> int:
     """Write 1 MiB values until Redis uses ``fraction`` of its maxmemory; how many were written."""
-    maximum = int(client.config_get("maxmemory")["maxmemory"])
+    maximum = int(str(client.config_get("maxmemory")["maxmemory"]))
     written = 0
     while int(client.info("memory")["used_memory"]) < fraction * maximum:
         pipeline = client.pipeline(transaction=False)
@@ -87,13 +87,15 @@ def test_a_stopped_instance_and_a_full_redis_alert_the_operators(topology: Runni
         )
 
     backend.stop()
+    stopped = time.monotonic()
     try:
         filled = _fill(client, 0.93)
+        full = time.monotonic()
         to_alert = _wait(
-            "TargetDown for the stopped instance", lambda: firing("TargetDown", instance=instance)
+            "TargetDown of the stopped instance", lambda: firing("TargetDown", instance=instance), stopped
         )
-        to_mail = _wait("its mail", lambda: bool(_mails_about(mail_dir, "TargetDown", instance)), timeout=60)
-        to_redis_alert = _wait("RedisMemoryNearMaxmemory", lambda: firing("RedisMemoryNearMaxmemory"))
+        to_mail = _wait("its mail", lambda: bool(_mails_about(mail_dir, "TargetDown", instance)), stopped)
+        to_redis_alert = _wait("RedisMemoryNearMaxmemory", lambda: firing("RedisMemoryNearMaxmemory"), full)
     finally:
         for start in range(0, 4096, 256):
             client.delete(*(f"{FILLER}{i}" for i in range(start, start + 256)))

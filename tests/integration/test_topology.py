@@ -31,6 +31,19 @@ EXPECTED_ROLES = {
     "backend-2": "api",
     "worker": "worker",
     "nginx": "lb",
+    **dict.fromkeys(
+        (
+            "node-exporter",
+            "postgres-exporter-1",
+            "postgres-exporter-2",
+            "redis-exporter",
+            "nginx-exporter",
+            "blackbox-exporter",
+            "alertmanager",
+            "prometheus",
+        ),
+        "monitoring",
+    ),
 }
 
 

@@ -26,6 +26,14 @@ class Sample:
 
 
 @dataclass(frozen=True)
+class RangeSeries:
+    """One series of a range query: its labels and its (Unix time, value) points."""
+
+    labels: dict[str, str]
+    points: list[tuple[float, float]]
+
+
+@dataclass(frozen=True)
 class RuleAlert:
     """An alert a Prometheus rule holds: ``state`` is ``pending`` or ``firing``; ``active_at`` when its
     expression first held."""
@@ -73,6 +81,20 @@ class PrometheusApi(MonitoringApi):
         """The one value ``expr`` yields (the first series'), None when it yields nothing."""
         samples = self.query(expr)
         return samples[0].value if samples else None
+
+    def query_range(self, expr: str, start: datetime, end: datetime, step: float) -> list[RangeSeries]:
+        """The range vector of ``expr`` from ``start`` to ``end`` every ``step`` seconds."""
+        params = {
+            "query": expr,
+            "start": str(start.timestamp()),
+            "end": str(end.timestamp()),
+            "step": str(step),
+        }
+        data = self._data("/api/v1/query_range", params)
+        return [
+            RangeSeries(dict(r["metric"]), [(float(t), _number(v)) for t, v in r["values"]])
+            for r in data["result"]
+        ]
 
     def alerts(self) -> list[RuleAlert]:
         """Every alert the rules hold (pending and firing)."""

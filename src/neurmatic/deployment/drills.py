@@ -148,10 +148,6 @@ class DrillControl(Protocol):
         """The watcher (which restarts crashed API instances and the worker) runs."""
         ...
 
-    def prometheus_url(self) -> str | None:
-        """The Prometheus that evaluates this deployment's alerts (None: none is known)."""
-        ...
-
     def api_instances(self) -> list[ServiceHandle]: ...
 
     def service(self, name: str) -> ServiceHandle:

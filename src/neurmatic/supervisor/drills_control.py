@@ -32,7 +32,6 @@ from neurmatic.supervisor.drill_handles import (
     LocalSentinel,
     LocalService,
 )
-from neurmatic.supervisor.layout import HOST
 from neurmatic.supervisor.services.app import app_settings
 from neurmatic.supervisor.state import TopologyState
 from neurmatic.supervisor.topology import Topology
@@ -63,9 +62,6 @@ class LocalDrills:
     def service_states(self) -> list[ServiceState]:
         # The watcher is asked separately (watcher_running): only the drills that need it require it.
         return [ServiceState(s.name, s.state) for s in runner.status(self.state) if s.name != "watcher"]
-
-    def prometheus_url(self) -> str | None:
-        return f"http://{HOST}:{self.state.ports.prometheus}"
 
     def watcher_running(self) -> bool:
         return Watcher(self.state).pidfile.running_pid() is not None

@@ -8,13 +8,11 @@ sees it pending: that is the point of ``for:``, and the report says so.
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from neurmatic.adapters.prometheus import PrometheusApi
 
 STEP_SECONDS = 5  # the local topology's evaluation interval
 
@@ -37,33 +35,14 @@ class AlertSeen:
         }
 
 
-class AlertsUnavailable(Exception):
-    """Prometheus could not be asked (the report says so instead of listing alerts)."""
-
-
-def query_range(prometheus_url: str, query: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
-    params = urllib.parse.urlencode(
-        {"query": query, "start": start.timestamp(), "end": end.timestamp(), "step": STEP_SECONDS}
-    )
-    url = f"{prometheus_url.rstrip('/')}/api/v1/query_range?{params}"
-    try:
-        with urllib.request.urlopen(url, timeout=10) as reply:  # noqa: S310 - the operators' Prometheus
-            body = json.loads(reply.read())
-    except (OSError, ValueError) as exc:
-        raise AlertsUnavailable(f"Prometheus at {prometheus_url} did not answer: {exc}") from exc
-    if body.get("status") != "success":
-        raise AlertsUnavailable(f"Prometheus refused the query: {body.get('error', body)}")
-    result: list[dict[str, Any]] = body["data"]["result"]
-    return result
-
-
 def alerts_seen(prometheus_url: str, fault_at: datetime, end: datetime) -> list[AlertSeen]:
-    """Every alert pending or firing between the fault and ``end``, first times relative to the fault."""
+    """Every alert pending or firing between the fault and ``end``, first times relative to the fault;
+    MonitoringError when Prometheus cannot tell."""
     first: dict[tuple[str, str, str], dict[str, float]] = {}
-    for series in query_range(prometheus_url, "ALERTS", fault_at, end):
-        labels = series["metric"]
+    for series in PrometheusApi(prometheus_url).query_range("ALERTS", fault_at, end, STEP_SECONDS):
+        labels = series.labels
         key = (labels.get("alertname", "?"), labels.get("severity", ""), labels.get("instance", ""))
-        seen = min(float(t) for t, _ in series["values"]) - fault_at.timestamp()
+        seen = min(t for t, _ in series.points) - fault_at.timestamp()
         state = labels.get("alertstate", "")
         first.setdefault(key, {})
         first[key][state] = min(seen, first[key].get(state, seen))

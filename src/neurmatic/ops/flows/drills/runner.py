@@ -15,7 +15,8 @@ from pathlib import Path
 
 from neurmatic.deployment.drills import DrillControl
 from neurmatic.deployment.model import Deployment
-from neurmatic.ops.flows.drills.alerts import AlertSeen, AlertsUnavailable, alerts_seen
+from neurmatic.errors import MonitoringError
+from neurmatic.ops.flows.drills.alerts import AlertSeen, alerts_seen
 from neurmatic.ops.flows.drills.context import DrillContext, DrillOptions, Progress
 from neurmatic.ops.flows.drills.database import (
     DRILL_EMAIL,
@@ -165,14 +166,14 @@ def _report(ctx: DrillContext, scenario: Scenario, figures: RpoFigures | None, r
 
 def _alerts(ctx: DrillContext) -> list[AlertSeen] | str | None:
     """The alerts Prometheus raised from the first fault until now (a str: why they are unknown)."""
-    url = ctx.control.prometheus_url()
+    url = ctx.deployment.prometheus_url
     recorder = ctx.recorder
     if url is None or not recorder.stages:
         return None
     try:
         return alerts_seen(url, recorder.wall(recorder.stages[0].fault_at), recorder.wall(recorder.now()))
-    except AlertsUnavailable as exc:
-        return str(exc)
+    except MonitoringError as exc:
+        return exc.message
 
 
 def _run_scenario(ctx: DrillContext, scenario: Scenario) -> None:
