@@ -8,7 +8,7 @@ so it is copied to a writable place first), and Patroni reads every password fro
 from __future__ import annotations
 
 from neurmatic.render import render_template
-from neurmatic.render.alerting import prometheus_rules
+from neurmatic.render.alerting import prometheus_rule_manifest, prometheus_rules
 from neurmatic.render.alerting.alertmanager import render_alertmanager
 from neurmatic.render.compose import (
     DATABASE_NODES,
@@ -126,6 +126,7 @@ def production_files() -> dict[str, str]:
         **{f"infrastructure/patroni/{name}.yml": patroni_node_config(name) for name in DATABASE_NODES},
         "infrastructure/pgbackrest/pgbackrest.conf": pgbackrest_config(),
         "infrastructure/prometheus/rules.yml": prometheus_rules(),
+        "infrastructure/kubernetes/monitoring/prometheus-rule.yaml": prometheus_rule_manifest(),
         "infrastructure/alertmanager/alertmanager.yml": render_alertmanager(),
         "docker-compose.production.yml": render_compose(),
     }
