@@ -18,6 +18,7 @@ from neurmatic.render.compose import (
     etcd_hosts,
     render_compose,
 )
+from neurmatic.render.dashboards import dashboard_files
 from neurmatic.render.nginx import production_nginx_context, render_nginx
 from neurmatic.render.patroni import PatroniNodeConfig, pg_hba_lines, render_patroni
 from neurmatic.render.pgbackrest import (
@@ -128,5 +129,6 @@ def production_files() -> dict[str, str]:
         "infrastructure/prometheus/rules.yml": prometheus_rules(),
         "infrastructure/kubernetes/monitoring/prometheus-rule.yaml": prometheus_rule_manifest(),
         "infrastructure/alertmanager/alertmanager.yml": render_alertmanager(),
+        **dashboard_files(),
         "docker-compose.production.yml": render_compose(),
     }
