@@ -19,6 +19,7 @@ from neurmatic.render.compose import (
     render_compose,
 )
 from neurmatic.render.dashboards import dashboard_files
+from neurmatic.render.logrotate import render_logrotate
 from neurmatic.render.nginx import production_nginx_context, render_nginx
 from neurmatic.render.patroni import PatroniNodeConfig, pg_hba_lines, render_patroni
 from neurmatic.render.pgbackrest import (
@@ -130,5 +131,6 @@ def production_files() -> dict[str, str]:
         "infrastructure/kubernetes/monitoring/prometheus-rule.yaml": prometheus_rule_manifest(),
         "infrastructure/alertmanager/alertmanager.yml": render_alertmanager(),
         **dashboard_files(),
+        "infrastructure/logrotate/neurmatic": render_logrotate(),
         "docker-compose.production.yml": render_compose(),
     }
