@@ -8,7 +8,7 @@ so it is copied to a writable place first), and Patroni reads every password fro
 from __future__ import annotations
 
 from neurmatic.render import render_template
-from neurmatic.render.alerting import prometheus_rules
+from neurmatic.render.alerting import prometheus_rule_manifest, prometheus_rules
 from neurmatic.render.alerting.alertmanager import render_alertmanager
 from neurmatic.render.compose import (
     DATABASE_NODES,
@@ -18,6 +18,8 @@ from neurmatic.render.compose import (
     etcd_hosts,
     render_compose,
 )
+from neurmatic.render.dashboards import dashboard_files
+from neurmatic.render.logrotate import render_logrotate
 from neurmatic.render.monitoring import production_prometheus, render_blackbox
 from neurmatic.render.nginx import production_nginx_context, render_nginx
 from neurmatic.render.patroni import PatroniNodeConfig, pg_hba_lines, render_patroni
@@ -127,8 +129,11 @@ def production_files() -> dict[str, str]:
         **{f"infrastructure/patroni/{name}.yml": patroni_node_config(name) for name in DATABASE_NODES},
         "infrastructure/pgbackrest/pgbackrest.conf": pgbackrest_config(),
         "infrastructure/prometheus/rules.yml": prometheus_rules(),
+        "infrastructure/kubernetes/monitoring/prometheus-rule.yaml": prometheus_rule_manifest(),
         "infrastructure/alertmanager/alertmanager.yml": render_alertmanager(),
         "infrastructure/prometheus/prometheus.yml": production_prometheus(),
         "infrastructure/prometheus/blackbox.yml": render_blackbox(None),
+        **dashboard_files(),
+        "infrastructure/logrotate/neurmatic": render_logrotate(),
         "docker-compose.production.yml": render_compose(),
     }

@@ -7,6 +7,7 @@ import contextlib
 import json
 import time
 from pathlib import Path
+from typing import TextIO
 
 import click
 from rich.console import Console
@@ -168,6 +169,7 @@ def _print_logs(paths: list[Path], *, lines: int, follow: bool, headers: bool) -
         while follow:
             idle = True
             for path, handle in handles:
+                _reread_if_rotated(path, handle)
                 for line in iter(handle.readline, ""):
                     if headers and path != shown:
                         _header(path, first=False)
@@ -176,6 +178,13 @@ def _print_logs(paths: list[Path], *, lines: int, follow: bool, headers: bool) -
                     idle = False
             if idle:
                 time.sleep(0.25)
+
+
+def _reread_if_rotated(path: Path, handle: TextIO) -> None:
+    """The watcher rotates a log by copying and truncating it: read the cut file from its start again."""
+    with contextlib.suppress(OSError):
+        if path.stat().st_size < handle.tell():
+            handle.seek(0)
 
 
 def _header(path: Path, *, first: bool) -> None:

@@ -9,6 +9,9 @@ Redis is not restarted: a dead master is Sentinel's matter. A service stopped on
 and one a deploy or scaling is working on has a hold file (``run/<name>.hold``), so the watcher leaves
 both alone. It restarts an API instance or the worker from the release that service last ran
 (``service-releases.json``, read at each restart).
+
+It also keeps the logs from filling the disk: every few seconds it rotates, by size, each service's log
+files and whatever else lies in ``logs/`` (:mod:`.logrotation`, copy then truncate; no server restarts).
 """
 
 from __future__ import annotations
@@ -20,17 +23,27 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from neurmatic.errors import StateDirError
+from neurmatic.supervisor.logrotation import LOG_KEEP, LOG_MAX_BYTES, rotate_all
 from neurmatic.supervisor.process import PidFile, is_running, reap_children, terminate
 from neurmatic.supervisor.state import TopologyState
+
+if TYPE_CHECKING:
+    from neurmatic.supervisor.service import Service
 
 log = logging.getLogger("neurmatic.watcher")
 POLL_SECONDS = 0.5
 MAX_BACKOFF_SECONDS = 30.0
+ROTATE_EVERY_SECONDS = 5.0
 
 
 class Watcher:
+    log_max_bytes = LOG_MAX_BYTES
+    log_keep = LOG_KEEP
+
     def __init__(self, state: TopologyState) -> None:
         self.state = state
         self.pidfile = PidFile(state.paths.pidfile("watcher"))
@@ -74,6 +87,19 @@ class Watcher:
         partial.write_text(str(self.restarts(name) + 1))
         partial.replace(counter)  # readers never see an empty file
 
+    def rotate_logs(self, services: list[Service]) -> list[Path]:
+        """Rotate, by size, the services' log files (nginx's access and error logs among them) and what else
+        logs beside them in ``logs/`` (this watcher's own log); the rotated ones."""
+        paths = sorted({*(p for s in services for p in s.log_files()), *self.state.paths.logs.glob("*.log")})
+        try:
+            rotated = rotate_all(paths, max_bytes=self.log_max_bytes, keep=self.log_keep)
+        except OSError as exc:  # a full disk must not stop the watcher from restarting services
+            log.error("log rotation failed", extra={"error": str(exc)})
+            return []
+        for path in rotated:
+            log.info("log rotated", extra={"log": str(path)})
+        return rotated
+
     def run_forever(self) -> None:
         """The watcher's loop (runs in the background process)."""
         from neurmatic.supervisor.topology import Topology
@@ -82,13 +108,18 @@ class Watcher:
         self.pidfile.write(os.getpid())
         backoff: dict[str, float] = {}
         next_try: dict[str, float] = {}
+        next_rotation = 0.0
         log.info("watcher started", extra={"state_dir": str(self.state.paths.root)})
         while not self.stopping:
             reap_children()
             # Read the state afresh: `neurmatic scale` changes the number of API instances.
             with contextlib.suppress(StateDirError):
                 self.state = TopologyState.load(self.state.paths.root)
-            for service in (s for s in Topology(self.state).services() if s.restartable):
+            services = Topology(self.state).services()
+            if time.monotonic() >= next_rotation:
+                self.rotate_logs(services)
+                next_rotation = time.monotonic() + ROTATE_EVERY_SECONDS
+            for service in (s for s in services if s.restartable):
                 entry = service.pidfile.read()
                 if entry is None or is_running(*entry) or time.monotonic() < next_try.get(service.name, 0):
                     continue
