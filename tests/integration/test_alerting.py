@@ -110,3 +110,39 @@ def test_a_stopped_instance_and_a_full_redis_alert_the_operators(topology: Runni
     restarted = time.monotonic()
     resolved = _wait("TargetDown resolved", lambda: not firing("TargetDown", instance=instance), restarted)
     print(f"TargetDown resolved {resolved:.0f}s after the instance was back")
+
+
+# Present only once something happened: a backup succeeded or failed (the record is written then).
+ABSENT_UNTIL_EVENT = {
+    "neurmatic_backup_last_success_timestamp_seconds",
+    "neurmatic_backup_last_failure_timestamp_seconds",
+}
+
+
+def test_every_metric_the_rules_read_is_scraped_from_the_running_exporters(topology: RunningTopology) -> None:
+    """The rules name real series: every metric an expression reads is one the running topology's
+    exporters, Patroni, the API or the worker export (or a recording rule's output)."""
+    import re
+
+    import yaml
+
+    from tests.support import ROOT
+
+    rules = yaml.safe_load((ROOT / "infrastructure/prometheus/rules.yml").read_text())
+    recorded = {r["record"] for g in rules["groups"] for r in g["rules"] if "record" in r}
+    exprs = " ".join(r["expr"] for g in rules["groups"] for r in g["rules"])
+    exprs = re.sub(r'"[^"]*"', "", exprs)  # label values are not metric names
+    prefixes = ("node_", "pg_", "redis_", "nginx_", "probe_", "neurmatic_", "patroni_")
+    named = {m for m in re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", exprs) if m.startswith(prefixes) or m == "up"}
+    url = f"http://{HOST}:{topology.state.ports.prometheus}/api/v1/label/__name__/values"
+
+    def missing() -> set[str]:
+        with urllib.request.urlopen(url, timeout=5) as reply:
+            scraped = set(json.loads(reply.read())["data"])
+        return named - recorded - ABSENT_UNTIL_EVENT - scraped
+
+    deadline = time.monotonic() + 60  # a topology just up: the first scrapes (every 5 s) come in
+    while missing() and time.monotonic() < deadline:
+        time.sleep(2)
+    assert missing() == set()
+    assert len(named) > 20  # the extraction found the rules' metrics
