@@ -87,12 +87,14 @@ class Prometheus(_HttpServer):
             pass
 
     def command(self) -> list[str]:
+        from neurmatic.render.monitoring import PROMETHEUS_RETENTION_SIZE, PROMETHEUS_RETENTION_TIME
+
         return [
             _binary("prometheus", "prometheus"),
             f"--config.file={self.directory / 'prometheus.yml'}",
             f"--storage.tsdb.path={self.directory / 'data'}",
-            "--storage.tsdb.retention.time=15d",
-            "--storage.tsdb.retention.size=2GB",  # bounded on disk whatever the scrape load
+            f"--storage.tsdb.retention.time={PROMETHEUS_RETENTION_TIME}",
+            f"--storage.tsdb.retention.size={PROMETHEUS_RETENTION_SIZE}",
             f"--web.listen-address={HOST}:{self.port}",
             "--web.enable-lifecycle",  # POST /-/reload after the targets change (scale)
         ]
@@ -159,11 +161,13 @@ class NodeExporter(_HttpServer):
         return self.state.ports.node_exporter
 
     def command(self) -> list[str]:
+        from neurmatic.render.monitoring import NODE_EXPORTER_COLLECTORS
+
         return [
             _binary("prometheus-node-exporter", "prometheus-node-exporter"),
             f"--web.listen-address={HOST}:{self.port}",
-            "--collector.disable-defaults",  # the host's CPU, memory, disks and load: what the rules read
-            *(f"--collector.{name}" for name in ("cpu", "meminfo", "filesystem", "loadavg", "diskstats")),
+            "--collector.disable-defaults",  # only what the rules read
+            *(f"--collector.{name}" for name in NODE_EXPORTER_COLLECTORS),
         ]
 
 
