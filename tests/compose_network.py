@@ -56,6 +56,7 @@ SECRETS = {
         "POSTGRES_SUPERUSER_PASSWORD",
         "REPLICATOR_PASSWORD",
         "PATRONI_RESTAPI_PASSWORD",
+        "METRICS_DB_PASSWORD",
     )
 }
 SECRETS["POSTGRES_USER"] = "neurmatic_prod"
@@ -254,6 +255,24 @@ def rows_on_every_node(expected: set[str]) -> None:
         wait_for(f"every row on {node}", partial(has_all, node), 30)
 
 
+def metrics_role_reads_statistics() -> None:
+    """The exporters' role, made by the image's hook: logs in from the compose network, reads the
+    statistics views (pg_monitor), owns nothing and may create nothing."""
+    url = interpolate(compose_dsn())
+    with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+        assert conn.execute("SELECT pg_has_role('pg_monitor', 'MEMBER')").fetchone() == (True,)
+        assert conn.execute("SELECT count(*) >= 0 FROM pg_stat_replication").fetchone() == (True,)
+        assert conn.execute(
+            "SELECT rolsuper OR rolcreaterole OR rolcreatedb FROM pg_roles WHERE rolname = current_user"
+        ).fetchone() == (False,)
+
+
+def compose_dsn() -> str:
+    compose = yaml.safe_load(production_files()["docker-compose.production.yml"])
+    dsn: str = compose["services"]["postgres-exporter-1"]["environment"]["DATA_SOURCE_NAME"]
+    return dsn
+
+
 def _out_of_time(signum: int, frame: object) -> None:
     raise TimeoutError(f"the whole run took over {BUDGET_SECONDS} s")
 
@@ -272,6 +291,7 @@ def main(work: Path) -> None:
         for name in (*ETCD_MEMBERS, *DATABASE_NODES):
             healthy(compose, name)
         write(compose, "bootstrapped")
+        metrics_role_reads_statistics()
 
         first = cluster().leader
         assert first is not None

@@ -6,18 +6,22 @@
 # It creates what the official image's entrypoint created from POSTGRES_USER / POSTGRES_PASSWORD /
 # POSTGRES_DB: the application's role and its database. The role is no superuser: it owns the database,
 # may create databases (a restore loads beside the live one, then swaps them) and reads replication lag
-# for the health endpoint (pg_monitor).
+# for the health endpoint (pg_monitor). The exporters' role `metrics` (METRICS_DB_PASSWORD) may log in and
+# read the statistics views (pg_monitor), nothing else.
 set -eu
-: "${POSTGRES_USER:?}" "${POSTGRES_PASSWORD:?}" "${POSTGRES_DB:?}"
+: "${POSTGRES_USER:?}" "${POSTGRES_PASSWORD:?}" "${POSTGRES_DB:?}" "${METRICS_DB_PASSWORD:?}"
 
 # \getenv (psql 15) keeps the password off psql's command line, where `ps` would show it.
 psql "$1" --no-psqlrc -v ON_ERROR_STOP=1 <<'SQL'
 \getenv app_user POSTGRES_USER
 \getenv app_password POSTGRES_PASSWORD
 \getenv app_db POSTGRES_DB
+\getenv metrics_password METRICS_DB_PASSWORD
 -- log_statement = ddl would write the CREATE ROLE, password included, to the server log.
 SET log_statement = 'none';
 CREATE ROLE :"app_user" WITH LOGIN CREATEDB PASSWORD :'app_password';
 GRANT pg_monitor TO :"app_user";
 CREATE DATABASE :"app_db" OWNER :"app_user" ENCODING 'UTF8' TEMPLATE template0;
+CREATE ROLE metrics WITH LOGIN PASSWORD :'metrics_password';
+GRANT pg_monitor TO metrics;
 SQL

@@ -1,4 +1,4 @@
-"""The production compose file and the Patroni configs of its database nodes: the thirteen services,
+"""The production compose file and the Patroni configs of its database nodes: the services,
 their health checks and wiring, the etcd cluster, and PostgreSQL under Patroni from the same settings."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from neurmatic.render.patroni import PATRONI_OWNED
 from neurmatic.render.postgres import PRODUCTION_APP_USER, PRODUCTION_DATABASE, PRODUCTION_SETTINGS
 from neurmatic.render.production import PATRONI_DATA_DIR, PATRONI_POST_BOOTSTRAP, production_files
 from tests.support import ROOT, make_state_parent
+from tests.unit.test_compose_monitoring import MONITORING_SERVICES
 
 SERVICES = {
     "etcd-1",
@@ -31,7 +32,10 @@ SERVICES = {
     "backend-2",
     "worker",
     "nginx",
+    *MONITORING_SERVICES,
 }
+# Its image has no shell or HTTP client: Prometheus's `up` for job nginx watches it instead.
+WITHOUT_HEALTHCHECK = {"nginx-exporter"}
 APPS = ("backend-1", "backend-2", "worker")
 PATRONI_PASSWORDS = {
     "PATRONI_SUPERUSER_PASSWORD": "${POSTGRES_SUPERUSER_PASSWORD}",
@@ -63,7 +67,9 @@ def test_compose_has_the_services_each_with_a_healthcheck() -> None:
     assert set(services) == SERVICES
     for name, service in services.items():
         assert service["restart"] == "unless-stopped", name
-        assert service["healthcheck"]["test"], name
+        assert ("healthcheck" not in service) == (name in WITHOUT_HEALTHCHECK), name
+        if name not in WITHOUT_HEALTHCHECK:
+            assert service["healthcheck"]["test"], name
         for dependency in (service.get("depends_on") or {}).values():
             assert dependency == {"condition": "service_healthy"}, name
     for index in (1, 2, 3):
@@ -219,7 +225,9 @@ def test_compose_mounts_only_configs_that_the_project_renders() -> None:
         volume.split(":")[0].removeprefix("./")
         for service in services.values()
         for volume in service.get("volumes", [])
-        if volume.startswith("./infrastructure/") and not volume.startswith("./infrastructure/nginx/ssl")
+        if volume.startswith("./infrastructure/")
+        # TLS material and Grafana's dashboards and provisioning are files an operator or author adds.
+        and not volume.startswith(("./infrastructure/nginx/ssl", "./infrastructure/grafana/"))
     }
     assert {f"infrastructure/patroni/{node}.yml" for node in DATABASE_NODES} <= sources
     assert sources <= set(rendered), sources - set(rendered)

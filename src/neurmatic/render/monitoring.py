@@ -18,6 +18,11 @@ API_METRICS_PATH = "/internal/metrics"  # answered to direct peers only: nginx n
 PRODUCTION_SCRAPE_INTERVAL = "15s"
 # The local topology scrapes and evaluates more often: its alert tests and drills wait on them.
 LOCAL_SCRAPE_INTERVAL = "5s"
+# Prometheus keeps 15 days, bounded on disk whatever the scrape load (local topology and production).
+PROMETHEUS_RETENTION_TIME = "15d"
+PROMETHEUS_RETENTION_SIZE = "2GB"
+# The node exporter's collectors: the host's CPU, memory, disks and load, what the rules read.
+NODE_EXPORTER_COLLECTORS = ("cpu", "meminfo", "filesystem", "loadavg", "diskstats")
 
 
 @dataclass(frozen=True)
@@ -69,8 +74,10 @@ def render_prometheus(config: PrometheusConfig) -> str:
     )
 
 
-def render_blackbox(ca_file: str | None) -> str:
-    return render_template("blackbox/blackbox.yml.j2", ca_file=ca_file)
+def render_blackbox(ca_file: str | None, server_name: str | None = None) -> str:
+    """The probe module; ``server_name`` is the name the edge's certificate holds when the probe reaches
+    it by another (production probes ``https://nginx``, the certificate is the public host's)."""
+    return render_template("blackbox/blackbox.yml.j2", ca_file=ca_file, server_name=server_name)
 
 
 PRODUCTION_RULES_FILE = "/etc/prometheus/rules.yml"

@@ -19,6 +19,7 @@ from neurmatic.edge_policy import MAX_URI_BYTES, MICROCACHE_SECONDS
 from neurmatic.error_codes import error_code_for_status
 from neurmatic.errors import ConfigurationError
 from neurmatic.render import render_template
+from neurmatic.render.compose import NETWORK_SUBNET, NGINX_STATUS_PORT
 
 # A value pasted into the config must not be able to end a directive or open a block.
 _UNSAFE = re.compile(r"[;{}\s'\"]")
@@ -258,6 +259,9 @@ def production_nginx_context(*, real_ip_from: Sequence[str] = ()) -> NginxContex
         resolver="127.0.0.11 valid=30s",  # Docker's embedded DNS
         real_ip_from=tuple(real_ip_from),
         acme_webroot=Path("/var/www/certbot"),
+        # stub_status for the nginx exporter: a port compose never publishes, the compose network only.
+        listen_status=str(NGINX_STATUS_PORT),
+        status_allow=(NETWORK_SUBNET,),
     )
 
 

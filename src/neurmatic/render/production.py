@@ -1,8 +1,9 @@
 """The committed production configs, rendered from the same templates as the local topology.
 
-Secrets never land in these files: Redis gets its password on the command line, Sentinel's file holds
-``__REDIS_PASSWORD__`` markers that the container substitutes at start (Sentinel rewrites its own file,
-so it is copied to a writable place first), and Patroni reads every password from its environment.
+Secrets never land in these files: Redis gets its passwords on the command line, Sentinel's file holds
+``__REDIS_PASSWORD__`` markers (``__METRICS_REDIS_PASSWORD__`` for the exporter's ACL user) that the
+container substitutes at start (Sentinel rewrites its own file, so it is copied to a writable place
+first), Patroni reads every password from its environment, and Alertmanager its secrets from files.
 """
 
 from __future__ import annotations
@@ -32,9 +33,12 @@ from neurmatic.render.pgbackrest import (
     restore_command,
 )
 from neurmatic.render.postgres import PRODUCTION_APP_USER, PRODUCTION_DATABASE, PRODUCTION_SETTINGS
+from neurmatic.render.redis_acl import SENTINEL_METRICS_ACL, acl_user_rules
+from neurmatic.supervisor.layout import METRICS_USER
 
 REDIS_PASSWORD_MARKER = "__REDIS_PASSWORD__"  # noqa: S105 - a marker, not a password
 SENTINEL_PASSWORD_MARKER = "__SENTINEL_PASSWORD__"  # noqa: S105 - a marker
+METRICS_REDIS_PASSWORD_MARKER = "__METRICS_REDIS_PASSWORD__"  # noqa: S105 - a marker
 
 # Inside the neurmatic-patroni image (infrastructure/patroni/Dockerfile, FROM postgres:15): the data
 # directory is a subdirectory of the volume, so initdb finds it empty (a volume's root holds lost+found
@@ -125,6 +129,8 @@ def production_files() -> dict[str, str]:
             master_port=6379,
             quorum=2,
             redis_password=REDIS_PASSWORD_MARKER,
+            # The local topology sets this user live (ACL SETUSER); production's Sentinels start with it.
+            acl_users={METRICS_USER: acl_user_rules(METRICS_REDIS_PASSWORD_MARKER, SENTINEL_METRICS_ACL)},
         ),
         **{f"infrastructure/patroni/{name}.yml": patroni_node_config(name) for name in DATABASE_NODES},
         "infrastructure/pgbackrest/pgbackrest.conf": pgbackrest_config(),
@@ -132,7 +138,9 @@ def production_files() -> dict[str, str]:
         "infrastructure/kubernetes/monitoring/prometheus-rule.yaml": prometheus_rule_manifest(),
         "infrastructure/alertmanager/alertmanager.yml": render_alertmanager(),
         "infrastructure/prometheus/prometheus.yml": production_prometheus(),
-        "infrastructure/prometheus/blackbox.yml": render_blackbox(None),
+        "infrastructure/prometheus/blackbox.yml": render_blackbox(
+            None, server_name=production_nginx_context().server_name
+        ),
         **dashboard_files(),
         "infrastructure/logrotate/neurmatic": render_logrotate(),
         "docker-compose.production.yml": render_compose(),

@@ -45,6 +45,8 @@ def production_env_file(*, api_url: str, frontend_url: str) -> str:
                     "/neurmatic_production?target_session_attrs=prefer-standby",
                 ),
                 ("NEURMATIC_PATRONI_URLS", "http://postgres-1:8008,http://postgres-2:8008"),
+                # The PostgreSQL exporters' role `metrics` (pg_monitor only).
+                ("METRICS_DB_PASSWORD", generate_secret()),
             ],
         ),
         (
@@ -55,6 +57,17 @@ def production_env_file(*, api_url: str, frontend_url: str) -> str:
                 ("REDIS_SENTINELS", "sentinel-1:26379,sentinel-2:26379,sentinel-3:26379"),
                 ("REDIS_SENTINEL_MASTER", "mymaster"),
                 ("REDIS_SENTINEL_PASSWORD", generate_secret()),
+                # The Redis exporter's ACL user `metrics` on the servers and Sentinels (read-only commands).
+                ("METRICS_REDIS_PASSWORD", generate_secret()),
+            ],
+        ),
+        (
+            "Monitoring",
+            [
+                # Grafana's `admin` (127.0.0.1:3000 on the host). Alertmanager's Slack receiver posts to
+                # SLACK_WEBHOOK_URL, its email goes through SendGrid's SMTP relay with SENDGRID_API_KEY.
+                ("GRAFANA_ADMIN_PASSWORD", generate_secret()),
+                ("SLACK_WEBHOOK_URL", ""),
             ],
         ),
         (

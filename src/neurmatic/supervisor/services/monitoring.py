@@ -25,16 +25,6 @@ if TYPE_CHECKING:  # Jinja2 comes with the render package: imported where a conf
 
 LOCAL_ALERT_RECIPIENT = "operators@localhost"
 SLACK_WEBHOOK_ENV = "SLACK_WEBHOOK_URL"
-# What the Redis exporter sends (INFO, CONFIG GET for maxmemory, SLOWLOG, LATENCY, CLIENT SETNAME; the
-# Sentinel commands on a Sentinel), nothing that reads or writes a key.
-REDIS_METRICS_ACL = (
-    "-@all +ping +info +config|get +client|setname +client|info +slowlog|get +slowlog|len "
-    "+latency|latest +latency|histogram +cluster|info +select +dbsize +memory|stats"
-)
-SENTINEL_METRICS_ACL = (
-    "-@all +ping +info +client|setname +client|info +sentinel|masters +sentinel|master "
-    "+sentinel|sentinels +sentinel|slaves +sentinel|replicas +sentinel|ckquorum"
-)
 
 
 def _binary(name: str, package: str) -> str:
@@ -97,12 +87,14 @@ class Prometheus(_HttpServer):
             pass
 
     def command(self) -> list[str]:
+        from neurmatic.render.monitoring import PROMETHEUS_RETENTION_SIZE, PROMETHEUS_RETENTION_TIME
+
         return [
             _binary("prometheus", "prometheus"),
             f"--config.file={self.directory / 'prometheus.yml'}",
             f"--storage.tsdb.path={self.directory / 'data'}",
-            "--storage.tsdb.retention.time=15d",
-            "--storage.tsdb.retention.size=2GB",  # bounded on disk whatever the scrape load
+            f"--storage.tsdb.retention.time={PROMETHEUS_RETENTION_TIME}",
+            f"--storage.tsdb.retention.size={PROMETHEUS_RETENTION_SIZE}",
             f"--web.listen-address={HOST}:{self.port}",
             "--web.enable-lifecycle",  # POST /-/reload after the targets change (scale)
         ]
@@ -169,11 +161,13 @@ class NodeExporter(_HttpServer):
         return self.state.ports.node_exporter
 
     def command(self) -> list[str]:
+        from neurmatic.render.monitoring import NODE_EXPORTER_COLLECTORS
+
         return [
             _binary("prometheus-node-exporter", "prometheus-node-exporter"),
             f"--web.listen-address={HOST}:{self.port}",
-            "--collector.disable-defaults",  # the host's CPU, memory, disks and load: what the rules read
-            *(f"--collector.{name}" for name in ("cpu", "meminfo", "filesystem", "loadavg", "diskstats")),
+            "--collector.disable-defaults",  # only what the rules read
+            *(f"--collector.{name}" for name in NODE_EXPORTER_COLLECTORS),
         ]
 
 
@@ -272,11 +266,12 @@ def grant_redis_exporter_access(state: TopologyState) -> None:
     a topology created before monitoring gets it too). Redis persists it with CONFIG REWRITE, Sentinel
     rewrites its own config when its users change."""
     from neurmatic.adapters.probes import redis_call
+    from neurmatic.render.redis_acl import REDIS_METRICS_ACL, SENTINEL_METRICS_ACL, acl_user_rules
 
     password = state.secrets["METRICS_REDIS_PASSWORD"]
 
     def setuser(rules: str) -> tuple[str, ...]:
-        return ("ACL", "SETUSER", METRICS_USER, "reset", "on", f">{password}", *rules.split())
+        return ("ACL", "SETUSER", METRICS_USER, "reset", *acl_user_rules(password, rules))
 
     for index in (1, 2):
         redis_call(
