@@ -77,6 +77,34 @@ def test_a_truncated_archive_is_refused(topology: RunningTopology, tmp_path: Pat
     assert with_manifest.returncode == ExitCode.BACKUP_INVALID and "manifest" in with_manifest.stderr
 
 
+def _metric(topology: RunningTopology, name: str, newer_than: float) -> float:
+    """``name`` as API instance 1 exports it, once newer than ``newer_than`` (the sampler runs every 5 s)."""
+    url = f"http://{HOST}:{topology.state.ports.api(1)}/internal/metrics"
+    deadline = time.monotonic() + 15
+    seen = 0.0
+    while time.monotonic() < deadline and seen < newer_than:
+        for line in httpx.get(url, timeout=5).text.splitlines():
+            if line.startswith(name + " "):
+                seen = float(line.split()[1])
+        time.sleep(0.5)
+    return seen
+
+
+def test_a_failed_backup_is_exported_for_the_backup_failed_alert(
+    topology: RunningTopology, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    before = time.time()
+    failed = neurmatic("backup", "--dir", str(blocker / "backups"), state_dir=topology.state_dir, check=False)
+    assert failed.returncode != 0, failed.stdout
+    seen = _metric(topology, "neurmatic_backup_last_failure_timestamp_seconds", before - 1)
+    assert before - 1 <= seen <= time.time() + 1, seen
+    # A later success is newer than the failure: the alert's condition no longer holds.
+    _backup(topology, tmp_path / "good")
+    assert _metric(topology, "neurmatic_backup_last_success_timestamp_seconds", seen) > seen
+
+
 def test_backup_verify_flag_and_the_last_success_seen_by_health_and_metrics(
     topology: RunningTopology, tmp_path: Path
 ) -> None:
@@ -91,13 +119,6 @@ def test_backup_verify_flag_and_the_last_success_seen_by_health_and_metrics(
     )
     backups = next(c for c in health["checks"] if c["name"] == "backups")
     assert backups["status"] == "up" and "verified" in backups["detail"]
-    url = f"http://{HOST}:{topology.state.ports.api(1)}/internal/metrics"
     wanted = "neurmatic_backup_last_success_timestamp_seconds"
-    deadline = time.monotonic() + 15  # the sampler refreshes every 5 s
-    seen = 0.0
-    while time.monotonic() < deadline and seen < time.time() - 120:
-        for line in httpx.get(url, timeout=5).text.splitlines():
-            if line.startswith(wanted + " "):
-                seen = float(line.split()[1])
-        time.sleep(0.5)
+    seen = _metric(topology, wanted, time.time() - 120)
     assert abs(seen - time.time()) < 120, f"{wanted} = {seen}"

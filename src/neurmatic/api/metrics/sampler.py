@@ -57,6 +57,8 @@ async def sample(clients: AppClients, metrics: ApiMetrics) -> None:
             status = BackupStatus.from_json(recorded)
             metrics.backup_last_success.set(status.timestamp)
             metrics.backup_last_size.set(status.size)
+        else:  # never backed up: an age of decades, so BackupTooOld fires (an absent series never would)
+            metrics.backup_last_success.set(0)
         failure = await clients.redis.get(BACKUP_FAILURE_KEY)
         if failure:
             metrics.backup_last_failure.set(float(json.loads(failure)["at"]))
