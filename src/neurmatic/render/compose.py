@@ -6,7 +6,7 @@ renders for the database nodes use the same ones, so a node's config names the h
 
 from __future__ import annotations
 
-from neurmatic.render import render_template
+from neurmatic.render import app_container, render_template
 from neurmatic.render.alerting.alertmanager import PRODUCTION_SECRETS_DIR
 from neurmatic.render.etcd import CLIENT_PORT, service_cluster
 from neurmatic.render.monitoring import (
@@ -78,4 +78,5 @@ def render_compose() -> str:
         node_collectors=NODE_EXPORTER_COLLECTORS,
         nginx_status_port=NGINX_STATUS_PORT,
         alertmanager_secrets_dir=PRODUCTION_SECRETS_DIR,
+        app=app_container,
     )

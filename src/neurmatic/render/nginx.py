@@ -42,11 +42,15 @@ CLIENT_HEADER_BUFFERS = "4 32k"
 # request on the other one): a frozen instance must not hold requests for a minute. Uploads wait longer.
 UPSTREAM_TIMEOUT = "5s"
 UPLOAD_TIMEOUT = "60s"
+# An open WebSocket may idle this long (the rate limit applies to its handshake only).
+WEBSOCKET_TIMEOUT = "1h"
 # Sign-in and registration hash a password with bcrypt (a quarter of a second of CPU by design). Under a
 # burst of sign-ins on a busy host one took longer than UPSTREAM_TIMEOUT, and with max_fails=1 that timeout
 # took the instance out of the upstream: in the 1,000-user load test a few slow sign-ins left nginx with
 # "no live upstreams" for every request (502s). A frozen instance is still found by the other locations.
 SIGN_IN_TIMEOUT = "30s"
+# The largest request body the edge accepts (uploads are the largest); bigger ones get a 413.
+CLIENT_MAX_BODY_SIZE = "50M"
 
 
 @dataclass(frozen=True)
@@ -230,6 +234,8 @@ def render_nginx(ctx: NginxContext) -> str:
         upstream_timeout=UPSTREAM_TIMEOUT,
         upload_timeout=UPLOAD_TIMEOUT,
         sign_in_timeout=SIGN_IN_TIMEOUT,
+        client_max_body_size=CLIENT_MAX_BODY_SIZE,
+        websocket_timeout=WEBSOCKET_TIMEOUT,
     )
 
 
