@@ -11,6 +11,7 @@ from __future__ import annotations
 from neurmatic.render import render_template
 from neurmatic.render.alerting import prometheus_rule_manifest, prometheus_rules
 from neurmatic.render.alerting.alertmanager import render_alertmanager
+from neurmatic.render.alerting.operator import SENTINEL_QUORUM
 from neurmatic.render.compose import (
     DATABASE_NODES,
     NETWORK_SUBNET,
@@ -20,6 +21,7 @@ from neurmatic.render.compose import (
     render_compose,
 )
 from neurmatic.render.dashboards import dashboard_files
+from neurmatic.render.kubernetes import kubernetes_files
 from neurmatic.render.logrotate import render_logrotate
 from neurmatic.render.monitoring import production_prometheus, render_blackbox
 from neurmatic.render.nginx import production_nginx_context, render_nginx
@@ -99,39 +101,49 @@ def patroni_node_config(name: str) -> str:
     )
 
 
+def redis_config() -> str:
+    """Both Redis servers' configuration (the password comes from the command line)."""
+    return render_template(
+        "redis.conf.j2",
+        bind="0.0.0.0",
+        port=6379,
+        password=None,
+        replicaof=None,
+        announce_ip=None,
+        data_dir="/data",
+        logfile="",
+        maxmemory="2gb",
+        sync_delay=5,
+    )
+
+
+def sentinel_config() -> str:
+    """The Sentinels' configuration, with password markers the container replaces at start."""
+    return render_template(
+        "sentinel.conf.j2",
+        bind="0.0.0.0",
+        port=26379,
+        data_dir="/data",
+        logfile="",
+        announce_ip=None,
+        resolve_hostnames=True,
+        sentinel_password=SENTINEL_PASSWORD_MARKER,
+        master_name="mymaster",
+        master_host="redis-master",
+        master_port=6379,
+        quorum=SENTINEL_QUORUM,
+        redis_password=REDIS_PASSWORD_MARKER,
+        # The local topology sets this user live (ACL SETUSER); production's Sentinels start with it.
+        acl_users={METRICS_USER: acl_user_rules(METRICS_REDIS_PASSWORD_MARKER, SENTINEL_METRICS_ACL)},
+    )
+
+
 def production_files() -> dict[str, str]:
     """Every rendered production file, by its path relative to the project root."""
     return {
         "infrastructure/nginx/production.conf": render_nginx(production_nginx_context()),
-        "infrastructure/redis/redis.conf": render_template(
-            "redis.conf.j2",
-            bind="0.0.0.0",
-            port=6379,
-            password=None,
-            replicaof=None,
-            announce_ip=None,
-            data_dir="/data",
-            logfile="",
-            maxmemory="2gb",
-            sync_delay=5,
-        ),
-        "infrastructure/redis/sentinel.conf": render_template(
-            "sentinel.conf.j2",
-            bind="0.0.0.0",
-            port=26379,
-            data_dir="/data",
-            logfile="",
-            announce_ip=None,
-            resolve_hostnames=True,
-            sentinel_password=SENTINEL_PASSWORD_MARKER,
-            master_name="mymaster",
-            master_host="redis-master",
-            master_port=6379,
-            quorum=2,
-            redis_password=REDIS_PASSWORD_MARKER,
-            # The local topology sets this user live (ACL SETUSER); production's Sentinels start with it.
-            acl_users={METRICS_USER: acl_user_rules(METRICS_REDIS_PASSWORD_MARKER, SENTINEL_METRICS_ACL)},
-        ),
+        "infrastructure/redis/redis.conf": redis_config(),
+        "infrastructure/redis/sentinel.conf": sentinel_config(),
         **{f"infrastructure/patroni/{name}.yml": patroni_node_config(name) for name in DATABASE_NODES},
         "infrastructure/pgbackrest/pgbackrest.conf": pgbackrest_config(),
         "infrastructure/prometheus/rules.yml": prometheus_rules(),
@@ -144,4 +156,5 @@ def production_files() -> dict[str, str]:
         **dashboard_files(),
         "infrastructure/logrotate/neurmatic": render_logrotate(),
         "docker-compose.production.yml": render_compose(),
+        **kubernetes_files(),
     }
