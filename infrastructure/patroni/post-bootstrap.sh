@@ -17,8 +17,10 @@ psql "$1" --no-psqlrc -v ON_ERROR_STOP=1 <<'SQL'
 \getenv app_password POSTGRES_PASSWORD
 \getenv app_db POSTGRES_DB
 \getenv metrics_password METRICS_DB_PASSWORD
--- log_statement = ddl would write the CREATE ROLE, password included, to the server log.
+-- log_statement = ddl would write the CREATE ROLE, password included, to the server log; so would a
+-- statement slower than log_min_duration_statement (a commit waiting for the synchronous standby).
 SET log_statement = 'none';
+SET log_min_duration_statement = -1;
 CREATE ROLE :"app_user" WITH LOGIN CREATEDB PASSWORD :'app_password';
 GRANT pg_monitor TO :"app_user";
 CREATE DATABASE :"app_db" OWNER :"app_user" ENCODING 'UTF8' TEMPLATE template0;

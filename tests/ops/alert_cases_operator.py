@@ -26,6 +26,13 @@ def _primaries(db1: float | None, db2: float | None) -> tuple[Series, ...]:
     )
 
 
+def _etcd_up(*members: float) -> tuple[Series, ...]:
+    """``up`` of each etcd member: 1, then the given values."""
+    return tuple(
+        Series(f'up{{instance="etcd-{i}:2379",job="etcd"}}', 1, value) for i, value in enumerate(members, 1)
+    )
+
+
 def _standby_streams(value: float | None) -> Series:
     return Series(
         'patroni_postgres_streaming{instance="db-2:8008",job="patroni",name="db-2",scope="neurmatic"}',
@@ -123,6 +130,21 @@ OPERATOR_CASES = (
     ),
     Case("PostgresNoPrimary", 1, _primaries(0, 1), (), name="PostgresNoPrimary quiet after a switchover"),
     Case("PostgresSeveralPrimaries", 1, _primaries(1, 1), (Fired("critical", shown="2"),)),
+    Case(
+        "EtcdNoLeader",
+        1,
+        (Series('etcd_server_has_leader{instance="etcd-1:2379",job="etcd"}', 1, 0),),
+        (Fired("critical", {"instance": "etcd-1:2379"}),),
+    ),
+    Case(
+        "EtcdNoLeader",
+        1,
+        (Series('etcd_server_has_leader{instance="etcd-1:2379",job="etcd"}', 1, 1),),
+        (),
+        name="EtcdNoLeader quiet with a leader",
+    ),
+    Case("EtcdQuorumLost", 1, _etcd_up(1, 0, 0), (Fired("critical", shown="1"),)),
+    Case("EtcdQuorumLost", 1, _etcd_up(1, 1, 0), (), name="EtcdQuorumLost quiet with one member down"),
     Case("PostgresSeveralPrimaries", 1, _primaries(0, 1), (), name="PostgresSeveralPrimaries quiet with one"),
     Case(
         "PostgresStandbyNotStreaming",

@@ -140,11 +140,29 @@ def test_a_silence_mutes_its_alerts_until_expired(local: Local) -> None:
         (["instance<>db-1", "--comment", "x"], "is not a matcher"),
         (["HostDiskHigh", "--for", "2 hours", "--comment", "x"], "is not a duration"),
         (["HostDiskHigh"], "--comment"),
+        (["HostDiskHigh", "--comment", "  "], "say why"),
+        (["HostDiskHigh", "--for", "1000h", "--comment", "x"], "at most 30 days"),
     ],
 )
 def test_bad_arguments_are_usage_errors(local: Local, args: list[str], says: str) -> None:
     result = local.run("silence", *args, by_url=True)
     assert result.returncode == ExitCode.USAGE and says in result.stderr, result.stderr
+
+
+def test_a_malformed_silence_id_is_refused_before_any_request(local: Local) -> None:
+    result = local.run("expire", "../../api/v2/status", by_url=True)
+    assert result.returncode == ExitCode.USAGE and "is not a silence id" in result.stderr, result.stderr
+
+
+def test_text_from_alertmanager_is_shown_as_text_not_markup(local: Local) -> None:
+    created = local.run(
+        "silence", "NoSuchAlert", "--for", "5m", "--comment", "[/oops] [bold red]x[/]", by_url=True
+    )
+    assert created.returncode == ExitCode.OK, created.stderr
+    listed = local.run("silences", by_url=True)
+    assert listed.returncode == ExitCode.OK, listed.stderr
+    assert "[/oops] [bold red]x[/]" in listed.stdout
+    local.run("expire", created.stdout.strip(), by_url=True)
 
 
 def test_expiring_an_unknown_silence_says_what_alertmanager_said(local: Local) -> None:

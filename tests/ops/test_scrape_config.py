@@ -21,6 +21,7 @@ JOBS = {
     "node",
     "postgres",
     "patroni",
+    "etcd",
     "redis",
     "nginx",
     "blackbox",

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
@@ -49,6 +50,7 @@ class Watched:
     url: str
     api_instance: str
     worker_instance: str
+    redis_exporter: str
 
 
 def _serve_metrics(stop: threading.Event) -> int:
@@ -79,6 +81,15 @@ def _serve_metrics(stop: threading.Event) -> int:
     return port
 
 
+def _serve_dead_redis() -> int:
+    """A Redis exporter's answer when its server is down: scraped (``up`` 1), ``redis_up`` 0."""
+    registry = CollectorRegistry()
+    Gauge("redis_up", "", registry=registry).set(0)
+    port = free_port()
+    start_http_server(port, addr="127.0.0.1", registry=registry)
+    return port
+
+
 WINDOW = "5s"  # rates over the test's few seconds (a 1m rate of 6 s of samples would read a tenth)
 
 
@@ -97,6 +108,7 @@ def watched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Watched]:
     stop = threading.Event()
     api = f"127.0.0.1:{_serve_metrics(stop)}"
     worker = f"127.0.0.1:{free_port()}"  # nothing listens: the worker is down
+    redis = f"127.0.0.1:{_serve_dead_redis()}"  # scraped fine, but its exporter cannot reach Redis
     (workdir / "rules.yml").write_text(RULES)
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
@@ -104,6 +116,7 @@ def watched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Watched]:
         "scrape_configs": [
             {"job_name": "api", "static_configs": [{"targets": [api]}]},
             {"job_name": "worker", "static_configs": [{"targets": [worker]}]},
+            {"job_name": "redis", "static_configs": [{"targets": [redis]}]},
         ],
     }
     (workdir / "prometheus.yml").write_text(json.dumps(config))  # JSON is YAML
@@ -114,7 +127,7 @@ def watched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Watched]:
             while not _ready(url):
                 assert time.monotonic() < deadline, "Prometheus had no rate or no firing alert in 20 s"
                 time.sleep(0.2)
-            yield Watched(state_dir, url, api, worker)
+            yield Watched(state_dir, url, api, worker, redis)
     finally:
         stop.set()
 
@@ -130,7 +143,11 @@ def test_the_json_snapshot_holds_prometheus_figures(watched: Watched) -> None:
     snapshot: dict[str, Any] = json.loads(result.stdout)
     assert snapshot["prometheus_url"] == watched.url
     targets = {(t["job"], t["instance"]): t["up"] for t in snapshot["targets"]}
-    assert targets == {("api", watched.api_instance): True, ("worker", watched.worker_instance): False}
+    assert targets == {
+        ("api", watched.api_instance): True,
+        ("worker", watched.worker_instance): False,
+        ("redis", watched.redis_exporter): False,  # the exporter answers, its server does not
+    }
     [api] = snapshot["api"]
     assert api["instance"] == watched.api_instance
     assert 50 < api["requests_per_second"] < 130, api  # 110 a second at most, give or take extrapolation
@@ -149,7 +166,7 @@ def test_once_prints_one_frame_with_every_service(watched: Watched) -> None:
     result = neurmatic("top", "--once", "--prometheus-url", watched.url, check=False, timeout=60)
     assert result.returncode == ExitCode.OK, result.stderr
     lines = result.stdout.splitlines()
-    assert "1/2 targets up" in lines[0] and "1 alert firing" in lines[0]
+    assert "1/3 targets up" in lines[0] and "1 alert firing" in lines[0]
     assert any(line.split()[:3] == ["worker", watched.worker_instance, "down"] for line in lines)
     assert any(line.split()[:3] == ["api", watched.api_instance, "up"] for line in lines)
     assert any(line.split()[:2] == ["queue", "email"] and "7" in line for line in lines)
@@ -165,7 +182,15 @@ def test_the_live_view_ends_cleanly_on_ctrl_c(watched: Watched) -> None:
         text=True,
         cwd=ROOT,
     )
-    time.sleep(2.5)  # a few refreshes
+    # Ctrl-C once the live view runs (it has asked Prometheus), not while Python still imports.
+    port = int(watched.url.rsplit(":", 1)[1])
+    deadline = time.monotonic() + 30
+    while not any(
+        c.raddr and c.raddr.port == port for c in psutil.Process(process.pid).net_connections("tcp")
+    ):
+        assert time.monotonic() < deadline and process.poll() is None, "top never asked Prometheus"
+        time.sleep(0.1)
+    time.sleep(1)  # a few refreshes
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=10)
     assert process.returncode == ExitCode.OK, stderr

@@ -131,7 +131,7 @@ def test_the_exporters_log_in_as_metrics_with_their_own_passwords() -> None:
         assert services[f"postgres-{index}"]["environment"]["METRICS_DB_PASSWORD"] == "${METRICS_DB_PASSWORD}"
     redis = services["redis-exporter"]
     assert redis["environment"] == {"REDIS_USER": "metrics", "REDIS_PASSWORD": "${METRICS_REDIS_PASSWORD}"}
-    assert redis["command"] == ["-redis.addr="]
+    assert redis["command"] == ["-redis.addr=", "-config-command=-"]
     for name in ("redis-master", "redis-replica"):
         command = services[name]["command"]
         user = command.index("--user")

@@ -123,18 +123,21 @@ def is_in_recovery(endpoint: PgEndpoint, *, timeout: float = 2.0) -> bool:
 
 
 def ensure_role(endpoint: PgEndpoint, name: str, password: str, *, replication: bool = False) -> None:
-    """Create or update a login role with a SCRAM password (set in the session, never logged)."""
+    """Create or update a login role with a SCRAM password. The verifier is computed here, so the
+    password itself never reaches the server (nor any log line of it: a statement slower than
+    ``log_min_duration_statement`` is logged whatever ``log_statement`` says)."""
     from psycopg import sql
 
     attrs = sql.SQL("LOGIN REPLICATION") if replication else sql.SQL("LOGIN")
     with connect(endpoint) as conn:
-        conn.execute("SET password_encryption = 'scram-sha-256'")
-        conn.execute("SET log_statement = 'none'")  # keep the password out of the server log
+        conn.execute("SET log_statement = 'none'")
+        conn.execute("SET log_min_duration_statement = -1")
+        verifier = conn.pgconn.encrypt_password(password.encode(), name.encode(), b"scram-sha-256").decode()
         exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone()
         verb = sql.SQL("ALTER") if exists else sql.SQL("CREATE")
         conn.execute(
             sql.SQL("{} ROLE {} WITH {} PASSWORD {}").format(
-                verb, sql.Identifier(name), attrs, sql.Literal(password)
+                verb, sql.Identifier(name), attrs, sql.Literal(verifier)
             )
         )
 

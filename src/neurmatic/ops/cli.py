@@ -8,6 +8,7 @@ import sys
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from neurmatic.errors import NeurmaticError
 from neurmatic.ops.driver_errors import translate
@@ -138,9 +139,10 @@ def main() -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except NeurmaticError as exc:
-        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False, markup=True)
+        # The message may quote what a server said: text, never Rich markup.
+        err_console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False, markup=True)
         if exc.hint:
-            err_console.print(f"  → {exc.hint}", highlight=False)
+            err_console.print(f"  → {escape(exc.hint)}", highlight=False)
         sys.exit(exit_code_for(exc))
     except KeyboardInterrupt:
         sys.exit(ExitCode.ABORTED)

@@ -15,7 +15,7 @@ from neurmatic.render.monitoring import (
     PROMETHEUS_RETENTION_TIME,
 )
 from neurmatic.render.postgres import PRODUCTION_DATABASE
-from neurmatic.render.redis_acl import REDIS_METRICS_ACL, acl_user_rules
+from neurmatic.render.redis_acl import NO_CONFIG_COMMAND, REDIS_METRICS_ACL, acl_user_rules
 from neurmatic.supervisor.layout import METRICS_USER
 
 # The compose network; the Patroni configs' pg_hba rules admit replication and app clients from it.
@@ -73,6 +73,7 @@ def render_compose() -> str:
         metrics_user=METRICS_USER,
         # The exporter's ACL user on both Redis servers, from the command line like the passwords.
         redis_metrics_user=acl_user_rules("${METRICS_REDIS_PASSWORD}", REDIS_METRICS_ACL),
+        redis_exporter_no_config=NO_CONFIG_COMMAND,
         retention_time=PROMETHEUS_RETENTION_TIME,
         retention_size=PROMETHEUS_RETENTION_SIZE,
         node_collectors=NODE_EXPORTER_COLLECTORS,

@@ -3,7 +3,7 @@ production: one template each, the targets as data.
 
 Jobs (the names the rules, ``neurmatic top`` and the dashboards use): ``api`` (every API instance),
 ``worker``, ``node`` (the host), ``postgres`` (one exporter per node), ``patroni`` (its REST API's
-metrics: who leads, who streams), ``redis`` (one exporter, every Redis
+metrics: who leads, who streams), ``etcd`` (its members: a leader, a quorum), ``redis`` (one exporter, every Redis
 server and Sentinel as a target), ``nginx`` (stub_status through its exporter), ``blackbox`` (the edge's
 TLS endpoint probed), ``prometheus`` and ``alertmanager`` themselves.
 """
@@ -107,6 +107,7 @@ def production_prometheus(rules_file: str = PRODUCTION_RULES_FILE) -> str:
             exporter="redis-exporter:9121",
         ),
         ScrapeJob("patroni", named({f"postgres-{i}": f"postgres-{i}:8008" for i in (1, 2)}, label="node")),
+        ScrapeJob("etcd", named({f"etcd-{i}": f"etcd-{i}:2379" for i in (1, 2, 3)})),
         ScrapeJob("nginx", (Target("nginx-exporter:9113"),)),
         ScrapeJob(
             "blackbox",

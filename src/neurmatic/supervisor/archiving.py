@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from pathlib import Path
 
 from neurmatic.adapters.pgbackrest import PgBackRest
@@ -173,10 +174,11 @@ def pgbackrest(state: TopologyState, index: int) -> PgBackRest:
     )
 
 
-def prepare_repository(state: TopologyState, leader_index: int, progress: Progress) -> None:
+def prepare_repository(state: TopologyState, leader_index: int, progress: Progress) -> datetime | None:
     """Create the stanza where a repository lacks it; take a first full backup into each repository
-    that has none. A repository that belongs to another cluster (a host rebuilt after its loss, its
-    data still to be restored from it) is left alone and said so: `neurmatic restore --to-latest`.
+    that has none; when the newest backup of the repositories was consistent (None: there is none). A
+    repository that belongs to another cluster (a host rebuilt after its loss, its data still to be
+    restored from it) is left alone and said so: `neurmatic restore --to-latest`.
 
     (``stanza-create`` is idempotent but takes the archive's lock, which the running archiver may hold:
     asking ``info`` first takes none.)"""
@@ -194,7 +196,7 @@ def prepare_repository(state: TopologyState, leader_index: int, progress: Progre
             f"pgbackrest: repo{foreign[0]} holds another cluster's backups (this host was rebuilt?); "
             "restore from it with `neurmatic restore --to-latest`"
         )
-        return
+        return None
     foreign_marker(state).unlink(missing_ok=True)
     info = tool.info()
     if any(status != "ok" and "no valid backups" not in status for status in info.repo_status.values()) or (
@@ -202,10 +204,12 @@ def prepare_repository(state: TopologyState, leader_index: int, progress: Progre
     ):
         tool.stanza_create()
         info = tool.info()
-    for repo in tool.repos:
-        if not any(backup.repo == repo for backup in info.backups):
-            tool.backup("full", repo=repo)
-            progress(f"pgbackrest: first full backup taken into repo{repo}")
+    missing = [repo for repo in tool.repos if not any(backup.repo == repo for backup in info.backups)]
+    for repo in missing:
+        tool.backup("full", repo=repo)
+        progress(f"pgbackrest: first full backup taken into repo{repo}")
+    backups = tool.info().backups if missing else info.backups
+    return max((backup.stopped for backup in backups), default=None)
 
 
 def record_from_environment(state: TopologyState) -> None:

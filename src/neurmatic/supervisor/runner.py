@@ -85,6 +85,9 @@ def up(state: TopologyState, progress: Progress = lambda _msg: None) -> Topology
     from neurmatic.supervisor import archiving  # here: `status` imports this module, not the templates
 
     topology = Topology(state)
+    for service in topology.monitoring:  # installed? (MissingBinaryError) before anything starts
+        service.command()
+    _private_logs(state)
     archiving.record_from_environment(state)
     _start_together(topology.etcd, progress)
     progress("etcd: 3 members, healthy")
@@ -99,7 +102,7 @@ def up(state: TopologyState, progress: Progress = lambda _msg: None) -> Topology
         _start_together(topology.postgres, progress)
         leader = await_leader(topology, progress)
     create_roles_and_database(leader)
-    archiving.prepare_repository(state, leader.index, progress)
+    newest_backup = archiving.prepare_repository(state, leader.index, progress)
     topology.write_app_environment()
     _migrate(topology, progress)
     _start_together(others, progress)
@@ -107,14 +110,29 @@ def up(state: TopologyState, progress: Progress = lambda _msg: None) -> Topology
     for service in [*topology.redis_in_start_order(), *topology.sentinels]:
         _ensure(service, progress)
     _await_sentinel_quorum(topology, progress)
+    if newest_backup is not None:  # the metrics' backup age starts from the repository's newest backup
+        from neurmatic.backup_status import record_physical_success
+        from neurmatic.supervisor.services.app import app_settings
+
+        record_physical_success(newest_backup, app_settings(state).redis)
     for service in [topology.mail, *topology.apis, topology.worker, topology.nginx]:
         _ensure(service, progress)
     from neurmatic.supervisor.services.monitoring import grant_redis_exporter_access
 
     grant_redis_exporter_access(state)
-    _start_together(topology.monitoring, progress)
+    # The watcher before monitoring: a monitoring server that cannot start must not leave the
+    # databases' Patroni and the API unwatched.
     Watcher(state).ensure_running()
+    _start_together(topology.monitoring, progress)
     return topology
+
+
+def _private_logs(state: TopologyState) -> None:
+    """Logs are for the service account and root: they hold addresses, user ids, statements."""
+    for directory in (state.paths.logs, state.paths.nginx / "logs"):
+        directory.mkdir(parents=True, exist_ok=True)
+        directory.chmod(0o750)
+        state.account.own(directory)
 
 
 def _start_together(services: Sequence[Service], progress: Progress) -> None:

@@ -127,6 +127,7 @@ class Watcher:
                     continue
                 log.warning("service died; restarting", extra={"service": service.name, "pid": entry[0]})
                 try:
+                    service.prepare()  # as `up` does: a rendered config (Prometheus's rules) is current
                     service.start()
                     service.wait_ready()
                     self._count_restart(service.name)
@@ -144,7 +145,8 @@ class Watcher:
                     backoff[service.name], next_try[service.name] = delay, time.monotonic() + delay
                     log.error(
                         "restart failed",
-                        extra={"service": service.name, "error": str(exc)[:500], "retry_in_s": delay},
+                        # The end of the message: a start failure ends with the server's own last lines.
+                        extra={"service": service.name, "error": str(exc)[-800:], "retry_in_s": delay},
                     )
             time.sleep(POLL_SECONDS)
         log.info("watcher stopped")

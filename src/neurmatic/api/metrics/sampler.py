@@ -13,6 +13,7 @@ from neurmatic.api.health.checks import CHECK_TIMEOUT_SECONDS, read_archiver
 from neurmatic.api.metrics.registry import ApiMetrics
 from neurmatic.api.state import AppClients
 from neurmatic.backup_status import FAILURE_REDIS_KEY as BACKUP_FAILURE_KEY
+from neurmatic.backup_status import PHYSICAL_REDIS_KEY as BACKUP_PHYSICAL_KEY
 from neurmatic.backup_status import REDIS_KEY as BACKUP_STATUS_KEY
 from neurmatic.backup_status import BackupStatus
 from neurmatic.domain.heartbeat import HEARTBEAT_PREFIX
@@ -52,13 +53,15 @@ async def sample(clients: AppClients, metrics: ApiMetrics) -> None:
             metrics.job_outcomes.labels(queue, outcome).set(int(count))
         workers = [key async for key in clients.redis.scan_iter(match=f"{HEARTBEAT_PREFIX}*", count=100)]
         metrics.workers.set(len(workers))
-        recorded = await clients.redis.get(BACKUP_STATUS_KEY)
+        recorded, physical = await clients.redis.mget(BACKUP_STATUS_KEY, BACKUP_PHYSICAL_KEY)
+        last = float(json.loads(physical)["at"]) if physical else 0.0
         if recorded:
             status = BackupStatus.from_json(recorded)
-            metrics.backup_last_success.set(status.timestamp)
+            last = max(last, status.timestamp)
             metrics.backup_last_size.set(status.size)
-        else:  # never backed up: an age of decades, so BackupTooOld fires (an absent series never would)
-            metrics.backup_last_success.set(0)
+        # The newest good backup of either kind; never backed up: 0, an age of decades, so BackupTooOld
+        # fires (an absent series never would).
+        metrics.backup_last_success.set(last)
         failure = await clients.redis.get(BACKUP_FAILURE_KEY)
         if failure:
             metrics.backup_last_failure.set(float(json.loads(failure)["at"]))

@@ -12,13 +12,16 @@ import json
 import re
 import socket
 import sys
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from neurmatic.adapters.alertmanager import Alert, AlertmanagerApi, Matcher, Silence
 from neurmatic.ops.commands.options import (
@@ -31,6 +34,7 @@ from neurmatic.ops.commands.options import (
 )
 
 console = stdout_console()
+MAX_SILENCE = timedelta(days=30)
 _DURATION_PART = re.compile(r"(\d+)([smhdw])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 STATE_STYLES = {"firing": "bold red", "silenced": "dim", "inhibited": "dim", "unprocessed": "yellow"}
@@ -134,6 +138,12 @@ def silence(
 ) -> None:
     """Silence the alerts matching every MATCHER (name=value, name!=value, name=~regex, name!~regex; a bare
     word is an alertname) for a while; prints the silence's id."""
+    if not comment.strip():
+        raise click.BadParameter("say why (a ticket, the maintenance)", param_hint="--comment")
+    if duration > MAX_SILENCE:
+        raise click.BadParameter(
+            f"at most {MAX_SILENCE.days} days: a longer silence hides the next incident", param_hint="--for"
+        )
     api = _api(where)
     starts = datetime.now(UTC)
     silence_id = api.create_silence(
@@ -156,6 +166,12 @@ def silence(
 @click.argument("silence_id", metavar="ID")
 def expire(where: _Where, silence_id: str) -> None:
     """End a silence now: its alerts notify again."""
+    try:
+        silence_id = str(uuid.UUID(silence_id))
+    except ValueError:
+        raise click.BadParameter(
+            f"{silence_id!r} is not a silence id (see `neurmatic alerts silences`)", param_hint="ID"
+        ) from None
     _api(where).expire(silence_id)
     click.echo(f"expired {silence_id}", err=True)
 
@@ -166,7 +182,7 @@ def _print_alerts(api: AlertmanagerApi, as_json: bool) -> None:
         click.echo(json.dumps([a.as_json() for a in held], indent=2))
         return
     if not held:
-        console.print(f"no alerts in {api.base_url}")
+        console.print(f"no alerts in {escape(api.base_url)}")
         return
     console.print(_alert_table(held))
     firing = sum(a.state == "firing" for a in held)
@@ -187,13 +203,13 @@ def _alert_table(held: list[Alert]) -> Table:
     table = _table("alert", "severity", "instance", "since", "state", "summary")
     for alert in held:
         style = STATE_STYLES.get(alert.state, "")
-        table.add_row(
-            alert.name,
-            alert.severity,
-            alert.instance,
+        table.add_row(  # what the server says is text, never Rich markup
+            escape(alert.name),
+            escape(alert.severity),
+            escape(alert.instance),
             _local(alert.since),
-            f"[{style}]{alert.state}[/]" if style else alert.state,
-            alert.summary,
+            Text(alert.state, style=style),
+            escape(alert.summary),
         )
     return table
 
@@ -202,7 +218,8 @@ def _silence_table(kept: list[Silence]) -> Table:
     table = _table("id", "matchers", "until", "state", "by", "comment")
     for s in kept:
         matchers = " ".join(map(str, s.matchers))
-        table.add_row(s.id, matchers, _local(s.ends_at), s.state, s.created_by, s.comment)
+        fields = (s.id, matchers, _local(s.ends_at), s.state, s.created_by, s.comment)
+        table.add_row(*(escape(field) for field in fields))
     return table
 
 

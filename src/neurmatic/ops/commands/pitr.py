@@ -22,6 +22,12 @@ from neurmatic.ops.flows.backups.point_in_time import restore_cluster_to
 
 def physical_backup(deployment: Deployment, kind: str, *, as_json: bool) -> None:
     made = take_backup(deployment.platform.archive().pgbackrest(), kind, step)
+    if made:
+        from neurmatic.backup_status import record_physical_success
+
+        warning = record_physical_success(max(b.stopped for b in made), deployment.settings.redis)
+        if warning:
+            err.print(f"[yellow]![/] {warning}")
     if as_json:
         click.echo(json.dumps([asdict(backup) for backup in made], indent=2, default=str))
         return

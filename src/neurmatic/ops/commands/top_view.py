@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from rich.console import Group, RenderableType
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -50,7 +51,8 @@ def _table(title: str, *columns: str) -> Table:
 def _services(snapshot: Snapshot) -> Table:
     table = _table("services", "job", "instance", "state")
     for target in snapshot.targets:
-        table.add_row(target.job, target.instance, "[green]up[/]" if target.up else "[bold red]down[/]")
+        where = f"{target.name} ({target.instance})" if target.name else target.instance
+        table.add_row(escape(target.job), escape(where), "[green]up[/]" if target.up else "[bold red]down[/]")
     return table
 
 
@@ -58,7 +60,7 @@ def _api(snapshot: Snapshot) -> Table:
     table = _table("api", "instance", "req/s", "p95", "errors")
     for figures in snapshot.api:
         table.add_row(
-            figures.instance,
+            escape(figures.instance),
             _number(figures.requests_per_second, "{:.1f}"),
             _number(figures.p95_seconds and figures.p95_seconds * 1000, "{:.0f} ms"),
             _number(figures.error_ratio and figures.error_ratio * 100, "{:.2f} %"),
@@ -69,18 +71,18 @@ def _api(snapshot: Snapshot) -> Table:
 def _data(snapshot: Snapshot) -> Table:
     table = _table("data", "what", "value")
     for standby in snapshot.standbys:
-        table.add_row(f"replication lag {standby.standby} ({standby.instance})", _bytes(standby.lag_bytes))
+        table.add_row(escape(f"replication lag of {standby.standby}"), _bytes(standby.lag_bytes))
     if snapshot.replica_lag_seconds is not None:
         table.add_row("replica lag seen by the API", f"{snapshot.replica_lag_seconds:.1f} s")
     for queue, depth in snapshot.queue_depth.items():
         failed = snapshot.failed_jobs.get(queue)
         table.add_row(
-            f"queue {queue}", _number(depth, "{:.0f}") + (f" ({failed:.0f} failed)" if failed else "")
+            escape(f"queue {queue}"), _number(depth, "{:.0f}") + (f" ({failed:.0f} failed)" if failed else "")
         )
     table.add_row("last good backup", _age(snapshot.backup_age_seconds))
     for redis in snapshot.redis:
         limit = f" of {_bytes(redis.max_bytes)}" if redis.max_bytes else ""
-        table.add_row(f"redis memory {redis.instance}", _bytes(redis.used_bytes) + limit)
+        table.add_row(escape(f"redis memory {redis.instance}"), _bytes(redis.used_bytes) + limit)
     return table
 
 
@@ -91,7 +93,13 @@ def _alerts(snapshot: Snapshot) -> RenderableType:
     for alert in snapshot.alerts:
         since = f"{alert.since.astimezone():%H:%M:%S}" if alert.since else NONE
         style = "bold red" if alert.severity == "critical" else "yellow"
-        table.add_row(f"[{style}]{alert.name}[/]", alert.severity, alert.instance, since, alert.summary)
+        table.add_row(
+            Text(alert.name, style=style),
+            escape(alert.severity),
+            escape(alert.instance),
+            since,
+            escape(alert.summary),
+        )
     return table
 
 

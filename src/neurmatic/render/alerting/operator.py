@@ -103,6 +103,29 @@ DATABASE = (
     ),
 )
 
+ETCD_MEMBERS = 3  # the local topology and compose: etcd-1..3
+ETCD_QUORUM = ETCD_MEMBERS // 2 + 1
+
+ETCD = (
+    _alert(
+        "EtcdNoLeader",
+        "critical",
+        "max by (instance) (etcd_server_has_leader) == 0",
+        "1m",
+        "{{ $labels.instance }}: this etcd member sees no leader: Patroni cannot renew its leader key",
+        "alert-etcd",
+    ),
+    _alert(
+        "EtcdQuorumLost",
+        "critical",
+        f'sum(up{{job="etcd"}}) < {ETCD_QUORUM}',
+        "1m",
+        f"only {{{{ $value }}}} of {ETCD_MEMBERS} etcd members answer (quorum {ETCD_QUORUM}): "
+        "no leader key can be held, and Patroni demotes the primary",
+        "alert-etcd",
+    ),
+)
+
 REDIS = (
     _alert(
         "RedisSentinelQuorumLost",
@@ -248,6 +271,6 @@ FRONT_DOOR = (
 
 def operator_groups() -> tuple[Group, ...]:
     return (
-        Group("neurmatic-availability", AVAILABILITY + DATABASE + REDIS),
+        Group("neurmatic-availability", AVAILABILITY + DATABASE + ETCD + REDIS),
         Group("neurmatic-jobs-and-data", JOBS + DATA_SAFETY + FRONT_DOOR),
     )

@@ -204,20 +204,43 @@ class RedisExporter(_HttpServer):
     def port(self) -> int:
         return self.state.ports.redis_exporter
 
+    @property
+    def password_file(self) -> Path:
+        return self.paths.monitoring / "redis-exporter-passwords.json"
+
+    def prepare(self) -> None:
+        """The password of each known server, by target URL: anyone may ask the exporter to scrape any
+        address (``/scrape?target=``), and a default password would be sent to whatever answers there."""
+        import json
+
+        from neurmatic.private_files import write_private_file
+
+        password = self.state.secrets["METRICS_REDIS_PASSWORD"]
+        targets = dict.fromkeys(redis_targets(self.state), password)
+        self.paths.monitoring.mkdir(exist_ok=True)
+        write_private_file(self.password_file, json.dumps(targets, indent=2) + "\n", self.state.account)
+
     def environment(self) -> dict[str, str]:
-        return {
-            **super().environment(),
-            "REDIS_USER": METRICS_USER,
-            "REDIS_PASSWORD": self.state.secrets["METRICS_REDIS_PASSWORD"],
-        }
+        return {**super().environment(), "REDIS_USER": METRICS_USER}
 
     def command(self) -> list[str]:
+        from neurmatic.render.redis_acl import NO_CONFIG_COMMAND
+
         # No default target (-redis.addr ""): Prometheus names each server in /scrape?target=.
         return [
             _binary("prometheus-redis-exporter", "prometheus-redis-exporter"),
             f"-web.listen-address={HOST}:{self.port}",
             "-redis.addr=",
+            f"-redis.password-file={self.password_file}",
+            NO_CONFIG_COMMAND,
         ]
+
+
+def redis_targets(state: TopologyState) -> list[str]:
+    """Every Redis server and Sentinel, as the exporter's targets."""
+    ports = state.ports
+    servers = [ports.redis(i) for i in (1, 2)] + [ports.sentinel(i) for i in (1, 2, 3)]
+    return [f"redis://{HOST}:{port}" for port in servers]
 
 
 class NginxExporter(_HttpServer):
@@ -315,8 +338,6 @@ def local_prometheus_config(state: TopologyState) -> PrometheusConfig:
     )
 
     ports = state.ports
-    redis_targets = [f"redis://{HOST}:{ports.redis(i)}" for i in (1, 2)]
-    redis_targets += [f"redis://{HOST}:{ports.sentinel(i)}" for i in (1, 2, 3)]
     jobs = (
         ScrapeJob(
             "api",
@@ -331,13 +352,14 @@ def local_prometheus_config(state: TopologyState) -> PrometheusConfig:
         ),
         ScrapeJob(
             "redis",
-            tuple(Target(t) for t in redis_targets),
+            tuple(Target(t) for t in redis_targets(state)),
             metrics_path="/scrape",
             exporter=f"{HOST}:{ports.redis_exporter}",
         ),
         ScrapeJob(
             "patroni", named({f"postgres-{i}": f"{HOST}:{ports.patroni(i)}" for i in (1, 2)}, label="node")
         ),
+        ScrapeJob("etcd", named({f"etcd-{i}": f"{HOST}:{ports.etcd_client(i)}" for i in (1, 2, 3)})),
         ScrapeJob("nginx", (Target(f"{HOST}:{ports.nginx_exporter}"),)),
         ScrapeJob(
             "blackbox",

@@ -7,8 +7,7 @@ import logging
 import time
 from pathlib import Path
 
-from neurmatic.adapters.redis import sync_master
-from neurmatic.backup_status import FAILURE_REDIS_KEY, FILE_NAME, REDIS_KEY, BackupStatus
+from neurmatic.backup_status import FAILURE_REDIS_KEY, FILE_NAME, REDIS_KEY, BackupStatus, tell_metrics
 from neurmatic.ops.flows.backups.files import write_atomically
 from neurmatic.settings import RedisSettings
 
@@ -18,25 +17,10 @@ log = logging.getLogger("neurmatic.backup")
 def record_success(status: BackupStatus, directory: Path, redis: RedisSettings | None) -> str | None:
     """Write the record; a warning (not a failure) when Redis cannot take it: the backup itself is good."""
     write_atomically(directory / FILE_NAME, (status.to_json() + "\n").encode())
-    return _tell_metrics(redis, REDIS_KEY, status.to_json())
+    return tell_metrics(redis, REDIS_KEY, status.to_json())
 
 
 def record_failure(error: BaseException, redis: RedisSettings | None) -> str | None:
     """Tell the metrics a backup attempt failed (the BackupFailed alert); a warning when Redis cannot."""
     record = json.dumps({"at": time.time(), "error": type(error).__name__})
-    return _tell_metrics(redis, FAILURE_REDIS_KEY, record)
-
-
-def _tell_metrics(redis: RedisSettings | None, key: str, value: str) -> str | None:
-    if redis is None:
-        return None
-    try:
-        client = sync_master(redis)
-        try:
-            client.set(key, value)
-        finally:
-            client.close()
-    except Exception as exc:
-        log.warning("backup status not recorded in Redis", extra={"error": type(exc).__name__})
-        return f"the metrics were not told (Redis: {type(exc).__name__})"
-    return None
+    return tell_metrics(redis, FAILURE_REDIS_KEY, record)

@@ -9,7 +9,7 @@ sees it pending: that is the point of ``for:``, and the report says so.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from neurmatic.adapters.prometheus import PrometheusApi
@@ -36,13 +36,19 @@ class AlertSeen:
 
 
 def alerts_seen(prometheus_url: str, fault_at: datetime, end: datetime) -> list[AlertSeen]:
-    """Every alert pending or firing between the fault and ``end``, first times relative to the fault;
+    """Every alert the fault raised (pending or firing between the fault and ``end``, and not already
+    before it: a drill is not blamed for what was there), first times relative to the fault;
     MonitoringError when Prometheus cannot tell."""
     first: dict[tuple[str, str, str], dict[str, float]] = {}
-    for series in PrometheusApi(prometheus_url).query_range("ALERTS", fault_at, end, STEP_SECONDS):
+    before: set[tuple[str, str, str]] = set()
+    since = fault_at - timedelta(seconds=2 * STEP_SECONDS)
+    for series in PrometheusApi(prometheus_url).query_range("ALERTS", since, end, STEP_SECONDS):
         labels = series.labels
         key = (labels.get("alertname", "?"), labels.get("severity", ""), labels.get("instance", ""))
         seen = min(t for t, _ in series.points) - fault_at.timestamp()
+        if seen < 0:
+            before.add(key)
+            continue
         state = labels.get("alertstate", "")
         first.setdefault(key, {})
         first[key][state] = min(seen, first[key].get(state, seen))
@@ -56,6 +62,7 @@ def alerts_seen(prometheus_url: str, fault_at: datetime, end: datetime) -> list[
                 _seconds(states.get("firing")),
             )
             for (name, severity, instance), states in first.items()
+            if (name, severity, instance) not in before
         ),
         key=lambda a: (a.pending_after_seconds or 0.0, a.alert),
     )

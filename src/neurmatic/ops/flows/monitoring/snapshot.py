@@ -24,6 +24,9 @@ def queries(window: str = WINDOW) -> dict[str, str]:
     """Each figure's PromQL, the rates over ``window`` (a PromQL duration: ``1m``, ``10s``)."""
     return {
         "up": "up",
+        # A target scraped through an exporter stays `up` when the server behind it is down: the
+        # exporter's own verdict on its server (1 or 0) decides too.
+        "server_up": '{__name__=~"redis_up|pg_up|nginx_up|probe_success"}',
         "rate": f"sum by (instance) (rate({REQUESTS}[{window}]))",
         "p95": "histogram_quantile(0.95, sum by (instance, le) "
         f"(rate(neurmatic_http_request_duration_seconds_bucket[{window}])))",
@@ -44,11 +47,13 @@ def queries(window: str = WINDOW) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Target:
-    """A scraped target and whether its last scrape succeeded (Prometheus's ``up``)."""
+    """A scraped target: up when its last scrape succeeded (Prometheus's ``up``) and, for a target
+    scraped through an exporter, when the exporter reached the server behind it."""
 
     job: str
     instance: str
     up: bool
+    name: str = ""  # the service the target belongs to (``backend-1``, ``postgres-2``), when labelled
 
 
 @dataclass(frozen=True)
@@ -114,13 +119,25 @@ def take_snapshot(prometheus: PrometheusApi, *, window: str = WINDOW) -> Snapsho
     """Ask Prometheus every figure now, rates over ``window`` (MonitoringUnavailable when it does not
     answer)."""
     results = {name: prometheus.query(expr) for name, expr in queries(window).items()}
+    server_up: dict[tuple[str, str], float] = {}
+    for sample in results["server_up"]:
+        key = (sample.label("job"), sample.label("instance"))
+        server_up[key] = min(sample.value, server_up.get(key, 1.0))
     rates, p95s, errors = (_by(results[k], "instance") for k in ("rate", "p95", "errors"))
     used, maximum = _by(results["redis_used"], "instance"), _by(results["redis_max"], "instance")
     return Snapshot(
         prometheus_url=prometheus.base_url,
         taken_at=datetime.now(UTC),
         targets=sorted(
-            (Target(s.label("job"), s.label("instance"), s.value == 1) for s in results["up"]),
+            (
+                Target(
+                    s.label("job"),
+                    s.label("instance"),
+                    s.value == 1 and server_up.get((s.label("job"), s.label("instance")), 1.0) == 1,
+                    s.label("service") or s.label("node"),
+                )
+                for s in results["up"]
+            ),
             key=lambda t: (t.job, t.instance),
         ),
         api=[
