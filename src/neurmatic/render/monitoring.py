@@ -3,9 +3,9 @@ production: one template each, the targets as data.
 
 Jobs (the names the rules, ``neurmatic top`` and the dashboards use): ``api`` (every API instance),
 ``worker``, ``node`` (the host), ``postgres`` (one exporter per node), ``patroni`` (its REST API's
-metrics: who leads, who streams), ``etcd`` (its members: a leader, a quorum), ``redis`` (one exporter, every Redis
-server and Sentinel as a target), ``nginx`` (stub_status through its exporter), ``blackbox`` (the edge's
-TLS endpoint probed), ``prometheus`` and ``alertmanager`` themselves.
+metrics: who leads, who streams), ``etcd`` (its members: a leader, a quorum), ``redis`` (one exporter,
+every Redis server and Sentinel as a target), ``nginx`` (stub_status through its exporter),
+``blackbox`` (the edge's TLS endpoint probed), ``prometheus`` and ``alertmanager`` themselves.
 """
 
 from __future__ import annotations
