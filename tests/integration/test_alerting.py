@@ -6,18 +6,18 @@ to the alert in Alertmanager and to the mail are printed (``-s``)."""
 
 from __future__ import annotations
 
-import json
+import contextlib
 import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import redis
 
 from neurmatic.adapters.probes import redis_call, redis_info
-from neurmatic.supervisor.layout import HOST
+from neurmatic.supervisor.layout import HOST, MONITORING_USER
 from neurmatic.supervisor.topology import Topology
 from tests.conftest import RunningTopology
 
@@ -27,10 +27,17 @@ CHUNK = b"x" * (1024 * 1024)
 ALERT_TIMEOUT = 240.0  # for: 2m, a 5 s scrape and evaluation, Alertmanager's 30 s group_wait, a loaded CI
 
 
-def _active_alerts(state_port: int) -> list[dict[str, Any]]:
-    url = f"http://{HOST}:{state_port}/api/v2/alerts?active=true&silenced=false&inhibited=false"
-    with urllib.request.urlopen(url, timeout=5) as reply:
-        alerts: list[dict[str, Any]] = json.loads(reply.read())
+def _monitoring_get(topology: RunningTopology, port: int, path: str) -> Any:
+    """A JSON answer of the topology's Prometheus or Alertmanager, as its operator (basic auth)."""
+    auth = (MONITORING_USER, topology.state.secrets["MONITORING_PASSWORD"])
+    reply = httpx.get(f"http://{HOST}:{port}{path}", auth=auth, timeout=5)
+    reply.raise_for_status()
+    return reply.json()
+
+
+def _active_alerts(topology: RunningTopology) -> list[dict[str, Any]]:
+    path = "/api/v2/alerts?active=true&silenced=false&inhibited=false"
+    alerts: list[dict[str, Any]] = _monitoring_get(topology, topology.state.ports.alertmanager, path)
     return alerts
 
 
@@ -74,7 +81,6 @@ def _mails_about(mail_dir: Path, alert: str, instance: str) -> list[str]:
 
 def test_a_stopped_instance_and_a_full_redis_alert_the_operators(topology: RunningTopology) -> None:
     state = topology.state
-    am_port = state.ports.alertmanager
     backend = Topology(state).service("backend-2")
     instance = f"{HOST}:{state.ports.api(2)}"
     mail_dir = topology.state_dir / "mail"
@@ -83,7 +89,7 @@ def test_a_stopped_instance_and_a_full_redis_alert_the_operators(topology: Runni
     def firing(name: str, **labels: str) -> bool:
         return any(
             a["labels"].get("alertname") == name and all(a["labels"].get(k) == v for k, v in labels.items())
-            for a in _active_alerts(am_port)
+            for a in _active_alerts(topology)
         )
 
     backend.stop()
@@ -131,11 +137,10 @@ def test_every_metric_the_rules_read_is_scraped_from_the_running_exporters(topol
     exprs = re.sub(r'"[^"]*"', "", exprs)  # label values are not metric names
     prefixes = ("node_", "pg_", "redis_", "nginx_", "probe_", "neurmatic_", "patroni_")
     named = {m for m in re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", exprs) if m.startswith(prefixes) or m == "up"}
-    url = f"http://{HOST}:{topology.state.ports.prometheus}/api/v1/label/__name__/values"
+    port = topology.state.ports.prometheus
 
     def missing() -> set[str]:
-        with urllib.request.urlopen(url, timeout=5) as reply:
-            scraped = set(json.loads(reply.read())["data"])
+        scraped = set(_monitoring_get(topology, port, "/api/v1/label/__name__/values")["data"])
         return named - recorded - ABSENT_UNTIL_EVENT - scraped
 
     deadline = time.monotonic() + 60  # a topology just up: the first scrapes (every 5 s) come in
@@ -143,3 +148,38 @@ def test_every_metric_the_rules_read_is_scraped_from_the_running_exporters(topol
         time.sleep(2)
     assert missing() == set()
     assert len(named) > 20  # the extraction found the rules' metrics
+
+
+def test_prometheus_and_alertmanager_answer_only_their_operators(topology: RunningTopology) -> None:
+    """Silences, quitting, the data: not for whoever reaches the loopback port; and the Redis exporter
+    sends its password only to the servers it knows."""
+    import socket
+    import threading
+
+    ports = topology.state.ports
+    for port, path in (
+        (ports.prometheus, "/api/v1/query?query=up"),
+        (ports.alertmanager, "/api/v2/silences"),
+    ):
+        assert httpx.get(f"http://{HOST}:{port}{path}", timeout=5).status_code == 401
+        assert httpx.post(f"http://{HOST}:{port}/-/quit", timeout=5).status_code in (401, 403, 404, 405)
+        _monitoring_get(topology, port, path)  # the operator's credentials work
+    with socket.socket() as listener:
+        listener.bind((HOST, 0))
+        listener.listen(1)
+        listener.settimeout(10)
+        received: list[bytes] = []
+
+        def accept() -> None:
+            connection, _ = listener.accept()
+            with connection:
+                connection.settimeout(3)
+                with contextlib.suppress(OSError):
+                    received.append(connection.recv(4096))
+
+        thread = threading.Thread(target=accept)
+        thread.start()
+        target = f"redis://{HOST}:{listener.getsockname()[1]}"
+        httpx.get(f"http://{HOST}:{ports.redis_exporter}/scrape", params={"target": target}, timeout=10)
+        thread.join(timeout=15)
+    assert received and b"AUTH" not in b"".join(received), received

@@ -18,7 +18,6 @@ import re
 import subprocess
 import threading
 import time
-import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -35,6 +34,7 @@ from neurmatic.ops.exit_codes import ExitCode
 from neurmatic.ops.flows.monitoring.health import checks_for
 from neurmatic.ops.flows.releases.history import ReleaseHistory
 from neurmatic.supervisor import runner
+from neurmatic.supervisor.layout import MONITORING_USER
 from neurmatic.supervisor.process import PidFile
 from neurmatic.supervisor.services.postgres import app_connection
 from tests.conftest import RunningTopology, started_topology
@@ -358,11 +358,12 @@ def test_scale_api_to_three_and_back_to_two(own_topology: RunningTopology, slack
 
 def _await_scraped_instances(topology: RunningTopology, expected: set[str]) -> None:
     """Prometheus scrapes exactly these API instances (scale reloads its targets)."""
-    url = f"http://127.0.0.1:{topology.state.ports.prometheus}/api/v1/targets?state=active"
+    state = topology.state
+    url = f"http://127.0.0.1:{state.ports.prometheus}/api/v1/targets?state=active"
+    auth = (MONITORING_USER, state.secrets["MONITORING_PASSWORD"])
     deadline = time.monotonic() + 30
     while True:
-        with urllib.request.urlopen(url, timeout=5) as reply:
-            targets = json.loads(reply.read())["data"]["activeTargets"]
+        targets = httpx.get(url, auth=auth, timeout=5).json()["data"]["activeTargets"]
         scraped = {t["labels"].get("service") for t in targets if t["labels"]["job"] == "api"}
         if scraped == expected or time.monotonic() > deadline:
             break

@@ -23,7 +23,15 @@ class JsonHttp:
                 hint=hint,
             )
         self.what = what
-        self.base_url = base_url.rstrip("/")
+        # Credentials in the URL (``http://user:password@host:9090``) become basic auth; the URL shown in
+        # messages and views is without them.
+        self.auth = (
+            (urllib.parse.unquote(parts.username or ""), urllib.parse.unquote(parts.password or ""))
+            if parts.username
+            else None
+        )
+        host = parts.hostname + (f":{parts.port}" if parts.port else "")
+        self.base_url = urllib.parse.urlunsplit(parts._replace(netloc=host)).rstrip("/")
         self.hint = hint
         self.timeout = timeout
 
@@ -31,12 +39,20 @@ class JsonHttp:
         """The decoded JSON answer (None for an empty body)."""
         url = self.base_url + path
         try:
-            response = httpx.request(method, url, json=json, params=params, timeout=self.timeout)
+            response = httpx.request(
+                method, url, json=json, params=params, timeout=self.timeout, auth=self.auth
+            )
         except httpx.HTTPError as exc:
             raise MonitoringUnavailable(
                 f"{self.what} at {self.base_url} did not answer ({type(exc).__name__}: {exc})",
                 hint=self.hint,
             ) from exc
+        if response.status_code == 401:
+            raise MonitoringRequestRefused(
+                f"{self.what} at {self.base_url} wants a user and password",
+                hint="give them in the URL (http://user:password@host:port); the local topology's are "
+                "user `operator` and MONITORING_PASSWORD of its secrets.env",
+            )
         if response.status_code >= 400:
             raise MonitoringRequestRefused(
                 f"{self.what} refused {method} {path}: {response.status_code} {_message(response)}"

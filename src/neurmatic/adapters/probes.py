@@ -75,16 +75,27 @@ def _read(stream: BinaryIO) -> RespValue | ProbeError:
 
 
 def http_status(
-    host: str, port: int, path: str, *, timeout: float = 3.0, tls: ssl.SSLContext | None = None
+    host: str,
+    port: int,
+    path: str,
+    *,
+    timeout: float = 3.0,
+    tls: ssl.SSLContext | None = None,
+    basic_auth: tuple[str, str] | None = None,
 ) -> int:
     """The status code of ``GET path`` (HTTP/1.1, one connection, closed after)."""
+    headers = {"Connection": "close"}
+    if basic_auth is not None:
+        import base64
+
+        headers["Authorization"] = "Basic " + base64.b64encode(":".join(basic_auth).encode()).decode()
     conn: http.client.HTTPConnection = (
         http.client.HTTPSConnection(host, port, timeout=timeout, context=tls)
         if tls is not None
         else http.client.HTTPConnection(host, port, timeout=timeout)
     )
     try:
-        conn.request("GET", path, headers={"Connection": "close"})
+        conn.request("GET", path, headers=headers)
         response = conn.getresponse()
         response.read()
         return response.status

@@ -38,6 +38,17 @@ class ScrapeJob:
     metrics_path: str = "/metrics"
     module: str | None = None  # the blackbox exporter's module
     exporter: str | None = None  # a multi-target exporter's address: the targets become its parameter
+    authenticated: bool = (
+        False  # Prometheus or Alertmanager behind basic auth (``PrometheusConfig.basic_auth``)
+    )
+
+
+@dataclass(frozen=True)
+class BasicAuth:
+    """What Prometheus sends to its own web API and to Alertmanager's when they want a password."""
+
+    username: str
+    password_file: str
 
 
 @dataclass(frozen=True)
@@ -49,6 +60,7 @@ class PrometheusConfig:
     scrape_interval: str = PRODUCTION_SCRAPE_INTERVAL
     evaluation_interval: str = PRODUCTION_SCRAPE_INTERVAL
     scrape_timeout: str = field(default="")
+    basic_auth: BasicAuth | None = None
 
     def __post_init__(self) -> None:
         if not self.scrape_timeout:  # at most the interval; 10 s is Prometheus's own default
@@ -71,7 +83,16 @@ def render_prometheus(config: PrometheusConfig) -> str:
         scrape_interval=config.scrape_interval,
         evaluation_interval=config.evaluation_interval,
         scrape_timeout=config.scrape_timeout,
+        basic_auth=config.basic_auth,
     )
+
+
+def web_config(username: str, password: str) -> str:
+    """Prometheus's and Alertmanager's ``--web.config.file``: one user, its password as a bcrypt hash."""
+    import bcrypt
+
+    hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=10)).decode()
+    return f"# Rendered by neurmatic: the web API's only user.\nbasic_auth_users:\n  {username}: '{hashed}'\n"
 
 
 def render_blackbox(ca_file: str | None, server_name: str | None = None) -> str:

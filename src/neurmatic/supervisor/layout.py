@@ -13,6 +13,7 @@ DATABASE_NAME = "neurmatic_production"
 APP_DB_USER = "neurmatic"
 REPLICATION_USER = "replicator"
 SUPERUSER = "postgres"
+MONITORING_USER = "operator"  # Prometheus's and Alertmanager's web user (basic auth, MONITORING_PASSWORD)
 METRICS_USER = "metrics"  # the exporters' own account in PostgreSQL (pg_monitor) and Redis (an ACL user)
 
 

@@ -19,7 +19,7 @@ from neurmatic.supervisor.drills_control import LocalDrills
 
 if TYPE_CHECKING:
     from neurmatic.supervisor.archive_control import LocalArchive
-from neurmatic.supervisor.layout import HOST, SUPERUSER
+from neurmatic.supervisor.layout import HOST, MONITORING_USER, SUPERUSER
 from neurmatic.supervisor.releases_control import LocalReleases
 from neurmatic.supervisor.services.postgres import PG_NODES
 from neurmatic.supervisor.state import TopologyState
@@ -70,6 +70,15 @@ def local_deployment(state_dir: Path) -> Deployment:
         redis_nodes=tuple((HOST, state.ports.redis(i)) for i in (1, 2)),
         patroni_urls=tuple(f"http://{HOST}:{state.ports.patroni(i)}" for i in PG_NODES),
         patroni_password=state.secrets["PATRONI_RESTAPI_PASSWORD"],
-        prometheus_url=f"http://{HOST}:{state.ports.prometheus}",
-        alertmanager_url=f"http://{HOST}:{state.ports.alertmanager}",
+        # The credentials ride in the URLs' user part; the monitoring adapter takes them out of every
+        # URL it shows.
+        prometheus_url=f"http://{monitoring_login(state)}@{HOST}:{state.ports.prometheus}",
+        alertmanager_url=f"http://{monitoring_login(state)}@{HOST}:{state.ports.alertmanager}",
     )
+
+
+def monitoring_login(state: TopologyState) -> str:
+    """``user:password`` (URL-quoted) of the topology's Prometheus and Alertmanager."""
+    from urllib.parse import quote
+
+    return f"{MONITORING_USER}:{quote(state.secrets['MONITORING_PASSWORD'], safe='')}"

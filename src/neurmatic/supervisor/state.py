@@ -38,6 +38,7 @@ SECRET_NAMES = (
     "PGBACKREST_CIPHER_PASS",
     "METRICS_DB_PASSWORD",
     "METRICS_REDIS_PASSWORD",
+    "MONITORING_PASSWORD",
     "JWT_SECRET",
     "JWT_REFRESH_SECRET",
     "SESSION_SECRET",
@@ -45,7 +46,12 @@ SECRET_NAMES = (
 
 # Secrets a state directory or a saved secrets file may lack (they predate them) that protect nothing kept
 # across a rebuild: a fresh one is generated (the Patroni REST API's, the exporters' own accounts).
-FRESH_IF_MISSING = ("PATRONI_RESTAPI_PASSWORD", "METRICS_DB_PASSWORD", "METRICS_REDIS_PASSWORD")
+FRESH_IF_MISSING = (
+    "PATRONI_RESTAPI_PASSWORD",
+    "METRICS_DB_PASSWORD",
+    "METRICS_REDIS_PASSWORD",
+    "MONITORING_PASSWORD",  # the operators' password for Prometheus's and Alertmanager's web APIs
+)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from neurmatic.adapters.commands import require_binary
 from neurmatic.adapters.probes import http_status
-from neurmatic.supervisor.layout import DATABASE_NAME, HOST, METRICS_USER
+from neurmatic.supervisor.layout import DATABASE_NAME, HOST, METRICS_USER, MONITORING_USER
 from neurmatic.supervisor.service import Service
 from neurmatic.supervisor.state import TopologyState
 
@@ -38,13 +38,29 @@ class _HttpServer(Service):
     ready_timeout = 60.0
     ready_path = "/metrics"
     role_name = "monitoring"
+    # Prometheus and Alertmanager take commands (silences, quit, admin): only with the operators' password.
+    web_protected = False
 
     @property
     def port(self) -> int:
         raise NotImplementedError
 
     def probe(self) -> bool:
-        return http_status(HOST, self.port, self.ready_path) == 200
+        auth = (MONITORING_USER, self.state.secrets["MONITORING_PASSWORD"]) if self.web_protected else None
+        return http_status(HOST, self.port, self.ready_path, basic_auth=auth) == 200
+
+    def write_web_config(self) -> Path:
+        """The ``--web.config.file`` with the operators' user, and the password file Prometheus sends.
+        Rendered at every start: the hash follows MONITORING_PASSWORD of secrets.env."""
+        from neurmatic.private_files import write_private_file
+        from neurmatic.render.monitoring import web_config
+
+        self.paths.monitoring.mkdir(exist_ok=True)
+        password = self.state.secrets["MONITORING_PASSWORD"]
+        write_private_file(monitoring_password_file(self.state), password, self.state.account)
+        path = self.paths.monitoring / f"{self.name}-web.yml"
+        write_private_file(path, web_config(MONITORING_USER, password), self.state.account)
+        return path
 
     def role(self) -> str:
         return self.role_name
@@ -54,6 +70,7 @@ class Prometheus(_HttpServer):
     name = "prometheus"
     ready_path = "/-/ready"
     stop_grace = 30.0  # it writes its head block to disk on the way out
+    web_protected = True
 
     @property
     def port(self) -> int:
@@ -70,21 +87,21 @@ class Prometheus(_HttpServer):
 
         data = self.directory / "data"
         data.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.write_web_config()
         (self.directory / "rules.yml").write_text(prometheus_rules())
         (self.directory / "prometheus.yml").write_text(render_prometheus(local_prometheus_config(self.state)))
         self.state.account.own(self.paths.monitoring)
 
     def reload(self) -> None:
         """Re-render the config for the current instances and have a running Prometheus load it (after
-        `scale`: a removed instance must not page as down, a new one must be watched)."""
-        import urllib.request
+        `scale`: a removed instance must not page as down, a new one must be watched). SIGHUP, not the
+        web API's /-/reload: that endpoint would let anyone who reaches the port stop Prometheus too."""
+        import signal
 
         self.prepare()
-        if self.running_pid() is None:
-            return
-        request = urllib.request.Request(f"http://{HOST}:{self.port}/-/reload", method="POST")
-        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - our own loopback http URL
-            pass
+        pid = self.running_pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGHUP)
 
     def command(self) -> list[str]:
         from neurmatic.render.monitoring import PROMETHEUS_RETENTION_SIZE, PROMETHEUS_RETENTION_TIME
@@ -96,13 +113,14 @@ class Prometheus(_HttpServer):
             f"--storage.tsdb.retention.time={PROMETHEUS_RETENTION_TIME}",
             f"--storage.tsdb.retention.size={PROMETHEUS_RETENTION_SIZE}",
             f"--web.listen-address={HOST}:{self.port}",
-            "--web.enable-lifecycle",  # POST /-/reload after the targets change (scale)
+            f"--web.config.file={self.paths.monitoring / f'{self.name}-web.yml'}",
         ]
 
 
 class Alertmanager(_HttpServer):
     name = "alertmanager"
     ready_path = "/-/ready"
+    web_protected = True
 
     @property
     def port(self) -> int:
@@ -134,6 +152,7 @@ class Alertmanager(_HttpServer):
         write_private_file(
             self.directory / "alertmanager.yml", render_alertmanager(config), self.state.account
         )
+        self.write_web_config()
         self.state.account.own(self.directory)
 
     def command(self) -> list[str]:
@@ -142,6 +161,7 @@ class Alertmanager(_HttpServer):
             f"--config.file={self.directory / 'alertmanager.yml'}",
             f"--storage.path={self.directory / 'data'}",
             f"--web.listen-address={HOST}:{self.port}",
+            f"--web.config.file={self.paths.monitoring / f'{self.name}-web.yml'}",
             "--cluster.listen-address=",  # one Alertmanager: no gossip port
         ]
 
@@ -284,6 +304,11 @@ class BlackboxExporter(_HttpServer):
         ]
 
 
+def monitoring_password_file(state: TopologyState) -> Path:
+    """MONITORING_PASSWORD, for Prometheus to send to Alertmanager and to itself (mode 0600)."""
+    return state.paths.monitoring / "operator-password"
+
+
 def grant_redis_exporter_access(state: TopologyState) -> None:
     """The exporter's ACL user on every Redis server and Sentinel (idempotent: run on every ``up``, so
     a topology created before monitoring gets it too). Redis persists it with CONFIG REWRITE, Sentinel
@@ -331,6 +356,7 @@ def local_prometheus_config(state: TopologyState) -> PrometheusConfig:
     from neurmatic.render.monitoring import (
         API_METRICS_PATH,
         LOCAL_SCRAPE_INTERVAL,
+        BasicAuth,
         PrometheusConfig,
         ScrapeJob,
         Target,
@@ -368,8 +394,8 @@ def local_prometheus_config(state: TopologyState) -> PrometheusConfig:
             module="https_edge",
             exporter=f"{HOST}:{ports.blackbox_exporter}",
         ),
-        ScrapeJob("prometheus", (Target(f"{HOST}:{ports.prometheus}"),)),
-        ScrapeJob("alertmanager", (Target(f"{HOST}:{ports.alertmanager}"),)),
+        ScrapeJob("prometheus", (Target(f"{HOST}:{ports.prometheus}"),), authenticated=True),
+        ScrapeJob("alertmanager", (Target(f"{HOST}:{ports.alertmanager}"),), authenticated=True),
     )
     return PrometheusConfig(
         jobs=jobs,
@@ -378,4 +404,5 @@ def local_prometheus_config(state: TopologyState) -> PrometheusConfig:
         deployment=f"local-{ports.base}",
         scrape_interval=LOCAL_SCRAPE_INTERVAL,
         evaluation_interval=LOCAL_SCRAPE_INTERVAL,
+        basic_auth=BasicAuth(MONITORING_USER, str(monitoring_password_file(state))),
     )
