@@ -50,6 +50,36 @@ def test_hadolint_finds_nothing_at_warning_level() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+CHECKOV_CONFIG = ROOT / "infrastructure" / "checkov" / "dockerfile.yaml"
+
+
+def test_checkov_finds_nothing_beyond_the_justified_skips() -> None:
+    checkov = require_binary("checkov", str(ROOT / ".venv-tools" / "checkov" / "bin" / "checkov"))
+    result = subprocess.run(
+        [checkov, "--config-file", str(CHECKOV_CONFIG)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    passed = re.search(r"Passed checks: (\d+), Failed checks: (\d+)", result.stdout)
+    assert passed is not None, result.stdout[-2000:]
+    assert int(passed.group(1)) > 100  # both Dockerfiles were read
+    assert passed.group(2) == "0"
+
+
+def test_every_skipped_checkov_check_says_why() -> None:
+    config = yaml.safe_load(CHECKOV_CONFIG.read_text())
+    assert {str(ROOT / name) for name in config["file"]} == set(map(str, DOCKERFILES))
+    lines = CHECKOV_CONFIG.read_text().splitlines()
+    skipped = [i for i, line in enumerate(lines) if re.fullmatch(r"\s+- CKV_\w+", line)]
+    assert len(skipped) == len(config["skip-check"])
+    for i in skipped:
+        assert lines[i - 1].strip().startswith("#"), f"{lines[i].strip()} has no reason above it"
+
+
 def test_the_build_is_multi_stage_on_a_base_chosen_by_build_argument() -> None:
     steps = instructions(DOCKERFILE)
     assert steps[0] == ("ARG", "BASE_IMAGE=python:3.11-slim-bookworm")
