@@ -15,14 +15,15 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
 
 from neurmatic.adapters.redis import sentinel_command
-from tests.support import port_is_free, require_binary
+from tests.support import neurmatic, port_is_free, require_binary, s3_bucket_on_loopback
 
 ACCOUNT = "neurmatic"
 HOST = "127.0.0.1"
@@ -265,3 +266,39 @@ def accepts_connections(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)
         return sock.connect_ex((HOST, port)) == 0
+
+
+def write_env_file(path: Path, values: dict[str, str]) -> None:
+    """The generated .env.production with these servers' addresses in place of the guide's hosts."""
+    neurmatic("secrets", "generate", "--out", str(path))
+    lines = path.read_text().splitlines()
+    keys = [line.partition("=")[0] for line in lines]
+    lines = [f"{key}={values[key]}" if key in values else line for key, line in zip(keys, lines, strict=True)]
+    lines += [f"{key}={value}" for key, value in values.items() if key not in keys]
+    path.write_text("\n".join(lines) + "\n")
+
+
+@dataclass
+class EnvFileDeployment:
+    """Standalone servers and the operators' env file pointing at them (backups to a loopback S3)."""
+
+    servers: StandaloneServers
+    env_file: Path
+    s3_endpoint: str
+
+
+@contextmanager
+def env_file_deployment(parent: Path, bucket: str, extra: dict[str, str]) -> Iterator[EnvFileDeployment]:
+    """PostgreSQL, Redis and Sentinels started under ``parent``, an S3 bucket on loopback, and the
+    generated ``.env.production`` pointed at them (``extra`` added); all stopped afterwards."""
+    servers = StandaloneServers(parent / "servers")
+    (parent / "servers").mkdir()
+    with s3_bucket_on_loopback(bucket) as s3_settings:
+        try:
+            servers.start_postgres()
+            servers.start_redis()
+            env_file = parent / ".env.production"
+            write_env_file(env_file, {**servers.env_values(), **s3_settings, **extra})
+            yield EnvFileDeployment(servers, env_file, s3_settings["AWS_ENDPOINT_URL"])
+        finally:
+            servers.stop()

@@ -11,6 +11,8 @@ import subprocess
 import sys
 import tempfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -167,3 +169,27 @@ def s3_client(endpoint: str) -> Any:  # boto3 is untyped
         aws_access_key_id="test",
         aws_secret_access_key="test",
     )
+
+
+@contextmanager
+def s3_bucket_on_loopback(bucket: str) -> Iterator[dict[str, str]]:
+    """An S3 endpoint (moto) on a free loopback port holding ``bucket``; yields the env file's settings
+    that point a deployment's backups at it."""
+    from moto.server import ThreadedMotoServer
+
+    port = next(p for p in range(45300, 45400) if port_is_free(p))
+    moto = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
+    moto.start()
+    endpoint = f"http://{HOST}:{port}"
+    try:
+        s3_client(endpoint).create_bucket(
+            Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+        )
+        yield {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_BACKUP_BUCKET": bucket,
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+        }
+    finally:
+        moto.stop()

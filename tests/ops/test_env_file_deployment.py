@@ -18,11 +18,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from moto.server import ThreadedMotoServer
 
 from neurmatic.ops.exit_codes import ExitCode
-from tests.standalone_servers import APP_ROLE, DATABASE, HOST, StandaloneServers
-from tests.support import ROOT, make_state_parent, neurmatic, port_is_free, s3_client
+from tests.standalone_servers import APP_ROLE, DATABASE, HOST, StandaloneServers, env_file_deployment
+from tests.support import ROOT, make_state_parent, neurmatic
 
 BUCKET = "neurmatic-env-backups"
 
@@ -57,55 +56,23 @@ class Prepared:
         return int(str(self.sql("SELECT count(*) FROM articles")[0][0]))
 
 
-def _write_env_file(path: Path, values: dict[str, str]) -> None:
-    """The generated .env.production with these servers' addresses in place of the guide's hosts."""
-    neurmatic("secrets", "generate", "--out", str(path))
-    lines = path.read_text().splitlines()
-    keys = [line.partition("=")[0] for line in lines]
-    lines = [f"{key}={values[key]}" if key in values else line for key, line in zip(keys, lines, strict=True)]
-    lines += [f"{key}={value}" for key, value in values.items() if key not in keys]
-    path.write_text("\n".join(lines) + "\n")
-
-
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prepared]:
     parent = make_state_parent(tmp_path_factory, "envfile")
-    servers = StandaloneServers(parent / "servers")
-    (parent / "servers").mkdir()
-    port = next(p for p in range(45300, 45400) if port_is_free(p))
-    moto = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
-    moto.start()
-    s3 = f"http://{HOST}:{port}"
-    s3_client(s3).create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-    try:
-        servers.start_postgres()
-        servers.start_redis()
-        backup_dir = parent / "backups"
-        env_file = parent / ".env.production"
-        _write_env_file(
-            env_file,
-            {
-                **servers.env_values(),
-                "BACKUP_DIR": str(backup_dir),
-                "AWS_ENDPOINT_URL": s3,
-                "AWS_BACKUP_BUCKET": BUCKET,
-                "AWS_ACCESS_KEY_ID": "test",
-                "AWS_SECRET_ACCESS_KEY": "test",
-            },
-        )
+    backup_dir = parent / "backups"
+    with env_file_deployment(parent, BUCKET, {"BACKUP_DIR": str(backup_dir)}) as deployment:
+        servers, env_file = deployment.servers, deployment.env_file
         command = ("--env-file", str(env_file))
         dry_run = neurmatic("migrate", "--dry-run", *command, check=False)
         tables = _public_tables(servers)
         migrated = neurmatic("migrate", *command, check=False)
         assert migrated.returncode == 0, migrated.stdout + migrated.stderr
         again = neurmatic("migrate", *command, check=False)
+        s3 = deployment.s3_endpoint
         run = Prepared(servers, env_file, backup_dir, s3, dry_run, tables, migrated, again)
         seeded = run.run("seed", "--articles", "60", "--users", "6")
         assert seeded.returncode == 0, seeded.stdout + seeded.stderr
         yield run
-    finally:
-        servers.stop()
-        moto.stop()
 
 
 def _public_tables(servers: StandaloneServers) -> int:

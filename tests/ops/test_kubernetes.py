@@ -97,7 +97,7 @@ def test_every_built_in_kind_passes_strict_schema_validation(shipped: list[Doc])
 
 @pytest.mark.timeout(180)
 def test_checkov_finds_nothing_that_is_not_justified(shipped: list[Doc], tmp_path: Path) -> None:
-    checkov = require_binary("checkov", str(Path(sys.executable).parent / "checkov"))
+    checkov = require_binary("checkov", str(ROOT / ".venv-tools" / "checkov" / "bin" / "checkov"))
     config = KUBERNETES / ".checkov.yaml"
     skips = re.findall(r"^  - (CKV\S+)", config.read_text(), re.MULTILINE)
     text = config.read_text()
@@ -130,7 +130,8 @@ def test_the_api_scales_as_the_guide_says(production: list[Doc]) -> None:
 
 def test_probes_use_the_platform_health_paths(production: list[Doc]) -> None:
     (api,) = one(production, "Deployment", "neurmatic-api")["spec"]["template"]["spec"]["containers"]
-    assert api["args"] == ["neurmatic", "api", "--host", "0.0.0.0", "--port", "3000"]
+    # The image's entry point is `tini -- neurmatic`: the args are the subcommand (never `neurmatic` twice).
+    assert api["args"] == ["api", "--host", "0.0.0.0", "--port", "3000"]
     assert api["livenessProbe"]["httpGet"]["path"] == "/api/v1/health/live"
     assert api["startupProbe"]["httpGet"]["path"] == "/api/v1/health/live"
     assert api["readinessProbe"]["httpGet"]["path"] == "/api/v1/health/ready"
@@ -138,7 +139,7 @@ def test_probes_use_the_platform_health_paths(production: list[Doc]) -> None:
     assert env["WEB_CONCURRENCY"] == api["resources"]["limits"]["cpu"]
     assert env["PROMETHEUS_MULTIPROC_DIR"].startswith("/tmp/")
     (worker,) = one(production, "Deployment", "neurmatic-worker")["spec"]["template"]["spec"]["containers"]
-    assert worker["args"] == ["neurmatic", "worker"]
+    assert worker["args"] == ["worker"]
     compose = yaml.safe_load((ROOT / "docker-compose.production.yml").read_text())["services"]["worker"]
     assert ["CMD", *worker["livenessProbe"]["exec"]["command"]] == compose["healthcheck"]["test"]
     worker_env = {e["name"]: e.get("value") for e in worker["env"]}
@@ -333,7 +334,7 @@ def test_the_backup_runs_daily_at_two_utc_once_at_a_time(production: list[Doc]) 
         "Forbid",
     )
     (container,) = cron["jobTemplate"]["spec"]["template"]["spec"]["containers"]
-    assert container["args"] == ["neurmatic", "backup"]
+    assert container["args"] == ["backup"]
 
 
 def test_monitoring_scrapes_the_api_and_the_worker_under_the_rules_job_names(production: list[Doc]) -> None:

@@ -203,7 +203,7 @@ def test_compose_points_the_apps_at_whichever_node_is_primary() -> None:
         assert env["PATRONI_RESTAPI_PASSWORD"] == "${PATRONI_RESTAPI_PASSWORD}"
         assert env["REDIS_SENTINELS"] == "sentinel-1:26379,sentinel-2:26379,sentinel-3:26379"
         assert set(DATABASE_NODES) <= set(services[name]["depends_on"])
-    assert services["worker"]["command"] == ["neurmatic", "worker"]
+    assert services["worker"]["command"] == ["worker"]  # the image's entry point is `tini -- neurmatic`
 
 
 def test_the_env_file_names_the_same_nodes_as_compose() -> None:
@@ -236,8 +236,11 @@ def test_compose_mounts_only_configs_that_the_project_renders() -> None:
         assert command[:2] == ["redis-server", "/usr/local/etc/redis/redis.conf"], name
         assert command[command.index("--requirepass") + 1] == "${REDIS_PASSWORD}", name
     for service in services.values():
-        if isinstance(service.get("build"), str):
-            assert (ROOT / service["build"] / "Dockerfile").is_file()
+        build = service.get("build")
+        if isinstance(build, str):
+            assert (ROOT / build / "Dockerfile").is_file()
+        elif build is not None:
+            assert (ROOT / build["context"] / build["dockerfile"]).is_file()
 
 
 def test_every_password_in_compose_is_interpolated() -> None:

@@ -23,9 +23,14 @@ if TYPE_CHECKING:  # psycopg is imported by the functions that connect: `neurmat
 SERVER_BINARIES = ("postgres", "initdb", "pg_basebackup", "pg_ctl", "pg_rewind", "pg_dump", "pg_restore")
 
 
+# Programs of PostgreSQL's client package alone (Debian's postgresql-client-15): a host or an image that
+# only dumps and restores over the network has these without the server (the backend image does).
+CLIENT_BINARIES = ("pg_dump", "pg_restore", "psql", "pg_dumpall")
+
+
 @cache  # one `pg_config` per process
-def postgres_bindir() -> Path:
-    """The directory holding ``postgres`` and ``initdb``; the newest installed major version wins."""
+def _bindir_candidates() -> tuple[Path, ...]:
+    """``pg_config --bindir``, then Debian's per-version directories, the newest major version first."""
     candidates: list[Path] = []
     try:
         out = subprocess.run(
@@ -36,7 +41,12 @@ def postgres_bindir() -> Path:
     except FileNotFoundError:
         pass
     candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=_major_version, reverse=True)
-    for directory in candidates:
+    return tuple(candidates)
+
+
+def postgres_bindir() -> Path:
+    """The directory holding ``postgres`` and ``initdb``; the newest installed major version wins."""
+    for directory in _bindir_candidates():
         if (directory / "postgres").is_file() and (directory / "initdb").is_file():
             return directory
     raise MissingBinaryError(
@@ -53,7 +63,18 @@ def _major_version(path: Path) -> int:
 
 
 def pg_binary(name: str) -> Path:
-    """Full path of a PostgreSQL program (``initdb``, ``pg_basebackup``, ...)."""
+    """Full path of a PostgreSQL program (``initdb``, ``pg_basebackup``, ...): the server's own when it is
+    installed; a client program (``pg_dump``, ``psql``…) also from a client-only installation."""
+    if name in CLIENT_BINARIES:
+        try:
+            return postgres_bindir() / name
+        except MissingBinaryError:
+            found = next((d / name for d in _bindir_candidates() if (d / name).is_file()), None)
+            if found is None:
+                raise MissingBinaryError(
+                    f"{name} is not installed", hint="apt-get install -y postgresql-client"
+                ) from None
+            return found
     path = postgres_bindir() / name
     if not path.is_file():
         raise MissingBinaryError(f"{name} is not installed", hint="apt-get install -y postgresql")

@@ -5,10 +5,12 @@ is stuck. Each platform's renderer reads these, so the two cannot drift apart.""
 from __future__ import annotations
 
 API_PORT = 3000
-API_COMMAND = ("neurmatic", "api", "--host", "0.0.0.0", "--port", str(API_PORT))
-WORKER_COMMAND = ("neurmatic", "worker")
-MIGRATE_COMMAND = ("neurmatic", "migrate")
-BACKUP_COMMAND = ("neurmatic", "backup")
+# The image's entry point is `tini -- neurmatic` (infrastructure/Dockerfile): a container's command is the
+# subcommand and its options (compose's `command:`, Kubernetes' `args:`).
+API_COMMAND = ("api", "--host", "0.0.0.0", "--port", str(API_PORT))
+WORKER_COMMAND = ("worker",)
+MIGRATE_COMMAND = ("migrate",)
+BACKUP_COMMAND = ("backup",)
 
 LIVE_PATH = "/api/v1/health/live"
 READY_PATH = "/api/v1/health/ready"
