@@ -54,8 +54,13 @@ def free_base_port() -> int:
     below the kernel's ephemeral range: a topology's later ports (an instance started by `scale` minutes
     after the check) can never have been taken meanwhile by some client's local port."""
     low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    first, last = 10000, max(10010, low - Ports().span - 20)
+    # NEURMATIC_TEST_PORTS=lo-hi: the bases this run may use (.ci/run runs two side by side, apart).
+    chosen = os.environ.get("NEURMATIC_TEST_PORTS")
+    if chosen:
+        first, last = (int(part) for part in chosen.split("-", 1))
     for _ in range(200):
-        base = random.randrange(10000, max(10010, low - Ports().span - 20), 10)
+        base = random.randrange(first, last - Ports().span, 10)
         if all(port_is_free(port) for port in Ports(base).all_ports(MAX_API_INSTANCES)):
             return base
     raise RuntimeError("no free range of ports found on 127.0.0.1")

@@ -78,4 +78,5 @@ def test_blackbox_module_is_accepted_by_the_exporter(tmp_path: Path) -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert yaml.safe_load(path.read_text())["modules"]["https_edge"]["http"]["fail_if_not_ssl"] is True
+    module = yaml.safe_load(path.read_text())["modules"]["https_edge"]
+    assert module["prober"] == "tcp" and module["tcp"]["tls"] is True  # a handshake, no HTTP request

@@ -175,8 +175,8 @@ def test_prometheus_and_the_exporters_mount_the_rendered_configs() -> None:
     assert node["pid"] == "host"
     assert {"/proc:/host/proc:ro", "/sys:/host/sys:ro", "/:/rootfs:ro,rslave"} == set(node["volumes"])
     blackbox = yaml.safe_load(rendered["infrastructure/prometheus/blackbox.yml"])
-    # The probe reaches the edge as https://nginx; the certificate is the public host's.
-    assert blackbox["modules"]["https_edge"]["http"]["tls_config"]["server_name"] == "api.neurmatic.com"
+    # The probe reaches the edge as nginx:443; the certificate is the public host's.
+    assert blackbox["modules"]["https_edge"]["tcp"]["tls_config"]["server_name"] == "api.neurmatic.com"
 
 
 def test_nginx_serves_stub_status_to_the_compose_network_only() -> None:

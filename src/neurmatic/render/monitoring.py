@@ -97,7 +97,7 @@ def web_config(username: str, password: str) -> str:
 
 def render_blackbox(ca_file: str | None, server_name: str | None = None) -> str:
     """The probe module; ``server_name`` is the name the edge's certificate holds when the probe reaches
-    it by another (production probes ``https://nginx``, the certificate is the public host's)."""
+    it by another (production probes ``nginx:443``, the certificate is the public host's)."""
     return render_template("blackbox/blackbox.yml.j2", ca_file=ca_file, server_name=server_name)
 
 
@@ -132,7 +132,7 @@ def production_prometheus(rules_file: str = PRODUCTION_RULES_FILE) -> str:
         ScrapeJob("nginx", (Target("nginx-exporter:9113"),)),
         ScrapeJob(
             "blackbox",
-            (Target("https://nginx/api/v1/health/live"),),
+            (Target("nginx:443"),),
             metrics_path="/probe",
             module="https_edge",
             exporter="blackbox-exporter:9115",

@@ -389,7 +389,7 @@ def local_prometheus_config(state: TopologyState) -> PrometheusConfig:
         ScrapeJob("nginx", (Target(f"{HOST}:{ports.nginx_exporter}"),)),
         ScrapeJob(
             "blackbox",
-            (Target(f"https://{HOST}:{ports.https}/api/v1/health/live"),),
+            (Target(f"{HOST}:{ports.https}"),),
             metrics_path="/probe",
             module="https_edge",
             exporter=f"{HOST}:{ports.blackbox_exporter}",
