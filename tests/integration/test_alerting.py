@@ -24,7 +24,7 @@ from tests.conftest import RunningTopology
 pytestmark = pytest.mark.topology
 FILLER = "test:alerting:filler:"
 CHUNK = b"x" * (1024 * 1024)
-ALERT_TIMEOUT = 240.0  # for: 2m, a 5 s scrape and evaluation, Alertmanager's 30 s group_wait, a loaded CI
+ALERT_TIMEOUT = 240.0  # for: 2m, a 15 s scrape and evaluation, Alertmanager's 30 s group_wait, a loaded CI
 
 
 def _monitoring_get(topology: RunningTopology, port: int, path: str) -> Any:

@@ -16,8 +16,9 @@ from neurmatic.render import render_template
 
 API_METRICS_PATH = "/internal/metrics"  # answered to direct peers only: nginx never forwards /internal/
 PRODUCTION_SCRAPE_INTERVAL = "15s"
-# The local topology scrapes and evaluates more often: its alert tests and drills wait on them.
-LOCAL_SCRAPE_INTERVAL = "5s"
+# The local topology scrapes and evaluates as production does: a shorter interval costs every topology
+# CPU (each API scrape samples Redis and the database) for alerts whose `for:` is a minute or more.
+LOCAL_SCRAPE_INTERVAL = PRODUCTION_SCRAPE_INTERVAL
 # Prometheus keeps 15 days, bounded on disk whatever the scrape load (local topology and production).
 PROMETHEUS_RETENTION_TIME = "15d"
 PROMETHEUS_RETENTION_SIZE = "2GB"
