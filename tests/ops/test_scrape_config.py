@@ -10,7 +10,7 @@ import yaml
 
 from neurmatic.render.monitoring import production_prometheus, render_blackbox
 from neurmatic.supervisor.layout import Paths, Ports
-from neurmatic.supervisor.services.monitoring import local_prometheus_config
+from neurmatic.supervisor.services.monitoring_access import local_prometheus_config
 from neurmatic.supervisor.state import SECRET_NAMES, ServiceAccount, TopologyState
 from tests.support import ROOT, require_binary
 

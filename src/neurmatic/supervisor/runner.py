@@ -117,7 +117,7 @@ def up(state: TopologyState, progress: Progress = lambda _msg: None) -> Topology
         record_physical_success(newest_backup, app_settings(state).redis)
     for service in [topology.mail, *topology.apis, topology.worker, topology.nginx]:
         _ensure(service, progress)
-    from neurmatic.supervisor.services.monitoring import grant_redis_exporter_access
+    from neurmatic.supervisor.services.monitoring_access import grant_redis_exporter_access
 
     grant_redis_exporter_access(state)
     # The watcher before monitoring: a monitoring server that cannot start must not leave the
