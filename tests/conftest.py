@@ -119,6 +119,23 @@ def started_topology(
         neurmatic("down", state_dir=state_dir, check=False, timeout=300)
 
 
+_seconds_by_module: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    module = report.nodeid.split("::", 1)[0]
+    _seconds_by_module[module] = _seconds_by_module.get(module, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Seconds per module (setup, call and teardown), the slowest first: what CI's lanes are balanced on."""
+    if not _seconds_by_module:
+        return
+    terminalreporter.section("seconds per module (slowest 25)")
+    for module, seconds in sorted(_seconds_by_module.items(), key=lambda item: -item[1])[:25]:
+        terminalreporter.write_line(f"{seconds:8.1f}s  {module}")
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from tests.support import remove_state_parents
 
