@@ -4,11 +4,15 @@ against the instance."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import text
 
 from neurmatic.api.outages import is_outage
 from neurmatic.db.engines import Database
+from neurmatic.db.url import DatabaseUrl
 from tests.conftest import RunningTopology
 
 
@@ -30,3 +34,26 @@ def test_the_default_stays_inside_the_edges_read_timeout() -> None:
     from neurmatic.settings import DatabaseSettings
 
     assert 0 < DatabaseSettings().statement_timeout_seconds < float(UPSTREAM_TIMEOUT.removesuffix("s"))
+
+
+async def test_no_writable_node_is_an_outage(topology: RunningTopology) -> None:
+    """In a switchover's window both nodes are standbys: libpq's target_session_attrs=read-write finds no
+    host, asyncpg says so with an error of its own (not a connection error), and it is an outage (503),
+    not a bug (500)."""
+    settings = topology.app_settings().database
+    url = DatabaseUrl.parse(settings.url.get_secret_value())
+    standbys = []
+    for node, host in enumerate(url.hosts, start=1):
+        with topology.superuser(node=node) as conn:
+            if conn.execute("SELECT pg_is_in_recovery()").fetchone() == (True,):
+                standbys.append(host)
+    assert standbys, "the topology has a standby"
+    only_standbys = replace(url, hosts=standbys, params={**url.params, "target_session_attrs": "read-write"})
+    db = Database(settings.model_copy(update={"url": SecretStr(only_standbys.driver_dsn())}))
+    try:
+        with pytest.raises(Exception) as caught:
+            async with db.primary.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        assert is_outage(caught.value), repr(caught.value)
+    finally:
+        await db.close()

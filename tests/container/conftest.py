@@ -1,7 +1,7 @@
 """The backend image built and run for real under podman: a Debian bookworm base bootstrapped with
 mmdebstrap, infrastructure/Dockerfile built on it, its containers started on published loopback ports.
 Marked ``container`` (minutes of work): the default run leaves them out; run them with
-``./dev test -m container tests/container``. The figures measured are printed at the end of the run."""
+``./dev test-containers``. The figures measured are printed at the end of the run."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ MEASURED: dict[str, str] = {}
 
 @pytest.fixture(scope="session")
 def podman(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Podman]:
-    for binary in ("podman", "runc", "mmdebstrap"):
+    for binary in ("podman", "runc", "mmdebstrap", "iptables"):  # iptables: netavark publishes ports with it
         require_binary(binary)
     engine = Podman(tmp_path_factory.mktemp("podman"))
     yield engine

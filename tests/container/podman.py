@@ -84,18 +84,26 @@ def debian_mirrors() -> tuple[str, str]:
 
 def bootstrap_base(podman: Podman, tag: str, workdir: Path) -> float:
     """A Debian bookworm root with python3 made by mmdebstrap and imported as ``tag``; the seconds taken."""
+    return bootstrap_root(podman, tag, workdir, BASE_PACKAGES)
+
+
+def bootstrap_root(
+    podman: Podman, tag: str, workdir: Path, packages: tuple[str, ...], *options: str
+) -> float:
+    """A minimal Debian bookworm root with ``packages`` (and mmdebstrap ``options``) from this machine's
+    mirrors, imported as ``tag``; the seconds taken. Maintainer scripts start no service in it."""
     archive, security = debian_mirrors()
-    tarball = workdir / "base.tar"
+    tarball = workdir / f"{tag.rsplit('/', 1)[-1].replace(':', '-')}.tar"
     started = time.monotonic()
     subprocess.run(
         [
-            "mmdebstrap", "--quiet", "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}",
-            *(f"--dpkgopt={option}" for option in SLIM_DPKG),
+            "mmdebstrap", "--quiet", "--variant=minbase", f"--include={','.join(packages)}",
+            *(f"--dpkgopt={option}" for option in SLIM_DPKG), *options,
             SUITE, str(tarball),
             f"deb {archive} {SUITE} main", f"deb {archive} {SUITE}-updates main",
             f"deb {security} {SUITE}-security main",
         ],
-        check=True, capture_output=True, text=True, timeout=900,
+        check=True, capture_output=True, text=True, timeout=1200,
     )  # fmt: skip
     podman.run("import", "--quiet", str(tarball), tag, timeout=300)
     tarball.unlink()

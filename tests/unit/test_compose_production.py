@@ -164,7 +164,8 @@ def test_the_patroni_configs_share_one_cluster_and_its_settings() -> None:
         assert dcs["postgresql"]["use_pg_rewind"] is True
         assert dcs["postgresql"]["parameters"] == expected_parameters
         hba = config["postgresql"]["pg_hba"]
-        assert f"host {PRODUCTION_DATABASE} {PRODUCTION_APP_USER} {NETWORK_SUBNET} scram-sha-256" in hba
+        # The app role, the ops kit's administrator in app containers: its scratch databases too.
+        assert f"host all {PRODUCTION_APP_USER} {NETWORK_SUBNET} scram-sha-256" in hba
         assert f"host replication replicator {NETWORK_SUBNET} scram-sha-256" in hba
         # A standby's Patroni reads its own server's timeline over replication, from loopback.
         assert "host replication replicator 127.0.0.1/32 scram-sha-256" in hba

@@ -22,9 +22,12 @@ def _kept(path: Path) -> list[Path]:
 
 
 def _lines(path: Path) -> list[int]:
-    """The numbered lines of the kept files, oldest first."""
-    # A line whose newline came in a write of its own may be split across two files: skip the empty piece.
-    return [int(line) for p in _kept(path) for line in p.read_text().splitlines() if line]
+    """The numbered lines of the kept files, oldest first, read as one stream (a collapsed range ends on
+    a block boundary, so a line may begin in one file and end in the next). Only whole six-digit lines
+    count: the oldest file may begin with the tail of a line whose head was dropped, and copy-truncate
+    may lose a newline written apart from its line, which merges two lines into one token."""
+    stream = b"".join(p.read_bytes() for p in _kept(path)).decode()
+    return [int(line) for line in stream.splitlines() if len(line) == 6 and line.isdigit()]
 
 
 def test_rotation_bounds_size_and_count_and_keeps_the_newest_lines(tmp_path: Path) -> None:
@@ -76,12 +79,13 @@ def test_a_running_writer_goes_on_across_rotations(tmp_path: Path) -> None:
     assert rotations >= KEEP + 1, "the test meant to rotate more often than it keeps files"
     assert len(list(tmp_path.iterdir())) == KEEP + 1
     lines = _lines(log)
-    assert lines[-1] == total - 1 and lines == sorted(lines)
+    assert lines == sorted(set(lines)), "lines reordered or repeated"
+    assert lines[-1] >= total * 3 // 4, "the writer stopped writing after the first rotations"
     # What copy-truncate cannot promise: a write landing between the copy's last read and the truncate
-    # is lost (the window is microseconds, but a descheduled watcher widens it, and this writer is far
-    # faster than any server here), so no count of lost lines is asserted, nor a size (how much it writes
-    # between two checks depends on the scheduler): the file count and the order are; the first test
-    # bounds the sizes for a writer of known pace.
+    # is lost (the window is microseconds, but a descheduled watcher widens it to hundreds of this
+    # writer's lines, the last ones included), so no count of lost lines is asserted, nor a size (how much
+    # it writes between two checks depends on the scheduler): the file count and the order are; the first
+    # test bounds the sizes for a writer of known pace, and the ext4 one loses nothing.
 
 
 def test_rotation_loses_no_line_of_a_fast_writer_on_ext4(tmp_path: Path) -> None:

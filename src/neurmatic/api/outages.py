@@ -29,6 +29,9 @@ _PG_OUTAGES = (
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.InterfaceError,
     asyncpg.exceptions.QueryCanceledError,  # DATABASE_STATEMENT_TIMEOUT: the database is too slow now
+    # No host of the multi-host URL is read-write: a switchover's window, when the old primary has
+    # stepped down and the new one is not promoted yet (asyncpg's own error, not a connection error).
+    asyncpg.exceptions.TargetServerAttributeNotMatched,
     OSError,
 )
 # Text PostgreSQL cannot store (a NUL byte, which any query string or JSON string can carry): the input

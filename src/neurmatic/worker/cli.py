@@ -6,6 +6,7 @@ path, so ``neurmatic --help`` imports none of it.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -27,6 +28,11 @@ from neurmatic.settings import Settings
 )
 def worker(env_file: Path | None, name: str, metrics_address: str | None) -> None:
     """Run the background job worker."""
+    # The image sets PROMETHEUS_MULTIPROC_DIR for the API's uvicorn workers. The job worker is one
+    # process that serves its own metrics: in multiprocess mode prometheus_client would write files to a
+    # directory nobody made (the worker died of it in the compose stack), so it keeps them in memory.
+    # Before anything imports prometheus_client, which reads the variable once, on import.
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
     from neurmatic.secret_policy import check_secrets
     from neurmatic.sentry import init_sentry
     from neurmatic.worker.main import Worker
