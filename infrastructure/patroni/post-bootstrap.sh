@@ -27,3 +27,13 @@ CREATE DATABASE :"app_db" OWNER :"app_user" ENCODING 'UTF8' TEMPLATE template0;
 CREATE ROLE metrics WITH LOGIN PASSWORD :'metrics_password';
 GRANT pg_monitor TO metrics;
 SQL
+
+# pgBackRest's stanza in both repositories, so the new cluster's WAL archiving and physical backups work
+# from its first segment (archive-push fails until it exists). Bounded, and never fatal: an unreachable S3
+# must not fail the bootstrap (Patroni would wipe the new cluster and start over). If it failed, the
+# health report shows the WAL archive failing; create it later on the leader (docs/deploy.md).
+# pgBackRest connects over the socket as the superuser, with the password file Patroni hands this hook
+# (PGPASSFILE, as psql above): Patroni takes the PATRONI_* passwords out of its environment at start.
+if ! timeout 30 pgbackrest --config=/etc/pgbackrest/pgbackrest.conf --stanza=neurmatic stanza-create; then
+    echo "warning: pgBackRest stanza-create failed: WAL archiving fails until it is created" >&2
+fi

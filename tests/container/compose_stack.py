@@ -9,6 +9,7 @@ done here and nowhere in the shipped files:
 - every published port goes to a free port on 127.0.0.1 (80, 443 and PostgreSQL's 5432 are taken here,
   and only loopback may receive traffic);
 - host paths outside the directory (/etc/letsencrypt, /var/www/certbot) become directories inside it;
+- pgBackRest keeps its first repository (a volume) only: its second is S3 on AWS, out of reach here;
 - Grafana is left out: it has no Debian package to stand in for its image (tests/container/standins.py).
 
 podman 4.3 (Debian bookworm's) runs healthchecks only from systemd timers and podman-compose ignores
@@ -62,6 +63,9 @@ def sandboxed(compose: dict[str, Any], directory: Path) -> tuple[dict[str, Any],
     published: dict[str, dict[int, int]] = {}
     for name, spec in services.items():
         spec.get("depends_on", {}).pop("grafana", None)
+        environment = spec.get("environment", {})
+        for variable in [v for v in environment if v.startswith("PGBACKREST_REPO2_")]:
+            del environment[variable]  # pgBackRest's S3 repository: see prepare()
         if "ports" in spec:
             mapping = {int(str(entry).rsplit(":", 1)[1]): free_loopback_port() for entry in spec["ports"]}
             spec["ports"] = [f"127.0.0.1:{host}:{inside}" for inside, host in mapping.items()]
@@ -93,6 +97,11 @@ class ComposeStack:
     def prepare(cls, podman: Podman, directory: Path, project: str) -> ComposeStack:
         """The operator's directory: the files, the generated secrets and nginx's certificate."""
         shutil.copytree(ROOT / "infrastructure", directory / "infrastructure")
+        # pgBackRest's second repository is S3 on AWS, which this sandbox cannot reach: every command
+        # would wait out its timeouts on it. The first (the shared volume) is kept as shipped.
+        pgbackrest = directory / "infrastructure" / "pgbackrest" / "pgbackrest.conf"
+        kept = [line for line in pgbackrest.read_text().splitlines() if not line.startswith("repo2-")]
+        pgbackrest.write_text("\n".join(kept) + "\n")
         (directory / "backups").mkdir()
         env_file = directory / ENV_FILE
         subprocess.run(
@@ -104,11 +113,12 @@ class ComposeStack:
         )  # fmt: skip
         # The backend image the tests built, under the name the compose file gives it; mail into a
         # directory of the worker's (no SendGrid from here, and the secrets' empty key stops the worker).
-        with env_file.open("a") as extra:
-            extra.write(
-                "\nREGISTRY=localhost\nIMAGE_NAME_BACKEND=neurmatic-backend\nIMAGE_TAG=test\n"
-                "MAIL_OUTBOX_DIR=/tmp/neurmatic-outbox\n"
-            )
+        values = {
+            "REGISTRY": "localhost", "IMAGE_NAME_BACKEND": "neurmatic-backend", "IMAGE_TAG": "test",
+            "MAIL_OUTBOX_DIR": "/tmp/neurmatic-outbox",
+        }  # fmt: skip
+        lines = [line for line in env_file.read_text().splitlines() if line.partition("=")[0] not in values]
+        env_file.write_text("\n".join([*lines, *(f"{key}={value}" for key, value in values.items())]) + "\n")
         ssl = directory / "infrastructure" / "nginx" / "ssl" / "production"
         ssl.mkdir(parents=True, exist_ok=True)
         (directory / "tls").mkdir()
@@ -159,6 +169,25 @@ class ComposeStack:
         for service in services:
             polled = poll(partial(self.passes_healthcheck, service), timeout=timeout, interval=2)
             assert polled.done, f"{service} never became healthy: {polled.why}\n{self.logs(service)}"
+
+    def patroni_cluster(self) -> dict[str, Any]:
+        """Patroni's view of the cluster (GET /cluster on postgres-1's REST API)."""
+        code = "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:8008/cluster').read().decode())"
+        cluster: dict[str, Any] = self.exec_json("postgres-1", code)
+        return cluster
+
+    def await_patroni_cluster(self, timeout: float) -> None:
+        """A leader running and a standby streaming: the bootstrap is over (a node's own /health, the
+        compose healthcheck, already passes while the post_bootstrap hook runs, before the leader serves
+        the network)."""
+
+        def whole() -> bool:
+            states = sorted((m["role"], m["state"]) for m in self.patroni_cluster()["members"])
+            return states in ([("leader", "running"), ("sync_standby", "streaming")],
+                              [("leader", "running"), ("replica", "streaming")])  # fmt: skip
+
+        polled = poll(whole, timeout=timeout, interval=2)
+        assert polled.done, f"no leader with a streaming standby: {polled.why}\n{self.logs('postgres-1')}"
 
     def passes_healthcheck(self, service: str) -> bool:
         return self.podman.run("healthcheck", "run", self.container(service), check=False).returncode == 0

@@ -15,7 +15,7 @@ import pytest
 
 from neurmatic.ops.exit_codes import ExitCode
 from tests.conftest import RunningTopology, started_topology
-from tests.integration.test_drills import assert_report_files, run_drill, stage
+from tests.integration.test_drills import assert_report_files, missed, run_drill, stage
 from tests.s3_tls import tls_moto
 from tests.support import make_state_parent, neurmatic
 
@@ -49,7 +49,7 @@ def data_topology(
 
 def test_data_loss_drill_loses_no_committed_row(data_topology: RunningTopology) -> None:
     code, report = run_drill(data_topology, "data-loss", "--duration", "90", "--rpo", DATA_LOSS_RPO)
-    assert code == ExitCode.OK, report
+    assert code == ExitCode.OK, missed(report)
     deleted = stage(report, "rows-deleted")
     assert deleted["failed_writes"] == 0  # the API never stopped taking writes
     # The RTO runs until the rows are back, not merely until writes succeed.
@@ -78,7 +78,7 @@ def test_server_loss_drill_rebuilds_from_secrets_and_the_s3_repository(
     code, report = run_drill(
         data_topology, "server-loss", "--duration", "300", "--rpo", SERVER_LOSS_RPO, env=s3_env
     )
-    assert code == ExitCode.OK, report
+    assert code == ExitCode.OK, missed(report)
     server = stage(report, "server")
     assert server["rto_seconds"] is not None and server["rto_seconds"] < SERVER_LOSS_RTO_BOUND, server
     assert server["failed_writes"] > 0  # the outage is real and measured

@@ -15,7 +15,7 @@ from bench.ha_drills import Series, record, summary
 
 from neurmatic.ops.exit_codes import ExitCode
 from tests.conftest import RunningTopology, started_topology
-from tests.integration.test_drills import run_drill
+from tests.integration.test_drills import missed, run_drill
 
 pytestmark = pytest.mark.topology
 RUNS = 3
@@ -32,8 +32,7 @@ def _runs(topology: RunningTopology, scenario: str) -> list[dict[str, Any]]:
     reports = []
     for run in range(1, RUNS + 1):
         code, report = run_drill(topology, scenario, "--duration", "45")
-        failed = [c for c in report["checks"] if not c["ok"]]
-        assert code == ExitCode.OK and report["passed"], f"{scenario} run {run}: {failed or report}"
+        assert code == ExitCode.OK and report["passed"], f"{scenario} run {run}: {missed(report)}"
         reports.append(report)
     _print_figures(scenario, reports)
     return reports

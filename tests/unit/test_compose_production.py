@@ -138,11 +138,12 @@ def test_the_image_runs_patroni_on_the_mounted_config_and_has_the_bootstrap_hook
     assert "FROM postgres:15-bookworm" in dockerfile
     assert "patroni[etcd3,psycopg3]==" in dockerfile
     assert "\nUSER postgres\n" in dockerfile
-    assert 'CMD ["patroni", "/etc/patroni/patroni.yml"]' in dockerfile
+    assert "&& exec patroni /etc/patroni/patroni.yml" in dockerfile  # Patroni replaces the shell: PID 1
     assert f"post-bootstrap.sh {PATRONI_POST_BOOTSTRAP}" in dockerfile
     hook = (directory / "post-bootstrap.sh").read_text()
     assert hook.startswith("#!/bin/sh\n")
     assert "SET log_statement = 'none'" in hook  # the CREATE ROLE's password stays out of the log
+    assert "stanza-create" in hook  # WAL archiving works from the first segment
 
 
 def test_the_patroni_configs_share_one_cluster_and_its_settings() -> None:

@@ -53,7 +53,11 @@ class PgTarget:
         if len(self.hosts) == 1:
             return self
         with self.connect(autocommit=True) as conn:
-            row = conn.execute("SELECT inet_server_port()").fetchone()
-        port = int(row[0]) if row and row[0] is not None else self.hosts[0][1]
-        host = next((h for h, p in self.hosts if p == port), self.hosts[0][0])
-        return replace(self, hosts=((host, port),))
+            node = connected_node(conn)
+        return replace(self, hosts=(node,))
+
+
+def connected_node(conn: psycopg.Connection[Any]) -> tuple[str, int]:
+    """The (host, port) of the multi-host list that libpq connected ``conn`` to, as the list names it.
+    The host counts, not only the port: compose's nodes all listen on 5432 (the local topology's differ)."""
+    return conn.info.host, conn.info.port

@@ -19,7 +19,7 @@ from neurmatic.adapters.patroni import (
     first_cluster,
     own_api,
 )
-from neurmatic.adapters.pg_target import PgTarget
+from neurmatic.adapters.pg_target import PgTarget, connected_node
 from neurmatic.deployment.failover import (
     FailoverFailed,
     FailoverResult,
@@ -197,11 +197,10 @@ class PatroniFailover:
 
         def writes_on_new() -> bool:
             with self.app.connect(autocommit=True) as conn:
-                row = conn.execute(
-                    "SELECT inet_server_port(), NOT pg_is_in_recovery(), pg_current_wal_lsn()::text"
-                ).fetchone()
-            if row and row[0] == new.port and row[1]:
-                found.append(str(row[2]))
+                node = connected_node(conn)
+                row = conn.execute("SELECT NOT pg_is_in_recovery(), pg_current_wal_lsn()::text").fetchone()
+            if row and node == (new.host, new.port) and row[0]:
+                found.append(str(row[1]))
                 return True
             return False
 
