@@ -73,8 +73,11 @@ def test_ci_runs_the_projects_script_on_pushes_and_pull_requests() -> None:
     assert any(step.get("run") == "bash .ci/run" for step in steps)
     assert ci["jobs"]["test"]["container"]["image"].startswith("debian:bookworm")  # root, as ./dev expects
     assert ci["permissions"] == {"contents": "read"}
-    # The container tests, left out of .ci/run's default selection, run as a job of their own.
-    assert any("-m container" in step.get("run", "") for step in ci["jobs"]["image"]["steps"])
+    # The container tests (image and compose stack) run as a job of their own, on the runner itself, so
+    # the test job's .ci/run leaves them out.
+    assert any("./dev test-containers" in step.get("run", "") for step in ci["jobs"]["image"]["steps"])
+    assert ci["jobs"]["test"]["env"]["NEURMATIC_CI_CONTAINERS"] == "0"
+    assert 'NEURMATIC_CI_CONTAINERS:-1}" != 0' in (ROOT / ".ci" / "run").read_text()
 
 
 def test_every_job_has_a_time_bound() -> None:
