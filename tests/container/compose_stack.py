@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -38,6 +37,7 @@ from neurmatic.supervisor.state import ServiceAccount
 from neurmatic.supervisor.tls import ensure_certificates
 from tests.container.podman import Podman
 from tests.container.standins import NOT_IN_DEBIAN
+from tests.mailbox import free_port
 from tests.support import ROOT
 
 COMPOSE_FILE = "docker-compose.production.yml"
@@ -49,25 +49,26 @@ DATA_SERVICES = (
 OUTSIDE_PATHS = ("/etc/letsencrypt", "/var/www/certbot")
 
 
-def free_loopback_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def sandboxed(compose: dict[str, Any], directory: Path) -> tuple[dict[str, Any], dict[str, dict[int, int]]]:
     """The compose file with this sandbox's changes (see the module's docstring) and the published
     ports: {service: {container port: host port on 127.0.0.1}}."""
     services = {name: spec for name, spec in compose["services"].items() if name not in NOT_IN_DEBIAN}
+
+    def sources(specs: list[dict[str, Any]]) -> set[str]:
+        return {volume.partition(":")[0] for spec in specs for volume in spec.get("volumes", [])}
+
+    unused_volumes = sources([compose["services"][name] for name in NOT_IN_DEBIAN]) - sources(
+        list(services.values())
+    )
     published: dict[str, dict[int, int]] = {}
     for name, spec in services.items():
-        spec.get("depends_on", {}).pop("grafana", None)
+        for dropped in NOT_IN_DEBIAN:
+            spec.get("depends_on", {}).pop(dropped, None)
         environment = spec.get("environment", {})
         for variable in [v for v in environment if v.startswith("PGBACKREST_REPO2_")]:
             del environment[variable]  # pgBackRest's S3 repository: see prepare()
         if "ports" in spec:
-            mapping = {int(str(entry).rsplit(":", 1)[1]): free_loopback_port() for entry in spec["ports"]}
+            mapping = {int(str(entry).rsplit(":", 1)[1]): free_port() for entry in spec["ports"]}
             spec["ports"] = [f"127.0.0.1:{host}:{inside}" for inside, host in mapping.items()]
             published[name] = mapping
         volumes = []
@@ -80,7 +81,7 @@ def sandboxed(compose: dict[str, Any], directory: Path) -> tuple[dict[str, Any],
             volumes.append(f"{source}:{rest}")
         if volumes:
             spec["volumes"] = volumes
-    volumes_used = {name: value for name, value in compose["volumes"].items() if name != "grafana_data"}
+    volumes_used = {name: value for name, value in compose["volumes"].items() if name not in unused_volumes}
     return {**compose, "services": services, "volumes": volumes_used}, published
 
 
@@ -92,6 +93,7 @@ class ComposeStack:
     directory: Path
     project: str
     published: dict[str, dict[int, int]] = field(default_factory=dict)
+    services: list[str] = field(default_factory=list)  # those of the sandboxed file, in its order
 
     @classmethod
     def prepare(cls, podman: Podman, directory: Path, project: str) -> ComposeStack:
@@ -131,16 +133,11 @@ class ComposeStack:
         compose = yaml.safe_load((ROOT / COMPOSE_FILE).read_text())
         changed, published = sandboxed(compose, directory)
         (directory / COMPOSE_FILE).write_text(yaml.safe_dump(changed, sort_keys=False))
-        return cls(podman, directory, project, published)
+        return cls(podman, directory, project, published, list(changed["services"]))
 
     @property
     def ca(self) -> Path:
         return self.directory / "tls" / "ca.pem"
-
-    @property
-    def services(self) -> list[str]:
-        compose = yaml.safe_load((self.directory / COMPOSE_FILE).read_text())
-        return list(compose["services"])
 
     def compose(self, *argv: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         command = [

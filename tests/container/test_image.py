@@ -5,7 +5,6 @@ loopback port, with tini as PID 1 passing SIGTERM on."""
 from __future__ import annotations
 
 import json
-import socket
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -16,16 +15,10 @@ import pytest
 from neurmatic.polling import poll
 from tests.container.conftest import MEASURED, VERSION
 from tests.container.podman import Podman
+from tests.mailbox import free_port
 
 # The first test's setup bootstraps the base and builds the image: minutes, beyond the default timeout.
 pytestmark = [pytest.mark.container, pytest.mark.timeout(1800)]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def shell(podman: Podman, image: str, script: str) -> str:

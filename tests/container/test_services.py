@@ -20,7 +20,7 @@ import pytest
 from neurmatic.polling import poll
 from tests.container.conftest import MEASURED
 from tests.container.podman import Podman
-from tests.container.test_image import free_port
+from tests.mailbox import free_port
 from tests.standalone_servers import HOST, env_file_deployment
 from tests.support import make_state_parent
 
