@@ -3,7 +3,8 @@
 ``./dev bench login ...`` (bench/login_timing.py), ``./dev bench api ...`` (bench/api_bench.py: one API
 process against the Express peer), ``./dev bench floors`` (what uvicorn and a Redis round trip cost here),
 ``./dev bench load ...`` (the guide's Locust scenario, bench/load_test.py), ``./dev bench ha ...`` (the
-PostgreSQL HA drills, each run three times: bench/ha_drills.py).
+PostgreSQL HA drills, each run three times: bench/ha_drills.py), ``./dev bench web`` (the web client's
+JavaScript size and list render time in Chromium: bench/web_bench.py).
 
 Runs against a topology that is already up (``./dev up``); only 127.0.0.1 is ever contacted, and every
 loop is bounded by a request count and a time limit.
@@ -119,6 +120,7 @@ SUBCOMMANDS = {
     "floors": "bench.floors",
     "backup": "bench.backup_bench",
     "ha": "bench.ha_drills",
+    "web": "bench.web_bench",
 }
 
 

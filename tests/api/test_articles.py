@@ -218,6 +218,31 @@ async def test_bookmarks(settings: Settings) -> None:
     assert [a["slug"] for a in listed] == [article["slug"]] and emptied == []
 
 
+async def test_a_new_bookmark_notifies_the_author_once_and_never_for_their_own(settings: Settings) -> None:
+    async with account_client(settings) as client:
+        _, author_tokens = await signed_in(client)
+        author_auth = bearer(author_tokens["accessToken"])
+        article = await _write(client, author_tokens["accessToken"])
+        assert (
+            await client.put(f"/api/v1/articles/{article['slug']}/bookmark", headers=author_auth)
+        ).is_success
+        reader, reader_tokens = await signed_in(client)
+        for _ in range(2):  # the second PUT changes nothing, so it says nothing
+            put = await client.put(
+                f"/api/v1/articles/{article['slug']}/bookmark", headers=bearer(reader_tokens["accessToken"])
+            )
+            assert put.status_code == 200
+        listed = (await client.get("/api/v1/notifications", headers=author_auth)).json()["data"]
+        reader_own = (
+            await client.get("/api/v1/notifications", headers=bearer(reader_tokens["accessToken"]))
+        ).json()["data"]
+    bookmarks = [n for n in listed if n["kind"] == "bookmark"]
+    assert [(n["title"], n["body"], n["data"]["slug"]) for n in bookmarks] == [
+        (f"{reader.username} bookmarked your article", article["title"], article["slug"])
+    ]
+    assert not [n for n in reader_own if n["kind"] == "bookmark"]
+
+
 async def test_anonymous_reads_are_cached_and_invalidated_on_write(settings: Settings) -> None:
     marker = uuid.uuid4().hex[:8]
     async with account_client(settings) as client:

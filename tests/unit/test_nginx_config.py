@@ -291,6 +291,12 @@ class _App(BaseHTTPRequestHandler):
         pass
 
 
+WEB_INDEX = (
+    '<!doctype html><div id="root"></div><script type="module" src="/assets/index-3f2a1b.js"></script>'
+)
+WEB_SCRIPT = "console.log('the web client');\n" * 100  # over gzip_min_length
+
+
 @dataclass(frozen=True)
 class Edge:
     http: str
@@ -308,6 +314,10 @@ def edge(tmp_path: Path) -> Iterator[Edge]:
     Thread(target=app.serve_forever, daemon=True).start()
     http_port, https_port = _free_port(), _free_port()
     cert, key = _write_tls_pair(tmp_path / "tls")
+    web = tmp_path / "web"  # a web client's build, as `up` installs it
+    (web / "assets").mkdir(parents=True)
+    (web / "index.html").write_text(WEB_INDEX)
+    (web / "assets" / "index-3f2a1b.js").write_text(WEB_SCRIPT)
     ctx = local_nginx_context(
         state_dir=tmp_path / "state",
         https_port=https_port,
@@ -315,6 +325,7 @@ def edge(tmp_path: Path) -> Iterator[Edge]:
         upstreams=[f"127.0.0.1:{app.server_port}"],
         cert=cert,
         key=key,
+        web_root=web,
     )
     for directory in ctx.directories():
         directory.mkdir(parents=True, exist_ok=True)
@@ -520,3 +531,25 @@ def test_a_cached_answer_never_replays_another_clients_rate_limit_headers(edge: 
     assert first.headers["X-Cache-Status"] == "MISS" and first.headers["X-RateLimit-Remaining"]
     assert cached.headers["X-Cache-Status"] == "HIT"
     assert "X-RateLimit-Remaining" not in cached.headers and "X-RateLimit-Limit" not in cached.headers
+
+
+def test_edge_serves_the_web_client_beside_the_api(edge: Edge) -> None:
+    """`/` and any client route are the SPA's index.html (never cached, the web CSP); hashed assets are
+    immutable and compressed; a missing asset is a 404, not the index; the API stays proxied."""
+    with httpx.Client(verify=edge.tls) as client:
+        for path in ("/", "/articles/some-slug", "/profile?tab=sessions"):
+            page = client.get(f"{edge.https}{path}")
+            assert page.status_code == 200 and page.text == WEB_INDEX, path
+            assert page.headers["Cache-Control"] == "no-cache"
+            _assert_security_headers(page)
+            policy = page.headers["Content-Security-Policy"]
+            assert "script-src 'self';" in policy and "unsafe-inline" not in policy
+            assert "X-Cache-Status" not in page.headers  # nginx's own file, not the API's cache
+        asset = client.get(f"{edge.https}/assets/index-3f2a1b.js", headers={"Accept-Encoding": "gzip"})
+        assert asset.status_code == 200 and asset.text == WEB_SCRIPT
+        assert asset.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+        assert asset.headers["Content-Encoding"] == "gzip"
+        _assert_security_headers(asset)
+        assert client.get(f"{edge.https}/assets/index-000000.js").status_code == 404
+        api = client.get(f"{edge.https}/api/v1/categories")
+        assert api.json()["proto"] == "https" and "X-Cache-Status" in api.headers

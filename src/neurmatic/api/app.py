@@ -21,6 +21,7 @@ from neurmatic.api.auth.email_router import router as email_router
 from neurmatic.api.auth.oauth.router import router as oauth_router
 from neurmatic.api.auth.router import router as auth_router
 from neurmatic.api.auth.twofactor_router import router as twofactor_router
+from neurmatic.api.docs_page import install_docs
 from neurmatic.api.errors import install_error_handlers
 from neurmatic.api.front_door import FrontDoor
 from neurmatic.api.health.router import router as health_router
@@ -73,7 +74,7 @@ def create_app(settings: Settings) -> FastAPI:
         title="Neurmatic API",
         version=__version__,
         lifespan=lifespan,
-        docs_url="/api/docs",
+        docs_url=None,  # served from our own origin (docs_page.py), not the CDN
         redoc_url=None,
         openapi_url="/api/openapi.json",
         # No 307 to the path with(out) a trailing slash: its Location repeated the URI percent-encoded
@@ -106,6 +107,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.mount(DASHBOARD_MOUNT, AdminDashboardGuard(build_dashboard(settings)))
     install_error_handlers(app)
     install_openapi(app)
+    install_docs(app)
     limit = Limit(settings.rate_limit.max_requests, max(1, settings.rate_limit.window_ms // 1000))
     install_middleware(app, settings, limit, sentry)
     app.front_door = FrontDoor(

@@ -26,6 +26,8 @@ _UNSAFE = re.compile(r"[;{}\s'\"]")
 _MULTI_WORD = {"server_name", "resolver"}  # these hold several space-separated words
 
 PRODUCTION_SSL_DIR = Path("/etc/nginx/ssl/production")
+PRODUCTION_WEB_ROOT = Path("/usr/share/nginx/html")  # compose mounts frontend/dist here
+BROTLI_MODULE = "ngx_http_brotli_filter_module.so"
 
 # The upstream's response header must fit in proxy_buffer_size *together with* the cache key (scheme,
 # host, request URI) that nginx writes in front of it when the response may be cached: "upstream sent
@@ -175,6 +177,11 @@ class NginxContext:
     # The internal stub_status listener the nginx exporter reads, and who may read it (None: no listener).
     listen_status: str | None = None
     status_allow: tuple[str, ...] = ("127.0.0.1",)
+    # The web client's build (frontend/dist): served at / with the API under /api/ (None: the API only).
+    web_root: Path | None = None
+    # Dynamic modules to load (absolute .so paths), and whether brotli's filter is among them.
+    load_modules: tuple[Path, ...] = ()
+    brotli: bool = False
 
     def __post_init__(self) -> None:
         if not self.upstreams:
@@ -265,6 +272,7 @@ def production_nginx_context(*, real_ip_from: Sequence[str] = ()) -> NginxContex
         resolver="127.0.0.11 valid=30s",  # Docker's embedded DNS
         real_ip_from=tuple(real_ip_from),
         acme_webroot=Path("/var/www/certbot"),
+        web_root=PRODUCTION_WEB_ROOT,
         # stub_status for the nginx exporter: a port compose never publishes, the compose network only.
         listen_status=str(NGINX_STATUS_PORT),
         status_allow=(NETWORK_SUBNET,),
@@ -282,10 +290,17 @@ def local_nginx_context(
     mime_types: Path = Path("/etc/nginx/mime.types"),
     http2_directive: bool = False,
     status_port: int | None = None,
+    web_root: Path | None = None,
+    modules_dir: Path = Path("/usr/lib/nginx/modules"),
 ) -> NginxContext:
-    """The local topology's edge: everything under ``state_dir/nginx``, loopback only, no root needed."""
+    """The local topology's edge: everything under ``state_dir/nginx``, loopback only, no root needed.
+    Brotli is on when nginx has the module (Debian's libnginx-mod-http-brotli-filter)."""
     root = state_dir / "nginx"
+    brotli = modules_dir / BROTLI_MODULE
     return NginxContext(
+        web_root=web_root,
+        load_modules=(brotli,) if brotli.is_file() else (),
+        brotli=brotli.is_file(),
         worker_processes="2",
         # The guide's 1,000 concurrent clients, each keeping its connection open between requests and each
         # request in flight holding an upstream one too, in whichever worker accepted it: with 1024, one of

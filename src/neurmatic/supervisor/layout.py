@@ -175,6 +175,11 @@ class Paths:
     def nginx(self) -> Path:
         return self.root / "nginx"
 
+    @property
+    def web(self) -> Path:
+        """The web client's build nginx serves (copied from frontend/dist by ``up``)."""
+        return self.root / "web"
+
     def postgres_data(self, index: int) -> Path:
         return self.root / "postgres" / str(index)
 

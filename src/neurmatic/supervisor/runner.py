@@ -82,7 +82,8 @@ def imported_secrets(path: Path) -> dict[str, str]:
 
 def up(state: TopologyState, progress: Progress = lambda _msg: None) -> Topology:
     """Start whatever is not running, in order; return when every service is ready."""
-    from neurmatic.supervisor import archiving  # here: `status` imports this module, not the templates
+    # here: `status` imports this module, not the templates
+    from neurmatic.supervisor import archiving, web_client
 
     topology = Topology(state)
     for service in topology.monitoring:  # installed? (MissingBinaryError) before anything starts
@@ -115,6 +116,7 @@ def up(state: TopologyState, progress: Progress = lambda _msg: None) -> Topology
         from neurmatic.supervisor.services.app import app_settings
 
         record_physical_success(newest_backup, app_settings(state).redis)
+    web_client.install(state, progress)
     for service in [topology.mail, *topology.apis, topology.worker, topology.nginx]:
         _ensure(service, progress)
     from neurmatic.supervisor.services.monitoring_access import grant_redis_exporter_access

@@ -95,6 +95,7 @@ class Topology:
     def urls(self) -> dict[str, str]:
         ports = self.state.ports
         return {
+            "web": f"https://{HOST}:{ports.https}/",
             "api": f"https://{HOST}:{ports.https}/api/v1",
             "health": f"https://{HOST}:{ports.https}/api/v1/health",
             "docs": f"https://{HOST}:{ports.https}/api/docs",

@@ -16,6 +16,7 @@ from neurmatic.domain.articles import bookmarks, service
 from neurmatic.domain.articles import categories as category_rules
 from neurmatic.domain.articles.freshness import record_write
 from neurmatic.domain.articles.models import ArticleStatus
+from neurmatic.domain.notifications import service as notifications
 from neurmatic.domain.users.accounts import user_by_id
 
 router = APIRouter(tags=["articles"])
@@ -72,9 +73,19 @@ async def delete_article(slug: str, principal: CurrentUser, db: DbSession, clien
 
 
 @router.put("/articles/{slug}/bookmark", summary="Bookmark an article", responses=error_responses(401, 404))
-async def bookmark(slug: str, principal: CurrentUser, db: DbSession) -> JSONResponse:
+async def bookmark(slug: str, principal: CurrentUser, db: DbSession, clients: Clients) -> JSONResponse:
     article = await service.find_article(db, slug, principal.user)
-    await bookmarks.bookmark(db, principal.user.id, article.id)
+    if await bookmarks.bookmark(db, principal.user.id, article.id) and article.author_id != principal.user.id:
+        # The author hears of a new bookmark (live over the WebSocket too); a repeated PUT says nothing.
+        await notifications.notify(
+            db,
+            clients.redis,
+            article.author_id,
+            kind="bookmark",
+            title=f"{principal.user.username} bookmarked your article",
+            body=article.title,
+            data={"slug": article.slug, "by": principal.user.username},
+        )
     return success({"bookmarked": slug})
 
 

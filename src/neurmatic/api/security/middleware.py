@@ -14,11 +14,11 @@ from neurmatic.api.security.client_ip import client_ip_of_scope
 from neurmatic.api.security.rate_limit import Decision, Limit
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-# Swagger UI needs its own scripts and styles (served from a CDN by FastAPI's page).
+# Swagger UI from our own origin (api/docs_page.py): its scripts and styles, its inline SVG icons (data:),
+# and its style attributes (React sets some as attributes, which CSP counts as inline styles).
 DOCS_CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https:; "
-    "frame-ancestors 'none'"
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
 # rq-dashboard's pages carry inline scripts; the dashboard is admin-only and renders our own data.
 DASHBOARD_CSP = (

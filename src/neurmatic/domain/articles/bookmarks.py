@@ -13,11 +13,13 @@ from neurmatic.domain.users.models import User
 BOOKMARKS_SHOWN = 100
 
 
-async def bookmark(db: AsyncSession, user_id: uuid.UUID, article_id: uuid.UUID) -> None:
-    """Save the article for the user (once; a second time changes nothing) and commit."""
-    if await db.get(Bookmark, (user_id, article_id)) is None:
-        db.add(Bookmark(user_id=user_id, article_id=article_id))
-        await db.commit()
+async def bookmark(db: AsyncSession, user_id: uuid.UUID, article_id: uuid.UUID) -> bool:
+    """Save the article for the user (once; a second time changes nothing) and commit; True when new."""
+    if await db.get(Bookmark, (user_id, article_id)) is not None:
+        return False
+    db.add(Bookmark(user_id=user_id, article_id=article_id))
+    await db.commit()
+    return True
 
 
 async def unbookmark(db: AsyncSession, user_id: uuid.UUID, article_id: uuid.UUID) -> None:

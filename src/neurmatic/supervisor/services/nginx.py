@@ -48,6 +48,8 @@ class NginxBalancer(Service):
             cert=cert,
             key=key,
             status_port=self.state.ports.nginx_status,
+            # The web client when `up` installed it (web_client.install), else the API alone.
+            web_root=self.paths.web if (self.paths.web / "index.html").is_file() else None,
         )
         return render_nginx(context)
 

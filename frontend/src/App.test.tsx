@@ -1,0 +1,126 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { act, cleanup, render, screen } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import { MemoryRouter } from 'react-router-dom';
+import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
+import { api, REFRESH_KEY } from './api/client';
+import { AuthProvider } from './auth/AuthContext';
+import { LiveProvider } from './live/LiveContext';
+import App from './App';
+
+function json(status: number, body: unknown): Response {
+  return new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } });
+}
+
+const USER = {
+  id: 'u1',
+  email: 'ada@example.com',
+  username: 'ada',
+  displayName: 'Ada',
+  bio: null,
+  role: 'user',
+  status: 'active',
+  emailVerified: true,
+  twoFactorEnabled: false,
+  createdAt: '2024-01-01T00:00:00Z',
+};
+
+class FakeWebSocket {
+  static last: FakeWebSocket | null = null;
+  readyState = 0;
+  onopen: ((e: Event) => void) | null = null;
+  onmessage: ((e: MessageEvent) => void) | null = null;
+  onclose: ((e: CloseEvent) => void) | null = null;
+  onerror: ((e: Event) => void) | null = null;
+  sent: string[] = [];
+  constructor(public url: string) {
+    FakeWebSocket.last = this;
+    setTimeout(() => {
+      this.readyState = 1;
+      this.onopen?.(new Event('open'));
+    }, 0);
+  }
+  send(data: string) {
+    this.sent.push(data);
+    if (JSON.parse(data).type === 'auth') setTimeout(() => this.onmessage?.({ data: JSON.stringify({ type: 'ready' }) } as MessageEvent), 0);
+  }
+  close() {
+    this.readyState = 3;
+  }
+}
+
+function renderApp(path: string) {
+  const client = new QueryClient({ defaultOptions: { queries: { retry: false } } });
+  return render(
+    <QueryClientProvider client={client}>
+      <MemoryRouter initialEntries={[path]} future={{ v7_startTransition: true, v7_relativeSplatPath: true }}>
+        <AuthProvider>
+          <LiveProvider>
+            <App />
+          </LiveProvider>
+        </AuthProvider>
+      </MemoryRouter>
+    </QueryClientProvider>,
+  );
+}
+
+afterEach(() => {
+  vi.unstubAllGlobals();
+  cleanup();
+  api.clearSession('signedOut');
+});
+
+describe('App routes', () => {
+  it('shows a not-found page for unknown routes', async () => {
+    vi.stubGlobal('fetch', vi.fn(async () => json(200, { success: true, data: [] })));
+    renderApp('/no/such/page');
+    expect(await screen.findByRole('heading', { name: 'Page not found' })).toBeInTheDocument();
+    expect(screen.getByRole('banner')).toBeInTheDocument();
+    expect(screen.getByRole('main')).toBeInTheDocument();
+    expect(screen.getByRole('navigation', { name: 'Main' })).toBeInTheDocument();
+    expect(screen.getByRole('link', { name: 'Sign in' })).toBeInTheDocument();
+    expect(screen.getByRole('link', { name: 'Register' })).toBeInTheDocument();
+  });
+
+  it('sends signed-out visitors of a private page to sign in', async () => {
+    vi.stubGlobal('fetch', vi.fn(async () => json(200, { success: true, data: [] })));
+    renderApp('/profile');
+    expect(await screen.findByRole('heading', { name: 'Sign in' })).toBeInTheDocument();
+  });
+
+  it('restores the session from the refresh token, goes live and counts a new notification', async () => {
+    localStorage.setItem(REFRESH_KEY, 'stored-refresh');
+    vi.stubGlobal('WebSocket', FakeWebSocket);
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async (url: string) => {
+        if (url === '/api/v1/auth/refresh') return json(200, { success: true, data: { accessToken: 'acc', refreshToken: 'r2', expiresIn: 900 } });
+        if (url === '/api/v1/users/me') return json(200, { success: true, data: USER });
+        if (url.startsWith('/api/v1/notifications')) return json(200, { success: true, data: [], meta: { pagination: { page: 1, limit: 1, total: 0, totalPages: 0 } } });
+        if (url === '/api/v1/auth/logout') return json(200, { success: true, data: { loggedOut: true } });
+        return json(200, { success: true, data: [], meta: { pagination: { page: 1, limit: 20, total: 0, totalPages: 0 } } });
+      }),
+    );
+    renderApp('/');
+    expect(await screen.findByRole('button', { name: 'Sign out' })).toBeInTheDocument();
+    for (const name of ['Write', 'Bookmarks', 'Notifications', 'Profile']) {
+      expect(screen.getByRole('link', { name })).toBeInTheDocument();
+    }
+    expect(await screen.findByText('Live')).toBeInTheDocument();
+    expect(JSON.parse(FakeWebSocket.last!.sent[0])).toEqual({ type: 'auth', token: 'acc' });
+
+    act(() => {
+      FakeWebSocket.last!.onmessage?.({
+        data: JSON.stringify({
+          type: 'notification',
+          notification: { id: 'n1', kind: 'test', title: 'Hello', body: null, data: null, readAt: null, createdAt: '2024-01-01T00:00:00Z' },
+        }),
+      } as MessageEvent);
+    });
+    expect(await screen.findByRole('link', { name: 'Notifications (1 unread)' })).toBeInTheDocument();
+
+    await userEvent.click(screen.getByRole('button', { name: 'Sign out' }));
+    expect(await screen.findByRole('heading', { name: 'Sign in' })).toBeInTheDocument();
+    expect(localStorage.getItem(REFRESH_KEY)).toBeNull();
+  });
+});
