@@ -1,16 +1,10 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { act, cleanup, render, screen } from '@testing-library/react';
+import { act, cleanup, screen } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
-import { MemoryRouter } from 'react-router-dom';
-import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { api, REFRESH_KEY } from './api/client';
-import { AuthProvider } from './auth/AuthContext';
 import { LiveProvider } from './live/LiveContext';
+import { json, renderWithProviders } from './test-utils';
 import App from './App';
-
-function json(status: number, body: unknown): Response {
-  return new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } });
-}
 
 const USER = {
   id: 'u1',
@@ -50,17 +44,11 @@ class FakeWebSocket {
 }
 
 function renderApp(path: string) {
-  const client = new QueryClient({ defaultOptions: { queries: { retry: false } } });
-  return render(
-    <QueryClientProvider client={client}>
-      <MemoryRouter initialEntries={[path]} future={{ v7_startTransition: true, v7_relativeSplatPath: true }}>
-        <AuthProvider>
-          <LiveProvider>
-            <App />
-          </LiveProvider>
-        </AuthProvider>
-      </MemoryRouter>
-    </QueryClientProvider>,
+  return renderWithProviders(
+    <LiveProvider>
+      <App />
+    </LiveProvider>,
+    { path },
   );
 }
 

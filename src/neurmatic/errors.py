@@ -37,6 +37,7 @@ library's exception type.
     ├── MonitoringError               Prometheus or Alertmanager could not do what was asked
     │   ├── MonitoringUnavailable     ... did not answer (says the URL and what to start)
     │   └── MonitoringRequestRefused  ... refused the request (its own message)
+    ├── CertificateRefused            a new certificate failed its checks (the served one is kept)
     ├── FailoverFailed                a failover, switchover or rebuild stopped  [deployment.failover]
     ├── DeployFailed                  a deploy, rollback or scaling stopped  [deployment.releases]
     │   ├── DeployRolledBack          the new release failed; the previous one was put back
@@ -105,6 +106,10 @@ class CommandError(NeurmaticError):
 
 class CommandTimeout(CommandError):
     """An external program did not finish within its timeout."""
+
+
+class CertificateRefused(NeurmaticError):
+    """A new certificate failed its checks; the installed one was kept (and is still served)."""
 
 
 class ConfirmationRequired(NeurmaticError):

@@ -265,6 +265,27 @@ async def test_unknown_and_unconfigured_providers_are_not_found(topology: Runnin
     assert "Google is not available" in error_of(unconfigured, 404)
 
 
+async def test_the_sign_in_page_learns_which_providers_are_configured(
+    topology: RunningTopology, settings: Settings
+) -> None:
+    async with browser(fast_settings(topology.app_settings())) as (app, _):
+        none = await app.get("/api/v1/auth/oauth/providers")
+    async with browser(settings) as (app, _):
+        three = await app.get("/api/v1/auth/oauth/providers")
+    only_github = settings.model_copy(
+        update={
+            "oauth": settings.oauth.model_copy(
+                update={"google_client_id": "", "linkedin_client_secret": None}
+            )
+        }
+    )
+    async with browser(only_github) as (app, _):
+        one = await app.get("/api/v1/auth/oauth/providers")
+    assert none.json() == {"success": True, "data": {"providers": []}}
+    assert three.json()["data"]["providers"] == ["google", "linkedin", "github"]
+    assert one.json()["data"]["providers"] == ["github"]
+
+
 async def test_forged_replayed_unbound_and_cross_provider_states_are_refused(
     settings: Settings, google: str
 ) -> None:

@@ -35,6 +35,7 @@ import yaml
 from neurmatic.polling import poll
 from neurmatic.supervisor.state import ServiceAccount
 from neurmatic.supervisor.tls import ensure_certificates
+from neurmatic.supervisor.web_client import ensure_built
 from tests.container.podman import Podman
 from tests.container.standins import NOT_IN_DEBIAN
 from tests.mailbox import free_port
@@ -99,6 +100,8 @@ class ComposeStack:
     def prepare(cls, podman: Podman, directory: Path, project: str) -> ComposeStack:
         """The operator's directory: the files, the generated secrets and nginx's certificate."""
         shutil.copytree(ROOT / "infrastructure", directory / "infrastructure")
+        # The web client's build, which the nginx service mounts (docs/deploy.md: built before `up`).
+        shutil.copytree(ensure_built(ROOT / "frontend"), directory / "frontend" / "dist")
         # pgBackRest's second repository is S3 on AWS, which this sandbox cannot reach: every command
         # would wait out its timeouts on it. The first (the shared volume) is kept as shipped.
         pgbackrest = directory / "infrastructure" / "pgbackrest" / "pgbackrest.conf"

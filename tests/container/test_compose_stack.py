@@ -130,6 +130,11 @@ def test_health_sign_in_and_an_article_written_on_one_instance_read_on_the_other
         assert read["id"] == written["id"] and read["title"] == article["title"]
         through_nginx = client.get(f"/api/v1/articles/{written['slug']}")
         assert through_nginx.status_code == 200 and through_nginx.json()["data"]["id"] == written["id"]
+        # The web client's page for it: nginx's own file (the SPA's index.html), not an API answer.
+        page = client.get(f"/articles/{written['slug']}")
+        assert page.status_code == 200 and '<div id="root">' in page.text, page.text[:200]
+        assert page.headers["cache-control"] == "no-cache"
+        assert "script-src 'self'" in page.headers["content-security-policy"]
 
 
 def test_patroni_runs_a_leader_and_a_streaming_standby(stack: ComposeStack) -> None:

@@ -55,7 +55,17 @@ export const auth = {
   twoFactorSetup: () => api.post<TwoFactorSetup>('/auth/2fa/setup').then((r) => r.data),
   twoFactorVerify: (code: string) => api.post<{ twoFactorEnabled: boolean }>('/auth/2fa/verify', { code }).then((r) => r.data),
   twoFactorDisable: (code: string) => api.post<{ twoFactorEnabled: boolean }>('/auth/2fa/disable', { code }).then((r) => r.data),
+  /** The OAuth providers the server has configured (public; possibly none). */
+  oauthProviders: () =>
+    api.get<{ providers?: unknown }>('/auth/oauth/providers', undefined, { auth: false }).then((r) => providerNames(r.data?.providers)),
 };
+
+/** The provider names in an answer, lower-case, each once; anything that is not a plain name is dropped. */
+export function providerNames(raw: unknown): string[] {
+  if (!Array.isArray(raw)) return [];
+  const names = raw.filter((p): p is string => typeof p === 'string').map((p) => p.trim().toLowerCase());
+  return names.filter((p, i) => /^[a-z0-9_-]+$/.test(p) && names.indexOf(p) === i);
+}
 
 /** Where the browser goes to start an OAuth sign-in (a full-page navigation, not fetch). */
 export const oauthStartUrl = (provider: string) => `/api/v1/auth/oauth/${enc(provider)}`;

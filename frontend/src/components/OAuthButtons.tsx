@@ -1,28 +1,32 @@
-import { oauthStartUrl } from '../api/endpoints';
+import { useQuery } from '@tanstack/react-query';
+import { auth, oauthStartUrl } from '../api/endpoints';
 
 const LABELS: Record<string, string> = { google: 'Google', linkedin: 'LinkedIn', github: 'GitHub' };
 
-/**
- * The server has no endpoint listing its configured OAuth providers (an unconfigured one answers 404 at
- * its start URL), and probing the start URL would open a sign-in state and count against the OAuth rate
- * limit. So the build says which to show: VITE_OAUTH_PROVIDERS=google,github (none by default).
- */
-export function configuredProviders(raw: string | undefined = import.meta.env.VITE_OAUTH_PROVIDERS): string[] {
-  return (raw ?? '')
-    .split(',')
-    .map((p) => p.trim().toLowerCase())
-    .filter((p, i, all) => p in LABELS && all.indexOf(p) === i);
-}
+const label = (provider: string) => LABELS[provider] ?? provider.charAt(0).toUpperCase() + provider.slice(1);
 
+/** The react-query key of the provider list. */
+export const OAUTH_PROVIDERS_KEY = ['auth', 'oauth-providers'] as const;
+
+/**
+ * "Sign in with …" for each OAuth provider the server has configured (GET /auth/oauth/providers, asked
+ * once a session: the list changes only with the server's configuration). While it loads, when there
+ * are none, and when the request fails, nothing is shown: signing in with a password still works.
+ */
 export function OAuthButtons() {
-  const providers = configuredProviders();
+  const { data: providers = [] } = useQuery({
+    queryKey: OAUTH_PROVIDERS_KEY,
+    queryFn: auth.oauthProviders,
+    staleTime: Infinity,
+    gcTime: Infinity,
+  });
   if (providers.length === 0) return null;
   return (
     <div className="oauth" role="group" aria-label="Other ways to sign in">
       {providers.map((p) => (
-        // A full-page navigation: the API redirects to the provider and back.
+        // A link, not a button: a full-page navigation (the API redirects to the provider and back).
         <a key={p} className="button button-secondary" href={oauthStartUrl(p)}>
-          Sign in with {LABELS[p]}
+          Sign in with {label(p)}
         </a>
       ))}
     </div>

@@ -8,6 +8,38 @@ import { ErrorAlert, Loading, Pager, PageTitle, Status, formatDate } from '../co
 const ROLES: Role[] = ['user', 'premium', 'company', 'moderator', 'admin'];
 const STATUSES: AccountStatus[] = ['active', 'suspended', 'banned', 'deleted'];
 
+/** A table cell's select, labelled for screen readers only (the column header says it on screen). */
+function CellSelect<T extends string>({
+  id,
+  label,
+  value,
+  options,
+  disabled,
+  onChange,
+}: {
+  id: string;
+  label: string;
+  value: T;
+  options: readonly T[];
+  disabled: boolean;
+  onChange: (value: T) => void;
+}) {
+  return (
+    <td>
+      <label className="visually-hidden" htmlFor={id}>
+        {label}
+      </label>
+      <select id={id} value={value} disabled={disabled} onChange={(e) => onChange(e.target.value as T)}>
+        {options.map((o) => (
+          <option key={o} value={o}>
+            {o}
+          </option>
+        ))}
+      </select>
+    </td>
+  );
+}
+
 export default function AdminUsersPage() {
   const { user: me } = useAuth();
   const [page, setPage] = useState(1);
@@ -55,47 +87,27 @@ export default function AdminUsersPage() {
                       {u.email} {u.emailVerified ? null : <span className="pill">unconfirmed</span>}
                     </td>
                     <td>{formatDate(u.createdAt)}</td>
-                    <td>
-                      <label className="visually-hidden" htmlFor={`role-${u.id}`}>
-                        Role of {u.username}
-                      </label>
-                      <select
-                        id={`role-${u.id}`}
-                        value={u.role}
-                        disabled={update.isPending || u.id === me?.id}
-                        onChange={(e) => update.mutate({ id: u.id, change: { role: e.target.value as Role } })}
-                      >
-                        {ROLES.map((r) => (
-                          <option key={r} value={r}>
-                            {r}
-                          </option>
-                        ))}
-                      </select>
-                    </td>
-                    <td>
-                      <label className="visually-hidden" htmlFor={`status-${u.id}`}>
-                        Status of {u.username}
-                      </label>
-                      <select
-                        id={`status-${u.id}`}
-                        value={u.status}
-                        disabled={update.isPending || u.id === me?.id}
-                        onChange={(e) => {
-                          const status = e.target.value as AccountStatus;
-                          if (status === 'active' || window.confirm(`Set ${u.username} to ${status}? This signs them out everywhere.`)) {
-                            update.mutate({ id: u.id, change: { status } });
-                          } else {
-                            e.target.value = u.status;
-                          }
-                        }}
-                      >
-                        {STATUSES.map((s) => (
-                          <option key={s} value={s}>
-                            {s}
-                          </option>
-                        ))}
-                      </select>
-                    </td>
+                    <CellSelect
+                      id={`role-${u.id}`}
+                      label={`Role of ${u.username}`}
+                      value={u.role}
+                      options={ROLES}
+                      disabled={update.isPending || u.id === me?.id}
+                      onChange={(role) => update.mutate({ id: u.id, change: { role } })}
+                    />
+                    {/* A declined confirm changes nothing: the select is controlled, so it shows u.status again. */}
+                    <CellSelect
+                      id={`status-${u.id}`}
+                      label={`Status of ${u.username}`}
+                      value={u.status}
+                      options={STATUSES}
+                      disabled={update.isPending || u.id === me?.id}
+                      onChange={(status) => {
+                        if (status === 'active' || window.confirm(`Set ${u.username} to ${status}? This signs them out everywhere.`)) {
+                          update.mutate({ id: u.id, change: { status } });
+                        }
+                      }}
+                    />
                   </tr>
                 ))}
               </tbody>

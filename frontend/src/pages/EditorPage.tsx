@@ -6,8 +6,8 @@ import { zodResolver } from '@hookform/resolvers/zod';
 import { z } from 'zod';
 import { articles, media } from '../api/endpoints';
 import type { Article, ArticleInput, ArticleStatus } from '../api/types';
-import { ErrorAlert, Loading, PageTitle, Status } from '../components/ui';
-import { applyServerErrors } from '../components/forms';
+import { ErrorAlert, FieldError, Loading, PageTitle, Status } from '../components/ui';
+import { useSubmit } from '../components/forms';
 
 const schema = z
   .object({
@@ -84,9 +84,7 @@ function ArticleForm({ initial, slug }: { initial: Values; slug?: string }) {
   const id = useId();
   const navigate = useNavigate();
   const queryClient = useQueryClient();
-  const [error, setError] = useState<unknown>(null);
   const location = useLocation();
-  const [saved, setSaved] = useState<string>(() => (location.state as { saved?: string } | null)?.saved ?? '');
   const [uploadError, setUploadError] = useState<unknown>(null);
   const [uploading, setUploading] = useState('');
   const contentRef = useRef<HTMLTextAreaElement | null>(null);
@@ -96,37 +94,36 @@ function ArticleForm({ initial, slug }: { initial: Values; slug?: string }) {
   const categories = useQuery({ queryKey: ['categories'], queryFn: articles.categories, staleTime: 5 * 60_000 });
 
   const err = (name: keyof Values) => (errors[name]?.message ? { 'aria-invalid': true, 'aria-describedby': `${id}-${name}-err` } : {});
-  const errText = (name: keyof Values) =>
-    errors[name]?.message ? (
-      <p id={`${id}-${name}-err`} className="field-error">
-        {errors[name]?.message}
-      </p>
-    ) : null;
+  const errText = (name: keyof Values) => <FieldError id={`${id}-${name}-err`} message={errors[name]?.message} />;
 
-  const onSubmit = form.handleSubmit(async (values) => {
-    setError(null);
-    setSaved('');
-    try {
+  const {
+    onSubmit,
+    error,
+    message: saved,
+  } = useSubmit(
+    form,
+    async (values) => {
       const body = toInput(values);
       const article = slug ? await articles.update(slug, body) : await articles.create(body);
       void queryClient.invalidateQueries({ queryKey: ['articles'] });
       if (article.status === 'published') {
         navigate(`/articles/${encodeURIComponent(article.slug)}`);
-      } else {
-        const message = article.status === 'scheduled' ? 'Saved; the article is scheduled.' : 'Saved as a draft.';
-        if (!slug || slug !== article.slug) {
-          queryClient.setQueryData(['articles', 'edit', article.slug], article);
-          navigate(`/articles/${encodeURIComponent(article.slug)}/edit`, { replace: true, state: { saved: message } });
-        } else {
-          form.reset(fromArticle(article));
-          setSaved(message);
-        }
+        return;
       }
-    } catch (e) {
-      setError(e);
-      applyServerErrors(e, form.setError, ['title', 'bodyHtml', 'summary', 'category', 'tags', 'status', 'scheduledAt']);
-    }
-  });
+      const message = article.status === 'scheduled' ? 'Saved; the article is scheduled.' : 'Saved as a draft.';
+      if (!slug || slug !== article.slug) {
+        queryClient.setQueryData(['articles', 'edit', article.slug], article);
+        navigate(`/articles/${encodeURIComponent(article.slug)}/edit`, { replace: true, state: { saved: message } });
+        return;
+      }
+      form.reset(fromArticle(article));
+      return message;
+    },
+    {
+      serverFields: ['title', 'bodyHtml', 'summary', 'category', 'tags', 'status', 'scheduledAt'],
+      initialMessage: (location.state as { saved?: string } | null)?.saved ?? '',
+    },
+  );
 
   const insertAtCursor = (snippet: string) => {
     const el = contentRef.current;

@@ -9,10 +9,10 @@ import type { LoginResponse } from '../api/types';
 import { useAuth } from '../auth/AuthContext';
 import { OAuthButtons } from '../components/OAuthButtons';
 import { ErrorAlert, PageTitle, Status } from '../components/ui';
-import { TextField } from '../components/forms';
+import { TextField, emailRule, useSubmit } from '../components/forms';
 
 const credentialsSchema = z.object({
-  email: z.string().trim().min(1, 'Enter your email address.').email('Enter a valid email address.'),
+  email: emailRule,
   password: z.string().min(1, 'Enter your password.'),
 });
 type Credentials = z.infer<typeof credentialsSchema>;
@@ -28,36 +28,23 @@ type CodeValues = z.infer<typeof codeSchema>;
 
 /** The second step: a TOTP code or a backup code. */
 function CodeStep({ submit, onCancel }: { submit: (code: string) => Promise<void>; onCancel: () => void }) {
-  const [error, setError] = useState<unknown>(null);
   const form = useForm<CodeValues>({ resolver: zodResolver(codeSchema), defaultValues: { code: '' } });
-  const { errors, isSubmitting } = form.formState;
+  const { onSubmit, error } = useSubmit(form, ({ code }) => submit(code.replace(/\s+/g, '')), { onError: () => form.resetField('code') });
   useEffect(() => form.setFocus('code'), [form]);
   return (
-    <form
-      noValidate
-      className="stack"
-      onSubmit={form.handleSubmit(async ({ code }) => {
-        setError(null);
-        try {
-          await submit(code.replace(/\s+/g, ''));
-        } catch (err) {
-          setError(err);
-          form.resetField('code');
-        }
-      })}
-    >
+    <form noValidate className="stack" onSubmit={onSubmit}>
       <h2>Two-factor authentication</h2>
       <TextField
+        form={form}
+        name="code"
         label="Authentication code"
         inputMode="text"
         autoComplete="one-time-code"
         hint="The 6-digit code from your authenticator app, or one of your backup codes."
-        error={errors.code?.message}
-        registration={form.register('code')}
       />
       <ErrorAlert error={error} />
       <div className="actions">
-        <button type="submit" disabled={isSubmitting}>
+        <button type="submit" disabled={form.formState.isSubmitting}>
           Verify
         </button>
         <button type="button" className="button-secondary" onClick={onCancel}>
@@ -74,14 +61,12 @@ export default function LoginPage() {
   const location = useLocation();
   const [params] = useSearchParams();
   const from = (location.state as { from?: string } | null)?.from ?? '/';
-  const [error, setError] = useState<unknown>(null);
   // The second step: password sign-in (credentials kept in memory) or an OAuth challenge token.
   const [pending, setPending] = useState<{ kind: 'password'; credentials: Credentials } | { kind: 'challenge'; challenge: string } | null>(() => {
     const challenge = params.get('challenge');
     return challenge ? { kind: 'challenge', challenge } : null;
   });
   const form = useForm<Credentials>({ resolver: zodResolver(credentialsSchema), defaultValues: { email: '', password: '' } });
-  const { errors, isSubmitting } = form.formState;
 
   const justSignedIn = useRef(false);
   const finish = (response: LoginResponse) => {
@@ -95,17 +80,13 @@ export default function LoginPage() {
     if (user && !pending && !justSignedIn.current) navigate('/', { replace: true });
   }, [user, pending, navigate]);
 
-  const onSubmit = form.handleSubmit(async (values) => {
-    setError(null);
+  const { onSubmit, error } = useSubmit(form, async (values) => {
     try {
       finish(await auth.login(values));
     } catch (err) {
-      if (err instanceof ApiError && err.twoFactorRequired) {
-        clearNotice();
-        setPending({ kind: 'password', credentials: values });
-      } else {
-        setError(err);
-      }
+      if (!(err instanceof ApiError && err.twoFactorRequired)) throw err;
+      clearNotice();
+      setPending({ kind: 'password', credentials: values });
     }
   });
 
@@ -133,16 +114,10 @@ export default function LoginPage() {
       ) : (
         <>
           <form onSubmit={onSubmit} noValidate className="stack">
-            <TextField label="Email" type="email" autoComplete="email" error={errors.email?.message} registration={form.register('email')} />
-            <TextField
-              label="Password"
-              type="password"
-              autoComplete="current-password"
-              error={errors.password?.message}
-              registration={form.register('password')}
-            />
+            <TextField form={form} name="email" label="Email" type="email" autoComplete="email" />
+            <TextField form={form} name="password" label="Password" type="password" autoComplete="current-password" />
             <ErrorAlert error={error} />
-            <button type="submit" disabled={isSubmitting}>
+            <button type="submit" disabled={form.formState.isSubmitting}>
               Sign in
             </button>
           </form>

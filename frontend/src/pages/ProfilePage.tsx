@@ -7,8 +7,8 @@ import { z } from 'zod';
 import { auth, users } from '../api/endpoints';
 import type { Session, TwoFactorSetup, User } from '../api/types';
 import { useAuth } from '../auth/AuthContext';
-import { ErrorAlert, Loading, PageTitle, Status, formatDate } from '../components/ui';
-import { TextField, applyServerErrors } from '../components/forms';
+import { ErrorAlert, FieldError, Loading, PageTitle, Status, formatDate } from '../components/ui';
+import { TextField, useSubmit } from '../components/forms';
 import { ResendVerification } from './ResendVerification';
 
 const profileSchema = z.object({
@@ -20,32 +20,24 @@ type ProfileValues = z.infer<typeof profileSchema>;
 function ProfileForm({ user }: { user: User }) {
   const id = useId();
   const { setUser } = useAuth();
-  const [error, setError] = useState<unknown>(null);
-  const [saved, setSaved] = useState('');
   const form = useForm<ProfileValues>({
     resolver: zodResolver(profileSchema),
     defaultValues: { displayName: user.displayName ?? '', bio: user.bio ?? '' },
   });
   const { errors, isSubmitting } = form.formState;
+  const { onSubmit, error, message } = useSubmit(
+    form,
+    async (v) => {
+      const updated = await users.updateMe({ displayName: v.displayName.trim() || null, bio: v.bio.trim() || null });
+      setUser(updated);
+      form.reset({ displayName: updated.displayName ?? '', bio: updated.bio ?? '' });
+      return 'Your profile is saved.';
+    },
+    { serverFields: ['displayName', 'bio'] },
+  );
   return (
-    <form
-      noValidate
-      className="stack"
-      onSubmit={form.handleSubmit(async (v) => {
-        setError(null);
-        setSaved('');
-        try {
-          const updated = await users.updateMe({ displayName: v.displayName.trim() || null, bio: v.bio.trim() || null });
-          setUser(updated);
-          form.reset({ displayName: updated.displayName ?? '', bio: updated.bio ?? '' });
-          setSaved('Your profile is saved.');
-        } catch (err) {
-          setError(err);
-          applyServerErrors(err, form.setError, ['displayName', 'bio']);
-        }
-      })}
-    >
-      <TextField label="Display name" autoComplete="name" error={errors.displayName?.message} registration={form.register('displayName')} />
+    <form noValidate className="stack" onSubmit={onSubmit}>
+      <TextField form={form} name="displayName" label="Display name" autoComplete="name" />
       <div className="field">
         <label htmlFor={`${id}-bio`}>Bio</label>
         <textarea
@@ -55,14 +47,10 @@ function ProfileForm({ user }: { user: User }) {
           aria-describedby={errors.bio ? `${id}-bio-err` : undefined}
           {...form.register('bio')}
         />
-        {errors.bio ? (
-          <p id={`${id}-bio-err`} className="field-error">
-            {errors.bio.message}
-          </p>
-        ) : null}
+        <FieldError id={`${id}-bio-err`} message={errors.bio?.message} />
       </div>
       <ErrorAlert error={error} />
-      {saved ? <Status>{saved}</Status> : null}
+      {message ? <Status>{message}</Status> : null}
       <button type="submit" disabled={isSubmitting}>
         Save profile
       </button>
@@ -134,15 +122,33 @@ function Sessions() {
   );
 }
 
+function BackupCodes({ codes }: { codes: string[] }) {
+  return (
+    <ul className="backup-codes">
+      {codes.map((c) => (
+        <li key={c}>
+          <code>{c}</code>
+        </li>
+      ))}
+    </ul>
+  );
+}
+
 const codeSchema = z.object({ code: z.string().trim().min(6, 'Enter the 6-digit code from your app.').max(20, 'That code is too long.') });
 
 function TwoFactor({ user }: { user: User }) {
   const { setUser } = useAuth();
   const [setup, setSetup] = useState<TwoFactorSetup | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const [message, setMessage] = useState('');
   const form = useForm<z.infer<typeof codeSchema>>({ resolver: zodResolver(codeSchema), defaultValues: { code: '' } });
-  const { errors, isSubmitting } = form.formState;
+  const { isSubmitting } = form.formState;
+  const { onSubmit: submitCode, error, message, setMessage } = useSubmit(form, async ({ code }) => {
+    const clean = code.replace(/\s+/g, '');
+    const enabled = !user.twoFactorEnabled;
+    await (enabled ? auth.twoFactorVerify(clean) : auth.twoFactorDisable(clean));
+    setUser({ ...user, twoFactorEnabled: enabled });
+    form.reset({ code: '' });
+    return enabled ? 'Two-factor authentication is on. Keep your backup codes somewhere safe.' : 'Two-factor authentication is off.';
+  });
 
   const start = useMutation({
     mutationFn: auth.twoFactorSetup,
@@ -150,25 +156,6 @@ function TwoFactor({ user }: { user: User }) {
       setSetup(data);
       setMessage('');
     },
-  });
-
-  const submitCode = form.handleSubmit(async ({ code }) => {
-    setError(null);
-    try {
-      const clean = code.replace(/\s+/g, '');
-      if (user.twoFactorEnabled) {
-        await auth.twoFactorDisable(clean);
-        setUser({ ...user, twoFactorEnabled: false });
-        setMessage('Two-factor authentication is off.');
-      } else {
-        await auth.twoFactorVerify(clean);
-        setUser({ ...user, twoFactorEnabled: true });
-        setMessage('Two-factor authentication is on. Keep your backup codes somewhere safe.');
-      }
-      form.reset({ code: '' });
-    } catch (err) {
-      setError(err);
-    }
   });
 
   return (
@@ -204,34 +191,22 @@ function TwoFactor({ user }: { user: User }) {
           </dl>
           <h3>Backup codes</h3>
           <p>Save these backup codes now; they will not be shown again. Each one signs you in once if you lose your phone.</p>
-          <ul className="backup-codes">
-            {setup.backupCodes.map((c) => (
-              <li key={c}>
-                <code>{c}</code>
-              </li>
-            ))}
-          </ul>
+          <BackupCodes codes={setup.backupCodes} />
         </div>
       ) : null}
       {setup && user.twoFactorEnabled ? (
         <details>
           <summary>Backup codes (shown once)</summary>
-          <ul className="backup-codes">
-            {setup.backupCodes.map((c) => (
-              <li key={c}>
-                <code>{c}</code>
-              </li>
-            ))}
-          </ul>
+          <BackupCodes codes={setup.backupCodes} />
         </details>
       ) : null}
       {setup || user.twoFactorEnabled ? (
         <form noValidate className="stack" onSubmit={submitCode}>
           <TextField
+            form={form}
+            name="code"
             label={user.twoFactorEnabled ? 'Authentication code or backup code' : 'Authentication code'}
             autoComplete="one-time-code"
-            error={errors.code?.message}
-            registration={form.register('code')}
           />
           <ErrorAlert error={error} />
           <button type="submit" className={user.twoFactorEnabled ? 'button-danger' : undefined} disabled={isSubmitting}>

@@ -1,4 +1,3 @@
-import { useState } from 'react';
 import { Link, useSearchParams } from 'react-router-dom';
 import { useForm } from 'react-hook-form';
 import { zodResolver } from '@hookform/resolvers/zod';
@@ -7,7 +6,7 @@ import { auth } from '../api/endpoints';
 import { api } from '../api/client';
 import { useAuth } from '../auth/AuthContext';
 import { ErrorAlert, PageTitle, Status } from '../components/ui';
-import { TextField, applyServerErrors, newPasswordRule } from '../components/forms';
+import { NEW_PASSWORD_HINT, TextField, newPasswordRule, useSubmit } from '../components/forms';
 
 const schema = z
   .object({ newPassword: newPasswordRule, confirm: z.string() })
@@ -18,10 +17,17 @@ export default function ResetPasswordPage() {
   const [params] = useSearchParams();
   const token = params.get('token') ?? '';
   const { forget } = useAuth();
-  const [error, setError] = useState<unknown>(null);
-  const [done, setDone] = useState(false);
   const form = useForm<Values>({ resolver: zodResolver(schema), defaultValues: { newPassword: '', confirm: '' } });
-  const { errors, isSubmitting } = form.formState;
+  const { onSubmit, error, message: done } = useSubmit(
+    form,
+    async (v) => {
+      await auth.resetPassword(token, v.newPassword);
+      // The server ended every session, this browser's too.
+      if (api.hasSession()) forget('signedOut');
+      return 'Your password has been changed, and every session was signed out. Sign in with your new password.';
+    },
+    { serverFields: ['newPassword'] },
+  );
 
   if (!token) {
     return (
@@ -40,39 +46,17 @@ export default function ResetPasswordPage() {
       <PageTitle title="Choose a new password">Choose a new password</PageTitle>
       {done ? (
         <>
-          <Status>Your password has been changed, and every session was signed out. Sign in with your new password.</Status>
+          <Status>{done}</Status>
           <p>
             <Link to="/login">Sign in</Link>
           </p>
         </>
       ) : (
-        <form
-          noValidate
-          className="stack"
-          onSubmit={form.handleSubmit(async (v) => {
-            setError(null);
-            try {
-              await auth.resetPassword(token, v.newPassword);
-              // The server ended every session, this browser's too.
-              if (api.hasSession()) forget('signedOut');
-              setDone(true);
-            } catch (err) {
-              setError(err);
-              applyServerErrors(err, form.setError, ['newPassword']);
-            }
-          })}
-        >
-          <TextField
-            label="New password"
-            type="password"
-            autoComplete="new-password"
-            hint="At least 10 characters, with upper- and lower-case letters and a digit."
-            error={errors.newPassword?.message}
-            registration={form.register('newPassword')}
-          />
-          <TextField label="Confirm new password" type="password" autoComplete="new-password" error={errors.confirm?.message} registration={form.register('confirm')} />
+        <form noValidate className="stack" onSubmit={onSubmit}>
+          <TextField form={form} name="newPassword" label="New password" type="password" autoComplete="new-password" hint={NEW_PASSWORD_HINT} />
+          <TextField form={form} name="confirm" label="Confirm new password" type="password" autoComplete="new-password" />
           <ErrorAlert error={error} />
-          <button type="submit" disabled={isSubmitting}>
+          <button type="submit" disabled={form.formState.isSubmitting}>
             Set new password
           </button>
         </form>

@@ -1,31 +1,21 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { cleanup, render, screen, within } from '@testing-library/react';
+import { cleanup, screen, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import type { ReactNode } from 'react';
-import { MemoryRouter, Route, Routes } from 'react-router-dom';
-import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
-import { AuthProvider } from '../auth/AuthContext';
+import { Route, Routes } from 'react-router-dom';
 import { api } from '../api/client';
+import { json, renderWithProviders, stubFetch } from '../test-utils';
 import LoginPage from './LoginPage';
 import ArticleListPage from './ArticleListPage';
 import RegisterPage from './RegisterPage';
-
-function json(status: number, body: unknown): Response {
-  return new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } });
-}
+import AdminUsersPage from './AdminUsersPage';
 
 function wrap(ui: ReactNode, path = '/') {
-  const client = new QueryClient({ defaultOptions: { queries: { retry: false } } });
-  return render(
-    <QueryClientProvider client={client}>
-      <MemoryRouter initialEntries={[path]} future={{ v7_startTransition: true, v7_relativeSplatPath: true }}>
-        <AuthProvider>
-          <Routes>
-            <Route path="*" element={ui} />
-          </Routes>
-        </AuthProvider>
-      </MemoryRouter>
-    </QueryClientProvider>,
+  return renderWithProviders(
+    <Routes>
+      <Route path="*" element={ui} />
+    </Routes>,
+    { path },
   );
 }
 
@@ -38,7 +28,7 @@ afterEach(() => {
 describe('LoginPage', () => {
   it('shows validation messages without calling the API', async () => {
     const fetch = vi.fn();
-    vi.stubGlobal('fetch', fetch);
+    stubFetch(fetch);
     wrap(<LoginPage />, '/login');
     expect(screen.getByRole('heading', { level: 1, name: 'Sign in' })).toBeInTheDocument();
     await userEvent.click(screen.getByRole('button', { name: 'Sign in' }));
@@ -52,8 +42,7 @@ describe('LoginPage', () => {
   });
 
   it('shows the server message in an alert', async () => {
-    vi.stubGlobal(
-      'fetch',
+    stubFetch(
       vi.fn(async () => json(401, { success: false, error: { code: 'AUTHENTICATION_REQUIRED', message: 'wrong email or password', details: null } })),
     );
     wrap(<LoginPage />, '/login');
@@ -65,8 +54,7 @@ describe('LoginPage', () => {
 
   it('asks for the authentication code when 2FA is on, then signs in with it', async () => {
     const bodies: unknown[] = [];
-    vi.stubGlobal(
-      'fetch',
+    stubFetch(
       vi.fn(async (_url: string, init: RequestInit) => {
         const body = JSON.parse(String(init.body));
         bodies.push(body);
@@ -108,7 +96,7 @@ describe('RegisterPage', () => {
     const fetch = vi.fn(async (_url: string, init: RequestInit) =>
       json(201, { success: true, data: { ...JSON.parse(String(init.body)), id: 'u1', role: 'user', status: 'active', emailVerified: false, twoFactorEnabled: false, createdAt: '' } }),
     );
-    vi.stubGlobal('fetch', fetch);
+    stubFetch(fetch);
     wrap(<RegisterPage />, '/register');
     expect(screen.getByRole('heading', { name: 'Create your account' })).toBeInTheDocument();
     await userEvent.type(screen.getByLabelText('Username'), 'ada');
@@ -178,5 +166,29 @@ describe('ArticleListPage', () => {
     const listCall = fetch.mock.calls.map((c) => String(c[0])).find((u) => u.startsWith('/api/v1/articles'))!;
     expect(listCall).toContain('q=neural');
     expect(listCall).toContain('sort=-views');
+  });
+});
+
+describe('AdminUsersPage', () => {
+  it('changes a role, and leaves the status as it was when the confirm is declined', async () => {
+    const grace = { id: 'u2', email: 'grace@example.com', username: 'grace', displayName: null, bio: null, role: 'user', status: 'active', emailVerified: true, twoFactorEnabled: false, createdAt: '2024-01-01T00:00:00Z' };
+    const fetch = vi.fn(async (_url: string, init: RequestInit) =>
+      init.method === 'PATCH'
+        ? json(200, { success: true, data: { ...grace, ...JSON.parse(String(init.body)) } })
+        : json(200, { success: true, data: [grace], meta: { pagination: { page: 1, limit: 25, total: 1, totalPages: 1 } } }),
+    );
+    vi.stubGlobal('fetch', fetch);
+    const confirm = vi.fn(() => false);
+    vi.stubGlobal('confirm', confirm);
+    wrap(<AdminUsersPage />, '/people');
+    const status = await screen.findByLabelText('Status of grace');
+    await userEvent.selectOptions(status, 'banned');
+    expect(confirm).toHaveBeenCalledWith('Set grace to banned? This signs them out everywhere.');
+    expect(status).toHaveValue('active');
+    await userEvent.selectOptions(screen.getByLabelText('Role of grace'), 'moderator');
+    expect(await screen.findByRole('status')).toHaveTextContent('grace: role moderator, status active.');
+    expect(screen.getByLabelText('Role of grace')).toHaveValue('moderator');
+    const patches = fetch.mock.calls.filter(([, init]) => init.method === 'PATCH');
+    expect(patches.map(([url, init]) => [url, JSON.parse(String(init.body))])).toEqual([['/api/v1/admin/users/u2', { role: 'moderator' }]]);
   });
 });

@@ -106,6 +106,9 @@ COMMANDS = {
         "Bring the whole production topology up on 127.0.0.1 (or what is not running...",
         package="neurmatic.supervisor",
     ),
+    "tls": LazyCommand(
+        "tls", "tls", "The edge's certificate: issue, renew, status, schedule (certbot, webroot..."
+    ),
     "top": LazyCommand(
         "top", "top", "Every service's state, request rate, p95, errors, replication lag, queues,..."
     ),

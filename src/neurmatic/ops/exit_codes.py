@@ -42,6 +42,7 @@ class ExitCode(IntEnum):
     MONITORING_UNAVAILABLE = 18  # Prometheus or Alertmanager did not answer (the message names the URL)
     DEPLOY_FAILED = 20  # a deploy, rollback or scaling stopped (the message says what runs now)
     ROLLED_BACK = 21  # the new release failed and the previous one was put back automatically
+    CERTIFICATE_REFUSED = 23  # a new certificate failed its checks; the one nginx serves was kept
     SCHEMA_REFUSED = 22  # the release's migrations drop or narrow the schema (rolled back, nothing switched)
 
 
@@ -55,6 +56,7 @@ _BY_ERROR: tuple[tuple[type[errors.NeurmaticError], ExitCode], ...] = (
     (TargetNotEmpty, ExitCode.ABORTED),
     (S3Unavailable, ExitCode.S3_UNAVAILABLE),
     (NotABackupAddress, ExitCode.USAGE),
+    (errors.CertificateRefused, ExitCode.CERTIFICATE_REFUSED),
     (FailoverFailed, ExitCode.FAILOVER_FAILED),
     (DeployRolledBack, ExitCode.ROLLED_BACK),
     (SchemaNotExpandOnly, ExitCode.SCHEMA_REFUSED),

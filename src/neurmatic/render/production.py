@@ -21,6 +21,8 @@ from neurmatic.render.compose import (
     render_compose,
 )
 from neurmatic.render.dashboards import dashboard_files
+from neurmatic.render.host.firewall import firewall_files
+from neurmatic.render.host.settings import host_settings_files
 from neurmatic.render.kubernetes import kubernetes_files
 from neurmatic.render.logrotate import render_logrotate
 from neurmatic.render.monitoring import production_prometheus, render_blackbox
@@ -155,6 +157,8 @@ def production_files() -> dict[str, str]:
         ),
         **dashboard_files(),
         "infrastructure/logrotate/neurmatic": render_logrotate(),
+        **firewall_files(),
+        **host_settings_files(),
         "docker-compose.production.yml": render_compose(),
         **kubernetes_files(),
     }

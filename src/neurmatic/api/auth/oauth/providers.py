@@ -91,6 +91,15 @@ _KNOWN = {
 PROVIDER_NAMES = tuple(_KNOWN)
 
 
+def configured_providers(settings: Settings) -> list[str]:
+    """The providers this server can sign in with (client id and secret set), in a stable order."""
+    return [
+        name
+        for name in PROVIDER_NAMES
+        if (configured := settings.oauth.provider(name)).client_id and configured.client_secret
+    ]
+
+
 def provider(name: str, settings: Settings) -> Provider:
     """The configured provider called ``name``; NotFound when unknown or not configured here."""
     known = _KNOWN.get(name)

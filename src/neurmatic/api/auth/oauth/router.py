@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Cookie, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
+from neurmatic.api.auth.oauth.providers import configured_providers
 from neurmatic.api.auth.oauth.service import Callback, OAuthService
 from neurmatic.api.auth.oauth.state import BINDING_COOKIE, STATE_TTL_SECONDS
 from neurmatic.api.auth.presenters import login_body
@@ -26,6 +27,11 @@ BindingCookie = Annotated[str | None, Cookie(alias=BINDING_COOKIE, include_in_sc
 
 def _query(description: str) -> object:
     return Query(max_length=2048, description=description)
+
+
+@router.get("/providers", summary="The sign-in providers configured on this server (for the sign-in page)")
+async def providers(clients: Clients) -> Response:
+    return success({"providers": configured_providers(clients.settings)})
 
 
 @router.get(
