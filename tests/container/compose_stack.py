@@ -8,7 +8,8 @@ done here and nowhere in the shipped files:
 
 - every published port goes to a free port on 127.0.0.1 (80, 443 and PostgreSQL's 5432 are taken here,
   and only loopback may receive traffic);
-- host paths outside the directory (/etc/letsencrypt, /var/www/certbot) become directories inside it;
+- host paths outside the directory (/etc/letsencrypt, /var/www/certbot, /var/log/nginx) become directories
+  inside it;
 - pgBackRest keeps its first repository (a volume) only: its second is S3 on AWS, out of reach here;
 - Grafana is left out: it has no Debian package to stand in for its image (tests/container/standins.py).
 
@@ -47,7 +48,7 @@ DATA_SERVICES = (
     "etcd-1", "etcd-2", "etcd-3", "postgres-1", "postgres-2",
     "redis-master", "redis-replica", "sentinel-1", "sentinel-2", "sentinel-3",
 )  # fmt: skip
-OUTSIDE_PATHS = ("/etc/letsencrypt", "/var/www/certbot")
+OUTSIDE_PATHS = ("/etc/letsencrypt", "/var/www/certbot", "/var/log/nginx")
 
 
 def sandboxed(compose: dict[str, Any], directory: Path) -> tuple[dict[str, Any], dict[str, dict[int, int]]]:

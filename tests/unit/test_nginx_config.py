@@ -553,3 +553,46 @@ def test_edge_serves_the_web_client_beside_the_api(edge: Edge) -> None:
         assert client.get(f"{edge.https}/assets/index-000000.js").status_code == 404
         api = client.get(f"{edge.https}/api/v1/categories")
         assert api.json()["proto"] == "https" and "X-Cache-Status" in api.headers
+
+
+SCANNER_PROBES = (
+    "/wp-login.php",
+    "/xmlrpc.php?rsd",
+    "/WP-LOGIN.PHP",
+    "/phpmyadmin/index.php",
+    "/wp-admin/",
+    "/cgi-bin/test.cgi",
+    "/.env",
+    "/.git/config",
+    "/static/.aws/credentials",
+)
+
+
+def test_scanner_probes_get_the_json_404_and_acme_is_not_caught(edge: Edge) -> None:
+    """Probes for other software's scripts and dotfiles are nginx's JSON 404 (the host's fail2ban counts
+    them), on HTTPS and on plain HTTP; /.well-known/ is never caught (ACME, on HTTP in production)."""
+    with httpx.Client(verify=edge.tls) as client:
+        for path in SCANNER_PROBES:
+            _edge_error(client.get(f"{edge.https}{path}"), 404, "NOT_FOUND")
+            _edge_error(client.get(f"{edge.http}{path}"), 404, "NOT_FOUND")
+        _edge_error(client.post(f"{edge.https}/xmlrpc.php", content=b"<methodCall/>"), 404, "NOT_FOUND")
+        challenge = "/.well-known/acme-challenge/some-token"
+        assert client.get(f"{edge.http}{challenge}").status_code == 301  # local: no ACME webroot
+        assert client.get(f"{edge.https}{challenge}").text == WEB_INDEX  # the SPA's, not the probe 404
+        assert client.get(f"{edge.https}/articles/some-slug").text == WEB_INDEX
+        assert client.get(f"{edge.https}/api/v1/categories").json()["proto"] == "https"
+
+
+def test_the_production_acme_location_still_serves_the_challenge() -> None:
+    """The probe location is a regex, checked after the prefix match: its dotfile branch must skip
+    /.well-known/ or it would take the ACME challenge from the prefix location."""
+    text = render_nginx(production_nginx_context())
+    locations = dict(_blocks(text, "location"))
+    assert "root /var/www/certbot;" in locations["/.well-known/acme-challenge/"]
+    [probe] = {header for header in locations if "wp-" in header}
+    pattern = re.compile(probe.removeprefix("~* "), re.IGNORECASE)
+    for path in ("/.well-known/acme-challenge/abc", "/.well-known/security.txt", "/api/v1/articles/a-b"):
+        assert not pattern.search(path), path
+    for path in ("/wp-login.php", "/.env", "/a/.git/HEAD", "/phpmyadmin", "/x.aspx"):
+        assert pattern.search(path), path
+    assert text.count(f"location {probe} {{") == 2  # the HTTPS server and the plain HTTP one

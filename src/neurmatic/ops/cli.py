@@ -41,6 +41,9 @@ COMMANDS = {
     "drill": LazyCommand(
         "drill", "drill", "Rehearse a disaster under load; measure RTO, RPO and failed requests; write a..."
     ),
+    "doctor": LazyCommand(
+        "doctor", "doctor", "Audit this host: open ports, firewall, fail2ban, secret files, TLS and OCSP..."
+    ),
     "failover": LazyCommand(
         "failover", "failover", "Move the PostgreSQL primary or the Redis master to the other node."
     ),

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from neurmatic.render import render_template
 
-# The compose project's nginx_logs volume (project `neurmatic`, the checkout in /opt/neurmatic) and the
-# log the backup cron entry appends to (infrastructure/scripts/backup.sh).
-NGINX_LOGS = "/var/lib/docker/volumes/neurmatic_nginx_logs/_data"
+# nginx's logs, which compose bind-mounts from the host (fail2ban reads them there too), and the log the
+# backup cron entry appends to (infrastructure/scripts/backup.sh).
+NGINX_LOGS = "/var/log/nginx"
 BACKUP_LOG = "/var/log/neurmatic_backup.log"
 MAX_SIZE = "20M"
 KEEP = 5

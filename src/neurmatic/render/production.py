@@ -21,6 +21,7 @@ from neurmatic.render.compose import (
     render_compose,
 )
 from neurmatic.render.dashboards import dashboard_files
+from neurmatic.render.host.fail2ban import fail2ban_files
 from neurmatic.render.host.firewall import firewall_files
 from neurmatic.render.host.settings import host_settings_files
 from neurmatic.render.kubernetes import kubernetes_files
@@ -158,6 +159,7 @@ def production_files() -> dict[str, str]:
         **dashboard_files(),
         "infrastructure/logrotate/neurmatic": render_logrotate(),
         **firewall_files(),
+        **fail2ban_files(),
         **host_settings_files(),
         "docker-compose.production.yml": render_compose(),
         **kubernetes_files(),

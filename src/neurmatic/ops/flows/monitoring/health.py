@@ -226,18 +226,18 @@ def _queues(deployment: Deployment) -> Outcome:
     return status, f"{workers} worker(s), {depth} waiting, {failed} failed"
 
 
-def _threshold(used: float, warn: float, fail: float, what: str) -> Outcome:
+def threshold(used: float, warn: float, fail: float, what: str) -> Outcome:
     status = Status.DOWN if used >= fail else Status.DEGRADED if used >= warn else Status.UP
     return status, f"{what} {used:.0f}% used"
 
 
-def _disk(path: Path) -> Outcome:
+def disk_usage(path: Path) -> Outcome:
     existing = next((p for p in (path, *path.parents) if p.exists()), Path("/"))
     usage = shutil.disk_usage(existing)
-    return _threshold(usage.used * 100 / usage.total, DISK_WARN, DISK_FAIL, f"disk of {existing}")
+    return threshold(usage.used * 100 / usage.total, DISK_WARN, DISK_FAIL, f"disk of {existing}")
 
 
-def _served_certificate(url: str) -> Outcome:
+def served_certificate(url: str) -> Outcome:
     """The certificate the load balancer serves now (what clients see), not a file that may differ."""
     parts = urlsplit(url)
     if parts.scheme != "https":
@@ -257,7 +257,7 @@ def _served_certificate(url: str) -> Outcome:
     return status, f"expires in {days} days"
 
 
-def _backup_freshness(directory: Path) -> Outcome:
+def backup_freshness(directory: Path) -> Outcome:
     """Age of the last good backup: its record when there is one, else the newest backup file."""
     recorded = BackupStatus.read(directory)
     if recorded is not None:
@@ -302,10 +302,10 @@ def checks_for(deployment: Deployment, backup_dir: Path) -> dict[str, Callable[[
         checks[f"redis-{index}"] = (lambda h, p: lambda: _redis(deployment, h, p))(host, port)
     checks["sentinels"] = lambda: _sentinels(deployment)
     checks["queues"] = lambda: _queues(deployment)
-    checks["disk"] = lambda: _disk(backup_dir)
-    checks["memory"] = lambda: _threshold(psutil.virtual_memory().percent, MEMORY_WARN, MEMORY_FAIL, "memory")
-    checks["tls certificate"] = lambda: _served_certificate(public)
-    checks["backups"] = lambda: _backup_freshness(backup_dir)
+    checks["disk"] = lambda: disk_usage(backup_dir)
+    checks["memory"] = lambda: threshold(psutil.virtual_memory().percent, MEMORY_WARN, MEMORY_FAIL, "memory")
+    checks["tls certificate"] = lambda: served_certificate(public)
+    checks["backups"] = lambda: backup_freshness(backup_dir)
     checks["wal archive"] = lambda: _wal_archive(deployment)
     return checks
 
