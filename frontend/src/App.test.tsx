@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { act, cleanup, screen } from '@testing-library/react';
+import { act, cleanup, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
-import { api, REFRESH_KEY } from './api/client';
+import { api, MESSAGES, REFRESH_KEY } from './api/client';
 import { LiveProvider } from './live/LiveContext';
 import { json, renderWithProviders } from './test-utils';
 import App from './App';
@@ -110,5 +110,67 @@ describe('App routes', () => {
     await userEvent.click(screen.getByRole('button', { name: 'Sign out' }));
     expect(await screen.findByRole('heading', { name: 'Sign in' })).toBeInTheDocument();
     expect(localStorage.getItem(REFRESH_KEY)).toBeNull();
+  });
+
+  it('shows why the session ended on the page the user is on', async () => {
+    localStorage.setItem(REFRESH_KEY, 'spent-refresh');
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async (url: string, init: RequestInit = {}) => {
+        if (url === '/api/v1/auth/refresh') {
+          return json(401, {
+            success: false,
+            error: { code: 'AUTHENTICATION_REQUIRED', message: 'this refresh token was already used; the session is revoked for safety', details: null },
+          });
+        }
+        const signedIn = !!(init.headers as Record<string, string> | undefined)?.Authorization;
+        if (url === '/api/v1/users/me' && !signedIn) {
+          return json(401, { success: false, error: { code: 'AUTHENTICATION_REQUIRED', message: 'sign in', details: null } });
+        }
+        return json(200, { success: true, data: [], meta: { pagination: { page: 1, limit: 20, total: 0, totalPages: 0 } } });
+      }),
+    );
+    renderApp('/');
+    const banner = await screen.findByRole('alert');
+    expect(banner).toHaveTextContent(MESSAGES.reuse);
+    expect(screen.getByRole('heading', { name: 'Articles' })).toBeInTheDocument();
+    expect(await screen.findByRole('link', { name: 'Sign in' })).toBeInTheDocument();
+    expect(localStorage.getItem(REFRESH_KEY)).toBeNull();
+    await userEvent.click(within(banner).getByRole('button', { name: 'Dismiss' }));
+    expect(screen.queryByText(MESSAGES.reuse)).not.toBeInTheDocument();
+  });
+
+  it('keeps the session when restoring it cannot reach the server, and restores it once back online', async () => {
+    localStorage.setItem(REFRESH_KEY, 'stored-refresh');
+    vi.stubGlobal('WebSocket', FakeWebSocket);
+    let online = false;
+    const refreshes: string[] = [];
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async (url: string, init: RequestInit = {}) => {
+        if (url === '/api/v1/auth/refresh') {
+          refreshes.push(String(init.body));
+          if (!online) throw new TypeError('Failed to fetch');
+          return json(200, { success: true, data: { accessToken: 'acc', refreshToken: 'r2', expiresIn: 900 } });
+        }
+        if (!(init.headers as Record<string, string> | undefined)?.Authorization) throw new Error(`unauthenticated call to ${url}`);
+        if (url === '/api/v1/users/me') return json(200, { success: true, data: USER });
+        return json(200, { success: true, data: [], meta: { pagination: { page: 1, limit: 20, total: 0, totalPages: 0 } } });
+      }),
+    );
+    renderApp('/');
+    await waitFor(() => expect(document.querySelector('.session-banner[role="alert"]')).toHaveTextContent(MESSAGES.network));
+    // Not shown as signed out, and the refresh token is kept.
+    expect(screen.queryByRole('link', { name: 'Sign in' })).not.toBeInTheDocument();
+    expect(localStorage.getItem(REFRESH_KEY)).toBe('stored-refresh');
+
+    online = true;
+    act(() => {
+      window.dispatchEvent(new Event('online'));
+    });
+    expect(await screen.findByRole('button', { name: 'Sign out' })).toBeInTheDocument();
+    expect(document.querySelector('.session-banner')).toBeNull();
+    expect(new Set(refreshes)).toEqual(new Set([JSON.stringify({ refreshToken: 'stored-refresh' })]));
+    expect(localStorage.getItem(REFRESH_KEY)).toBe('r2');
   });
 });

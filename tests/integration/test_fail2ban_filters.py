@@ -1,16 +1,21 @@
 """The host's fail2ban filters, judged by fail2ban-regex against access-log lines that the real topology's
-nginx wrote for requests made here: a burst of wrong passwords and a scanner's probes match, everyday
-traffic (articles, a successful sign-in, the API's own 404s, the web client, a missing asset) matches
-neither. The jail file is checked by fail2ban-client against Debian's own base configuration."""
+nginx wrote for requests made here: a burst of wrong passwords (some of them to the sign-in path spelled
+otherwise: percent-encoded, a doubled slash, a dot segment) and a scanner's probes match, everyday traffic
+(articles, a successful sign-in, the API's own 404s, the web client, a missing asset) matches neither. The
+jail file is checked by fail2ban-client against Debian's own base configuration."""
 
 from __future__ import annotations
 
+import http.client
 import ipaddress
+import json
 import re
 import shutil
+import ssl
 import subprocess
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -21,6 +26,14 @@ from tests.support import PASSWORD, unavailable
 
 DEBIAN_CONFIG = Path("/etc/fail2ban")
 SCANNER_PROBES = ("/wp-login.php", "/xmlrpc.php", "/.env", "/phpmyadmin/index.php", "/.git/config")
+# The sign-in path as a client may spell it: nginx chooses the location (and the sign-in limit) by the
+# decoded, normalised path, the raw spelling is what it passes to the API. Each spelling: its raw path.
+SIGNIN_SPELLINGS = (
+    "/api/v1/auth/%6cogin",  # the app decodes it too: a sign-in the log's request line does not name
+    "//api/v1/auth/login",  # nginx merges the slashes; the app routes the raw path
+    "/api/v1/./auth/login",  # nginx resolves the dot segment; the app routes the raw path
+    "/api/v1/auth/2fa/%63hallenge",
+)
 _LINES = re.compile(r"^Lines: (\d+) lines, (\d+) ignored, (\d+) matched, (\d+) missed", re.MULTILINE)
 
 
@@ -81,6 +94,23 @@ def _client(topology: RunningTopology, address: str, agent: str) -> httpx.Client
     return topology.client(headers={"X-Forwarded-For": address, "User-Agent": agent})
 
 
+def _post_raw(topology: RunningTopology, path: str, body: dict[str, str], address: str, agent: str) -> int:
+    """A POST whose request line carries ``path`` byte for byte (httpx resolves dot segments); its status."""
+    url = urlsplit(topology.https_url)
+    context = ssl.create_default_context(cafile=str(topology.ca))
+    connection = http.client.HTTPSConnection(url.hostname or "", url.port, context=context, timeout=10)
+    try:
+        headers = {"Content-Type": "application/json", "X-Forwarded-For": address, "User-Agent": agent}
+        connection.request("POST", path, body=json.dumps(body), headers=headers)
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def _status(line: str) -> int:
+    return int(line.split('" ', 1)[1].split(" ", 1)[0])
+
+
 def test_filters_match_the_attacks_the_topology_logged_and_nothing_else(
     topology: RunningTopology, config_dir: Path, tmp_path: Path
 ) -> None:
@@ -107,15 +137,26 @@ def test_filters_match_the_attacks_the_topology_logged_and_nothing_else(
         assert client.get("/.well-known/security.txt").status_code in {200, 404}
         assert client.get("/api/v1/health").status_code == 200  # not logged at all (access_log off)
 
-    # A burst of wrong passwords: the API's 401s until nginx's sign-in limit answers 429.
+    # A burst of wrong passwords, first to the sign-in paths spelled otherwise (while nginx's limit still
+    # lets them through to the API), then plainly: the API's 401s until nginx's sign-in limit answers 429.
+    wrong = {"email": email, "password": "not-the-password-1"}
+    code = {"challenge": "x" * 20, "code": "123456"}
+    spelled = {
+        path: _post_raw(topology, path, code if "2fa" in path else wrong, _address(tag, 1), attack_agent)
+        for path in SIGNIN_SPELLINGS
+    }
+    # The percent-encoded ones are sign-ins at the API (401) unless the limit answered first (429); the
+    # doubled slash and the dot segment never reach the sign-in route (the app's own 404), but nginx still
+    # counts them against the sign-in limit (429).
+    assert spelled["/api/v1/auth/%6cogin"] in {401, 429}, spelled
+    assert spelled["/api/v1/auth/2fa/%63hallenge"] in {401, 429}, spelled
+    assert spelled["//api/v1/auth/login"] in {404, 429}, spelled
+    assert spelled["/api/v1/./auth/login"] in {404, 429}, spelled
     with _client(topology, _address(tag, 1), attack_agent) as client:
-        wrong = {"email": email, "password": "not-the-password-1"}
         burst = [client.post("/api/v1/auth/login", json=wrong) for _ in range(limits["neurmatic-signin"])]
-        burst.append(
-            client.post("/api/v1/auth/2fa/challenge", json={"challenge": "x" * 20, "code": "123456"})
-        )
+        burst.append(client.post("/api/v1/auth/2fa/challenge", json=code))
     statuses = [response.status_code for response in burst]
-    assert 401 in statuses and 429 in statuses and set(statuses) <= {401, 429}, statuses
+    assert 401 in statuses and 429 in statuses and set(statuses) <= {401, 429}, (statuses, spelled)
 
     # A scanner: probes for other software's scripts and dotfiles, as many as the jail bans at.
     with _client(topology, _address(tag, 2), scan_agent) as client:
@@ -127,12 +168,21 @@ def test_filters_match_the_attacks_the_topology_logged_and_nothing_else(
     normal = _access_log_lines(topology, normal_agent)
     attack = _access_log_lines(topology, attack_agent)
     scan = _access_log_lines(topology, scan_agent)
-    assert len(attack) == len(burst) and len(scan) == len(scanned), (attack, scan)
+    assert len(attack) == len(spelled) + len(burst) and len(scan) == len(scanned), (attack, scan)
     assert len(normal) >= 10, normal
     # The address a ban would take: nginx's peer ($remote_addr; the topology trusts no proxy, so 127.0.0.1).
     assert all(ipaddress.ip_address(line.split(" ", 1)[0]) for line in attack), attack
+    # The request line keeps the client's spelling; the uri field, nginx's decoded and normalised path.
+    for path, line in zip(SIGNIN_SPELLINGS, attack[: len(SIGNIN_SPELLINGS)], strict=True):
+        assert f'"POST {path} HTTP/' in line and _status(line) == spelled[path], (path, line)
+        assert ' uri="/api/v1/auth/' in line, line
 
-    assert _matched(config_dir, attack, "neurmatic-signin", tmp_path) == len(attack)
+    # Every failed sign-in counts, whatever the spelling; the app's 404 for a path it never routed to the
+    # sign-in is no guess at a password and does not.
+    failed = [line for line in attack if _status(line) in {401, 429}]
+    assert _matched(config_dir, failed, "neurmatic-signin", tmp_path) == len(failed)
+    unrouted = [line for line in attack if _status(line) == 404]
+    assert _matched(config_dir, unrouted, "neurmatic-signin", tmp_path) == 0
     assert _matched(config_dir, scan, "neurmatic-scanner", tmp_path) == len(scan)
     for lines in (normal, scan):
         assert _matched(config_dir, lines, "neurmatic-signin", tmp_path) == 0

@@ -95,13 +95,15 @@ def test_firewall_and_open_ports_before_and_after_the_rules(namespace: str) -> N
     """A database port listening on every address: exposed without the firewall, private with it."""
     listener = subprocess.Popen(
         ["ip", "netns", "exec", namespace, sys.executable, "-c",
-         "import socket, time; s = socket.create_server(('0.0.0.0', 5432)); time.sleep(120)"],
+         "import socket, time; s = socket.create_server(('0.0.0.0', 5432)); "
+         "u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(('0.0.0.0', 5353)); time.sleep(120)"],
     )  # fmt: skip
     try:
         url = ["--url", "https://127.0.0.1:9"]  # no edge in the namespace: only the host findings matter
         before = _findings(_in(namespace, *DOCTOR, *url).stdout)
         assert before["firewall"]["status"] == Status.DOWN and FIREWALL_FILE in before["firewall"]["fix"]
-        assert before["open ports"]["status"] == Status.DOWN and "5432" in before["open ports"]["detail"]
+        assert before["open ports"]["status"] == Status.DOWN, before["open ports"]
+        assert "5432/tcp" in before["open ports"]["detail"] and "5353/udp" in before["open ports"]["detail"]
         applied = _in(namespace, "nft", "-f", str(ROOT / FIREWALL_FILE))
         assert applied.returncode == 0, applied.stderr
         after = _findings(_in(namespace, *DOCTOR, *url).stdout)
@@ -125,11 +127,22 @@ def test_ssh_findings_follow_sshds_effective_settings(tmp_path: Path) -> None:
     empty.mkdir()
     ours.mkdir()
     shutil.copyfile(ROOT / SSHD_PATH, ours / Path(SSHD_PATH).name)
+    # An operator account: a passwd with one more line, bind-mounted over /etc/passwd in the namespace.
+    home = tmp_path / "ops"
+    (home / ".ssh").mkdir(parents=True)
+    passwd = tmp_path / "passwd"
+    passwd.write_text(Path("/etc/passwd").read_text() + f"nmops:x:4242:4242::{home}:/bin/bash\n")
     results = {}
-    for name, drop_ins in (("debian", empty), ("ours", ours)):
+    for name, drop_ins, key in (
+        ("debian", empty, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA ops"),
+        ("ours, nobody else has a key", ours, ""),
+        ("ours", ours, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA ops"),
+    ):
+        (home / ".ssh" / "authorized_keys").write_text(key)
         script = (
             "mount -t tmpfs tmpfs /run && mkdir -p /run/sshd && "
-            f'mount --bind {drop_ins} /etc/ssh/sshd_config.d && exec "$@"'
+            f"mount --bind {drop_ins} /etc/ssh/sshd_config.d && mount --bind {passwd} /etc/passwd && "
+            'exec "$@"'
         )
         run = subprocess.run(
             ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", *DOCTOR,
@@ -139,4 +152,6 @@ def test_ssh_findings_follow_sshds_effective_settings(tmp_path: Path) -> None:
         results[name] = _findings(run.stdout)["ssh"]
     assert results["debian"]["status"] == Status.DOWN, results["debian"]
     assert "permitrootlogin" in results["debian"]["detail"] and SSHD_PATH in results["debian"]["fix"]
+    lockout = results["ours, nobody else has a key"]
+    assert lockout["status"] == Status.DOWN and "nobody could log in" in lockout["detail"], lockout
     assert results["ours"]["status"] == Status.UP, results["ours"]

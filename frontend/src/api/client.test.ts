@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { ApiClient, ApiError, MESSAGES, REFRESH_KEY, detailLines, errorFromBody, messageOf } from './client';
+import { ApiClient, ApiError, MESSAGES, NETWORK_ERROR, REFRESH_KEY, detailLines, errorFromBody, messageOf } from './client';
 
 type Handler = (url: string, init: RequestInit) => Response | Promise<Response>;
 
@@ -192,8 +192,109 @@ describe('tokens and refresh', () => {
       return json(401, { success: false, error: { code: 'AUTHENTICATION_REQUIRED', message: 'expired', details: null } });
     });
     client.setTokens(pair(1));
-    await expect(client.get('/users/me')).rejects.toBeInstanceOf(TypeError);
+    await expect(client.get('/users/me')).rejects.toMatchObject({ code: NETWORK_ERROR, message: MESSAGES.network });
     expect(storage.getItem(REFRESH_KEY)).toBe('refresh-1');
+  });
+
+  it('a lost refresh answer keeps the token, sends nothing unauthenticated, and the next call refreshes again', async () => {
+    let online = false;
+    const { client, fetch, storage } = setup(
+      (url, init) => {
+        if (url.endsWith('/auth/refresh')) {
+          if (!online) throw new TypeError('Failed to fetch'); // the request left, its answer was lost
+          return json(200, { success: true, data: pair(2) });
+        }
+        return auth(init)
+          ? json(200, { success: true, data: auth(init) })
+          : json(401, { success: false, error: { code: 'AUTHENTICATION_REQUIRED', message: 'sign in', details: null } });
+      },
+      { refresh: 'refresh-1' }, // a reload: no access token yet
+    );
+    const signedOut = vi.fn();
+    client.onSignedOut(signedOut);
+
+    const err = await client.get('/users/me').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err).toMatchObject({ status: 0, code: NETWORK_ERROR });
+    expect(messageOf(err)).toBe('Could not reach the server. Check your connection and try again.');
+    // Only the refresh was tried: no unauthenticated call, no second refresh with the same token.
+    expect(fetch.mock.calls.map((c) => String(c[0]))).toEqual(['/api/v1/auth/refresh']);
+    expect(storage.getItem(REFRESH_KEY)).toBe('refresh-1');
+    expect(client.hasSession()).toBe(true);
+    expect(signedOut).not.toHaveBeenCalled();
+
+    online = true;
+    const result = await client.get<string>('/users/me');
+    expect(result.data).toBe('Bearer access-2');
+    const calls = fetch.mock.calls.map((c) => [String(c[0]), c[1]?.body ?? auth(c[1]!)]);
+    expect(calls).toEqual([
+      ['/api/v1/auth/refresh', JSON.stringify({ refreshToken: 'refresh-1' })],
+      ['/api/v1/auth/refresh', JSON.stringify({ refreshToken: 'refresh-1' })],
+      ['/api/v1/users/me', 'Bearer access-2'],
+    ]);
+    expect(storage.getItem(REFRESH_KEY)).toBe('refresh-2');
+  });
+
+  it('a network failure of the refresh after a 401 fails the call without signing out', async () => {
+    const { client, fetch, storage } = setup((url) => {
+      if (url.endsWith('/auth/refresh')) throw new TypeError('Failed to fetch');
+      return json(401, { success: false, error: { code: 'AUTHENTICATION_REQUIRED', message: 'expired', details: null } });
+    });
+    client.setTokens(pair(1)); // usable, but the server says 401 (e.g. the session hash expired meanwhile)
+    await expect(client.get('/users/me')).rejects.toMatchObject({ code: NETWORK_ERROR });
+    expect(fetch.mock.calls.map((c) => [String(c[0]), auth(c[1]!)])).toEqual([
+      ['/api/v1/users/me', 'Bearer access-1'],
+      ['/api/v1/auth/refresh', null],
+    ]);
+    expect(storage.getItem(REFRESH_KEY)).toBe('refresh-1');
+  });
+
+  it('server trouble on refresh keeps the session and sends nothing unauthenticated', async () => {
+    const { client, fetch, storage } = setup(
+      (url) =>
+        url.endsWith('/auth/refresh')
+          ? json(503, { success: false, error: { code: 'SERVICE_UNAVAILABLE', message: 'try again shortly', details: null } })
+          : json(200, { success: true, data: 'should not be called' }),
+      { refresh: 'refresh-1' },
+    );
+    await expect(client.get('/users/me')).rejects.toMatchObject({ status: 503 });
+    expect(fetch).toHaveBeenCalledTimes(1);
+    expect(storage.getItem(REFRESH_KEY)).toBe('refresh-1');
+  });
+
+  it('an expiring (not yet expired) access token is still sent when the early refresh fails', async () => {
+    let now = 1_000_000;
+    const { client, fetch } = setup(
+      (url, init) => {
+        if (url.endsWith('/auth/refresh')) throw new TypeError('Failed to fetch');
+        return json(200, { success: true, data: auth(init) });
+      },
+      { now: () => now },
+    );
+    client.setTokens(pair(1));
+    now += 890_000; // inside the early-refresh margin, 10 s before expiry
+    expect((await client.get<string>('/users/me')).data).toBe('Bearer access-1');
+    expect(fetch).toHaveBeenCalledTimes(2);
+  });
+
+  it('a 401 from the refresh (expired session) signs out with the message', async () => {
+    const { client, fetch, storage } = setup(
+      (url) =>
+        url.endsWith('/auth/refresh')
+          ? json(401, { success: false, error: { code: 'AUTHENTICATION_REQUIRED', message: 'this session has ended; sign in again', details: null } })
+          : json(401, { success: false, error: { code: 'AUTHENTICATION_REQUIRED', message: 'sign in', details: null } }),
+      { refresh: 'refresh-1' },
+    );
+    const signedOut = vi.fn();
+    client.onSignedOut(signedOut);
+    await expect(client.get('/users/me')).rejects.toMatchObject({ status: 401 });
+    expect(signedOut).toHaveBeenCalledWith('expired', MESSAGES.expired);
+    expect(storage.getItem(REFRESH_KEY)).toBeNull();
+    // Signed out, the call went on without a token (public pages still work); no second refresh.
+    expect(fetch.mock.calls.map((c) => [String(c[0]), auth(c[1]!)])).toEqual([
+      ['/api/v1/auth/refresh', null],
+      ['/api/v1/users/me', null],
+    ]);
   });
 
   it('sign-in endpoints do not trigger a refresh on 401', async () => {

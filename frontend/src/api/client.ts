@@ -9,7 +9,11 @@
  *   by every request that needs it; across tabs serialised with the Web Locks API when available) and
  *   retries the request once. A token about to expire is refreshed before the request.
  * - The refresh token is single-use: the server revokes the whole session when a spent one is presented
- *   again. When a refresh is refused, the session is cleared and `signedOut` listeners hear why.
+ *   again (except for a few seconds right after a rotation, so a lost refresh response can be retried).
+ *   Only an HTTP refusal of the refresh (401, or 422 for a malformed token) ends the session: then it is
+ *   cleared and `signedOut` listeners hear why. A refresh that gets no answer (network trouble) keeps the
+ *   refresh token, fails the request with a {@link NETWORK_ERROR} ApiError, and is tried again by the
+ *   next request; the request is never sent without its token instead.
  */
 
 export const API_PREFIX = '/api/v1';
@@ -24,6 +28,9 @@ export const MESSAGES = {
   signedOut: 'You have been signed out.',
   network: 'Could not reach the server. Check your connection and try again.',
 } as const;
+
+/** The `code` of the ApiError a request fails with when the server could not be reached to refresh. */
+export const NETWORK_ERROR = 'NETWORK_ERROR';
 
 export type SignOutReason = 'reuse' | 'expired' | 'everywhere' | 'signedOut';
 
@@ -277,8 +284,8 @@ export class ApiClient {
 
   /**
    * Exchange the refresh token for a new pair. Concurrent callers share one request. Resolves true when
-   * the pair was rotated, false when the server refused (the session is then cleared). Network and
-   * server failures reject and keep the session.
+   * the pair was rotated, false when the server refused (the session is then cleared). Network failures
+   * (a {@link NETWORK_ERROR} ApiError) and server failures reject and keep the session.
    */
   refresh(): Promise<boolean> {
     if (!this.refreshing) {
@@ -297,12 +304,19 @@ export class ApiClient {
       this.clearSession('expired');
       return false;
     }
-    const response = await this.fetchImpl(this.baseUrl + '/auth/refresh', {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-      body: JSON.stringify({ refreshToken: token }),
-      credentials: 'same-origin',
-    });
+    let response: Response;
+    try {
+      response = await this.fetchImpl(this.baseUrl + '/auth/refresh', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+        body: JSON.stringify({ refreshToken: token }),
+        credentials: 'same-origin',
+      });
+    } catch {
+      // No answer: the server may have rotated the token and the answer got lost. Keep the token; the
+      // next refresh presents it again, within the server's grace window for exactly this case.
+      throw new ApiError(0, NETWORK_ERROR, MESSAGES.network);
+    }
     const body = await readJson(response);
     if (response.ok && isSuccess(body)) {
       this.setTokens(body.data as TokenPair);
@@ -356,7 +370,15 @@ export class ApiClient {
     const auth = options.auth !== false;
     let token: string | null = null;
     if (auth && this.hasSession()) {
-      token = this.accessUsable() ? this.accessToken : await this.freshAccessToken().catch(() => this.accessToken);
+      // A failed refresh (network or server trouble) fails the request: sending it without its token
+      // would get a 401 and refresh again at once. An access token not yet expired (only inside the
+      // early-refresh margin) is still good enough to send, though.
+      token = this.accessUsable()
+        ? this.accessToken
+        : await this.freshAccessToken().catch((err: unknown) => {
+            if (this.accessToken !== null && this.now() < this.accessExpiresAt) return this.accessToken;
+            throw err;
+          });
     }
     let response = await this.send(path, options, token);
     if (response.status === 401 && auth && (token !== null || this.refreshToken !== null)) {

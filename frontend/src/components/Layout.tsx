@@ -93,6 +93,28 @@ function Header() {
   );
 }
 
+/**
+ * Why the session ended (reuse, expiry, ...) on whatever page the user is on, and trouble restoring it.
+ * The sign-in page shows the sign-out notice itself, so it is not repeated here.
+ */
+function SessionBanner() {
+  const { notice, problem, clearNotice } = useAuth();
+  const { pathname } = useLocation();
+  const shown = pathname === '/login' ? null : notice;
+  if (!shown && !problem) return null;
+  return (
+    <div className="session-banner" role="alert">
+      {shown ? <p className="notice">{shown}</p> : null}
+      {problem ? <p className="notice">{problem}</p> : null}
+      {shown ? (
+        <button type="button" className="button-secondary" onClick={clearNotice}>
+          Dismiss
+        </button>
+      ) : null}
+    </div>
+  );
+}
+
 export function Layout() {
   const location = useLocation();
   const mainRef = useRef<HTMLElement>(null);
@@ -120,6 +142,7 @@ export function Layout() {
         Skip to content
       </a>
       <Header />
+      <SessionBanner />
       <main id="main" ref={mainRef} tabIndex={-1}>
         <Suspense fallback={<Loading />}>
           <Outlet />

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from neurmatic.api.articles.presenters import article_out, category_out
 from neurmatic.api.articles.schemas import ArticleCreate, ArticleUpdate, CategoryCreate
-from neurmatic.api.deps import Clients, CurrentUser, DbSession
+from neurmatic.api.deps import Clients, CurrentUser, DbSession, Principal
 from neurmatic.api.responses import success
 from neurmatic.api.security.openapi import error_responses
 from neurmatic.api.state import AppClients
@@ -75,8 +77,14 @@ async def delete_article(slug: str, principal: CurrentUser, db: DbSession, clien
 @router.put("/articles/{slug}/bookmark", summary="Bookmark an article", responses=error_responses(401, 404))
 async def bookmark(slug: str, principal: CurrentUser, db: DbSession, clients: Clients) -> JSONResponse:
     article = await service.find_article(db, slug, principal.user)
-    if await bookmarks.bookmark(db, principal.user.id, article.id) and article.author_id != principal.user.id:
-        # The author hears of a new bookmark (live over the WebSocket too); a repeated PUT says nothing.
+    new = await bookmarks.bookmark(db, principal.user.id, article.id)
+    if (
+        new
+        and article.author_id != principal.user.id
+        and await _first_bookmark_by(clients, article.id, principal)
+    ):
+        # The author hears of a reader's bookmark once (live over the WebSocket too): a repeated PUT, or
+        # removing and adding it again, says nothing more.
         await notifications.notify(
             db,
             clients.redis,
@@ -87,6 +95,15 @@ async def bookmark(slug: str, principal: CurrentUser, db: DbSession, clients: Cl
             data={"slug": article.slug, "by": principal.user.username},
         )
     return success({"bookmarked": slug})
+
+
+BOOKMARK_NOTICE_TTL = 30 * 24 * 3600  # a reader who bookmarks the same article a month later is news again
+
+
+async def _first_bookmark_by(clients: AppClients, article_id: uuid.UUID, principal: Principal) -> bool:
+    """True the first time this reader bookmarks this article (within BOOKMARK_NOTICE_TTL)."""
+    key = f"neurmatic:bookmark-notified:{article_id}:{principal.user.id}"
+    return bool(await clients.redis.set(key, "1", nx=True, ex=BOOKMARK_NOTICE_TTL))
 
 
 @router.delete("/articles/{slug}/bookmark", summary="Remove a bookmark", responses=error_responses(401, 404))

@@ -17,6 +17,7 @@ from neurmatic.api.auth.schemas import LoginRequest, RegisterRequest, TokenPair
 from neurmatic.api.auth.tokens import new_token_id
 from neurmatic.api.security.rate_limit import Limit
 from neurmatic.api.state import AppClients
+from neurmatic.domain.sessions.store import Successor
 from neurmatic.domain.users import passwords
 from neurmatic.domain.users.models import Status, User
 from neurmatic.domain.users.twofactor import check_second_factor
@@ -24,6 +25,13 @@ from neurmatic.errors import AuthenticationRequired, Conflict, RateLimited, Vali
 
 log = logging.getLogger("neurmatic.auth")
 WRONG_CREDENTIALS = "the email or password is wrong"
+
+# How long after a rotation the token just spent may be presented again and get the same successor pair
+# instead of revoking the session as reuse: the client lost the response (a dropped connection, a Wi-Fi or
+# mobile network change, a double reload) and retries at once. Short, so a stolen token is still caught:
+# outside it, for an older token, or once the successor itself was used, reuse revokes as before. Tests
+# shorten it; 0 turns the grace off. (A candidate for a setting, next to REFRESH_TOKEN_EXPIRES_IN.)
+REFRESH_GRACE_SECONDS: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -157,21 +165,42 @@ class AuthService:
             expires_in=codec.access_ttl,
         )
 
+    def _successor_pair(self, user: User, sid: str, successor: Successor) -> TokenPair:
+        """The pair a rotation issued, signed from its ids and issue time: the same text every time."""
+        codec = self.clients.tokens
+        uid = str(user.id)
+        return TokenPair(
+            access_token=codec.access_token(
+                uid, sid, user.role.value, token_id=successor.access_jti, issued_at=successor.issued_at
+            ),
+            refresh_token=codec.refresh_token(uid, sid, successor.refresh_jti, issued_at=successor.issued_at),
+            expires_in=codec.access_ttl,
+        )
+
     async def refresh(self, refresh_token: str) -> TokenPair:
         claims = self.clients.tokens.decode_refresh(refresh_token)
-        new_jti = new_token_id()
-        outcome = await self.clients.sessions.rotate(
-            claims.session_id, claims.user_id, claims.token_id, new_jti
-        )
-        if outcome == "reused":
-            log.warning("refresh token reuse: session revoked", extra={"user_id": claims.user_id})
-            raise AuthenticationRequired(
-                "this refresh token was already used; the session is revoked for safety"
-            )
-        if outcome != "rotated":
-            raise AuthenticationRequired("this session has ended; sign in again")
+        # The account first: the pair is signed before the rotation, which stores what re-signs it.
         user = await self.db.get(User, uuid.UUID(claims.user_id))
         if user is None or user.status is not Status.ACTIVE:
             await self.clients.sessions.revoke(claims.session_id, claims.user_id)
             raise AuthenticationRequired("this account is not active")
-        return self._pair(user, claims.session_id, new_jti)
+        rotation = await self.clients.sessions.rotate(
+            claims.session_id,
+            claims.user_id,
+            refresh_token,
+            claims.token_id,
+            Successor.new(),
+            grace_seconds=REFRESH_GRACE_SECONDS,
+        )
+        if rotation.outcome == "reused":
+            log.warning("refresh token reuse: session revoked", extra={"user_id": claims.user_id})
+            raise AuthenticationRequired(
+                "this refresh token was already used; the session is revoked for safety"
+            )
+        if rotation.outcome == "retried":
+            # Never the tokens: only that a lost response was retried.
+            log.info("refresh retried within the grace window", extra={"user_id": claims.user_id})
+        elif rotation.outcome != "rotated":
+            raise AuthenticationRequired("this session has ended; sign in again")
+        assert rotation.successor is not None
+        return self._successor_pair(user, claims.session_id, rotation.successor)

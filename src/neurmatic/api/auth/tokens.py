@@ -56,8 +56,18 @@ class TokenCodec:
         self._verified: dict[str, AccessClaims] = {}
         self.refresh_ttl = int(settings.refresh_token_expires_in.total_seconds())
 
-    def access_token(self, user_id: str, session_id: str, role: str) -> str:
-        now = int(time.time())
+    def access_token(
+        self,
+        user_id: str,
+        session_id: str,
+        role: str,
+        *,
+        token_id: str | None = None,
+        issued_at: int | None = None,
+    ) -> str:
+        """A signed access token; ``token_id`` and ``issued_at`` fixed re-sign a pair issued before (the
+        refresh grace window), random and now otherwise."""
+        now = int(time.time()) if issued_at is None else issued_at
         claims = {
             "sub": user_id,
             "sid": session_id,
@@ -66,12 +76,14 @@ class TokenCodec:
             "iss": ISSUER,
             "iat": now,
             "exp": now + self.access_ttl,
-            "jti": new_token_id(),
+            "jti": token_id or new_token_id(),
         }
         return jwt.encode(claims, self._access_key, algorithm=ALGORITHM)
 
-    def refresh_token(self, user_id: str, session_id: str, token_id: str) -> str:
-        now = int(time.time())
+    def refresh_token(
+        self, user_id: str, session_id: str, token_id: str, *, issued_at: int | None = None
+    ) -> str:
+        now = int(time.time()) if issued_at is None else issued_at
         claims = {
             "sub": user_id,
             "sid": session_id,

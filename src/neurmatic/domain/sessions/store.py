@@ -4,10 +4,20 @@ A session is one login on one device: ``session:{sid}`` (a hash) plus the user's
 ``user_sessions:{uid}``. It holds the id of the only refresh token that may be used next. Refreshing swaps
 that id atomically (a Lua script); presenting an older token of the same session is *reuse*, a sign the
 token was stolen, and deletes the whole session, so both the thief's and the owner's next refresh fail.
+
+One exception, the *grace window*: a refresh whose response was lost (a dropped connection, a Wi-Fi or
+mobile network change, a double reload) leaves the client holding the token it just spent, and it will
+present it again at once. For a few seconds after a rotation, and only while the successor has not been
+used itself, presenting the token that was *just* spent returns the same successor again instead of
+revoking. The record that allows it, ``refresh_grace:{sha256(spent token)}``, expires with the window and
+holds no token: only the successor's ids and issue time (the refresh id is the one the session hash holds
+anyway), from which the caller re-signs the identical pair. The decision is part of the same Lua script
+as the rotation, so concurrent retries (two tabs) all get the same pair and never revoke the session.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import time
 from dataclasses import dataclass
@@ -17,22 +27,59 @@ import redis.asyncio as aioredis
 
 SESSION_PREFIX = "neurmatic:session:"
 USER_SESSIONS_PREFIX = "neurmatic:user_sessions:"
+REFRESH_GRACE_PREFIX = "neurmatic:refresh_grace:"
 TOUCH_EVERY_SECONDS = 60  # last-active is written at most once a minute per session
 
-# KEYS[1] session hash, KEYS[2] user index; ARGV: presented jti, new jti, ttl, now, sid
+# KEYS[1] session hash, KEYS[2] user index, KEYS[3] the presented token's grace record;
+# ARGV: presented jti, new jti, ttl, now, sid, grace window (ms, 0 = none), new access jti, issued at.
+# Returns {outcome} or, for a retry within the grace window, {'retried', refresh jti, access jti, issued at}.
 _ROTATE = """
 local current = redis.call('HGET', KEYS[1], 'refresh_jti')
-if not current then return 'missing' end
-if current ~= ARGV[1] then
-  redis.call('DEL', KEYS[1])
-  redis.call('SREM', KEYS[2], ARGV[5])
-  return 'reused'
+if not current then return {'missing'} end
+if current == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'refresh_jti', ARGV[2], 'last_active_at', ARGV[4])
+  redis.call('EXPIRE', KEYS[1], ARGV[3])
+  redis.call('EXPIRE', KEYS[2], ARGV[3])
+  if tonumber(ARGV[6]) > 0 then
+    redis.call('DEL', KEYS[3])
+    redis.call('HSET', KEYS[3], 'refresh_jti', ARGV[2], 'access_jti', ARGV[7], 'issued_at', ARGV[8])
+    redis.call('PEXPIRE', KEYS[3], ARGV[6])
+  end
+  return {'rotated'}
 end
-redis.call('HSET', KEYS[1], 'refresh_jti', ARGV[2], 'last_active_at', ARGV[4])
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-redis.call('EXPIRE', KEYS[2], ARGV[3])
-return 'rotated'
+local grace = redis.call('HMGET', KEYS[3], 'refresh_jti', 'access_jti', 'issued_at')
+if grace[1] and grace[1] == current then
+  return {'retried', grace[1], grace[2], grace[3]}
+end
+redis.call('DEL', KEYS[1])
+redis.call('SREM', KEYS[2], ARGV[5])
+redis.call('DEL', KEYS[3])
+return {'reused'}
 """
+
+
+@dataclass(frozen=True)
+class Successor:
+    """What a rotation issues: the next refresh token's id, the access token's id and their issue time
+    (enough, with the signing keys, to sign the identical pair again)."""
+
+    refresh_jti: str
+    access_jti: str
+    issued_at: int
+
+    @classmethod
+    def new(cls) -> Successor:
+        return cls(secrets.token_urlsafe(24), secrets.token_urlsafe(24), int(time.time()))
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """``rotated`` (``successor`` is the one passed in), ``retried`` (the token just spent was presented
+    again within the grace window: ``successor`` is the one issued then), ``reused`` (the session is now
+    revoked) or ``missing``."""
+
+    outcome: str
+    successor: Successor | None = None
 
 
 @dataclass(frozen=True)
@@ -145,13 +192,42 @@ class SessionStore:
             await self.redis.hset(self.key(sid), "last_active_at", str(now))
         return True
 
-    async def rotate(self, sid: str, user_id: str, presented_jti: str, new_jti: str) -> str:
-        """``rotated``, ``reused`` (the session is now revoked) or ``missing``."""
+    @staticmethod
+    def grace_key(spent_token: str) -> str:
+        """The grace record of a spent refresh token: named by its SHA-256, never by the token itself."""
+        return f"{REFRESH_GRACE_PREFIX}{hashlib.sha256(spent_token.encode()).hexdigest()}"
+
+    async def rotate(
+        self,
+        sid: str,
+        user_id: str,
+        presented_token: str,
+        presented_jti: str,
+        successor: Successor,
+        *,
+        grace_seconds: float = 0,
+    ) -> Rotation:
+        """Swap the session's refresh token for ``successor`` if ``presented_jti`` is the current one; see
+        the module's docstring for reuse and the grace window."""
         result = await self._rotate(
-            keys=[self.key(sid), self._user_key(user_id)],
-            args=[presented_jti, new_jti, self.ttl, str(time.time()), sid],
+            keys=[self.key(sid), self._user_key(user_id), self.grace_key(presented_token)],
+            args=[
+                presented_jti,
+                successor.refresh_jti,
+                self.ttl,
+                str(time.time()),
+                sid,
+                max(0, int(grace_seconds * 1000)),
+                successor.access_jti,
+                successor.issued_at,
+            ],
         )
-        return _text(result)
+        outcome = _text(result[0])
+        if outcome == "rotated":
+            return Rotation(outcome, successor)
+        if outcome == "retried":
+            return Rotation(outcome, Successor(_text(result[1]), _text(result[2]), int(_text(result[3]))))
+        return Rotation(outcome)
 
     async def list_for_user(self, user_id: str) -> list[SessionInfo]:
         sessions = []

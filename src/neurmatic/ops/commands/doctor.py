@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import click
 from rich.markup import escape
@@ -51,11 +52,28 @@ def _audit_for(target: DeploymentChoice, url: str | None, backup_dir: Path | Non
     )
 
 
+def _https_url(value: str | None) -> str | None:
+    """``--url`` as https://HOST[:PORT], or a usage error that says what was wrong."""
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.hostname:
+        raise click.BadParameter(f"{value!r} is not https://HOST[:PORT] (the edge's TLS is what is checked)")
+    try:
+        parts.port  # noqa: B018 - urlsplit checks the port only when asked for it
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r}: {exc}") from exc
+    return value
+
+
 @click.command()
 @deployment_option
 @json_option
 @click.option(
-    "--url", default=None, help="The edge to check (TLS, OCSP) [default: the deployment's public URL]."
+    "--url",
+    default=None,
+    callback=lambda _ctx, _param, value: _https_url(value),
+    help="The edge to check (TLS, OCSP), https://HOST[:PORT] [default: the deployment's public URL].",
 )
 @click.option(
     "--backup-dir",

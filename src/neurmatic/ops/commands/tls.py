@@ -35,11 +35,19 @@ def _dirs(root: Path | None) -> CertbotDirs:
     return CertbotDirs() if root is None else CertbotDirs.under(root)
 
 
-def _installation(install_dir: Path, reload_command: str, trusted_roots: Path | None) -> Installation:
+def _installation(
+    install_dir: Path, reload_command: str, trusted_roots: Path | None, workdir: Path | None = None
+) -> Installation:
+    """Every path absolute: certbot saves the hook and runs it later from / (its timer) or root's home."""
     argv = tuple(shlex.split(reload_command))
     if not argv:
         raise ConfigurationError("--reload-command is empty", hint="e.g. 'nginx -s reload'")
-    return Installation(install_dir.absolute(), argv, trusted_roots.absolute() if trusted_roots else None)
+    return Installation(
+        install_dir.absolute(),
+        argv,
+        trusted_roots.absolute() if trusted_roots else None,
+        (workdir or Path.cwd()).absolute(),
+    )
 
 
 certbot_dir_option = click.option(
@@ -156,14 +164,22 @@ def status(install_dir: Path, as_json: bool) -> None:
 @install_dir_option
 @reload_option
 @roots_option
-def deploy_hook(install_dir: Path, reload_command: str, trusted_roots: Path | None) -> None:
+@click.option(
+    "--workdir",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    default=None,
+    help="Run the reload command here (`tls issue` saves the directory it was run from).",
+)
+def deploy_hook(
+    install_dir: Path, reload_command: str, trusted_roots: Path | None, workdir: Path | None
+) -> None:
     """Run by certbot after an issuance or renewal (RENEWED_LINEAGE, RENEWED_DOMAINS): check the new
     certificate, install it, reload nginx. A refused certificate changes nothing (exit 23)."""
     lineage, domains = os.environ.get("RENEWED_LINEAGE"), os.environ.get("RENEWED_DOMAINS", "").split()
     if not lineage:
         raise ConfigurationError("RENEWED_LINEAGE is not set", hint="certbot runs this hook; see `tls issue`")
     info = certificates.deploy(
-        Path(lineage), domains, _installation(install_dir, reload_command, trusted_roots)
+        Path(lineage), domains, _installation(install_dir, reload_command, trusted_roots, workdir)
     )
     console.print(f"installed {info.subject} (serial {info.serial}, until {info.not_after}); nginx reloaded")
 

@@ -16,11 +16,11 @@ root (the system's store, or the CA bundle given).
 from __future__ import annotations
 
 import itertools
-import os
 import shlex
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtensionOID, NameOID
 
 from neurmatic.adapters.commands import run
-from neurmatic.errors import CertificateRefused, ConfigurationError, MissingBinaryError
+from neurmatic.errors import CertificateRefused, CommandError, ConfigurationError, MissingBinaryError
 
 SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 INSTALLED_FILES = ("fullchain.pem", "privkey.pem", "chain.pem")  # what nginx reads (render/nginx.py)
@@ -62,6 +62,9 @@ class Installation:
     install_dir: Path
     reload_command: tuple[str, ...] = ("nginx", "-s", "reload")
     trusted_roots: Path | None = None  # None: the system's store
+    # Where the reload command runs: certbot's timer runs the hook from /, so a command naming files
+    # relative to the checkout (`docker compose -f docker-compose.production.yml …`) needs it.
+    workdir: Path = Path("/")
 
     def hook_command(self) -> str:
         """The deploy hook certbot saves with the lineage and runs after each issuance or renewal."""
@@ -74,7 +77,7 @@ class Installation:
             "--install-dir",
             str(self.install_dir),
         ]
-        argv += ["--reload-command", shlex.join(self.reload_command)]
+        argv += ["--reload-command", shlex.join(self.reload_command), "--workdir", str(self.workdir)]
         if self.trusted_roots is not None:
             argv += ["--trusted-roots", str(self.trusted_roots)]
         return shlex.join(argv)
@@ -177,26 +180,81 @@ def check_lineage(
     return describe(lineage / "fullchain.pem", leaf, now)
 
 
-def install(lineage: Path, installation: Installation) -> None:
-    """Copy the lineage's files where nginx reads them, each replaced atomically, then reload nginx."""
-    target = installation.install_dir
-    target.mkdir(parents=True, exist_ok=True)
-    staged: list[tuple[Path, Path]] = []
+CERT_SETS = ".certs"  # in the install dir: one directory per installed certificate
+CURRENT = "current"  # the symlink to the set nginx serves
+KEPT_SETS = 3  # the one served and the two before it (a manual rollback is a symlink away)
+
+
+def _symlink_over(path: Path, target: str) -> None:
+    """Point ``path`` at ``target`` (relative), replacing what is there in one rename."""
+    staged = path.with_name(f".{path.name}.new")
+    staged.unlink(missing_ok=True)
+    staged.symlink_to(target)
+    staged.replace(path)
+
+
+def _write_set(lineage: Path, sets: Path, name: str) -> Path:
+    """The lineage's three files in a new directory of ``sets``, complete before it gets its name."""
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=sets))
     try:
-        for name in INSTALLED_FILES:
-            handle, staged_name = tempfile.mkstemp(prefix=f".{name}.", dir=target)
-            staged.append((Path(staged_name), target / name))
-            with os.fdopen(handle, "wb") as out:
-                out.write((lineage / name).read_bytes())
-            Path(staged_name).chmod(0o600 if name == "privkey.pem" else 0o644)
+        for file in INSTALLED_FILES:
+            (staging / file).write_bytes((lineage / file).read_bytes())
+            (staging / file).chmod(0o600 if file == "privkey.pem" else 0o644)
+        staging.chmod(0o755)
+        final = sets / name
+        staging.rename(final)
     except BaseException:
-        for temporary, _ in staged:
-            temporary.unlink(missing_ok=True)
+        shutil.rmtree(staging, ignore_errors=True)
         raise
-    # nginx reads the files only when it reloads, after all three are in place.
-    for temporary, final in staged:
-        temporary.replace(final)
-    run(list(installation.reload_command), timeout=60)
+    return final
+
+
+def _adopt_files(target: Path) -> None:
+    """Before the first swap: regular files (a placeholder, a hand-copied certificate) move into a set of
+    their own, and each name becomes a link through ``current`` to that same content, so nginx reads a
+    matching pair at every step."""
+    if all((target / file).is_symlink() for file in INSTALLED_FILES):
+        return
+    sets = target / CERT_SETS
+    if not (target / CURRENT).is_symlink():
+        present = [file for file in INSTALLED_FILES if (target / file).is_file()]
+        if present:
+            previous = sets / f"adopted-{int(time.time())}"
+            previous.mkdir()
+            for file in present:
+                shutil.copy2(target / file, previous / file)
+            _symlink_over(target / CURRENT, f"{CERT_SETS}/{previous.name}")
+    for file in INSTALLED_FILES:
+        if not (target / file).is_symlink():
+            _symlink_over(target / file, f"{CURRENT}/{file}")
+
+
+def install(lineage: Path, installation: Installation) -> None:
+    """Put the lineage's files where nginx reads them, all three switched by one rename, then reload nginx.
+
+    ``fullchain.pem``, ``privkey.pem`` and ``chain.pem`` are links through ``current``, a link to one set
+    under ``.certs/``: replacing ``current`` changes the three at once, so no crash leaves a key that does
+    not match its certificate (nginx would then refuse to start).
+    """
+    target = installation.install_dir
+    sets = target / CERT_SETS
+    sets.mkdir(parents=True, exist_ok=True)
+    name = f"{int(time.time() * 1000)}"
+    installed = _write_set(lineage, sets, name)
+    _adopt_files(target)
+    _symlink_over(target / CURRENT, f"{CERT_SETS}/{installed.name}")
+    for old in sorted(
+        (p for p in sets.iterdir() if not p.name.startswith(".")), key=lambda p: p.stat().st_mtime
+    )[:-KEPT_SETS]:
+        shutil.rmtree(old, ignore_errors=True)
+    try:
+        run(list(installation.reload_command), timeout=60, cwd=installation.workdir)
+    except CommandError as exc:
+        exc.hint = (
+            f"the new certificate is installed in {target} but nginx was not reloaded, so it still serves "
+            f"the old one: run `{shlex.join(installation.reload_command)}` in {installation.workdir}"
+        )
+        raise
 
 
 def deploy(lineage: Path, domains: Sequence[str], installation: Installation) -> CertificateInfo:
@@ -248,7 +306,9 @@ def issue(
 
 def renew(*, dirs: CertbotDirs, force: bool = False, acme_ca_bundle: Path | None = None) -> str:
     """``certbot renew``: every lineage due (or all with ``force``), each through its saved deploy hook."""
-    argv = [_certbot(), "renew", "--non-interactive", *dirs.args()]
+    # Without a terminal, certbot first sleeps up to 8 minutes to spread Let's Encrypt's load: right for
+    # the twice-daily timer (renewal_cron keeps it), not for an operator who asked for a renewal now.
+    argv = [_certbot(), "renew", "--non-interactive", "--no-random-sleep-on-renew", *dirs.args()]
     if force:
         argv.append("--force-renewal")
     return run(argv, timeout=CERTBOT_TIMEOUT, env=_certbot_env(acme_ca_bundle)).stdout

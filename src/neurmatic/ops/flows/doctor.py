@@ -10,6 +10,7 @@ backup rules (ops/flows/monitoring/health.py). Nothing here changes the host.
 from __future__ import annotations
 
 import ipaddress
+import pwd
 import re
 import shutil
 import socket
@@ -40,6 +41,7 @@ from neurmatic.render.host.firewall import FIREWALL_FILE, TABLE, FirewallSetting
 from neurmatic.render.host.settings import SSHD_PATH, SYSCTL_PATH, sysctl_values
 
 FIREWALL_TABLE = ("inet", TABLE)
+CONTAINER_PROXIES = {"docker-proxy", "rootlessport", "rootlesskit", "slirp4netns"}
 COMMAND_TIMEOUT = 20.0
 LYNIS_TIMEOUT = 600.0
 
@@ -97,16 +99,22 @@ def listening_ports(audit: Audit, firewall_active: bool) -> Finding:
     private = set(audit.firewall.private_tcp_ports)
     exposed: list[str] = []
     filtered: list[int] = []
-    for connection in psutil.net_connections(kind="tcp"):
-        if connection.status != psutil.CONN_LISTEN or not connection.laddr:
+    for connection in psutil.net_connections(kind="inet"):
+        udp = connection.type == socket.SOCK_DGRAM
+        if not connection.laddr or (not udp and connection.status != psutil.CONN_LISTEN):
             continue
         address, port = connection.laddr.ip, connection.laddr.port
-        if _is_loopback(address) or port in public:
+        if _is_loopback(address) or (port in public and not udp):
             continue
-        if port in private and firewall_active:
+        process = _process_name(connection.pid)
+        # A container runtime's proxy stands for a published port: Docker's DNAT sends those packets past
+        # the input hook, so our firewall never sees them (only what compose publishes decides).
+        if port in private and firewall_active and not udp and process not in CONTAINER_PROXIES:
             filtered.append(port)
             continue
-        exposed.append(f"{port} ({_process_name(connection.pid)} on {address})")
+        if udp and firewall_active:
+            continue  # the firewall admits no new UDP at all
+        exposed.append(f"{port}/{'udp' if udp else 'tcp'} ({process} on {address})")
     if exposed:
         return Finding(
             "open ports",
@@ -271,6 +279,13 @@ def ssh(_audit: Audit) -> Finding:
         for key, wanted in (("passwordauthentication", "no"), ("permitrootlogin", "no"))
         if effective.get(key) != wanted
     ]
+    if not wrong and not _someone_has_a_key(effective):
+        return Finding(
+            "ssh",
+            Status.DOWN,
+            "root may not log in and no other account has an SSH key: nobody could log in",
+            "give an account in group sudo your key (docs/operations.md, step 4) before closing this session",
+        )
     if wrong:
         return Finding(
             "ssh",
@@ -279,6 +294,24 @@ def ssh(_audit: Audit) -> Finding:
             f"install -m 644 {SSHD_PATH} /etc/ssh/sshd_config.d/ && sshd -t && systemctl reload ssh",
         )
     return Finding("ssh", Status.UP, "keys only, no root login")
+
+
+def _someone_has_a_key(effective: dict[str, str]) -> bool:
+    """Whether an account other than root that can log in has a key in its authorized keys file(s)."""
+    files = effective.get("authorizedkeysfile", ".ssh/authorized_keys").split()
+    for account in pwd.getpwall():
+        if account.pw_uid == 0 or account.pw_shell.endswith(("nologin", "false")):
+            continue
+        home = Path(account.pw_dir)
+        for pattern in files:
+            path = Path(pattern.replace("%h", str(home)).replace("%u", account.pw_name).replace("%%", "%"))
+            path = path if path.is_absolute() else home / path
+            try:
+                if any(line.strip() and not line.startswith("#") for line in path.read_text().splitlines()):
+                    return True
+            except OSError:
+                continue
+    return False
 
 
 def sysctl(_audit: Audit) -> Finding:

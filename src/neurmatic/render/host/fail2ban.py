@@ -7,14 +7,21 @@
 - ``sshd``: Debian's own filter, read from the systemd journal (Debian 12 has no /var/log/auth.log
   without rsyslog).
 
+Every nginx jail bans from the web ports (80/443) only, never SSH: an address that many people share
+(carrier-grade NAT, an office, the operator testing) must not lose the way in to the host.
+``ignore_addresses`` (``ignoreip``) names the addresses never banned at all: the host itself by default,
+plus an office's or a monitoring service's fixed addresses where the operator adds them.
+
 ``fail2ban_files()`` gives the files as ``infrastructure/`` paths → text; ``neurmatic render`` writes them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from neurmatic.render import render_template
+from neurmatic.render.host import network_setting
 
 OUT = "infrastructure/host/fail2ban"
 TEMPLATES = "host/fail2ban"
@@ -26,6 +33,10 @@ NGINX_ACCESS_LOG = f"{NGINX_LOG_DIR}/access.log"
 # Every path that shares nginx's sign-in limit (its `location ~ ^/(?:api/v1/auth/...)$` in nginx.conf.j2).
 SIGNIN_PATHS = ("/api/v1/auth/login", "/api/v1/auth/2fa/challenge", "/admin/login")
 SIGNIN_PATH_REGEX = "api/v1/auth/(?:login|2fa/challenge)|admin/login"
+
+# Never banned (fail2ban's ignoreip): this host itself. An office's or a monitoring service's fixed
+# addresses go here too, as CIDRs (render parameter ``ignore_addresses``).
+IGNORE_ADDRESSES = ("127.0.0.0/8", "::1/128")
 
 # The nginx jails' chain in fail2ban's table: prerouting, before the container runtime's DNAT (-100).
 EDGE_CHAIN = "f2b-edge"
@@ -68,15 +79,16 @@ def jails(nginx_access_log: str = NGINX_ACCESS_LOG) -> tuple[Jail, ...]:
         Jail(
             name="neurmatic-scanner",
             reason=(
-                "Scanners: 20 probes in 1 min bans the address from every port for a day. A scanner sends "
-                "hundreds of probes in a burst; a browser never asks for /wp-login.php or /.env at all."
+                "Scanners: 20 probes in 1 min bans the address from the web ports for a day (SSH stays "
+                "open: a shared address, such as carrier-grade NAT or an office, must not lock the operator "
+                "out). A scanner sends hundreds of probes in a burst; a browser never asks for /wp-login.php "
+                "or /.env at all."
             ),
             maxretry=20,
             findtime="1m",
             bantime="1d",
-            port="0:65535",
+            port="http,https",
             backend="auto",
-            banaction="nftables-allports",
             filter="neurmatic-scanner",
             logpath=nginx_access_log,
             edge=True,
@@ -96,12 +108,35 @@ def jails(nginx_access_log: str = NGINX_ACCESS_LOG) -> tuple[Jail, ...]:
     )
 
 
-def fail2ban_files(nginx_access_log: str = NGINX_ACCESS_LOG) -> dict[str, str]:
-    """The filters and the jail file, by their path under the repository (``infrastructure/host/...``)."""
+def ignored_networks(addresses: Iterable[str]) -> tuple[str, ...]:
+    """``addresses`` as fail2ban's ``ignoreip`` writes them (CIDRs, each once, in order); a
+    :class:`ConfigurationError` for one that is not an address or a network."""
+    networks: list[str] = []
+    for text in addresses:
+        network = network_setting(
+            text,
+            what="fail2ban: ignore address",
+            example="203.0.113.7, 203.0.113.0/24 or 2001:db8::/48",
+            everything="no one could ever be banned: list the office's or the monitoring service's addresses",
+        )
+        if str(network) not in networks:
+            networks.append(str(network))
+    return tuple(networks)
+
+
+def fail2ban_files(
+    nginx_access_log: str = NGINX_ACCESS_LOG, ignore_addresses: Iterable[str] = IGNORE_ADDRESSES
+) -> dict[str, str]:
+    """The filters and the jail file, by their path under the repository (``infrastructure/host/...``).
+
+    ``ignore_addresses``: the CIDRs never banned (``ignoreip``); the default is loopback only. Add the
+    addresses that many people share and that must never be banned (an office's NAT, an uptime checker),
+    e.g. ``(*IGNORE_ADDRESSES, "203.0.113.7/32")``."""
     context = {
         "signin_paths": SIGNIN_PATHS,
         "signin_path_regex": SIGNIN_PATH_REGEX,
         "jails": jails(nginx_access_log),
+        "ignore_addresses": ignored_networks(ignore_addresses),
         "nginx_access_log": nginx_access_log,
         "nginx_log_dir": nginx_access_log.rsplit("/", 1)[0],
         "edge_chain": EDGE_CHAIN,

@@ -12,7 +12,6 @@ file replaces that table and nothing else, so the container runtime's tables sur
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from itertools import combinations
 
@@ -22,6 +21,7 @@ from neurmatic.render.app_container import API_PORT, WORKER_METRICS_PORT
 from neurmatic.render.compose import NETWORK_SUBNET, NGINX_STATUS_PORT, PATRONI_PORT, POSTGRES_PORT
 from neurmatic.render.etcd import CLIENT_PORT as ETCD_CLIENT_PORT
 from neurmatic.render.etcd import PEER_PORT as ETCD_PEER_PORT
+from neurmatic.render.host import Network, network_setting
 from neurmatic.render.kubernetes.names import REDIS_PORT, SENTINEL_PORT
 from neurmatic.render.kubernetes.network import REDIS_EXPORTER_PORT
 
@@ -129,26 +129,13 @@ def _check_ports(field: str, ports: tuple[int, ...]) -> None:
         )
 
 
-def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
-    try:
-        network = ipaddress.ip_network(text)
-    except ValueError as exc:
-        try:
-            meant = ipaddress.ip_network(text, strict=False)
-        except ValueError:
-            raise ConfigurationError(
-                f"firewall: private network {text!r} is not a CIDR ({exc})",
-                hint="write an address and a prefix length, e.g. 10.0.0.0/16 or fd00:1::/64",
-            ) from exc
-        raise ConfigurationError(
-            f"firewall: private network {text!r} has host bits set", hint=f"did you mean {meant}?"
-        ) from exc
-    if network.prefixlen == 0:
-        raise ConfigurationError(
-            f"firewall: private network {text!r} is the whole internet",
-            hint="name the application hosts' private network (e.g. your VPC's subnet), not every address",
-        )
-    return network
+def _network(text: str) -> Network:
+    return network_setting(
+        text,
+        what="firewall: private network",
+        example="10.0.0.0/16 or fd00:1::/64",
+        everything="name the application hosts' private network (e.g. your VPC's subnet), not every address",
+    )
 
 
 def render_firewall(settings: FirewallSettings | None = None) -> str:
