@@ -140,6 +140,34 @@ describe('App routes', () => {
     expect(screen.queryByText(MESSAGES.reuse)).not.toBeInTheDocument();
   });
 
+  it('keeps the session while the load balancer has no instance ready (502), and restores it after', async () => {
+    localStorage.setItem(REFRESH_KEY, 'stored-refresh');
+    vi.stubGlobal('WebSocket', FakeWebSocket);
+    let ready = false;
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async (url: string, init: RequestInit = {}) => {
+        if (url === '/api/v1/auth/refresh') {
+          if (!ready) return json(502, { success: false, error: { code: 'SERVICE_UNAVAILABLE', message: 'No backend is available', details: null } });
+          return json(200, { success: true, data: { accessToken: 'acc', refreshToken: 'r2', expiresIn: 900 } });
+        }
+        if (!(init.headers as Record<string, string> | undefined)?.Authorization) throw new Error(`unauthenticated call to ${url}`);
+        if (url === '/api/v1/users/me') return json(200, { success: true, data: USER });
+        return json(200, { success: true, data: [], meta: { pagination: { page: 1, limit: 20, total: 0, totalPages: 0 } } });
+      }),
+    );
+    renderApp('/');
+    await waitFor(() => expect(document.querySelector('.session-banner[role="alert"]')).not.toBeNull());
+    expect(screen.queryByRole('link', { name: 'Sign in' })).not.toBeInTheDocument();
+    expect(localStorage.getItem(REFRESH_KEY)).toBe('stored-refresh');
+    ready = true;
+    act(() => {
+      window.dispatchEvent(new Event('online'));
+    });
+    expect(await screen.findByRole('button', { name: 'Sign out' })).toBeInTheDocument();
+    expect(localStorage.getItem(REFRESH_KEY)).toBe('r2');
+  });
+
   it('keeps the session when restoring it cannot reach the server, and restores it once back online', async () => {
     localStorage.setItem(REFRESH_KEY, 'stored-refresh');
     vi.stubGlobal('WebSocket', FakeWebSocket);

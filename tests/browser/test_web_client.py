@@ -25,7 +25,9 @@ from playwright.sync_api import (
     Browser,
     ConsoleMessage,
     FilePayload,
+    Locator,
     Request,
+    Response,
     ViewportSize,
     expect,
     sync_playwright,
@@ -41,6 +43,7 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-results" / "browser"
 TIMEOUT_MS = 15_000
 DESKTOP: ViewportSize = {"width": 1280, "height": 900}
 PHONE: ViewportSize = {"width": 375, "height": 740}
+expect.set_options(timeout=TIMEOUT_MS)  # assertions wait as long as actions (Playwright's default is 5 s)
 RECONNECT_MS = 90_000  # both instances killed: the watcher restarts them, then the client's backoff
 
 
@@ -76,6 +79,8 @@ class Visitor:
         self.problems: list[str] = []
         self.foreign: list[str] = []
         self.context.on("request", self._on_request)
+        self.api_answers: list[str] = []  # each API call and its status, for a failure's message
+        self.context.on("response", self._on_response)
         self.page = self.context.new_page()
         self.page.on("console", self._on_console)
         self.page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
@@ -85,10 +90,23 @@ class Visitor:
         if parts.scheme in {"https", "http", "wss", "ws"} and parts.netloc != urlsplit(self.origin).netloc:
             self.foreign.append(request.url)
 
+    def _on_response(self, response: Response) -> None:
+        if "/api/" in response.url:
+            self.api_answers.append(
+                f"{response.request.method} {urlsplit(response.url).path} {response.status}"
+            )
+
     def _on_console(self, message: ConsoleMessage) -> None:
         text = message.text
         if "Content Security Policy" in text or "Refused to" in text:
             self.problems.append(f"CSP: {text}")
+
+    def expect_visible(self, locator: Locator) -> None:
+        """Visible in time; else the failure also lists this person's last API calls and answers."""
+        try:
+            expect(locator).to_be_visible()
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{self.name}'s last API calls: {self.api_answers[-15:]}") from None
 
     def go(self, path: str) -> None:
         self.page.goto(f"{self.origin}{path}")
@@ -264,11 +282,13 @@ def test_register_verify_write_find_bookmark_live_notification_and_sign_out_ever
 
             # Sign out everywhere: this page lands on sign-in, and the author's other session ends too.
             author.go("/profile")
-            expect(author.page.get_by_role("heading", name="Profile")).to_be_visible()
+            author.expect_visible(author.page.get_by_role("heading", name="Profile"))
             author.shot("profile")
             author.page.get_by_role("button", name="Sign out everywhere").click()
-            expect(author.page.get_by_text("You have been signed out everywhere")).to_be_visible()
-            assert urlsplit(author.page.url).path == "/login"
+            # On /login (the page itself says it; the banner other pages show stays out of its way).
+            expect(author.page).to_have_url(re.compile(r"/login(?:\?.*)?$"))
+            notice = author.page.get_by_role("main").get_by_text("You have been signed out everywhere")
+            expect(notice).to_be_visible()
             after = api.get("/api/v1/users/me", headers=as_author)
             assert after.status_code == 401, after.text
         for person in (author, visitor, reader):

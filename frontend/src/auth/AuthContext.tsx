@@ -26,8 +26,15 @@ const AuthContext = createContext<AuthState | null>(null);
 const RESTORE_RETRY_MS = 5_000;
 const RESTORE_RETRY_MAX_MS = 60_000;
 
+/** Statuses that say "not now" rather than "no": the load balancer with no instance ready (a restart, a
+ * deploy) or the API with a dependency briefly down. Restoring tries again; the session is kept. */
+const TRANSIENT_STATUSES = new Set([502, 503, 504]);
+
 function isNetworkFailure(err: unknown): boolean {
-  return (err instanceof ApiError && err.code === NETWORK_ERROR) || err instanceof TypeError;
+  return (
+    (err instanceof ApiError && (err.code === NETWORK_ERROR || TRANSIENT_STATUSES.has(err.status))) ||
+    err instanceof TypeError
+  );
 }
 
 export function AuthProvider({ children }: { children: ReactNode }) {
