@@ -49,10 +49,26 @@ def _driver_error_is(exc: sa_errors.DBAPIError, kinds: tuple[type[BaseException]
     return isinstance(exc.orig, kinds) or isinstance(getattr(exc.orig, "__cause__", None), kinds)
 
 
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and what caused it (``__cause__``), outermost first."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__
+    return chain
+
+
 def is_outage(exc: BaseException) -> bool:
     """True when ``exc`` means a dependency is unreachable or cannot write right now."""
-    if isinstance(exc, (*_REDIS_OUTAGES, *_PG_OUTAGES, asyncpg.PostgresConnectionError)):
-        return True  # asyncpg's own errors come from the hot reads that use its connection directly
+    # asyncpg's own errors come from the hot reads that use its connection directly; a pooled raw connection
+    # that cannot be opened raises SQLAlchemy's adapter error (not its DBAPIError wrapper) *from* asyncpg's
+    # (e.g. "the database system is shutting down" in a switchover): the cause decides.
+    if any(
+        isinstance(link, (*_REDIS_OUTAGES, *_PG_OUTAGES, asyncpg.PostgresConnectionError))
+        for link in _chain(exc)
+    ):
+        return True
     if isinstance(exc, sa_errors.TimeoutError):
         return True  # no pooled connection free within DATABASE_POOL_TIMEOUT: the database is saturated
     if isinstance(exc, sa_errors.DBAPIError):
