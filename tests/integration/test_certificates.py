@@ -35,7 +35,7 @@ from neurmatic.render.nginx import local_nginx_context, render_nginx
 from neurmatic.supervisor.state import ServiceAccount
 from neurmatic.supervisor.tls import ensure_certificates
 from tests.mailbox import free_port
-from tests.support import neurmatic, unavailable
+from tests.support import neurmatic, unavailable, wait_for_port
 
 DOMAIN = "www.neurmatic.test"
 LOAD_TIMEOUT = 5.0
@@ -66,19 +66,6 @@ def _pki(directory: Path) -> tuple[Path, Path, Path]:
     """(CA, server certificate, key) of a CA of the test's own, for 127.0.0.1 and localhost."""
     directory.mkdir(parents=True, exist_ok=True)
     return ensure_certificates(directory, ServiceAccount(None, 0, 0))
-
-
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"{process.args!r} exited: {log.read_text()}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    pytest.fail(f"nothing listens on {port}: {log.read_text()}")
 
 
 @dataclass
@@ -158,7 +145,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         # As root, workers would run as `nobody`, who cannot enter pytest's 0700 tmp dirs.
         globals_ = "daemon off;" + (" user root;" if os.geteuid() == 0 else "")
         processes.append(_start([nginx, "-e", "stderr", *prefix, "-g", globals_], root / "nginx.out"))
-        _wait_for_port(https_port, processes[-1], root / "nginx.out")
+        wait_for_port(https_port, processes[-1], root / "nginx.out")
         # `-s reload` signals the master, which keeps its command-line globals (user root) on reload.
         reload_command = shlex.join([nginx, *prefix, "-s", "reload"])
 
@@ -193,7 +180,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
                 env={"PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0"},
             )
         )
-        _wait_for_port(management_port, processes[-1], root / "pebble.out")
+        wait_for_port(management_port, processes[-1], root / "pebble.out")
         roots = httpx.get(f"https://127.0.0.1:{management_port}/roots/0", verify=str(pebble_ca), timeout=10)
         assert roots.status_code == 200, roots.text
         (root / "pebble-roots.pem").write_text(roots.text)

@@ -16,7 +16,6 @@ import shutil
 import socket
 import ssl
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,7 +32,7 @@ from cryptography.x509.oid import NameOID
 from neurmatic.adapters.nginx import check_config, find_nginx
 from neurmatic.errors import ConfigurationError, MissingBinaryError
 from neurmatic.render.nginx import NginxContext, local_nginx_context, production_nginx_context, render_nginx
-from tests.support import unavailable
+from tests.support import unavailable, wait_for_port
 
 SECURITY_HEADERS = (
     "Strict-Transport-Security",
@@ -340,7 +339,7 @@ def edge(tmp_path: Path) -> Iterator[Edge]:
         stderr=subprocess.STDOUT,
     )
     try:
-        _wait_for_port(https_port, process, tmp_path / "nginx.out")
+        wait_for_port(https_port, process, tmp_path / "nginx.out")
         yield Edge(
             f"http://127.0.0.1:{http_port}",
             f"https://127.0.0.1:{https_port}",
@@ -353,19 +352,6 @@ def edge(tmp_path: Path) -> Iterator[Edge]:
         process.wait(timeout=10)
         log.close()
         app.shutdown()
-
-
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"nginx exited: {log.read_text()}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    pytest.fail(f"nginx did not listen on {port}: {log.read_text()}")
 
 
 def _assert_security_headers(response: httpx.Response) -> None:

@@ -1,5 +1,5 @@
 """``neurmatic doctor [--json]``: this host against the guide's security checklist, with the fix for each
-finding (ops/flows/doctor.py). Exit 0 when all is well, 14 when something warns, 9 when something fails."""
+finding (ops/flows/doctor/). Exit 0 when all is well, 14 when something warns, 9 when something fails."""
 
 from __future__ import annotations
 

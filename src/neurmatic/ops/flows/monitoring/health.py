@@ -237,21 +237,27 @@ def disk_usage(path: Path) -> Outcome:
     return threshold(usage.used * 100 / usage.total, DISK_WARN, DISK_FAIL, f"disk of {existing}")
 
 
-def served_certificate(url: str) -> Outcome:
-    """The certificate the load balancer serves now (what clients see), not a file that may differ."""
+def fetch_served_certificate(url: str) -> x509.Certificate | None:
+    """The certificate the edge at ``url`` serves now, read without judging trust (the callers do that);
+    OSError when nothing answers."""
     parts = urlsplit(url)
-    if parts.scheme != "https":
-        return Status.NOT_CONFIGURED, f"{url} is not https"
     context = ssl.create_default_context()
-    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # expiry is read, trust checked by api
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
     with (
         socket.create_connection((parts.hostname, parts.port or 443), timeout=3) as raw,
         context.wrap_socket(raw, server_hostname=parts.hostname) as tls,
     ):
         der = tls.getpeercert(binary_form=True)
-    if der is None:
+    return x509.load_der_x509_certificate(der) if der else None
+
+
+def served_certificate(url: str) -> Outcome:
+    """The certificate the load balancer serves now (what clients see), not a file that may differ."""
+    if urlsplit(url).scheme != "https":
+        return Status.NOT_CONFIGURED, f"{url} is not https"
+    cert = fetch_served_certificate(url)  # expiry is read here; trust is checked by the api check
+    if cert is None:
         return Status.DOWN, "no certificate served"
-    cert = x509.load_der_x509_certificate(der)
     days = (cert.not_valid_after_utc - datetime.now(UTC)).days
     status = Status.DOWN if days < 0 else Status.DEGRADED if days < CERT_WARN_DAYS else Status.UP
     return status, f"expires in {days} days"
