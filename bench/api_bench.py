@@ -41,11 +41,11 @@ import psutil
 from bench import BenchError
 from bench.bench_session import bench_token, ensure_seeded
 from bench.express_peer import ExpressPeer, LoopbackServer
+from bench.load.cpu import postmasters
 from bench.wrk import WrkResult, require_wrk, run_wrk, wrk_running
 from neurmatic.deployment.locate import resolve_state_dir
 from neurmatic.errors import NeurmaticError
 from neurmatic.supervisor.layout import HOST
-from neurmatic.supervisor.process import PidFile
 from neurmatic.supervisor.state import TopologyState
 
 LIST_PATH = "/api/v1/articles?page=1&limit=20"
@@ -225,13 +225,6 @@ def compare_bodies(api_url: str, peer_url: str, headers: dict[str, str]) -> list
     return differences[:10]
 
 
-def service_process(state: TopologyState, name: str) -> psutil.Process:
-    pid = PidFile(state.paths.pidfile(name)).running_pid()
-    if pid is None:
-        raise BenchError(f"{name} is not running: bring the topology up (`neurmatic up`)")
-    return psutil.Process(pid)
-
-
 class SingleApiProcess(LoopbackServer):
     """One API process (``WEB_CONCURRENCY=1``) with the topology's settings, on a port of its own: the
     issue's "one API process", whatever number of workers the topology's instances run. Its pool is
@@ -262,7 +255,9 @@ def run_all(state: TopologyState, args: Any, token: str) -> tuple[list[Run], lis
 def _run_all(
     state: TopologyState, args: Any, token: str, server: SingleApiProcess
 ) -> tuple[list[Run], list[str]]:
-    database = tuple(service_process(state, f"postgres-{i}") for i in (1, 2))
+    database = tuple(postmasters(state))
+    if len(database) < 2:
+        raise BenchError("a PostgreSQL node is not running: see `neurmatic status`")
     api = Target("api", f"{server.base_url}{LIST_PATH}", psutil.Process(server.pid), database)
     runs: list[Run] = []
     differences: list[str] = []

@@ -29,6 +29,20 @@ GROUPS = {
 }
 
 
+def postmasters(state: TopologyState) -> list[psutil.Process]:
+    """The topology's PostgreSQL servers: Patroni starts each postmaster in a session of its own, so it
+    is not in Patroni's tree (the pid file's); it is found from its data directory's postmaster.pid."""
+    from neurmatic.supervisor.topology import Topology
+
+    found = []
+    for node in Topology(state).postgres:
+        pid = node.postmaster_pid()
+        if pid is not None:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                found.append(psutil.Process(pid))
+    return found
+
+
 def _tree_seconds(root: psutil.Process) -> float:
     """CPU seconds of ``root`` and its live descendants, each with the children it has reaped: a total
     that only grows, since a process that exits moves its time into its parent's reaped-children time."""
@@ -69,6 +83,7 @@ class Snapshot:
             if group and pid:
                 with contextlib.suppress(psutil.NoSuchProcess):
                     groups[group] += _tree_seconds(psutil.Process(pid))
+        groups["postgres"] += sum(_tree_seconds(postmaster) for postmaster in postmasters(state))
         return cls(time.monotonic(), groups, _children_seconds(), _machine_busy())
 
 

@@ -7,6 +7,8 @@ Humans at a terminal get the same fields as ``key=value`` when ``json_output`` i
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import sys
 from datetime import UTC, datetime
@@ -14,6 +16,7 @@ from typing import Any, TextIO
 
 import orjson
 
+_NO_LOCK = contextlib.nullcontext()
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 
@@ -36,6 +39,83 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return orjson.dumps(entry, default=str).decode()
+
+
+class JsonLines:
+    """Writes a record of one logger as the root's ``JsonFormatter`` would, without building a
+    ``LogRecord``: for the access log, a line per request, which through ``logging`` cost a fifth of a
+    cached read's CPU. Only while the configuration is the one ``configure_logging`` installs (one
+    stream handler, JSON, no filters, the level enabled); otherwise (a test's capture handler, key=value
+    output, a filter) the record goes through ``logging`` as usual."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self.logger = logger
+        self._checked: tuple[list[logging.Handler], int, logging.Handler] | None = None
+        self._direct: tuple[logging.StreamHandler[TextIO], JsonFormatter] | None = None
+        self._pending: list[str] = []
+
+    def info(self, message: str, fields: dict[str, Any]) -> None:
+        direct = self._plan()
+        if direct is None:
+            self.logger.info(message, extra=fields)
+            return
+        handler, formatter = direct
+        now = datetime.now(UTC)
+        entry = {
+            "time": now.isoformat(timespec="milliseconds"),
+            "level": "info",
+            "service": formatter.service,
+            "logger": self.logger.name,
+            "message": message,
+            **fields,
+        }
+        line = orjson.dumps(entry, default=str, option=orjson.OPT_APPEND_NEWLINE).decode()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no event loop here: written at once
+            self._write(handler, line)
+            return
+        # The lines of one turn of the event loop go out in one write, at its end (a write per line was
+        # a tenth of a cached read's CPU); a lone request's line is written as soon as it is answered.
+        if not self._pending:
+            loop.call_soon(self._flush, handler)
+        self._pending.append(line)
+
+    def _flush(self, handler: logging.StreamHandler[TextIO]) -> None:
+        lines, self._pending = self._pending, []
+        self._write(handler, "".join(lines))
+
+    @staticmethod
+    def _write(handler: logging.StreamHandler[TextIO], text: str) -> None:
+        with handler.lock or _NO_LOCK:
+            handler.stream.write(text)
+            handler.stream.flush()
+
+    def _plan(self) -> tuple[logging.StreamHandler[TextIO], JsonFormatter] | None:
+        root = logging.root
+        handlers = root.handlers
+        handler = handlers[0] if len(handlers) == 1 else None
+        # Cheap to ask on every line: the same handler list, of the same length, with the same handler.
+        key = (handlers, len(handlers), handler) if handler is not None else None
+        if key != self._checked:
+            self._checked, self._direct = key, self._direct_handler(handler)
+        if self._direct is None or not self.logger.isEnabledFor(logging.INFO):
+            return None
+        return self._direct
+
+    def _direct_handler(
+        self, handler: logging.Handler | None
+    ) -> tuple[logging.StreamHandler[TextIO], JsonFormatter] | None:
+        if type(handler) is not logging.StreamHandler or not isinstance(handler.formatter, JsonFormatter):
+            return None
+        node: logging.Logger | None = self.logger
+        while node is not None and node is not logging.root:  # nothing between the logger and the root
+            if node.handlers or node.filters or not node.propagate:
+                return None
+            node = node.parent
+        if logging.root.filters or handler.filters:
+            return None
+        return handler, handler.formatter
 
 
 class KeyValueFormatter(logging.Formatter):

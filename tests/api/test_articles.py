@@ -331,3 +331,27 @@ async def test_a_standby_connection_that_landed_on_the_primary_is_named_so_and_r
         assert stray.is_closed()  # not kept: the next one opened tries the standby first
     finally:
         await db.close()
+
+
+async def test_a_standby_connection_asks_its_replay_position_once_per_newer_write(settings: Settings) -> None:
+    """A standby never replays backwards, so a pooled standby connection that saw a write replayed
+    answers later reads of it without asking again; a newer write's position is asked."""
+    from neurmatic.api.articles.cache import replayed
+    from neurmatic.db.engines import Database, on_standby
+
+    db = Database(settings.database)
+    await db.start()
+    statements: list[str] = []
+    try:
+        async with db.driver_connection(standby=True) as conn:
+            assert on_standby(conn), "the test needs the topology's standby"
+            conn.add_query_logger(lambda record: statements.append(record.query))
+            now = int(await conn.fetchval("SELECT (pg_last_wal_replay_lsn() - '0/0'::pg_lsn)::bigint"))
+            statements.clear()
+            assert await replayed(conn, now) and len(statements) == 1
+            assert await replayed(conn, now - 1) and await replayed(conn, now) and len(statements) == 1
+            beyond = now + 10**12  # a write the standby has not replayed (yet): asked, and not replayed
+            assert not await replayed(conn, beyond) and len(statements) == 2
+            assert not await replayed(conn, beyond) and len(statements) == 3  # still asked, each time
+    finally:
+        await db.close()

@@ -31,8 +31,13 @@ from neurmatic.api.security.middleware import (
     send_error_json,
 )
 from neurmatic.api.security.rate_limit import Limit
+from neurmatic.logging import JsonLines
+
+Series = tuple[Any, Any, Any]  # a label set's request counter, latency histogram and 5xx counter
 
 log = logging.getLogger("neurmatic.access")
+access_log = JsonLines(log)
+_MAX_SERIES = 4096  # label sets whose metric children are kept at hand (methods are the client's words)
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
 _QUIET_PATHS = ("/api/v1/health",)  # probes hit these every few seconds; logging them drowns the log
@@ -66,6 +71,7 @@ class FrontDoor:
         self.limit = limit
         self.trusted = trusted_proxies
         self.fast_path = fast_path
+        self._series: dict[tuple[str, str, int], Series] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -85,7 +91,7 @@ class FrontDoor:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = list(message.get("headers", ()))
-                present = {name.lower() for name, _ in headers}
+                present = {name for name, _ in headers}  # ASGI header names are lowercase
                 headers.extend(header for header in defaults if header[0] not in present)
                 headers.extend(added)
                 message["headers"] = headers
@@ -119,16 +125,17 @@ class FrontDoor:
     def _record(self, scope: Scope, request_id: str, status: int, seconds: float) -> None:
         route = route_template(scope)
         method = scope["method"]
-        self.metrics.requests.labels(method, route, str(status)).inc()
-        self.metrics.latency.labels(method, route).observe(seconds)
-        if status >= 500:
-            self.metrics.errors.labels(route).inc()
+        requests, latency, errors = self._metrics_of(method, route, status)
+        requests.inc()
+        latency.observe(seconds)
+        if errors is not None:
+            errors.inc()
         path = scope["path"]
         if not path.startswith(_QUIET_PATHS) or status >= 500:
             state: dict[str, Any] = scope["state"]
-            log.info(
+            access_log.info(
                 "request",
-                extra={
+                {
                     "request_id": request_id,
                     "method": method,
                     "path": path,
@@ -138,6 +145,21 @@ class FrontDoor:
                     "duration_ms": round(seconds * 1000, 2),
                 },
             )
+
+    def _metrics_of(self, method: str, route: str, status: int) -> Series:
+        """The metric children of a label set (``labels()`` looks them up under a lock each time)."""
+        key = (method, route, status)
+        series = self._series.get(key)
+        if series is None:
+            metrics = self.metrics
+            series = (
+                metrics.requests.labels(method, route, str(status)),
+                metrics.latency.labels(method, route),
+                metrics.errors.labels(route) if status >= 500 else None,
+            )
+            if len(self._series) < _MAX_SERIES:
+                self._series[key] = series
+        return series
 
 
 def _request_id(scope: Scope) -> str:

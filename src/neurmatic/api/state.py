@@ -10,7 +10,8 @@ import redis.asyncio as aioredis
 from redis.asyncio.sentinel import Sentinel
 from starlette.requests import HTTPConnection
 
-from neurmatic.adapters.redis import async_master, async_sentinel
+from neurmatic.adapters.redis import Command, async_master, async_sentinel
+from neurmatic.adapters.redis_pipe import PipelinedRedis, pipelined_master
 from neurmatic.api.articles.cache import ArticleCache
 from neurmatic.api.auth.tokens import TokenCodec
 from neurmatic.api.security.rate_limit import RateLimiter
@@ -25,6 +26,7 @@ class AppClients:
     db: Database
     redis: aioredis.Redis
     sentinel: Sentinel | None
+    pipe: PipelinedRedis | None  # the hot path's scripts (rate limit, cached reads): adapters/redis_pipe
     tokens: TokenCodec
     sessions: SessionStore
     limiter: RateLimiter
@@ -38,6 +40,7 @@ class AppClients:
         await db.start()
         sentinel = async_sentinel(settings.redis)
         redis = async_master(settings.redis, sentinel)
+        pipe = pipelined_master(settings.redis, sentinel)
         tokens = TokenCodec(settings.auth)
         session_secret = settings.auth.session_secret
         return cls(
@@ -45,14 +48,22 @@ class AppClients:
             db=db,
             redis=redis,
             sentinel=sentinel,
+            pipe=pipe,
             tokens=tokens,
             sessions=SessionStore(redis, tokens.refresh_ttl),
-            limiter=RateLimiter(redis),
+            limiter=RateLimiter(redis, pipe),
             csrf_secret=session_secret.get_secret_value() if session_secret else secrets.token_urlsafe(48),
-            article_cache=ArticleCache(redis),
+            article_cache=ArticleCache(redis, pipe),
         )
 
+    @property
+    def hot(self) -> Command:
+        """How the hot path runs a Redis command: on the pipelined connection when there is one."""
+        return self.pipe if self.pipe is not None else self.redis.execute_command
+
     async def close(self) -> None:
+        if self.pipe is not None:
+            self.pipe.close()
         await self.redis.aclose()
         if self.sentinel is not None:
             for node in self.sentinel.sentinels:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import parse_qsl
 
 import asyncpg
@@ -74,6 +75,7 @@ def _bounded(value: str, highest: int) -> int | None:
     return number if 1 <= number <= highest else None
 
 
+@lru_cache(maxsize=1024)  # readers ask the same few queries; both results are frozen
 def parse_list_query(query_string: bytes) -> tuple[ArticleFilters, Paging] | None:
     """The route's parameters from the query, as Starlette reads them (the last of repeated names wins);
     None for anything the route would refuse or have to coerce."""
@@ -183,7 +185,7 @@ async def _read_article(request: Request, slug: str) -> Response:
     row, source = await on_replayed_node(clients, view, read)
     if row is None:
         raise NotFound("no such article")
-    data = listing.article_page(row, await count_view(clients.redis, row["id"]))
+    data = listing.article_page(row, await count_view(clients.hot, row["id"]))
     if view is not None:
         await clients.article_cache.put(view, detail_key(slug), detail_entry(row["id"], data, row["views"]))
     return read_response({"success": True, "data": data}, source, "MISS")

@@ -134,11 +134,12 @@ async def read_page(
 
 
 def article_summary(row: asyncpg.Record, pending_views: int) -> dict[str, Any]:
-    """A row of the page as the list answers it (``presenters.article_out(..., full=False)``)."""
+    """A row of the page as the list answers it (``presenters.article_out(..., full=False)``), for
+    ``orjson``: the times stay ``datetime`` (orjson writes them as ``isoformat()`` does, in C; 80
+    ``isoformat()`` calls were a tenth of a page's CPU)."""
     category = row["category_slug"]
-    scheduled, published = row["scheduled_at"], row["published_at"]
     return {
-        "id": str(row["id"]),
+        "id": str(row["id"]),  # asyncpg's UUID is a subclass, which orjson does not write
         "slug": row["slug"],
         "title": row["title"],
         "summary": row["summary"],
@@ -147,10 +148,10 @@ def article_summary(row: asyncpg.Record, pending_views: int) -> dict[str, Any]:
         "category": {"slug": category, "name": row["category_name"]} if category else None,
         "tags": row["tags"],
         "views": row["views"] + pending_views,
-        "scheduledAt": scheduled.isoformat() if scheduled else None,
-        "publishedAt": published.isoformat() if published else None,
-        "createdAt": row["created_at"].isoformat(),
-        "updatedAt": row["updated_at"].isoformat(),
+        "scheduledAt": row["scheduled_at"],
+        "publishedAt": row["published_at"],
+        "createdAt": row["created_at"],
+        "updatedAt": row["updated_at"],
     }
 
 

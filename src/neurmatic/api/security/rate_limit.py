@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from neurmatic.adapters.redis import LuaScript
+from neurmatic.adapters.redis import Command, LuaScript
 from neurmatic.durations import parse_duration
 from neurmatic.errors import ConfigurationError, RateLimited
 
@@ -57,8 +57,15 @@ class Decision:
         return headers
 
     def raw_headers(self) -> list[tuple[bytes, bytes]]:
-        """``headers()`` as ASGI wants them."""
-        return [(name.lower().encode(), value.encode()) for name, value in self.headers().items()]
+        """``headers()`` as ASGI wants them (built directly: every answer carries them)."""
+        headers = [
+            (b"x-ratelimit-limit", b"%d" % self.limit),
+            (b"x-ratelimit-remaining", b"%d" % self.remaining),
+            (b"x-ratelimit-reset", b"%d" % self.reset_seconds),
+        ]
+        if not self.allowed:
+            headers.append((b"retry-after", b"%d" % self.reset_seconds))
+        return headers
 
     def refusal(self) -> tuple[str, str]:
         """The error code and message of the 429 for a request over the global limit."""
@@ -82,9 +89,9 @@ def fail_open(rule: str, limit: Limit, exc: Exception) -> Decision:
 
 
 class RateLimiter:
-    def __init__(self, redis: aioredis.Redis) -> None:
+    def __init__(self, redis: aioredis.Redis, pipe: Command | None = None) -> None:
         self.redis = redis
-        self._hit = LuaScript(redis, _HIT)
+        self._hit = LuaScript(redis, _HIT, pipe)
 
     async def hit(self, rule: str, key: str, limit: Limit) -> Decision:
         """Count one request; fail open (allowed) when Redis cannot answer, and log it."""

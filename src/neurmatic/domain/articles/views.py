@@ -9,26 +9,27 @@ from redis.exceptions import RedisError
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from neurmatic.adapters.redis import Command
 from neurmatic.domain.articles.freshness import record_views_flushed
 from neurmatic.domain.articles.models import Article
 
 PENDING_VIEWS = "neurmatic:article_views"
 
 
-async def count_view(redis: aioredis.Redis, article_id: uuid.UUID) -> int:
+async def count_view(run: Command, article_id: uuid.UUID) -> int:
     """Count one view; the pending count for the article (0 when Redis cannot answer: views are not
-    worth failing a page for)."""
+    worth failing a page for). ``run``: a Redis command's runner (``AppClients.hot``)."""
     try:
-        return int(await redis.hincrby(PENDING_VIEWS, str(article_id), 1))
+        return int(await run("HINCRBY", PENDING_VIEWS, str(article_id), 1))
     except RedisError:
         return 0
 
 
-async def pending_views(redis: aioredis.Redis, article_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+async def pending_views(run: Command, article_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
     if not article_ids:
         return {}
     try:
-        values = await redis.hmget(PENDING_VIEWS, [str(i) for i in article_ids])
+        values = await run("HMGET", PENDING_VIEWS, *[str(i) for i in article_ids])
     except RedisError:
         return {}
     return {i: int(v) for i, v in zip(article_ids, values, strict=True) if v is not None}
