@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,6 +18,21 @@ from redis.sentinel import Sentinel
 from neurmatic.settings import RedisSettings
 
 Command = Callable[..., Awaitable[Any]]  # ``await run("EVALSHA", sha, ...)``: a command and its reply
+# ``await batch([("INCR", key), ("GET", other)])``: commands sent together, their replies in a list
+Batch = Callable[[Sequence[tuple[Any, ...]]], Awaitable[list[Any]]]
+
+
+def redis_py_batch(client: aioredis.Redis) -> Batch:
+    """``Batch`` through redis-py (a pipeline without MULTI), where the hot path has no pipelined
+    connection (``redis_pipe.pipelined_master`` declined the URL)."""
+
+    async def batch(commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+        async with client.pipeline(transaction=False) as pipeline:
+            for command in commands:
+                pipeline.execute_command(*command)
+            return await pipeline.execute()
+
+    return batch
 
 
 def sentinel_addresses(settings: RedisSettings) -> list[tuple[str, int]]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -31,6 +31,7 @@ from redis.exceptions import (
     InvalidResponse,
     NoScriptError,
     ReadOnlyError,
+    RedisError,
     ResponseError,
 )
 from redis.exceptions import (
@@ -40,6 +41,7 @@ from redis.exceptions import (
 from neurmatic.settings import RedisSettings
 
 Locate = Callable[[], Awaitable[tuple[str, int]]]
+RECONNECT_PAUSE_SECONDS = 0.2  # after a failed connect, how long the next requests fail without trying
 
 
 def _pack(command: tuple[str | bytes | int | float, ...]) -> bytes:
@@ -48,12 +50,23 @@ def _pack(command: tuple[str | bytes | int | float, ...]) -> bytes:
     return packed
 
 
+class _Batch:
+    """Commands sent together and answered together: one future for all their replies."""
+
+    __slots__ = ("future", "replies", "size")
+
+    def __init__(self, future: asyncio.Future[Any], size: int) -> None:
+        self.future = future
+        self.size = size
+        self.replies: list[Any] = []
+
+
 class _Resp(asyncio.Protocol):
     """The socket's side: replies parsed by hiredis, handed to the oldest waiting command."""
 
     def __init__(self) -> None:
         self.reader = hiredis.Reader(protocolError=InvalidResponse, replyError=ResponseError)
-        self.waiting: deque[asyncio.Future[Any]] = deque()
+        self.waiting: deque[asyncio.Future[Any] | _Batch] = deque()
         self.transport: asyncio.Transport | None = None
         self.head_since = 0.0  # when the oldest waiting command was sent, or its predecessor answered
         self.failure: Exception | None = None
@@ -68,7 +81,15 @@ class _Resp(asyncio.Protocol):
         waiting = self.waiting
         try:
             while (reply := self.reader.gets()) is not False:
-                future = waiting.popleft()
+                head = waiting[0]
+                if type(head) is _Batch:
+                    head.replies.append(reply)
+                    if len(head.replies) < head.size:
+                        continue
+                    future, reply = head.future, head.replies
+                else:
+                    future = cast(asyncio.Future[Any], head)
+                waiting.popleft()
                 if not future.done():  # a cancelled request's answer is read and dropped
                     future.set_result(reply)
         except (InvalidResponse, IndexError) as exc:  # garbage, or an answer nobody asked for
@@ -85,13 +106,16 @@ class _Resp(asyncio.Protocol):
         if self.failure is None:
             self.failure = error
         while self.waiting:
-            future = self.waiting.popleft()
+            head = self.waiting.popleft()
+            future = head.future if isinstance(head, _Batch) else head
             if not future.done():
                 future.set_exception(error)
         if self.transport is not None:
             self.transport.abort()
 
-    def send(self, packed: bytes) -> asyncio.Future[Any]:
+    def send(self, packed: bytes, commands: int = 1) -> asyncio.Future[Any]:
+        """Queue ``packed`` (``commands`` commands); the future's result is the reply, or the list of
+        replies of several commands."""
         if self.failure is not None:
             raise self.failure
         assert self.transport is not None
@@ -99,7 +123,7 @@ class _Resp(asyncio.Protocol):
         future: asyncio.Future[Any] = loop.create_future()
         if not self.waiting:
             self.head_since = loop.time()
-        self.waiting.append(future)
+        self.waiting.append(future if commands == 1 else _Batch(future, commands))
         if not self.unsent:  # one write per turn of the loop, however many requests sent a command
             loop.call_soon(self.flush)
         self.unsent.append(packed)
@@ -133,6 +157,7 @@ class PipelinedRedis:
         self.name = name
         self._resp: _Resp | None = None
         self._connecting: asyncio.Lock | None = None
+        self._last_failure: tuple[float, RedisError | None] = (0.0, None)
         self._watchdog: asyncio.TimerHandle | None = None
 
     async def __call__(self, *args: str | bytes | int | float) -> Any:
@@ -143,6 +168,18 @@ class PipelinedRedis:
         if isinstance(reply, ResponseError):
             raise self._error(resp, reply)
         return reply
+
+    async def batch(self, commands: Sequence[tuple[str | bytes | int | float, ...]]) -> list[Any]:
+        """Several commands in one write, their replies in one list (not a transaction: other clients'
+        commands may run between them). The first error reply is raised."""
+        resp = self._resp
+        if resp is None or resp.failure is not None:
+            resp = await self._connect()
+        replies: list[Any] = await resp.send(b"".join(map(_pack, commands)), len(commands))
+        for reply in replies:
+            if isinstance(reply, ResponseError):
+                raise self._error(resp, reply)
+        return replies
 
     def _error(self, resp: _Resp, reply: ResponseError) -> ResponseError:
         message = str(reply)
@@ -159,16 +196,30 @@ class PipelinedRedis:
         async with self._connecting:  # concurrent first requests open one connection, not one each
             if self._resp is not None and self._resp.failure is None:
                 return self._resp
+            loop = asyncio.get_running_loop()
+            failed_at, error = self._last_failure
+            # Right after a failed attempt, the requests queued behind it fail with its error instead of
+            # each trying in turn (one after the other, each up to the timeout, while Redis is away).
+            if error is not None and loop.time() - failed_at < RECONNECT_PAUSE_SECONDS:
+                raise ConnectionError(str(error))
             try:
-                resp = await asyncio.wait_for(self._open(), self.timeout)
-            except TimeoutError as exc:
-                reason = f"no answer within {self.timeout} s"
-                raise ConnectionError(f"cannot connect to the Redis {self.name}: {reason}") from exc
-            except OSError as exc:
-                raise ConnectionError(f"cannot connect to the Redis {self.name}: {exc}") from exc
+                resp = await self._open_within_timeout()
+            except RedisError as exc:
+                self._last_failure = (loop.time(), exc)
+                raise
+            self._last_failure = (0.0, None)
             self._resp = resp
             self._arm_watchdog()
             return resp
+
+    async def _open_within_timeout(self) -> _Resp:
+        try:
+            return await asyncio.wait_for(self._open(), self.timeout)
+        except TimeoutError as exc:
+            reason = f"no answer within {self.timeout} s"
+            raise ConnectionError(f"cannot connect to the Redis {self.name}: {reason}") from exc
+        except OSError as exc:
+            raise ConnectionError(f"cannot connect to the Redis {self.name}: {exc}") from exc
 
     async def _open(self) -> _Resp:
         host, port = await self.locate()

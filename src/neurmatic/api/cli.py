@@ -40,6 +40,7 @@ def api(
         MANAGER_PID_VARIABLE,
         prepare_metrics_dir,
     )
+    from neurmatic.api.http_protocol import HttpToolsTurnBuffered
     from neurmatic.secret_policy import check_secrets
 
     settings = Settings.load(env_file)
@@ -64,6 +65,7 @@ def api(
         host=host or settings.app.host,
         port=port or settings.app.port,
         log_config=None,
+        http=HttpToolsTurnBuffered,
         proxy_headers=True,
         forwarded_allow_ips=",".join(settings.app.trusted_proxies),
         timeout_graceful_shutdown=10,
