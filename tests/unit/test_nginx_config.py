@@ -176,6 +176,17 @@ def test_production_only_parts_stay_out_of_the_local_config(tmp_path: Path) -> N
     assert "listen 127.0.0.1:18080 default_server;" in local
 
 
+def test_the_api_keeps_idle_connections_longer_than_nginx_reuses_them(tmp_path: Path) -> None:
+    """Otherwise nginx may send a request on a connection the API is closing: a POST is not retried."""
+    from neurmatic.api.cli import KEEP_ALIVE_SECONDS
+
+    for text in (render_nginx(_local_context(tmp_path)), render_nginx(production_nginx_context())):
+        upstream = text[text.index("upstream backend_api") :]
+        upstream = upstream[: upstream.index("}")]
+        idle = re.search(r"keepalive_timeout (\d+)s;", upstream)
+        assert idle is not None and int(idle.group(1)) < KEEP_ALIVE_SECONDS
+
+
 @pytest.mark.parametrize(
     "change",
     [

@@ -16,6 +16,11 @@ from neurmatic.cli_options import env_file_option
 from neurmatic.logging import configure_logging
 from neurmatic.settings import Settings
 
+# How long an idle connection stays open. Longer than nginx keeps its idle upstream connections (60 s,
+# templates/nginx.conf.j2): with uvicorn's default of 5 s, nginx now and then sent a request on a
+# connection the API was closing, and a sign-in (a POST, never retried) got 502 under load.
+KEEP_ALIVE_SECONDS = 75
+
 
 @click.command()
 @env_file_option
@@ -69,5 +74,6 @@ def api(
         proxy_headers=True,
         forwarded_allow_ips=",".join(settings.app.trusted_proxies),
         timeout_graceful_shutdown=10,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
         access_log=False,
     )
