@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import select
 import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -52,7 +53,8 @@ class JsonLines:
         self.logger = logger
         self._checked: tuple[list[logging.Handler], int, logging.Handler] | None = None
         self._direct: tuple[logging.StreamHandler[TextIO], JsonFormatter] | None = None
-        self._pending: list[str] = []
+        self._pending: list[bytes] = []
+        self._flush_on: asyncio.AbstractEventLoop | None = None  # the loop that will write the pending
 
     def info(self, message: str, fields: dict[str, Any]) -> None:
         direct = self._plan()
@@ -69,7 +71,7 @@ class JsonLines:
             "message": message,
             **fields,
         }
-        line = orjson.dumps(entry, default=str, option=orjson.OPT_APPEND_NEWLINE).decode()
+        line = orjson.dumps(entry, default=str, option=orjson.OPT_APPEND_NEWLINE)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # no event loop here: written at once
@@ -77,18 +79,33 @@ class JsonLines:
             return
         # The lines of one turn of the event loop go out in one write, at its end (a write per line was
         # a tenth of a cached read's CPU); a lone request's line is written as soon as it is answered.
-        if not self._pending:
+        if self._flush_on is not loop:
+            if self._pending:  # kept by a loop that stopped before its turn ended: written now
+                self._flush(handler)
             loop.call_soon(self._flush, handler)
+            self._flush_on = loop
         self._pending.append(line)
 
     def _flush(self, handler: logging.StreamHandler[TextIO]) -> None:
-        lines, self._pending = self._pending, []
-        self._write(handler, "".join(lines))
+        lines, self._pending, self._flush_on = self._pending, [], None
+        # Several workers share one stderr pipe: a write to a pipe is atomic (never interleaved with
+        # another process's) only up to PIPE_BUF bytes. So the turn's lines go out in chunks of whole
+        # lines up to that size (a line longer than that alone, as logging would write it).
+        chunk: list[bytes] = []
+        size = 0
+        for line in lines:
+            if chunk and size + len(line) > select.PIPE_BUF:
+                self._write(handler, b"".join(chunk))
+                chunk, size = [], 0
+            chunk.append(line)
+            size += len(line)
+        if chunk:
+            self._write(handler, b"".join(chunk))
 
     @staticmethod
-    def _write(handler: logging.StreamHandler[TextIO], text: str) -> None:
+    def _write(handler: logging.StreamHandler[TextIO], lines: bytes) -> None:
         with handler.lock or _NO_LOCK:
-            handler.stream.write(text)
+            handler.stream.write(lines.decode())
             handler.stream.flush()
 
     def _plan(self) -> tuple[logging.StreamHandler[TextIO], JsonFormatter] | None:

@@ -355,3 +355,43 @@ async def test_a_standby_connection_asks_its_replay_position_once_per_newer_writ
             assert not await replayed(conn, beyond) and len(statements) == 3  # still asked, each time
     finally:
         await db.close()
+
+
+async def test_a_client_over_the_limit_is_not_sent_the_cached_body_again(settings: Settings) -> None:
+    """The list's round trip reads the cached entry with the count; once this process has seen a client
+    refused, its next refusals leave the entry out (a flood would otherwise pull a page per 429)."""
+    from neurmatic.adapters.redis import async_master, async_sentinel
+    from neurmatic.adapters.redis_pipe import pipelined_master
+    from neurmatic.api.articles.cache import ArticleCache
+    from neurmatic.api.security.rate_limit import Limit, rate_key
+
+    sentinel = async_sentinel(settings.redis)
+    redis = async_master(settings.redis, sentinel)
+    pipe = pipelined_master(settings.redis, sentinel)
+    cache = ArticleCache(redis, pipe)
+    request_key, body = f"list:refused-{uuid.uuid4().hex}", b"x" * 100_000
+    limit, client = Limit(1, 60), rate_key("global", f"refused-{uuid.uuid4().hex}")
+
+    async def sent_bytes() -> int:
+        return int((await redis.info("stats"))["total_net_output_bytes"])
+
+    try:
+        view = await cache.view()
+        assert view is not None
+        await cache.put(view, request_key, body)
+        allowed, _, first, _ = await cache.hit_and_read(client, limit, request_key)
+        assert allowed.allowed and first == body
+        refused, _, nothing, _ = await cache.hit_and_read(client, limit, request_key)
+        assert not refused.allowed and nothing is None
+        before = await sent_bytes()
+        for _ in range(20):
+            decision, _, nothing, _ = await cache.hit_and_read(client, limit, request_key)
+            assert not decision.allowed and nothing is None
+        assert await sent_bytes() - before < 100_000, "refused reads were sent the cached body"
+    finally:
+        if pipe is not None:
+            pipe.close()
+        await redis.aclose()
+        if sentinel is not None:
+            for node in sentinel.sentinels:
+                await node.aclose()

@@ -167,6 +167,22 @@ def _redis_settings(values: dict[str, str]) -> RedisSettings:
     return Settings.from_mapping(values).redis  # these values only, whatever this process's environment
 
 
+def _through_sentinels(
+    sentinels: list[_Server], password: str, sentinel_password: str, *, url: str, timeout: str
+) -> RedisSettings:
+    """Settings that reach the master through ``sentinels`` (REDIS_URL names nothing that answers)."""
+    return _redis_settings(
+        {
+            "REDIS_URL": url,
+            "REDIS_PASSWORD": password,
+            "REDIS_SENTINELS": ",".join(f"{HOST}:{server.port}" for server in sentinels),
+            "REDIS_SENTINEL_MASTER": MASTER_NAME,
+            "REDIS_SENTINEL_PASSWORD": sentinel_password,
+            "REDIS_SOCKET_TIMEOUT": timeout,
+        }
+    )
+
+
 # 1. Commands and replies ---------------------------------------------------------------------------------
 
 
@@ -500,15 +516,8 @@ async def test_pipelined_master_through_sentinel_reaches_the_master(servers: _Se
     master = servers.redis("--requirepass", password)
     sentinel_server = servers.sentinel(master, password, sentinel_password)
     unused = _free_port()  # REDIS_URL names nothing: only Sentinel can lead to the master
-    settings = _redis_settings(
-        {
-            "REDIS_URL": f"redis://{HOST}:{unused}/5",
-            "REDIS_PASSWORD": password,
-            "REDIS_SENTINELS": f"{HOST}:{sentinel_server.port}",
-            "REDIS_SENTINEL_MASTER": MASTER_NAME,
-            "REDIS_SENTINEL_PASSWORD": sentinel_password,
-            "REDIS_SOCKET_TIMEOUT": "2",
-        }
+    settings = _through_sentinels(
+        [sentinel_server], password, sentinel_password, url=f"redis://{HOST}:{unused}/5", timeout="2"
     )
     sentinel = async_sentinel(settings)
     assert sentinel is not None
@@ -522,3 +531,58 @@ async def test_pipelined_master_through_sentinel_reaches_the_master(servers: _Se
         await sentinel.aclose()
     with master.client(password) as client:  # database 0: the URL's /5 is not Sentinel's business
         assert client.get("via-sentinel") == b"yes"
+
+
+async def test_a_hung_sentinel_does_not_keep_the_pipe_from_the_master(servers: _Servers) -> None:
+    """Every Sentinel is asked at once: the first one frozen (it accepts, never answers), the second
+    names the master within the timeout, every time the pipe connects again."""
+    password, sentinel_password = "redis-Password-5", "sentinel-Password-6"
+    master = servers.redis("--requirepass", password)
+    frozen = servers.sentinel(master, password, sentinel_password)
+    answering = servers.sentinel(master, password, sentinel_password)
+    settings = _through_sentinels(
+        [frozen, answering], password, sentinel_password, url=f"redis://{HOST}:{_free_port()}/0", timeout="1"
+    )
+    sentinel = async_sentinel(settings)
+    assert sentinel is not None
+    pipe = pipelined_master(settings, sentinel)
+    assert pipe is not None
+    frozen.freeze()
+    try:
+        for attempt in range(3):
+            started = time.monotonic()
+            assert await pipe("SET", "k", attempt) == b"OK"
+            assert time.monotonic() - started < 1, "the frozen Sentinel held the connect up"
+            pipe._resp.fail(RedisConnectionError("dropped, as a failover's CLIENT KILL does"))  # type: ignore[union-attr]
+    finally:
+        frozen.thaw()
+        pipe.close()
+        await sentinel.aclose()
+
+
+async def test_batches_of_none_or_one_command_and_empty_commands_keep_the_replies_in_order(
+    servers: _Servers, pipes: PipeFactory
+) -> None:
+    server = servers.redis()
+    pipe = pipes(server.port)
+    assert await pipe.batch([]) == []
+    assert await pipe.batch([("INCR", "n")]) == [1]  # a list, as for several
+    with pytest.raises(ValueError):
+        await pipe()
+    with pytest.raises(ValueError):
+        await pipe.batch([("SET", "a", "1"), ()])
+    assert await pipe.batch([("SET", "a", "1"), ("SET", "b", "2")]) == [b"OK", b"OK"]
+    assert await pipe("GET", "a") == b"1" and await pipe("GET", "b") == b"2"
+
+
+async def test_a_closed_pipe_stays_closed(servers: _Servers, pipes: PipeFactory) -> None:
+    server = servers.redis()
+    pipe = pipes(server.port)
+    assert await pipe("PING") == b"PONG"
+    pipe.close()
+    with pytest.raises(RedisConnectionError, match="closed"):
+        await pipe("PING")
+    await asyncio.sleep(0.3)  # the server sees the closed connection go
+    with server.client() as observer:  # and it did not connect again behind the caller's back
+        clients = observer.execute_command("CLIENT", "LIST")
+    assert clients.count(b"cmd=") == 1, clients

@@ -94,3 +94,25 @@ async def test_a_websocket_upgrade_still_works() -> None:
     async with serving() as port, websockets.connect(f"ws://127.0.0.1:{port}/socket") as socket_client:
         await socket_client.send("hello")
         assert await asyncio.wait_for(socket_client.recv(), timeout=5) == "echo hello"
+
+
+async def test_what_a_turn_writes_past_the_high_water_mark_goes_to_the_transport_at_once() -> None:
+    """So uvicorn's flow control still sees a slow client: the transport can pause the app."""
+    import socket
+
+    from neurmatic.api.http_protocol import HIGH_WATER_BYTES, TurnBufferedTransport
+
+    ours, theirs = socket.socketpair()
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_connection(asyncio.Protocol, sock=ours)
+    buffered = TurnBufferedTransport(transport, loop)
+    try:
+        chunk = b"y" * (HIGH_WATER_BYTES // 2 + 1)
+        for _ in range(6):  # three times the mark, without yielding to the loop
+            buffered.write(chunk)
+            assert buffered.get_write_buffer_size() - transport.get_write_buffer_size() <= HIGH_WATER_BYTES
+        theirs.setblocking(False)
+        assert theirs.recv(1024), "nothing was sent before the turn ended"
+    finally:
+        transport.close()
+        theirs.close()

@@ -76,7 +76,7 @@ def test_the_lines_of_one_loop_turn_go_out_in_one_write(stream: CountingStream) 
     lines = JsonLines(logging.getLogger("neurmatic.test.batch"))
 
     async def burst() -> int:
-        for number in range(50):
+        for number in range(20):  # about 2.6 KB: under a pipe's atomic write (see the next test)
             lines.info("request", {"n": number})
         written_before_the_turn_ends = stream.writes
         await asyncio.sleep(0)  # the loop runs the flush
@@ -86,7 +86,7 @@ def test_the_lines_of_one_loop_turn_go_out_in_one_write(stream: CountingStream) 
     with alone(stream):
         assert asyncio.run(burst()) == 0
     assert stream.writes == 1
-    assert [line["n"] for line in _lines(stream)] == list(range(50))
+    assert [line["n"] for line in _lines(stream)] == list(range(20))
 
 
 def test_other_configurations_go_through_logging(
@@ -105,3 +105,51 @@ def test_other_configurations_go_through_logging(
     finally:
         logger.setLevel(logging.NOTSET)
     assert "below the level" not in stream.getvalue()
+
+
+def test_lines_over_a_pipes_atomic_size_go_out_in_whole_line_chunks(stream: CountingStream) -> None:
+    """Workers share a stderr pipe, whose writes are atomic only up to PIPE_BUF bytes."""
+    import select
+
+    lines = JsonLines(logging.getLogger("neurmatic.test.chunks"))
+
+    async def burst() -> None:
+        for number in range(200):
+            lines.info("request", {"n": number, "path": "/api/v1/articles?" + "x" * 150})
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+
+    with alone(stream):
+        written: list[str] = []
+        original = stream.write
+
+        def recording(text: str) -> int:
+            written.append(text)
+            return original(text)
+
+        stream.write = recording  # type: ignore[method-assign]
+        asyncio.run(burst())
+    assert len(written) > 1
+    assert all(len(text.encode()) <= select.PIPE_BUF and text.endswith("\n") for text in written)
+    assert [line["n"] for line in _lines(stream)] == list(range(200))
+
+
+def test_lines_kept_by_a_loop_that_stopped_are_written_by_the_next(stream: CountingStream) -> None:
+    lines = JsonLines(logging.getLogger("neurmatic.test.loops"))
+
+    async def one(number: int) -> None:
+        lines.info("request", {"n": number})
+
+    with alone(stream):
+        first = asyncio.new_event_loop()
+
+        def log_and_stop() -> None:
+            lines.info("request", {"n": 1})
+            first.stop()  # the loop ends with this batch: the flush, due in the next, never runs
+
+        first.call_soon(log_and_stop)
+        first.run_forever()
+        first.close()
+        assert stream.writes == 0
+        asyncio.run(one(2))
+    assert [line["n"] for line in _lines(stream)] == [1, 2]

@@ -18,6 +18,7 @@ Sentinel names next; errors are redis-py's exception classes, so callers' ``exce
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
@@ -25,7 +26,7 @@ from urllib.parse import urlsplit
 
 import hiredis
 from redis.asyncio.connection import parse_url
-from redis.asyncio.sentinel import Sentinel
+from redis.asyncio.sentinel import MasterNotFoundError, Sentinel
 from redis.exceptions import (
     ConnectionError,
     InvalidResponse,
@@ -113,9 +114,9 @@ class _Resp(asyncio.Protocol):
         if self.transport is not None:
             self.transport.abort()
 
-    def send(self, packed: bytes, commands: int = 1) -> asyncio.Future[Any]:
-        """Queue ``packed`` (``commands`` commands); the future's result is the reply, or the list of
-        replies of several commands."""
+    def send(self, packed: bytes, batch_of: int | None = None) -> asyncio.Future[Any]:
+        """Queue ``packed``: one command, whose reply is the future's result, or ``batch_of`` commands
+        (at least one), whose replies in a list are."""
         if self.failure is not None:
             raise self.failure
         assert self.transport is not None
@@ -123,7 +124,7 @@ class _Resp(asyncio.Protocol):
         future: asyncio.Future[Any] = loop.create_future()
         if not self.waiting:
             self.head_since = loop.time()
-        self.waiting.append(future if commands == 1 else _Batch(future, commands))
+        self.waiting.append(future if batch_of is None else _Batch(future, batch_of))
         if not self.unsent:  # one write per turn of the loop, however many requests sent a command
             loop.call_soon(self.flush)
         self.unsent.append(packed)
@@ -159,11 +160,12 @@ class PipelinedRedis:
         self._connecting: asyncio.Lock | None = None
         self._last_failure: tuple[float, RedisError | None] = (0.0, None)
         self._watchdog: asyncio.TimerHandle | None = None
+        self._closed = False
 
     async def __call__(self, *args: str | bytes | int | float) -> Any:
-        resp = self._resp
-        if resp is None or resp.failure is not None:
-            resp = await self._connect()
+        if not args:  # Redis answers nothing to an empty command: every later reply would shift
+            raise ValueError("a Redis command needs at least its name")
+        resp = await self._connection()
         reply = await resp.send(_pack(args))
         if isinstance(reply, ResponseError):
             raise self._error(resp, reply)
@@ -172,10 +174,12 @@ class PipelinedRedis:
     async def batch(self, commands: Sequence[tuple[str | bytes | int | float, ...]]) -> list[Any]:
         """Several commands in one write, their replies in one list (not a transaction: other clients'
         commands may run between them). The first error reply is raised."""
-        resp = self._resp
-        if resp is None or resp.failure is not None:
-            resp = await self._connect()
-        replies: list[Any] = await resp.send(b"".join(map(_pack, commands)), len(commands))
+        if not commands:
+            return []
+        if not all(commands):
+            raise ValueError("a Redis command needs at least its name")
+        resp = await self._connection()
+        replies: list[Any] = await resp.send(b"".join(map(_pack, commands)), batch_of=len(commands))
         for reply in replies:
             if isinstance(reply, ResponseError):
                 raise self._error(resp, reply)
@@ -189,6 +193,14 @@ class PipelinedRedis:
             resp.fail(ConnectionError("the Redis master became a replica"))
             return ReadOnlyError(message)
         return reply
+
+    async def _connection(self) -> _Resp:
+        resp = self._resp
+        if resp is not None and resp.failure is None:
+            return resp
+        if self._closed:
+            raise ConnectionError(f"the connection to the Redis {self.name} is closed")
+        return await self._connect()
 
     async def _connect(self) -> _Resp:
         if self._connecting is None:
@@ -208,21 +220,28 @@ class PipelinedRedis:
                 self._last_failure = (loop.time(), exc)
                 raise
             self._last_failure = (0.0, None)
+            if self._closed:  # closed while this connect was on its way
+                resp.fail(ConnectionError("closed"))
+                raise ConnectionError(f"the connection to the Redis {self.name} is closed")
             self._resp = resp
             self._arm_watchdog()
             return resp
 
     async def _open_within_timeout(self) -> _Resp:
+        """Find the master (``locate`` bounds its own time: several Sentinels may be asked), then
+        connect and sign in within the timeout."""
+        host, port = await self.locate()
         try:
-            return await asyncio.wait_for(self._open(), self.timeout)
+            return await asyncio.wait_for(self._open(host, port), self.timeout)
         except TimeoutError as exc:
             reason = f"no answer within {self.timeout} s"
-            raise ConnectionError(f"cannot connect to the Redis {self.name}: {reason}") from exc
+            raise ConnectionError(
+                f"cannot connect to the Redis {self.name} at {host}:{port}: {reason}"
+            ) from exc
         except OSError as exc:
-            raise ConnectionError(f"cannot connect to the Redis {self.name}: {exc}") from exc
+            raise ConnectionError(f"cannot connect to the Redis {self.name} at {host}:{port}: {exc}") from exc
 
-    async def _open(self) -> _Resp:
-        host, port = await self.locate()
+    async def _open(self, host: str, port: int) -> _Resp:
         loop = asyncio.get_running_loop()
         _, resp = await loop.create_connection(_Resp, host, port)
         try:
@@ -270,6 +289,8 @@ class PipelinedRedis:
         self._watchdog = loop.call_later(self.timeout / 2, check)
 
     def close(self) -> None:
+        """Close for good: later commands raise ConnectionError instead of connecting again."""
+        self._closed = True
         if self._watchdog is not None:
             self._watchdog.cancel()
             self._watchdog = None
@@ -287,8 +308,7 @@ def pipelined_master(settings: RedisSettings, sentinel: Sentinel | None) -> Pipe
         master_name = settings.sentinel_master
 
         async def from_sentinel() -> tuple[str, int]:
-            host, port = await sentinel.discover_master(master_name)
-            return str(host), int(port)
+            return await ask_sentinels(sentinel, master_name, timeout)
 
         return PipelinedRedis(from_sentinel, password=password, db=0, timeout=timeout)
     url = settings.url.get_secret_value()
@@ -309,3 +329,29 @@ def pipelined_master(settings: RedisSettings, sentinel: Sentinel | None) -> Pipe
         db=int(options.get("db", 0)),
         timeout=timeout,
     )
+
+
+async def ask_sentinels(sentinel: Sentinel, master_name: str, timeout: float) -> tuple[str, int]:
+    """The master's address, from the first Sentinel to answer: all are asked at once, so one that
+    hangs (a frozen process, a stalled host) costs nothing while another answers. (redis-py's
+    ``discover_master`` asks them in turn, each with its timeout and retries: behind a hung first
+    Sentinel the hot path's reconnects took the whole budget, and it never got to the second one.)"""
+
+    async def ask(client: Any) -> tuple[str, int]:
+        reply = await client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", master_name)
+        if not reply:
+            raise MasterNotFoundError(f"a Sentinel does not know the master {master_name!r}")
+        host, port = reply
+        return host.decode() if isinstance(host, bytes) else str(host), int(port)
+
+    asked = [asyncio.ensure_future(ask(client)) for client in sentinel.sentinels]
+    try:
+        for answer in asyncio.as_completed(asked, timeout=timeout):
+            with contextlib.suppress(RedisError, OSError, ValueError):
+                return await answer
+    except TimeoutError:
+        pass
+    finally:
+        for question in asked:
+            question.cancel()
+    raise MasterNotFoundError(f"no Sentinel named the master {master_name!r} within {timeout} s")

@@ -15,7 +15,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+HIGH_WATER_BYTES = HIGH_WATER_LIMIT  # what uvicorn lets a transport buffer before it pauses the app
 
 
 class TurnBufferedTransport:
@@ -25,23 +28,29 @@ class TurnBufferedTransport:
         self.raw = transport
         self._loop = loop
         self._kept: list[bytes] = []
+        self._kept_bytes = 0
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not self._kept:
             self._loop.call_soon(self.send_kept)
-        self._kept.append(bytes(data))
+        self._kept.append(data if isinstance(data, bytes) else bytes(data))
+        self._kept_bytes += len(data)
+        # A response streamed without yielding to the loop would otherwise be kept whole: past
+        # uvicorn's high-water mark it goes to the transport now, which can then ask uvicorn to pause.
+        if self._kept_bytes > HIGH_WATER_BYTES:
+            self.send_kept()
 
     def writelines(self, chunks: Any) -> None:
         for chunk in chunks:
             self.write(chunk)
 
     def send_kept(self) -> None:
-        kept, self._kept = self._kept, []
+        kept, self._kept, self._kept_bytes = self._kept, [], 0
         if kept and not self.raw.is_closing():
             self.raw.writelines(kept)
 
     def get_write_buffer_size(self) -> int:
-        return self.raw.get_write_buffer_size() + sum(map(len, self._kept))
+        return self.raw.get_write_buffer_size() + self._kept_bytes
 
     def close(self) -> None:
         self.send_kept()
@@ -52,7 +61,7 @@ class TurnBufferedTransport:
         self.raw.write_eof()
 
     def abort(self) -> None:
-        self._kept = []
+        self._kept, self._kept_bytes = [], 0
         self.raw.abort()
 
     def __getattr__(self, name: str) -> Any:  # everything else is the transport's own

@@ -68,11 +68,11 @@ def _connector(url: DatabaseUrl, settings: DatabaseSettings) -> Callable[[], Awa
     return connect
 
 
-def make_engine(url: DatabaseUrl, settings: DatabaseSettings) -> AsyncEngine:
+def make_engine(url: DatabaseUrl, settings: DatabaseSettings, *, pool_size: int | None = None) -> AsyncEngine:
     engine = create_async_engine(
         "postgresql+asyncpg://",
         async_creator=_connector(url, settings),
-        pool_size=url.pool_size or settings.pool_size,
+        pool_size=pool_size or url.pool_size or settings.pool_size,
         # No overflow: beyond the pool, a request waits for a pooled connection. With overflow, each
         # request past the pool under load opened a connection (a TLS handshake, a backend forked) and
         # closed it on return: half the CPU of a database read, in the API and in PostgreSQL alike.
@@ -150,11 +150,16 @@ class Database:
         self.primary_url = DatabaseUrl.parse(settings.url.get_secret_value())
         self.primary = make_engine(self.primary_url, settings)
         self.replica: AsyncEngine | None = None
+        self._replica_probe: AsyncEngine | None = None
         if settings.replica_url is not None:
             replica_url = DatabaseUrl.parse(
                 settings.replica_url.get_secret_value(), variable="DATABASE_REPLICA_URL"
             )
             self.replica = make_engine(replica_url, settings)
+            # The standby's health check has a connection of its own: from the requests' pool (which has
+            # no overflow) it would wait behind them under load, and a wait that ran out would mark a
+            # healthy standby down and send every read to the primary when it is busiest.
+            self._replica_probe = make_engine(replica_url, settings, pool_size=1)
         self.replica_state = ReplicaState()
         self._write_sessions = async_sessionmaker(self.primary, expire_on_commit=False)
         self._read_sessions = (
@@ -206,14 +211,16 @@ class Database:
     async def standby_status(self) -> tuple[bool, float]:
         """(in recovery, replay lag) of the node the standby engine reaches, chosen afresh when the
         pooled connection was on a primary: the roles may have changed since it was opened."""
-        if self.replica is None:
+        if self.replica is None or self._replica_probe is None:
             raise RuntimeError("no standby engine: DATABASE_REPLICA_URL is not set")
-        async with self.replica.connect() as conn:
+        async with self._replica_probe.connect() as conn:
             in_recovery, lag = await standby_status(conn)
         if in_recovery:
             return in_recovery, lag
-        await self.replica.dispose()  # the next connection chooses its node again
-        async with self.replica.connect() as conn:
+        # The next connections, the probe's and the requests', choose their node again.
+        await self._replica_probe.dispose()
+        await self.replica.dispose()
+        async with self._replica_probe.connect() as conn:
             return await standby_status(conn)
 
     async def check_replica(self) -> ReplicaState:
@@ -247,5 +254,6 @@ class Database:
             self._monitor.cancel()
             await asyncio.wait({self._monitor}, timeout=3)
         await self.primary.dispose()
-        if self.replica is not None:
-            await self.replica.dispose()
+        for engine in (self.replica, self._replica_probe):
+            if engine is not None:
+                await engine.dispose()

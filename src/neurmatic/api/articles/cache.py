@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 import uuid
 import weakref
 from collections.abc import Awaitable, Callable
@@ -43,6 +44,8 @@ log = logging.getLogger("neurmatic.articles.cache")
 DETAIL_PREFIX = "detail:"
 ENTRY_PREFIX = "neurmatic:cache:articles:"
 TTL_SECONDS = 30
+CACHED_INPUT_CHARS = 512  # request input longer than this is not kept in the process's lookup caches
+_REFUSED_KEPT = 4096  # clients remembered as over the global limit, per process
 
 # An anonymous article page's round trip: the global rate limit's count, the cache view, the cached
 # page, and its view counted when there is one (the entry starts with the article's id): a script,
@@ -114,8 +117,20 @@ async def has_replayed(session: AsyncSession, position: int) -> bool:
     return await replayed(driver_connection, position)
 
 
-@lru_cache(maxsize=4096)  # a sha256 per cached read was a twentieth of its CPU; readers repeat queries
 def _digest(request_key: str) -> str:
+    # A sha256 per cached read was a twentieth of its CPU, and readers repeat queries: the digests of
+    # short keys are remembered (only short ones: the keys are the clients' query strings).
+    if len(request_key) <= CACHED_INPUT_CHARS:
+        return _remembered_digest(request_key)
+    return _sha256(request_key)
+
+
+@lru_cache(maxsize=4096)
+def _remembered_digest(request_key: str) -> str:
+    return _sha256(request_key)
+
+
+def _sha256(request_key: str) -> str:
     return hashlib.sha256(request_key.encode()).hexdigest()[:32]
 
 
@@ -157,6 +172,7 @@ class ArticleCache:
         self._hit_and_read = LuaScript(redis, _HIT_AND_READ, pipe)
         self._batch: Batch = pipe.batch if pipe is not None else redis_py_batch(redis)
         self._version_seen = 0  # the cache version of the last read: the next list read's guess
+        self._refused: dict[str, float] = {}  # rate-limit key -> when its window ends, once refused
         self._flights: dict[tuple[int, str], asyncio.Task[tuple[bytes, str]]] = {}
 
     async def read_through(
@@ -225,21 +241,31 @@ class ArticleCache:
             return await self._page_hit_and_read(rate_key, limit, request_key, count_view_in)
         # A list: read under the version this process saw last, in the same round trip that reads
         # the version; only when a write has moved it since is the entry read again, under the new one.
+        # A client this process saw over the limit is not sent the entry it would be refused anyway.
         guessed = self._version_seen
-        replies = await self._batch(
-            [
-                *_count_commands(rate_key, limit),
-                ("MGET", VERSION_KEY, WRITE_POSITION_KEY, VIEWS_VERSION_KEY),
-                ("GET", f"{ENTRY_PREFIX}{guessed}:{_digest(request_key)}"),
-            ]
-        )
-        count, _, ttl_ms, (version, position, views_version), body = replies
+        commands = [
+            *_count_commands(rate_key, limit),
+            ("MGET", VERSION_KEY, WRITE_POSITION_KEY, VIEWS_VERSION_KEY),
+        ]
+        refused = self._refused.get(rate_key, 0.0) > time.monotonic()
+        if not refused:
+            commands.append(("GET", f"{ENTRY_PREFIX}{guessed}:{_digest(request_key)}"))
+        count, _, ttl_ms, (version, position, views_version), *entry = await self._batch(commands)
         view = CacheView(int(version or 0), int(position or 0), int(views_version or 0))
         decision = decision_of(count, ttl_ms, limit)
-        if view.version != guessed:
+        if not decision.allowed:
+            self._remember_refused(rate_key, decision)
+            return decision, view, None, 0
+        body = entry[0] if entry else None
+        if view.version != guessed or refused:
             self._version_seen = view.version
-            body = await self.get_raw(view, request_key) if decision.allowed else None
-        return decision, view, body if decision.allowed else None, 0
+            body = await self.get_raw(view, request_key)
+        return decision, view, body, 0
+
+    def _remember_refused(self, rate_key: str, decision: Decision) -> None:
+        if len(self._refused) >= _REFUSED_KEPT:
+            self._refused.clear()  # bounded; forgetting only costs a body read for a refused request
+        self._refused[rate_key] = time.monotonic() + decision.reset_seconds
 
     async def _page_hit_and_read(
         self, rate_key: str, limit: Limit, request_key: str, count_view_in: str

@@ -27,6 +27,7 @@ from starlette.types import Scope
 
 from neurmatic.api.articles import listing
 from neurmatic.api.articles.cache import (
+    CACHED_INPUT_CHARS,
     LIST_PATH,
     SCOPE_VIEW,
     CacheView,
@@ -75,10 +76,21 @@ def _bounded(value: str, highest: int) -> int | None:
     return number if 1 <= number <= highest else None
 
 
-@lru_cache(maxsize=1024)  # readers ask the same few queries; both results are frozen
 def parse_list_query(query_string: bytes) -> tuple[ArticleFilters, Paging] | None:
     """The route's parameters from the query, as Starlette reads them (the last of repeated names wins);
-    None for anything the route would refuse or have to coerce."""
+    None for anything the route would refuse or have to coerce. Readers ask the same few queries: short
+    ones are remembered (both results are frozen)."""
+    if len(query_string) <= CACHED_INPUT_CHARS:
+        return _remembered_parse(query_string)
+    return _parse_list_query(query_string)
+
+
+@lru_cache(maxsize=1024)
+def _remembered_parse(query_string: bytes) -> tuple[ArticleFilters, Paging] | None:
+    return _parse_list_query(query_string)
+
+
+def _parse_list_query(query_string: bytes) -> tuple[ArticleFilters, Paging] | None:
     params = dict(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))
     page = _bounded(params.get("page", "1"), MAX_PAGE)
     limit = _bounded(params.get("limit", str(DEFAULT_LIMIT)), MAX_LIMIT)

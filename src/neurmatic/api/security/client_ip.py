@@ -9,6 +9,8 @@ from functools import lru_cache
 from starlette.requests import HTTPConnection
 from starlette.types import Scope
 
+_LONGEST_ADDRESS = 45
+
 
 @lru_cache(maxsize=32)
 def _trust_check(trusted: tuple[str, ...]) -> Callable[[str], bool]:
@@ -18,12 +20,17 @@ def _trust_check(trusted: tuple[str, ...]) -> Callable[[str], bool]:
     networks = tuple(ipaddress.ip_network(item, strict=False) for item in trusted)
 
     @lru_cache(maxsize=8192)
-    def is_trusted(address: str) -> bool:
+    def remembered(address: str) -> bool:
         try:
             ip = ipaddress.ip_address(address)
         except ValueError:
             return False
         return any(ip in network for network in networks)
+
+    def is_trusted(address: str) -> bool:
+        # No address is longer (IPv6 with an embedded IPv4): anything else is not kept in the cache,
+        # whose keys come from a header the client writes.
+        return len(address) <= _LONGEST_ADDRESS and remembered(address)
 
     return is_trusted
 
