@@ -24,7 +24,6 @@ import uuid
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import asyncpg
@@ -36,7 +35,8 @@ from starlette.types import Scope
 
 from neurmatic.adapters.redis import Batch, LuaScript, redis_py_batch
 from neurmatic.adapters.redis_pipe import PipelinedRedis
-from neurmatic.api.security.rate_limit import Decision, Limit, decision_of
+from neurmatic.api.memo import remembered_when_short
+from neurmatic.api.security.rate_limit import Decision, Limit, count_commands, decision_of
 from neurmatic.db.engines import on_standby
 from neurmatic.domain.articles.freshness import VERSION_KEY, VIEWS_VERSION_KEY, WRITE_POSITION_KEY
 
@@ -117,20 +117,9 @@ async def has_replayed(session: AsyncSession, position: int) -> bool:
     return await replayed(driver_connection, position)
 
 
+# A sha256 per cached read was a twentieth of its CPU, and readers repeat queries.
+@remembered_when_short(entries=4096, longest=CACHED_INPUT_CHARS)
 def _digest(request_key: str) -> str:
-    # A sha256 per cached read was a twentieth of its CPU, and readers repeat queries: the digests of
-    # short keys are remembered (only short ones: the keys are the clients' query strings).
-    if len(request_key) <= CACHED_INPUT_CHARS:
-        return _remembered_digest(request_key)
-    return _sha256(request_key)
-
-
-@lru_cache(maxsize=4096)
-def _remembered_digest(request_key: str) -> str:
-    return _sha256(request_key)
-
-
-def _sha256(request_key: str) -> str:
     return hashlib.sha256(request_key.encode()).hexdigest()[:32]
 
 
@@ -244,12 +233,12 @@ class ArticleCache:
         # A client this process saw over the limit is not sent the entry it would be refused anyway.
         guessed = self._version_seen
         commands = [
-            *_count_commands(rate_key, limit),
+            *count_commands(rate_key, limit),
             ("MGET", VERSION_KEY, WRITE_POSITION_KEY, VIEWS_VERSION_KEY),
         ]
         refused = self._refused.get(rate_key, 0.0) > time.monotonic()
         if not refused:
-            commands.append(("GET", f"{ENTRY_PREFIX}{guessed}:{_digest(request_key)}"))
+            commands.append(("GET", self._key(CacheView(guessed, 0), request_key)))
         count, _, ttl_ms, (version, position, views_version), *entry = await self._batch(commands)
         view = CacheView(int(version or 0), int(position or 0), int(views_version or 0))
         decision = decision_of(count, ttl_ms, limit)
@@ -291,7 +280,7 @@ class ArticleCache:
         cannot answer."""
         replies = await self._batch(
             [
-                *_count_commands(rate_key, limit),
+                *count_commands(rate_key, limit),
                 ("HMGET", session_key, "user_id", "last_active_at"),
                 ("MGET", VERSION_KEY, WRITE_POSITION_KEY),
             ]
@@ -299,10 +288,3 @@ class ArticleCache:
         count, _, ttl_ms, (owner, last_active), (version, position) = replies
         view = CacheView(int(version or 0), int(position or 0))
         return decision_of(count, ttl_ms, limit), view, owner, last_active
-
-
-def _count_commands(rate_key: str, limit: Limit) -> list[tuple[str | int, ...]]:
-    """Count a request in its fixed window: the count, the window started by the first request (``NX``:
-    Redis 7, which also repairs a count left without one), and the time left."""
-    window_ms = limit.window_seconds * 1000
-    return [("INCR", rate_key), ("PEXPIRE", rate_key, window_ms, "NX"), ("PTTL", rate_key)]

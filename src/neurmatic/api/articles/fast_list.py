@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from urllib.parse import parse_qsl
 
 import asyncpg
@@ -38,6 +37,7 @@ from neurmatic.api.articles.cache import (
 )
 from neurmatic.api.articles.read_router import list_answer, on_replayed_node, read_response
 from neurmatic.api.deps import ACCESS_COOKIE, authenticate_reader
+from neurmatic.api.memo import remembered_when_short
 from neurmatic.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE, Paging
 from neurmatic.api.security.middleware import SCOPE_DECISION, FastAnswer
 from neurmatic.api.security.rate_limit import Decision, Limit, fail_open, rate_key
@@ -76,21 +76,10 @@ def _bounded(value: str, highest: int) -> int | None:
     return number if 1 <= number <= highest else None
 
 
+@remembered_when_short(entries=1024, longest=CACHED_INPUT_CHARS)  # readers ask the same few queries
 def parse_list_query(query_string: bytes) -> tuple[ArticleFilters, Paging] | None:
     """The route's parameters from the query, as Starlette reads them (the last of repeated names wins);
-    None for anything the route would refuse or have to coerce. Readers ask the same few queries: short
-    ones are remembered (both results are frozen)."""
-    if len(query_string) <= CACHED_INPUT_CHARS:
-        return _remembered_parse(query_string)
-    return _parse_list_query(query_string)
-
-
-@lru_cache(maxsize=1024)
-def _remembered_parse(query_string: bytes) -> tuple[ArticleFilters, Paging] | None:
-    return _parse_list_query(query_string)
-
-
-def _parse_list_query(query_string: bytes) -> tuple[ArticleFilters, Paging] | None:
+    None for anything the route would refuse or have to coerce. (Both results are frozen.)"""
     params = dict(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))
     page = _bounded(params.get("page", "1"), MAX_PAGE)
     limit = _bounded(params.get("limit", str(DEFAULT_LIMIT)), MAX_LIMIT)

@@ -9,6 +9,8 @@ from functools import lru_cache
 from starlette.requests import HTTPConnection
 from starlette.types import Scope
 
+from neurmatic.api.memo import remembered_when_short
+
 _LONGEST_ADDRESS = 45
 
 
@@ -19,18 +21,15 @@ def _trust_check(trusted: tuple[str, ...]) -> Callable[[str], bool]:
     holding the networks hashed each of them on every call.)"""
     networks = tuple(ipaddress.ip_network(item, strict=False) for item in trusted)
 
-    @lru_cache(maxsize=8192)
-    def remembered(address: str) -> bool:
+    # No address is longer (IPv6 with an embedded IPv4): longer keys, from a header the client writes,
+    # are not kept (and are not addresses).
+    @remembered_when_short(entries=8192, longest=_LONGEST_ADDRESS)
+    def is_trusted(address: str) -> bool:
         try:
             ip = ipaddress.ip_address(address)
         except ValueError:
             return False
         return any(ip in network for network in networks)
-
-    def is_trusted(address: str) -> bool:
-        # No address is longer (IPv6 with an embedded IPv4): anything else is not kept in the cache,
-        # whose keys come from a header the client writes.
-        return len(address) <= _LONGEST_ADDRESS and remembered(address)
 
     return is_trusted
 

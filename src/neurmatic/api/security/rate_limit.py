@@ -1,7 +1,7 @@
 """Rate limits kept in Redis, so every API instance counts the same requests.
 
-Fixed windows (``INCR`` + ``PEXPIRE`` in one script): simple, one round trip, and exact enough for abuse
-control. A limit is written ``COUNT/WINDOW`` (``5/15m``).
+Fixed windows (``INCR``, ``PEXPIRE … NX``, ``PTTL``, sent together: ``count_commands``): simple, one round
+trip, and exact enough for abuse control. A limit is written ``COUNT/WINDOW`` (``5/15m``).
 """
 
 from __future__ import annotations
@@ -12,17 +12,13 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from neurmatic.adapters.redis import Command, LuaScript
+from neurmatic.adapters.redis import Batch, redis_py_batch
+from neurmatic.adapters.redis_pipe import PipelinedRedis
 from neurmatic.durations import parse_duration
 from neurmatic.errors import ConfigurationError, RateLimited
 
 log = logging.getLogger("neurmatic.ratelimit")
 PREFIX = "neurmatic:rl:"
-_HIT = """
-local count = redis.call('INCR', KEYS[1])
-if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-return {count, redis.call('PTTL', KEYS[1])}
-"""
 
 
 @dataclass(frozen=True)
@@ -76,6 +72,14 @@ def rate_key(rule: str, key: str) -> str:
     return f"{PREFIX}{rule}:{key}"
 
 
+def count_commands(rate_key: str, limit: Limit) -> list[tuple[str | int, ...]]:
+    """Count a request in its fixed window: the count, the window started by the first request (``NX``:
+    Redis 7, which also repairs a count left without one), and the time left. The replies to read are
+    the first and the third (``decision_of``)."""
+    window_ms = limit.window_seconds * 1000
+    return [("INCR", rate_key), ("PEXPIRE", rate_key, window_ms, "NX"), ("PTTL", rate_key)]
+
+
 def decision_of(count: int, ttl_ms: int, limit: Limit) -> Decision:
     """The decision for the ``count``-th request of a window that ends in ``ttl_ms``."""
     reset = max(1, -(-int(ttl_ms) // 1000))
@@ -89,14 +93,14 @@ def fail_open(rule: str, limit: Limit, exc: Exception) -> Decision:
 
 
 class RateLimiter:
-    def __init__(self, redis: aioredis.Redis, pipe: Command | None = None) -> None:
+    def __init__(self, redis: aioredis.Redis, pipe: PipelinedRedis | None = None) -> None:
         self.redis = redis
-        self._hit = LuaScript(redis, _HIT, pipe)
+        self._batch: Batch = pipe.batch if pipe is not None else redis_py_batch(redis)
 
     async def hit(self, rule: str, key: str, limit: Limit) -> Decision:
         """Count one request; fail open (allowed) when Redis cannot answer, and log it."""
         try:
-            count, ttl_ms = await self._hit(keys=[rate_key(rule, key)], args=[limit.window_seconds * 1000])
+            count, _, ttl_ms = await self._batch(count_commands(rate_key(rule, key), limit))
         except RedisError as exc:
             return fail_open(rule, limit, exc)
         return decision_of(count, ttl_ms, limit)
