@@ -176,6 +176,67 @@ async def test_listing_paginates_filters_sorts_and_searches(
     assert too_many.status_code == 422 and bad_sort.status_code == 422
 
 
+async def test_pages_deep_in_the_list_and_past_its_end_signed_in_or_not(settings: Settings) -> None:
+    """The page's ids are read first, its columns after: every page holds the rows of the whole list's
+    order, in order, and a page past the end (a search's too, whose order ranks by an argument the count
+    does not take) answers an empty page with the total."""
+    marker = uuid.uuid4().hex[:8]
+    async with account_client(settings) as client:
+        author, tokens = await signed_in(client)
+        token = tokens["accessToken"]
+        for i in range(7):
+            await _write(client, token, title=f"Deep {i} {marker}", bodyHtml=f"<p>deep {marker}</p>")
+        lists = {
+            who: [
+                await client.get(f"/api/v1/articles?author={author.username}&limit=3&page={page}", headers=h)
+                for page in (1, 2, 3, 4)
+            ]
+            for who, h in (("anonymous", {}), ("signed in", bearer(token)))
+        }
+        whole = await client.get(f"/api/v1/articles?author={author.username}&limit=100")
+        searched_past = await client.get(f"/api/v1/articles?q=deep%20{marker}&page=9", headers=bearer(token))
+    titles = [a["title"] for a in whole.json()["data"]]
+    assert titles == [f"Deep {i} {marker}" for i in reversed(range(7))]  # newest first
+    for who, pages in lists.items():
+        assert [r.status_code for r in pages] == [200] * 4, who
+        assert [a["title"] for r in pages for a in r.json()["data"]] == titles, who
+        assert pages[3].json()["data"] == [], who
+        assert pages[3].json()["meta"]["pagination"] == {"page": 4, "limit": 3, "total": 7, "totalPages": 3}
+    assert searched_past.status_code == 200 and searched_past.json()["data"] == []
+    assert searched_past.json()["meta"]["pagination"]["total"] == 7
+
+
+async def test_a_signed_in_list_checks_the_account_in_its_own_statement(
+    settings: Settings, topology: RunningTopology
+) -> None:
+    """The signed-in published list reads its reader's account with the page. An account suspended in the
+    database (its sessions not ended: a crash between the two) is refused with 401 and its session
+    ended; an account the standby has not replayed yet (replay paused) is confirmed on the primary, and
+    its list is answered."""
+    async with account_client(settings) as client:
+        suspended, tokens = await signed_in(client)
+        before = await client.get("/api/v1/articles?limit=1", headers=bearer(tokens["accessToken"]))
+        with topology.superuser("neurmatic_production") as primary:
+            primary.execute("UPDATE users SET status = 'suspended' WHERE id = %s", (suspended.user_id,))
+        refused = await client.get("/api/v1/articles?limit=1", headers=bearer(tokens["accessToken"]))
+        with topology.superuser("neurmatic_production") as primary:
+            primary.execute("UPDATE users SET status = 'active' WHERE id = %s", (suspended.user_id,))
+        ended = await client.get("/api/v1/articles?limit=1", headers=bearer(tokens["accessToken"]))
+        with topology.patroni_paused(), topology.superuser(node=2) as standby:
+            standby.execute("SELECT pg_wal_replay_pause()")
+            try:
+                _, newcomer = await signed_in(client)
+                fresh = await client.get("/api/v1/articles?limit=1", headers=bearer(newcomer["accessToken"]))
+            finally:
+                standby.execute("SELECT pg_wal_replay_resume()")
+            _await_replay(topology, standby)
+    assert before.status_code == 200 and before.headers["x-read-from"] == "standby"
+    assert refused.status_code == 401 and refused.json()["error"]["message"] == "this account is not active"
+    assert ended.status_code == 401 and "session has ended" in ended.json()["error"]["message"]
+    assert fresh.status_code == 200 and fresh.headers["x-read-from"] == "standby", fresh.text
+    assert len(fresh.json()["data"]) == 1
+
+
 async def test_views_are_counted_in_redis_and_flushed_to_the_database(settings: Settings) -> None:
     from neurmatic.db.engines import Database
     from neurmatic.domain.articles.views import flush_views

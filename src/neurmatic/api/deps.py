@@ -10,13 +10,14 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from hashlib import sha256
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import redis.asyncio as aioredis
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from neurmatic.api.auth.tokens import AccessClaims
 from neurmatic.api.security.client_ip import client_ip
 from neurmatic.api.state import AppClients, clients_of
 from neurmatic.domain.users.models import Role, Status, User
@@ -92,6 +93,22 @@ async def _authenticate(
     load_user: Callable[[uuid.UUID], Awaitable[User | None]],
     session_active: Callable[[str, str], Awaitable[bool]] | None = None,
 ) -> Principal:
+    claims, via_cookie = await _session_claims(request, clients, credentials, session_active)
+    user = await load_user(uuid.UUID(claims.user_id))
+    if user is None or user.status is not Status.ACTIVE:
+        await refuse_inactive(clients, claims)
+    request.state.user_id = str(user.id)  # for the access log line of this request
+    return Principal(user, claims.session_id, via_cookie)
+
+
+async def _session_claims(
+    request: Request,
+    clients: AppClients,
+    credentials: HTTPAuthorizationCredentials | None,
+    session_active: Callable[[str, str], Awaitable[bool]] | None,
+) -> tuple[AccessClaims, bool]:
+    """The claims of the request's access token, once its session is known to be live (and, for a
+    cookie session's unsafe request, its CSRF token checked); whether it came as a cookie."""
     via_cookie = credentials is None
     token = credentials.credentials if credentials else request.cookies.get(ACCESS_COOKIE)
     if not token:
@@ -104,12 +121,42 @@ async def _authenticate(
         presented = request.headers.get(CSRF_HEADER, "")
         if not hmac.compare_digest(presented, expected) or request.cookies.get(CSRF_COOKIE) != expected:
             raise Forbidden("missing or wrong CSRF token: send the X-CSRF-Token header from the csrf cookie")
-    user = await load_user(uuid.UUID(claims.user_id))
-    if user is None or user.status is not Status.ACTIVE:
-        await clients.sessions.revoke(claims.session_id, claims.user_id)
-        raise AuthenticationRequired("this account is not active")
-    request.state.user_id = str(user.id)  # for the access log line of this request
-    return Principal(user, claims.session_id, via_cookie)
+    return claims, via_cookie
+
+
+async def refuse_inactive(clients: AppClients, claims: AccessClaims) -> NoReturn:
+    """The account behind ``claims`` is gone or not active: its session ends and the request gets 401."""
+    await clients.sessions.revoke(claims.session_id, claims.user_id)
+    raise AuthenticationRequired("this account is not active")
+
+
+async def signed_in_claims(
+    request: Request,
+    clients: AppClients,
+    credentials: HTTPAuthorizationCredentials,
+    session_active: Callable[[str, str], Awaitable[bool]] | None = None,
+) -> AccessClaims:
+    """A Bearer token's claims once its session is known to be live, for a reader whose account is
+    read with what it reads (the article list's statement) and then passed to
+    ``check_reader_account``."""
+    claims, _ = await _session_claims(request, clients, credentials, session_active)
+    return claims
+
+
+async def check_reader_account(
+    request: Request, clients: AppClients, claims: AccessClaims, status: str | None, *, on_standby: bool
+) -> None:
+    """The reader of ``signed_in_claims``, given its account's status as read (None: no such account):
+    401, its session ended, unless the account is active. A standby's "not active" is asked again of the
+    primary, which decides: the standby may not have replayed the account's creation or reactivation yet.
+    (A standby's "active" stands: a suspension or a new role ends the account's sessions, which the
+    request was checked against, and records its WAL position, so no standby behind it is read.)"""
+    if status != Status.ACTIVE.value and on_standby:
+        user = await _detached_user(clients, uuid.UUID(claims.user_id))
+        status = user.status.value if user is not None else None
+    if status != Status.ACTIVE.value:
+        await refuse_inactive(clients, claims)
+    request.state.user_id = claims.user_id  # for the access log line of this request
 
 
 async def _principal(

@@ -36,7 +36,7 @@ from neurmatic.api.articles.cache import (
     list_key,
 )
 from neurmatic.api.articles.read_router import list_answer, on_replayed_node, read_response
-from neurmatic.api.deps import ACCESS_COOKIE, authenticate_reader
+from neurmatic.api.deps import ACCESS_COOKIE, authenticate_reader, signed_in_claims
 from neurmatic.api.memo import remembered_when_short
 from neurmatic.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE, Paging
 from neurmatic.api.security.middleware import SCOPE_DECISION, FastAnswer
@@ -242,10 +242,12 @@ async def _answer(
 ) -> Response:
     request = Request(scope)
     try:
-        viewer = None
-        if reader is not None:
+        viewer, claims = None, None
+        if reader is not None and listing.needs_viewer(filters):
             viewer = (await authenticate_reader(request, clients, *reader)).user
-        return read_response(*await list_answer(clients, scope, viewer, filters, paging))
+        elif reader is not None:  # the account is read with the page, in its statement
+            claims = await signed_in_claims(request, clients, *reader)
+        return read_response(*await list_answer(clients, scope, viewer, filters, paging, claims))
     except Exception as exc:  # answered as the route's error would be, by the app's own handlers
         return await _handled(request, exc)
 

@@ -3,6 +3,7 @@ anonymous reads cached in Redis and invalidated on write (see cache.py)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, TypeVar
@@ -29,7 +30,8 @@ from neurmatic.api.articles.cache import (
     view_from_scope,
 )
 from neurmatic.api.articles.presenters import article_out
-from neurmatic.api.deps import Clients, OptionalUser
+from neurmatic.api.auth.tokens import AccessClaims
+from neurmatic.api.deps import Clients, OptionalUser, check_reader_account
 from neurmatic.api.pagination import Page, Paging
 from neurmatic.api.security.openapi import error_responses
 from neurmatic.api.state import AppClients
@@ -84,9 +86,10 @@ async def _list_page(
     filters: ArticleFilters,
     viewer: User | None,
     paging: Paging,
+    account: uuid.UUID | None,
 ) -> tuple[listing.ListPage, str]:
     async def read(conn: asyncpg.Connection) -> listing.ListPage:
-        return await listing.read_page(conn, filters, viewer, paging)
+        return await listing.read_page(conn, filters, viewer, paging, account)
 
     return await on_replayed_node(clients, view, read)
 
@@ -134,29 +137,42 @@ async def list_articles(
 
 
 async def list_answer(
-    clients: AppClients, scope: Scope, viewer: User | None, filters: ArticleFilters, paging: Paging
+    clients: AppClients,
+    scope: Scope,
+    viewer: User | None,
+    filters: ArticleFilters,
+    paging: Paging,
+    reader: AccessClaims | None = None,
 ) -> tuple[bytes, str, str | None]:
     """The list's body, where it was read (cache, standby, primary) and, for an anonymous reader, the
-    cache's verdict (HIT, MISS). Shared by the route and the front door's lean path (fast_list.py)."""
+    cache's verdict (HIT, MISS). Shared by the route and the front door's lean path (fast_list.py), which
+    passes a signed-in ``reader`` of the published list instead of a ``viewer``: its account is read in
+    the page's own statement and checked there (``deps.check_reader_account``)."""
     cache = clients.article_cache
     cache_key = list_key(scope["query_string"])
+    signed_in = viewer is not None or reader is not None
     # The front door looked in the cache already for most anonymous requests (and answered the hits);
     # the rest (a CORS request, one with a body) look here.
     view = view_from_scope(scope)
     if view is None:
         view = await cache.view()
-        if viewer is None and view and (cached := await cache.get_raw(view, cache_key)):
+        if not signed_in and view and (cached := await cache.get_raw(view, cache_key)):
             return cached, "cache", "HIT"
 
     async def read() -> tuple[bytes, str]:
-        page, source = await _list_page(clients, view, filters, viewer, paging)
+        account = uuid.UUID(reader.user_id) if reader is not None else None
+        page, source = await _list_page(clients, view, filters, viewer, paging, account)
+        if reader is not None:
+            await check_reader_account(
+                Request(scope), clients, reader, page.account_status, on_standby=source == "standby"
+            )
         pending = await views.pending_views(clients.hot, [row["id"] for row in page.rows])
         data = [listing.article_summary(row, pending.get(row["id"], 0)) for row in page.rows]
         return orjson.dumps({"success": True, "data": data, "meta": paging.meta(page.total)}), source
 
-    if viewer is not None or view is None:
+    if signed_in or view is None:
         body, source = await read()
-        return body, source, None if viewer else "MISS"
+        return body, source, None if signed_in else "MISS"
     body, source = await cache.read_through(view, cache_key, read)
     return body, source, "MISS"
 
