@@ -206,6 +206,47 @@ async def test_pages_deep_in_the_list_and_past_its_end_signed_in_or_not(settings
     assert searched_past.json()["meta"]["pagination"]["total"] == 7
 
 
+async def test_an_articles_tag_slugs_follow_every_change_to_its_tags(
+    settings: Settings, topology: RunningTopology
+) -> None:
+    """The list reads each article's tags from ``articles.tag_slugs``, which PostgreSQL's triggers keep
+    (migration 0007): sorted, after the API's writes and after statements that bypass it (a tag renamed
+    or deleted, a row of ``article_tags`` added by hand)."""
+    marker = uuid.uuid4().hex[:8]
+    async with account_client(settings) as client:
+        author, tokens = await signed_in(client)
+        token = tokens["accessToken"]
+        article = await _write(client, token, tags=[f"zeta-{marker}", f"alpha-{marker}"])
+        url = f"/api/v1/articles?author={author.username}"
+
+        async def listed() -> list[str]:
+            response = await client.get(url, headers=bearer(token))  # signed in: the database answers
+            assert response.status_code == 200, response.text
+            return list(response.json()["data"][0]["tags"])
+
+        created = await listed()
+        edited = await client.patch(
+            f"/api/v1/articles/{article['slug']}", headers=bearer(token), json={"tags": [f"mid-{marker}"]}
+        )
+        assert edited.status_code == 200, edited.text
+        after_edit = await listed()
+        with topology.superuser("neurmatic_production") as db:
+            db.execute("UPDATE tags SET slug = %s WHERE slug = %s", (f"renamed-{marker}", f"mid-{marker}"))
+            renamed = await listed()
+            db.execute(
+                "INSERT INTO article_tags (article_id, tag_id) SELECT %s, id FROM tags WHERE slug = %s",
+                (article["id"], f"zeta-{marker}"),
+            )
+            added = await listed()
+            db.execute("DELETE FROM tags WHERE slug = %s", (f"renamed-{marker}",))
+            deleted = await listed()
+    assert created == [f"alpha-{marker}", f"zeta-{marker}"]
+    assert after_edit == [f"mid-{marker}"]
+    assert renamed == [f"renamed-{marker}"]
+    assert added == [f"renamed-{marker}", f"zeta-{marker}"]
+    assert deleted == [f"zeta-{marker}"]
+
+
 async def test_a_signed_in_list_checks_the_account_in_its_own_statement(
     settings: Settings, topology: RunningTopology
 ) -> None:
