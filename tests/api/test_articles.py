@@ -3,6 +3,7 @@ views counted in Redis, bookmarks."""
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -188,8 +189,8 @@ async def test_pages_deep_in_the_list_and_past_its_end_signed_in_or_not(settings
             await _write(client, token, title=f"Deep {i} {marker}", bodyHtml=f"<p>deep {marker}</p>")
         lists = {
             who: [
-                await client.get(f"/api/v1/articles?author={author.username}&limit=3&page={page}", headers=h)
-                for page in (1, 2, 3, 4)
+                await client.get(f"/api/v1/articles?author={author.username}&limit=1&page={page}", headers=h)
+                for page in range(1, 9)  # pages past CONSTANT_PAGES take their paging as parameters
             ]
             for who, h in (("anonymous", {}), ("signed in", bearer(token)))
         }
@@ -198,10 +199,10 @@ async def test_pages_deep_in_the_list_and_past_its_end_signed_in_or_not(settings
     titles = [a["title"] for a in whole.json()["data"]]
     assert titles == [f"Deep {i} {marker}" for i in reversed(range(7))]  # newest first
     for who, pages in lists.items():
-        assert [r.status_code for r in pages] == [200] * 4, who
+        assert [r.status_code for r in pages] == [200] * 8, who
         assert [a["title"] for r in pages for a in r.json()["data"]] == titles, who
-        assert pages[3].json()["data"] == [], who
-        assert pages[3].json()["meta"]["pagination"] == {"page": 4, "limit": 3, "total": 7, "totalPages": 3}
+        assert pages[7].json()["data"] == [], who
+        assert pages[7].json()["meta"]["pagination"] == {"page": 8, "limit": 1, "total": 7, "totalPages": 7}
     assert searched_past.status_code == 200 and searched_past.json()["data"] == []
     assert searched_past.json()["meta"]["pagination"]["total"] == 7
 
@@ -247,18 +248,60 @@ async def test_an_articles_tag_slugs_follow_every_change_to_its_tags(
     assert deleted == [f"zeta-{marker}"]
 
 
+async def test_two_writers_tagging_one_article_at_once_both_count(
+    settings: Settings, topology: RunningTopology
+) -> None:
+    """Two transactions add a tag to one article at once; the second waits for the first's lock on the
+    article row. Its ``tag_slugs`` must hold both tags: derived after the wait, not as of before it."""
+    marker = uuid.uuid4().hex[:8]
+    async with account_client(settings) as client:
+        _, tokens = await signed_in(client)
+        article = await _write(client, tokens["accessToken"], tags=[f"a-{marker}"])
+        await _write(client, tokens["accessToken"], tags=[f"x-{marker}", f"y-{marker}"])
+    add_tag = "INSERT INTO article_tags (article_id, tag_id) SELECT %s, id FROM tags WHERE slug = %s"
+    with (
+        topology.superuser("neurmatic_production") as first,
+        topology.superuser("neurmatic_production") as second,
+        topology.superuser("neurmatic_production") as observer,
+    ):
+        first.execute("BEGIN")
+        first.execute(add_tag, (article["id"], f"x-{marker}"))
+        second_pid = second.execute("SELECT pg_backend_pid()").fetchone()[0]  # type: ignore[index]
+
+        def second_writer() -> None:
+            second.execute("BEGIN")
+            second.execute(add_tag, (article["id"], f"y-{marker}"))
+            second.execute("COMMIT")
+
+        thread = threading.Thread(target=second_writer)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not observer.execute(
+            "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = %s", (second_pid,)
+        ).fetchone()[0]:  # type: ignore[index]
+            assert time.monotonic() < deadline, "the second writer never waited for the first"
+            time.sleep(0.02)
+        first.execute("COMMIT")
+        thread.join(timeout=10)
+        assert not thread.is_alive()
+        slugs = observer.execute("SELECT tag_slugs FROM articles WHERE id = %s", (article["id"],)).fetchone()
+    assert slugs is not None and slugs[0] == [f"a-{marker}", f"x-{marker}", f"y-{marker}"]
+
+
 async def test_a_signed_in_list_checks_the_account_in_its_own_statement(
     settings: Settings, topology: RunningTopology
 ) -> None:
     """The signed-in published list reads its reader's account with the page. An account suspended in the
-    database (its sessions not ended: a crash between the two) is refused with 401 and its session
-    ended; an account the standby has not replayed yet (replay paused) is confirmed on the primary, and
-    its list is answered."""
+    database behind the product's back (its sessions not ended, its WAL position not recorded) is refused
+    with 401 and its session ended once the standby has replayed it; an account the standby has not
+    replayed yet (replay paused) is confirmed on the primary, and its list is answered."""
     async with account_client(settings) as client:
         suspended, tokens = await signed_in(client)
         before = await client.get("/api/v1/articles?limit=1", headers=bearer(tokens["accessToken"]))
         with topology.superuser("neurmatic_production") as primary:
             primary.execute("UPDATE users SET status = 'suspended' WHERE id = %s", (suspended.user_id,))
+        with topology.superuser(node=2) as standby:
+            _await_replay(topology, standby)  # behind the product's back: refused once replayed
         refused = await client.get("/api/v1/articles?limit=1", headers=bearer(tokens["accessToken"]))
         with topology.superuser("neurmatic_production") as primary:
             primary.execute("UPDATE users SET status = 'active' WHERE id = %s", (suspended.user_id,))

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import pyotp
 
+from neurmatic.domain.articles.freshness import WRITE_POSITION_KEY
 from neurmatic.settings import Settings
 from tests.api.accounts import (
     account_client,
@@ -17,6 +18,7 @@ from tests.api.accounts import (
     register,
     signed_in,
 )
+from tests.api.conftest import asgi_app
 from tests.conftest import RunningTopology
 
 
@@ -214,12 +216,17 @@ async def test_admin_endpoints_need_the_admin_role_and_suspension_ends_sessions(
         admin_tokens = (await login(client, admin)).json()["data"]
         assert admin_tokens["user"]["role"] == "admin"
         listing = await client.get("/api/v1/admin/users?limit=5", headers=bearer(admin_tokens["accessToken"]))
+        redis = asgi_app(client).state.clients.redis
+        position_before = int(await redis.get(WRITE_POSITION_KEY) or 0)
         suspend = await client.patch(
             f"/api/v1/admin/users/{member.user_id}",
             headers=bearer(admin_tokens["accessToken"]),
             json={"status": "suspended"},
         )
+        # The change's WAL position is recorded: signed-in lists read no standby that has not replayed it.
+        position_after = int(await redis.get(WRITE_POSITION_KEY) or 0)
         after = await client.get("/api/v1/users/me", headers=bearer(member_tokens["accessToken"]))
+        listed = await client.get("/api/v1/articles", headers=bearer(member_tokens["accessToken"]))
         relogin = await login(client, member)
         self_demote = await client.patch(
             f"/api/v1/admin/users/{admin_tokens['user']['id']}",
@@ -229,7 +236,8 @@ async def test_admin_endpoints_need_the_admin_role_and_suspension_ends_sessions(
     assert forbidden.status_code == 403
     assert listing.status_code == 200 and listing.json()["meta"]["pagination"]["limit"] == 5
     assert suspend.status_code == 200 and suspend.json()["data"]["status"] == "suspended"
-    assert after.status_code == 401
+    assert after.status_code == 401 and listed.status_code == 401
+    assert position_after > position_before
     assert relogin.status_code == 401 and "suspended" in relogin.json()["error"]["message"]
     assert self_demote.status_code == 422
 

@@ -13,7 +13,6 @@ from neurmatic.api.deps import AdminUser, Clients, DbSession
 from neurmatic.api.pagination import Page
 from neurmatic.api.responses import success
 from neurmatic.api.security.openapi import error_responses
-from neurmatic.domain.articles.freshness import record_write
 from neurmatic.domain.users import accounts
 from neurmatic.domain.users.models import Role, Status
 
@@ -42,7 +41,4 @@ async def update_user(
     user = await accounts.change_account(
         db, clients.sessions, admin.user, user_id, role=body.role, status=body.status
     )
-    # Signed-in lists read their reader's account on the standby (deps.check_reader_account): not on
-    # one that has yet to replay this change.
-    await record_write(clients.redis, db, public=False)
     return success(user_out(user).model_dump(by_alias=True))

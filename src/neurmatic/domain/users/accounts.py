@@ -7,6 +7,7 @@ import uuid
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from neurmatic.domain.articles.freshness import record_write
 from neurmatic.domain.sessions.store import SessionStore
 from neurmatic.domain.users.models import Role, Status, User
 from neurmatic.errors import NotFound, ValidationFailed
@@ -40,6 +41,10 @@ async def change_account(
     if status is not None:
         user.status = status
     await db.commit()
+    # Signed-in lists read their reader's account on a standby that has replayed the last recorded write
+    # (api.deps.check_reader_account): recorded before the sessions end, so from here on no standby
+    # behind this change is read.
+    await record_write(sessions.redis, db, public=False)
     if user.status is not Status.ACTIVE or role is not None:
         # Access tokens carry the role: end the sessions so new tokens carry the new one.
         await sessions.revoke_all(str(user.id))

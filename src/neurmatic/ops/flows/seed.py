@@ -141,7 +141,8 @@ async def seed(
                     )
                     links += [{"article_id": article_id, "tag_id": t} for t in rng.sample(tag_ids, 3)]
                 await session.execute(insert(Article), rows)
-                await session.execute(insert(article_tags), links)
+                # One statement (not one per link): PostgreSQL derives each article's tag_slugs once.
+                await session.execute(insert(article_tags).values(links))
                 await session.commit()
                 progress(len(rows))
         return SeedResult(users, articles)
