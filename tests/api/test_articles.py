@@ -248,6 +248,41 @@ async def test_an_articles_tag_slugs_follow_every_change_to_its_tags(
     assert deleted == [f"zeta-{marker}"]
 
 
+async def test_the_unfiltered_lists_total_is_the_count_postgresql_keeps(
+    settings: Settings, topology: RunningTopology
+) -> None:
+    """``article_counts`` (migration 0008) follows every insert, status change and delete, so the
+    unfiltered list's total, read from it, is the number of published articles; a TRUNCATE (rolled
+    back here) zeroes it."""
+
+    def counts(db: Any, query: str) -> dict[str, int]:
+        return {str(status): int(n) for status, n in db.execute(query).fetchall()}
+
+    async with account_client(settings) as client:
+        _, tokens = await signed_in(client)
+        auth = bearer(tokens["accessToken"])
+        gone = await _write(client, tokens["accessToken"])
+        draft = await _write(client, tokens["accessToken"], status="draft")
+        await _write(client, tokens["accessToken"], status="draft")
+        published = await client.patch(
+            f"/api/v1/articles/{draft['slug']}", headers=auth, json={"status": "published"}
+        )
+        deleted = await client.delete(f"/api/v1/articles/{gone['slug']}", headers=auth)
+        assert published.status_code == 200 and deleted.status_code == 200
+        listed = [await client.get("/api/v1/articles?limit=1", headers=h) for h in (auth, {})]
+        with topology.superuser("neurmatic_production") as db:
+            kept = counts(db, "SELECT status, total FROM article_counts")
+            actual = counts(db, "SELECT status, count(*) FROM articles GROUP BY status")
+            db.execute("BEGIN")
+            db.execute("TRUNCATE articles CASCADE")
+            emptied = counts(db, "SELECT status, total FROM article_counts")
+            db.execute("ROLLBACK")
+    assert {status: n for status, n in kept.items() if n} == actual
+    for response in listed:
+        assert response.json()["meta"]["pagination"]["total"] == actual["published"]
+    assert set(emptied.values()) == {0}
+
+
 async def test_two_writers_tagging_one_article_at_once_both_count(
     settings: Settings, topology: RunningTopology
 ) -> None:
