@@ -65,6 +65,24 @@ def test_lost_rows_and_a_dropped_table_come_back_and_newer_rows_stay(
     assert _sql(topology, live, "SELECT to_regclass('public.bookmarks') IS NOT NULL") == [(True,)]
     again = _restore_table(topology, *args)  # nothing left to recover
     assert again["public.articles"]["missing"] == 0
+    # What PostgreSQL keeps from the rows is right after it: the counts recounted (the recovered rows
+    # were added to them as they came back), the tags derived from production's article_tags.
+    kept = "SELECT status::text, total FROM article_counts WHERE total > 0 ORDER BY 1"
+    assert _sql(topology, live, kept) == _sql(
+        topology, live, "SELECT status::text, count(*) FROM articles GROUP BY 1 ORDER BY 1"
+    )
+    stale_tags = (
+        "SELECT count(*) FROM articles a WHERE a.tag_slugs IS DISTINCT FROM ARRAY(SELECT t.slug"
+        " FROM article_tags at JOIN tags t ON t.id = at.tag_id WHERE at.article_id = a.id"
+        " ORDER BY t.slug)::text[]"
+    )
+    assert _sql(topology, live, stale_tags) == [(0,)]
+    # A copy of the counts from the backup is as old as the backup: counted again, not copied.
+    _sql(topology, live, "UPDATE article_counts SET total = total + 1000")
+    _restore_table(topology, backup, "--db", live, "--table", "article_counts", "--overwrite")
+    assert _sql(topology, live, kept) == _sql(
+        topology, live, "SELECT status::text, count(*) FROM articles GROUP BY 1 ORDER BY 1"
+    )
 
 
 def test_an_unknown_table_is_refused_with_the_list(topology: RunningTopology, tmp_path: Path) -> None:

@@ -157,8 +157,9 @@ async def read_page(
     partial index in a plan made for any status, nor judge a plan for an unknown limit, so it planned a
     parameterised page anew on every execution (0.3 ms, half of the page's CPU). With them written in,
     the plan is made once per connection and kept (asyncpg keeps a connection's last 100 prepared
-    statements). Deeper pages share one statement per filter, planned each time: a client walking
-    every page would otherwise push the first pages' statements out."""
+    statements). Deeper pages share one statement per filter, with the paging as parameters (PostgreSQL
+    plans it for each execution or settles on a generic plan, as it judges): a client walking every page
+    would otherwise push the first pages' statements out."""
     query = _query(filters, viewer)
     where = " AND ".join(query.where)
     # Only the status: PostgreSQL's own count; else counted, with the same arguments as the page's WHERE.

@@ -44,10 +44,12 @@ async def change_account(
     # Signed-in lists read their reader's account on a standby that has replayed the last recorded write
     # (api.deps.check_reader_account): recorded before the sessions end, so from here on no standby
     # behind this change is read.
-    await record_write(sessions.redis, db, public=False)
-    if user.status is not Status.ACTIVE or role is not None:
-        # Access tokens carry the role: end the sessions so new tokens carry the new one.
-        await sessions.revoke_all(str(user.id))
+    try:
+        await record_write(sessions.redis, db, public=False)
+    finally:  # committed: the sessions end even when the recording failed
+        if user.status is not Status.ACTIVE or role is not None:
+            # Access tokens carry the role: end the sessions so new tokens carry the new one.
+            await sessions.revoke_all(str(user.id))
     return user
 
 

@@ -59,6 +59,20 @@ BEGIN
   RETURN NULL;
 END $$
 """
+# Counts every status again from the rows: the migration's backfill, and restore-table's after it brings
+# back rows of articles or of this table (flows/backups/restore_table.py).
+_RECOUNT_FUNCTION = """
+CREATE OR REPLACE FUNCTION neurmatic_recount_articles() RETURNS void
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+BEGIN
+  -- Writers wait from here to the commit (readers do not): none falls between the count and its use.
+  LOCK TABLE articles IN SHARE ROW EXCLUSIVE MODE;
+  INSERT INTO article_counts (status, total)
+  SELECT s.status, count(a.id) FROM unnest(enum_range(NULL::article_status)) AS s(status)
+  LEFT JOIN articles a ON a.status = s.status GROUP BY s.status
+  ON CONFLICT (status) DO UPDATE SET total = EXCLUDED.total;
+END $$
+"""
 _TRIGGERS = (
     ("articles_counted_in", "AFTER INSERT", "REFERENCING NEW TABLE AS new_articles"),
     ("articles_counted_out", "AFTER DELETE", "REFERENCING OLD TABLE AS old_articles"),
@@ -76,20 +90,18 @@ def upgrade() -> None:
     # Writers wait from here to the commit (readers do not): none falls between the count and the triggers.
     op.execute("LOCK TABLE articles IN SHARE ROW EXCLUSIVE MODE")
     op.execute(_COUNT_FUNCTION)
+    op.execute(_RECOUNT_FUNCTION)
     for name, when, referencing in _TRIGGERS:
         op.execute(
             f"CREATE TRIGGER {name} {when} ON articles {referencing} FOR EACH STATEMENT"
             " EXECUTE FUNCTION neurmatic_count_articles()"
         )
-    op.execute(
-        "INSERT INTO article_counts (status, total)"
-        " SELECT s.status, count(a.id) FROM unnest(enum_range(NULL::article_status)) AS s(status)"
-        " LEFT JOIN articles a ON a.status = s.status GROUP BY s.status"
-    )
+    op.execute("SELECT neurmatic_recount_articles()")
 
 
 def downgrade() -> None:
     for name, *_ in reversed(_TRIGGERS):
         op.execute(f"DROP TRIGGER IF EXISTS {name} ON articles")
+    op.execute("DROP FUNCTION IF EXISTS neurmatic_recount_articles()")
     op.execute("DROP FUNCTION IF EXISTS neurmatic_count_articles()")
     op.execute("DROP TABLE IF EXISTS article_counts")

@@ -13,6 +13,7 @@ refuses drills altogether), so a fallback would only rehearse the procedure nobo
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 
 import psycopg
@@ -27,6 +28,7 @@ from neurmatic.ops.flows.drills.errors import DrillPreconditionFailed
 from neurmatic.ops.flows.drills.registry import Scenario, register
 
 WRITES_BEFORE_DAMAGE_SECONDS = 3.0
+_DELETE_ATTEMPTS = 5  # a repeatable-read DELETE that met a concurrent write is tried again
 DELETE_DRILL_ARTICLES = sql.SQL(
     "DELETE FROM articles WHERE author_id = (SELECT id FROM users WHERE email = %s)"
 )
@@ -92,11 +94,22 @@ class DataLoss(Scenario):
         admin = ctx.deployment.admin.pinned().with_db(ctx.deployment.app.dbname)
         with admin.connect() as conn:
             conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-            row = conn.execute("SELECT clock_timestamp()").fetchone()
-            assert row is not None
-            self.before_damage = row[0]
-            self.deleted = conn.execute(DELETE_DRILL_ARTICLES, (DRILL_EMAIL,)).rowcount
-            conn.commit()
+            for attempt in range(1, _DELETE_ATTEMPTS + 1):
+                try:
+                    row = conn.execute("SELECT clock_timestamp()").fetchone()
+                    assert row is not None
+                    self.before_damage = row[0]
+                    self.deleted = conn.execute(DELETE_DRILL_ARTICLES, (DRILL_EMAIL,)).rowcount
+                    conn.commit()
+                    return
+                except psycopg.errors.SerializationFailure:
+                    # The load's writes change the per-status article counts (migration 0008), which
+                    # the DELETE changes too: after its snapshot, that is a conflict in repeatable
+                    # read. Again, with a new snapshot and a new moment.
+                    conn.rollback()
+                    if attempt == _DELETE_ATTEMPTS:
+                        raise
+                    time.sleep(0.05 * attempt)
 
     def verify(self, ctx: DrillContext) -> None:
         ctx.check(
