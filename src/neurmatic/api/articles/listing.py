@@ -97,9 +97,14 @@ class _Query:
         self.where.append(clause.format(self.param(value)))
 
 
+def _listed_status(filters: ArticleFilters) -> ArticleStatus:
+    """The status a list shows: published unless it asks for another."""
+    return filters.status or ArticleStatus.PUBLISHED
+
+
 def _query(filters: ArticleFilters, viewer: Viewer | None) -> _Query:
     query = _Query()
-    status = filters.status or ArticleStatus.PUBLISHED
+    status = _listed_status(filters)
     query.where.append(_STATUS_IS[status])
     if status is not ArticleStatus.PUBLISHED:
         if viewer is None:
@@ -138,7 +143,7 @@ class ListPage:
 
 def needs_viewer(filters: ArticleFilters) -> bool:
     """Whether the list depends on who reads it (drafts and the like: only the published list does not)."""
-    return filters.status not in (None, ArticleStatus.PUBLISHED)
+    return _listed_status(filters) is not ArticleStatus.PUBLISHED
 
 
 async def read_page(
@@ -164,7 +169,7 @@ async def read_page(
     where = " AND ".join(query.where)
     # Only the status: PostgreSQL's own count; else counted, with the same arguments as the page's WHERE.
     only_status = len(query.where) == 1
-    count = _COUNTED[filters.status or ArticleStatus.PUBLISHED] if only_status else _COUNT.format(where=where)
+    count = _COUNTED[_listed_status(filters)] if only_status else _COUNT.format(where=where)
     status = _ACCOUNT_STATUS.format(query.param(account)) if account is not None else "NULL"
     unranked_args = list(query.args)  # all but a search's rank and the paging, which come last
     order = _order(filters, query)

@@ -116,7 +116,7 @@ def recover_tables(
             with admin.with_db(production).connect() as target:
                 target.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(owner)))
                 plans = [_recover(recovered, source, target, t, overwrite, step) for t in chosen]
-                _derive_again(target, chosen, step)
+                _count_again(target, chosen, step)
                 if dry_run:
                     target.rollback()
                 else:
@@ -134,22 +134,21 @@ def recover_tables(
         raise RestoreFailed(f"recovering the tables failed: {exc}; nothing was changed") from exc
 
 
-# What PostgreSQL keeps derived from a table's rows, counted again once rows of the table came back:
-# recovered rows are added to the kept counts (and a recreated table's old rows were never taken out),
-# and a recovered copy of the counts is as old as its backup. (``articles.tag_slugs`` needs nothing:
-# its row trigger derives it from ``article_tags`` as the rows are written.)
-_DERIVED = {
-    "public.articles": "neurmatic_recount_articles",
-    "public.article_counts": "neurmatic_recount_articles",
-}
+# Tables whose rows the kept article counts (migration 0008) are derived from, or which hold them: once
+# rows of either came back, the counts are counted again. Recovered rows are added to them as they come
+# back, a recreated table's old rows were never taken out, and a backup's copy of the counts is as old as
+# the backup. (``articles.tag_slugs`` needs nothing: its row trigger derives it as the rows are written.)
+_COUNTED_TABLES = {"public.articles", "public.article_counts"}
+_RECOUNT = "public.neurmatic_recount_articles()"
 
 
-def _derive_again(target: psycopg.Connection[Any], tables: list[_Table], step: Step) -> None:
-    for function in dict.fromkeys(_DERIVED[t.qualified] for t in tables if t.qualified in _DERIVED):
-        row = target.execute("SELECT to_regprocedure(%s) IS NOT NULL", (f"public.{function}()",)).fetchone()
-        if row and row[0]:  # a schema from before the migration that added it has nothing to derive
-            target.execute(sql.SQL("SELECT public.{}()").format(sql.Identifier(function)))
-            step(f"{function}: the kept counts derived again from the rows")
+def _count_again(target: psycopg.Connection[Any], tables: list[_Table], step: Step) -> None:
+    if not any(t.qualified in _COUNTED_TABLES for t in tables):
+        return
+    row = target.execute("SELECT to_regprocedure(%s) IS NOT NULL", (_RECOUNT,)).fetchone()
+    if row and row[0]:  # a schema from before the migration that added it keeps no counts
+        target.execute(f"SELECT {_RECOUNT}")
+        step("article_counts: counted again from the articles")
 
 
 def _resolve(conn: psycopg.Connection[Any], names: list[str]) -> list[_Table]:
