@@ -11,10 +11,10 @@ from contextlib import contextmanager
 
 import pytest
 from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import ClientConnection, connect
 
 from tests.conftest import RunningTopology
 from tests.support import register_and_login
+from tests.websocket_client import LiveSocket, open_socket
 
 OVERSIZE = json.dumps({"type": "auth", "token": "x" * 5000})
 MALFORMED: list[tuple[str, str | bytes, int]] = [
@@ -29,18 +29,18 @@ MALFORMED: list[tuple[str, str | bytes, int]] = [
 
 
 @contextmanager
-def _socket(topology: RunningTopology, *, through_nginx: bool = False) -> Iterator[ClientConnection]:
+def _socket(topology: RunningTopology, *, through_nginx: bool = False) -> Iterator[LiveSocket]:
     ports = topology.state.ports
     if through_nginx:
         context = ssl.create_default_context(cafile=str(topology.ca))
-        with connect(f"wss://127.0.0.1:{ports.https}/api/v1/ws", ssl=context, open_timeout=10) as socket:
+        with open_socket(f"wss://127.0.0.1:{ports.https}/api/v1/ws", ssl_context=context) as socket:
             yield socket
     else:
-        with connect(f"ws://127.0.0.1:{ports.api(1)}/api/v1/ws", open_timeout=10) as socket:
+        with open_socket(f"ws://127.0.0.1:{ports.api(1)}/api/v1/ws") as socket:
             yield socket
 
 
-def _close_code(socket: ClientConnection) -> int | None:
+def _close_code(socket: LiveSocket) -> int | None:
     """The code of the close frame the server sent (None: the connection dropped without one)."""
     try:
         while True:

@@ -48,18 +48,22 @@ def test_long_query_strings_never_take_a_backend_out(topology: RunningTopology) 
 
 @contextmanager
 def _frozen(topology: RunningTopology, service: str) -> Iterator[None]:
-    """``service`` stopped with SIGSTOP (alive, its socket accepting, answering nothing), then resumed."""
+    """``service`` stopped with SIGSTOP (alive, its socket accepting, answering nothing), then resumed.
+
+    The whole process group: an API instance's uvicorn workers serve while their manager (the pid in
+    the status) is stopped."""
     pid = topology.status()[service]["pid"]
     assert isinstance(pid, int)
-    os.kill(pid, signal.SIGSTOP)
+    os.killpg(pid, signal.SIGSTOP)
     try:
         yield
     finally:
-        os.kill(pid, signal.SIGCONT)
+        os.killpg(pid, signal.SIGCONT)
 
 
 def test_a_frozen_instance_does_not_hold_requests(topology: RunningTopology) -> None:
     answers: list[tuple[str, int, float]] = []
+    offset = _error_log_size(topology)
     with topology.client(timeout=70) as client, _frozen(topology, "backend-1"):
         started = time.monotonic()
         n = 0
@@ -82,6 +86,12 @@ def test_a_frozen_instance_does_not_hold_requests(topology: RunningTopology) -> 
     # within the bound, and the frozen instance is out of the upstream for the rest of fail_timeout.
     posts = [status for method, status, _ in answers if method == "POST"]
     assert posts.count(401) >= len(posts) - 3, repr(answers)
+    # The instance was frozen indeed: nginx waited for it, gave up and took it out of the upstream.
+    backend_1 = f":{topology.state.ports.api(1)}"
+    timed_out = [
+        line for line in _error_log_tail(topology, offset).splitlines() if "upstream timed out" in line
+    ]
+    assert any(backend_1 in line for line in timed_out), timed_out
     with topology.client() as client:  # resumed: both instances serve again
         assert client.get("/api/v1/health/ready").status_code == 200
 

@@ -6,10 +6,11 @@ import json
 import ssl
 
 import httpx
-from websockets.sync.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from tests.conftest import RunningTopology
 from tests.support import bearer, signed_in_token
+from tests.websocket_client import open_socket
 
 
 def _signed_in(topology: RunningTopology) -> str:
@@ -21,7 +22,7 @@ def test_event_from_one_backend_reaches_a_socket_on_the_other(topology: RunningT
     token = _signed_in(topology)
     context = ssl.create_default_context(cafile=str(topology.ca))
     uri = f"wss://127.0.0.1:{topology.state.ports.https}/api/v1/ws"
-    with connect(uri, ssl=context, open_timeout=10) as socket:
+    with open_socket(uri, ssl_context=context) as socket:
         socket.send(json.dumps({"type": "auth", "token": token}))
         ready = json.loads(socket.recv(timeout=10))
         assert ready["type"] == "ready"
@@ -45,11 +46,9 @@ def test_event_from_one_backend_reaches_a_socket_on_the_other(topology: RunningT
 
 
 def test_a_socket_without_a_valid_token_is_closed(topology: RunningTopology) -> None:
-    from websockets.exceptions import ConnectionClosed
-
     context = ssl.create_default_context(cafile=str(topology.ca))
     uri = f"wss://127.0.0.1:{topology.state.ports.https}/api/v1/ws"
-    with connect(uri, ssl=context, open_timeout=10) as socket:
+    with open_socket(uri, ssl_context=context) as socket:
         socket.send(json.dumps({"type": "auth", "token": "not-a-token"}))
         try:
             socket.recv(timeout=10)

@@ -75,14 +75,18 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prepared]:
         yield run
 
 
-def _public_tables(servers: StandaloneServers) -> int:
-    with psycopg.connect(
+def _app_connection(servers: StandaloneServers) -> psycopg.Connection[tuple[object, ...]]:
+    return psycopg.connect(
         host=HOST,
         port=servers.postgres_ports[0],
         user=APP_ROLE,
         password=servers.app_password,
         dbname=DATABASE,
-    ) as conn:
+    )
+
+
+def _public_tables(servers: StandaloneServers) -> int:
+    with _app_connection(servers) as conn:
         return len(conn.execute("SELECT 1 FROM pg_tables WHERE schemaname = 'public'").fetchall())
 
 
@@ -100,6 +104,16 @@ def test_migrate_prints_the_sql_on_a_dry_run_and_then_reaches_head(prepared: Pre
     assert "migrated (empty) →" in prepared.migrated.stderr
     assert prepared.migrated_again.returncode == ExitCode.OK
     assert "already at head" in prepared.migrated_again.stderr
+
+
+def test_seed_leaves_the_seeded_tables_vacuumed_and_analyzed(prepared: Prepared) -> None:
+    # As after any bulk load: the first benchmark after a seed no longer runs beside autovacuum.
+    with _app_connection(prepared.servers) as conn:
+        settled = conn.execute(
+            "SELECT relname FROM pg_stat_user_tables"
+            " WHERE last_vacuum IS NOT NULL AND last_analyze IS NOT NULL"
+        ).fetchall()
+    assert {"users", "articles", "article_tags", "article_counts"} <= {name for (name,) in settled}
 
 
 def test_health_checks_every_server_the_env_file_names(prepared: Prepared) -> None:

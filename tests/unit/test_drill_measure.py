@@ -91,6 +91,16 @@ def test_stage_figures_separate_requests_in_flight_from_requests_sent_after_the_
     assert figures.rto_seconds is not None and abs(figures.rto_seconds - 0.25) < 1e-9
 
 
+def test_a_request_sent_while_the_fault_was_under_way_counts_as_in_flight() -> None:
+    # The kill began at 10.0 and the killed processes were dead at 10.03: a POST sent at 10.01 may
+    # have reached the dying instance (nginx never replays it), so it is not "sent after the fault".
+    stage = Stage("one-instance", "SIGKILL backend-1", fault_at=10.0, struck_at=10.03)
+    timeline = [failed("write", 10.01, 10.05), failed("write", 10.04, 10.06), ok_write(10.5)]
+    figures = stage_figures(timeline, stage)
+    assert (figures.in_flight_at_fault, figures.failed_in_flight) == (1, 1)
+    assert figures.failed_after_fault == 1
+
+
 def test_all_stage_figures_bound_each_stage_by_the_next_fault() -> None:
     first, second = Stage("a", "", 10.0, 11.0), Stage("b", "", 20.0, 40.0)
     timeline = [ok_write(10.5), ok_write(11), ok_write(11.5), failed("write", 20.5), failed("write", 21)]

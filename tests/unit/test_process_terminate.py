@@ -9,7 +9,8 @@ from pathlib import Path
 
 import psutil
 
-from neurmatic.supervisor.process import terminate
+from neurmatic.supervisor.process import group_members, kill_group, terminate
+from tests.support import port_is_free
 
 # A server that, like an RQ worker, forks a child into its own process group; the child ignores SIGTERM
 # and would run a long job. With ``EXIT_ON_TERM`` the parent exits at once on SIGTERM (leaving the child).
@@ -60,3 +61,31 @@ def test_a_child_left_behind_by_a_server_that_exits_is_killed(tmp_path: Path) ->
     assert terminate(server.pid, grace=5) is False
     server.wait(timeout=5)
     assert _gone(child), "the server exited and its child kept running"
+
+
+# A server with a worker in its own process group, both holding a listening socket open.
+GROUP = """
+import os, socket, sys, time
+listener = socket.create_server(("127.0.0.1", 0))
+worker = os.fork()
+open(sys.argv[1], "w").write(f"{worker} {listener.getsockname()[1]}") if worker else None
+time.sleep(300)
+"""
+
+
+def test_a_group_kill_returns_once_every_process_is_dead_and_its_socket_closed(tmp_path: Path) -> None:
+    ready = tmp_path / "worker"
+    server = subprocess.Popen([sys.executable, "-c", GROUP, str(ready)], start_new_session=True)
+    deadline = time.monotonic() + 10
+    while not ready.exists() or not ready.read_text():
+        assert time.monotonic() < deadline, "the test server never forked"
+        time.sleep(0.02)
+    worker, port = (int(field) for field in ready.read_text().split())
+    assert sorted(group_members(server.pid)) == sorted([server.pid, worker])
+
+    assert kill_group(server.pid) is True
+    # No waiting here: the call itself waited until the group was dead.
+    assert _gone(server.pid) and _gone(worker)
+    assert group_members(server.pid) == []
+    assert port_is_free(port), "a killed process still held its socket"
+    server.wait(timeout=5)

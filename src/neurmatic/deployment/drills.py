@@ -47,7 +47,8 @@ class ServiceHandle(Protocol):
         ...
 
     def kill(self) -> int | None:
-        """SIGKILL its whole process group, a crash with no shutdown; the pid killed (None: not running)."""
+        """SIGKILL its whole process group, a crash with no shutdown, and return once its processes are
+        dead (their sockets closed); the pid killed (None: not running)."""
         ...
 
     def ensure_running(self) -> None:
@@ -65,7 +66,8 @@ class PostgresHandle(ServiceHandle, Protocol):
     def postmaster_pid(self) -> int | None: ...
 
     def kill_postmaster(self) -> int | None:
-        """SIGKILL the postmaster and its backends (a database crash); the pid killed."""
+        """SIGKILL the postmaster and its backends (a database crash), and return once they are dead; the
+        pid killed."""
         ...
 
     def patroni_state(self) -> str | None:

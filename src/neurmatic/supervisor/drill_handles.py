@@ -13,7 +13,9 @@ import signal
 from neurmatic.adapters.postgres import accepts_writes, replication_state
 from neurmatic.adapters.redis import direct, sentinel_command
 from neurmatic.deployment.drills import ProcessIdentity
+from neurmatic.polling import poll
 from neurmatic.supervisor.layout import HOST, SENTINEL_MASTER_NAME
+from neurmatic.supervisor.process import is_running, kill_group
 from neurmatic.supervisor.service import Service
 from neurmatic.supervisor.services.etcd import EtcdMember
 from neurmatic.supervisor.services.postgres import PostgresNode
@@ -43,8 +45,7 @@ class LocalService:
     def kill(self) -> int | None:
         pid = self.service.running_pid()
         if pid is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)  # every server leads its own session (start_new_session)
+            kill_group(pid)  # every server leads its own session (start_new_session)
         return pid
 
     def ensure_running(self) -> None:
@@ -74,8 +75,9 @@ class LocalPostgres(LocalService):
             patroni = self.running_pid()
             if patroni is not None and group == os.getpgid(patroni):
                 os.kill(pid, signal.SIGKILL)  # never take Patroni down with it
+                poll(lambda: not is_running(pid), timeout=5.0, interval=0.01, catch=())
             else:
-                os.killpg(group, signal.SIGKILL)
+                kill_group(group)
         return pid
 
     def takes_writes(self) -> bool:

@@ -39,6 +39,28 @@ def is_running(pid: int, ticks: int | None = None) -> bool:
     return ticks is None or int(fields[19]) == ticks
 
 
+def group_members(pgid: int) -> list[int]:
+    """The live (not zombie) processes of process group ``pgid``."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        fields = _proc_stat(int(entry.name)) if entry.name.isdigit() else None
+        if fields is not None and fields[0] not in ("Z", "X") and int(fields[2]) == pgid:
+            members.append(int(entry.name))
+    return members
+
+
+def kill_group(pgid: int, *, wait: float = 5.0) -> bool:
+    """SIGKILL every process of group ``pgid``, then wait until none of them runs; True when all died.
+
+    ``killpg`` only queues the signal: the processes die, and their sockets close, a little later. A
+    caller that times what happens after the crash (a drill) must start its clock once they are dead.
+    A zombie counts as dead: a process's sockets are closed before it becomes one.
+    """
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+    return poll(lambda: not group_members(pgid), timeout=wait, interval=0.01, catch=()).done
+
+
 def reap_children() -> None:
     """Collect exited children so they do not linger as zombies."""
     while True:

@@ -77,10 +77,12 @@ class DrillContext:
     # -- faults and recovery ------------------------------------------------------------------------
 
     def inject(self, name: str, description: str, action: Callable[[], object]) -> Stage:
-        """Open stage ``name`` (fault time = now), then run ``action``, the fault itself."""
+        """Open stage ``name`` (fault time = now), then run ``action``, the fault itself (the stage is
+        struck when it returns)."""
         stage = self.recorder.open_stage(name, description)
         self.progress(f"{name}: {description}")
         action()
+        self.recorder.mark_struck(stage)
         return stage
 
     def await_recovery(

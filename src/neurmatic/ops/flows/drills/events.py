@@ -42,6 +42,9 @@ class Stage:
     """One fault of a scenario: what was done, when, and when the system was whole again.
 
     ``fault_at`` is taken just before the fault's action runs (so a measured RTO is never too short);
+    ``struck_at`` once the action has returned (a killed process is dead): a request sent in between
+    may have met the service before the fault or during it, so it counts as in flight, not as sent
+    after the fault.
     ``recovered_at`` is when the scenario saw the infrastructure recovered (a process restarted, a
     new master agreed on): the service may have come back earlier (that is the RTO) or later.
     """
@@ -51,6 +54,7 @@ class Stage:
     fault_at: float
     recovered_at: float | None = None
     recovery_detail: str = ""
+    struck_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,10 @@ class Recorder:
             self.stages.append(stage)
             self.phases.append((stage.fault_at, f"{name}{FAULT_PHASE_SUFFIX}"))
         return stage
+
+    def mark_struck(self, stage: Stage) -> None:
+        with self._lock:
+            stage.struck_at = self.now()
 
     def mark_recovered(self, stage: Stage, detail: str) -> None:
         with self._lock:

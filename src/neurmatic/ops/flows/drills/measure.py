@@ -87,8 +87,10 @@ def stage_figures(outcomes: Sequence[Outcome], stage: Stage, *, until: float | N
         # struck is that fault's (its in-flight count).
         return until is None or (o.sent < until and o.done <= until)
 
-    in_flight = [o for o in outcomes if o.sent < stage.fault_at < o.done]
-    after = [o for o in outcomes if o.sent >= stage.fault_at and in_window(o)]
+    # In flight: sent before the fault had struck (the killed process was dead), answered after it began.
+    struck = stage.fault_at if stage.struck_at is None else stage.struck_at
+    in_flight = [o for o in outcomes if o.sent < struck and o.done > stage.fault_at]
+    after = [o for o in outcomes if o.sent >= struck and in_window(o)]
     failed = [o for o in (*in_flight, *after) if not o.ok]
     return StageFigures(
         name=stage.name,

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from neurmatic.ops.flows.drills.alerts import AlertSeen
-from neurmatic.ops.flows.drills.events import Recorder
+from neurmatic.ops.flows.drills.events import Recorder, Stage
 from neurmatic.ops.flows.drills.measure import RpoFigures, StageFigures, failures_by_phase, totals
 from neurmatic.private_files import write_private_file
 
@@ -90,6 +90,7 @@ class DrillReport:
                     **{k: _round(v) if isinstance(v, float) else v for k, v in asdict(s).items()},
                     "description": stage_info[s.name].description,
                     "fault_at": rec.wall(stage_info[s.name].fault_at).isoformat(timespec="milliseconds"),
+                    "fault_took_seconds": _fault_took(stage_info[s.name]),
                     "recovery": stage_info[s.name].recovery_detail,
                 }
                 for s in self.stages
@@ -206,6 +207,11 @@ def _rpo_json(rpo: RpoFigures) -> dict[str, Any]:
         "seconds": _round(rpo.seconds),
         "lost_ids": list(rpo.lost_refs[:50]),
     }
+
+
+def _fault_took(stage: Stage) -> float | None:
+    """How long the fault's action took (a kill: until the processes were dead)."""
+    return None if stage.struck_at is None else _round(stage.struck_at - stage.fault_at)
 
 
 def _round(value: float | None) -> float | None:
