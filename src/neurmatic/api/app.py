@@ -35,6 +35,7 @@ from neurmatic.api.notifications.hub import NotificationHub
 from neurmatic.api.notifications.router import router as notifications_router
 from neurmatic.api.notifications.socket import router as socket_router
 from neurmatic.api.observability import SentryRequestTag
+from neurmatic.api.security.client_ip import ForwardedHeaders
 from neurmatic.api.security.cors import JsonCORSMiddleware
 from neurmatic.api.security.middleware import BodySizeLimitMiddleware, GlobalRateLimitMiddleware
 from neurmatic.api.security.openapi import install_openapi
@@ -116,6 +117,7 @@ def create_app(settings: Settings) -> FastAPI:
     install_docs(app)
     limit = Limit(settings.rate_limit.max_requests, max(1, settings.rate_limit.window_ms // 1000))
     install_middleware(app, settings, limit, sentry)
+    app.forwarded_headers = ForwardedHeaders(settings.app.trusted_proxies)
     app.front_door = FrontDoor(
         app.behind_front_door,
         instance=settings.app.instance,
@@ -128,11 +130,15 @@ def create_app(settings: Settings) -> FastAPI:
 
 
 class NeurmaticAPI(FastAPI):
-    """FastAPI, with every HTTP request going through the front door first (front_door.py)."""
+    """FastAPI, with the proxy's headers applied to every request and WebSocket, and every HTTP request
+    going through the front door first (front_door.py)."""
 
     front_door: ASGIApp | None = None
+    forwarded_headers: ForwardedHeaders | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.forwarded_headers is not None and scope["type"] != "lifespan":
+            self.forwarded_headers.apply(scope)
         if self.front_door is None or scope["type"] != "http":
             await super().__call__(scope, receive, send)
         else:

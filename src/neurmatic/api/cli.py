@@ -71,8 +71,7 @@ def api(
         port=port or settings.app.port,
         log_config=None,
         http=HttpToolsTurnBuffered,
-        proxy_headers=True,
-        forwarded_allow_ips=",".join(settings.app.trusted_proxies),
+        proxy_headers=False,  # the app applies them itself (ForwardedHeaders), remembering trust per address
         timeout_graceful_shutdown=10,
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         access_log=False,
