@@ -23,7 +23,7 @@ T = TypeVar("T")
 
 
 class LiveSocket:
-    """One open WebSocket: ``send``, ``recv`` with a timeout, and ``close_code`` once the server closed."""
+    """One open WebSocket: ``send``, and ``recv`` with a timeout (ConnectionClosed once it is closed)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, connection: ClientConnection) -> None:
         self._loop = loop

@@ -9,6 +9,7 @@ placeholder and short secrets before anything starts.
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 from datetime import timedelta
 from enum import StrEnum
@@ -81,6 +82,20 @@ class AppSettings(_Section):
     def _normalise_environment(cls, value: object) -> object:
         aliases = {"dev": "development", "prod": "production", "testing": "test"}
         return aliases.get(str(value).lower(), str(value).lower()) if value is not None else value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, value: list[str]) -> list[str]:
+        # Checked here, where the message can name the setting, not when the first request arrives.
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{item!r} is not an IP address or network; list the proxies' addresses, e.g. "
+                    "TRUSTED_PROXIES=127.0.0.1,10.0.0.0/8"
+                ) from None
+        return value
 
 
 class DatabaseSettings(_Section):

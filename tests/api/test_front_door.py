@@ -321,3 +321,27 @@ async def test_a_saturated_database_pool_sheds_the_request_with_a_503(topology: 
     assert shed.status_code == 503 and shed.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
     assert int(shed.headers["retry-after"]) > 0 and waited < 3
     assert after.status_code == 200
+
+
+async def test_the_app_applies_the_proxys_headers_before_anything_reads_the_client(
+    settings: Settings,
+) -> None:
+    # uvicorn runs without --proxy-headers: the app itself must make the forwarded client the client.
+    seen: list[dict[str, Any]] = []
+    async with api_client(settings) as client:  # from 127.0.0.1, a trusted proxy; base URL https
+        door: Any = asgi_app(client).front_door  # type: ignore[attr-defined]
+        answer = door.app
+
+        async def watched(scope: Any, receive: Any, send: Any) -> None:
+            seen.append({"client": scope["client"], "scheme": scope["scheme"]})
+            await answer(scope, receive, send)
+
+        door.app = watched
+        try:
+            relayed = await client.get(
+                "/api/v1/categories", headers={"X-Forwarded-For": "203.0.113.77", "X-Forwarded-Proto": "http"}
+            )
+        finally:
+            door.app = answer
+    assert relayed.status_code == 200
+    assert seen == [{"client": ("203.0.113.77", 0), "scheme": "http"}]

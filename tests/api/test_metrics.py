@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
+from starlette.types import Receive, Scope, Send
 
 from neurmatic.api.metrics.registry import ApiMetrics
 from neurmatic.api.metrics.sampler import run_sampler
@@ -14,6 +16,7 @@ from neurmatic.api.state import AppClients
 from neurmatic.periodic import every
 from neurmatic.settings import Settings
 from tests.api.accounts import account_client, bearer, create_admin, login
+from tests.api.conftest import api_client, asgi_app
 from tests.conftest import RunningTopology
 
 
@@ -62,6 +65,34 @@ async def test_counters_move_with_traffic_and_labels_stay_bounded(
     assert any(name == "neurmatic_http_request_duration_seconds_bucket" for name, _ in after)
     assert any(name == "neurmatic_db_pool_connections_open" for name, _ in after)
     assert any(name == "neurmatic_queue_depth" for name, _ in after)
+    # The scrape itself is the one request in flight: counted per request, published when it samples.
+    assert after[("neurmatic_http_requests_in_progress", ())] == 1
+
+
+async def test_requests_in_flight_are_published_by_the_sampler(settings: Settings) -> None:
+    async with api_client(settings) as client:  # a direct peer, as the scraper is
+        app = asgi_app(client)
+        metrics: ApiMetrics = app.state.metrics
+        door: Any = app.front_door  # type: ignore[attr-defined]
+        answer, release = door.app, asyncio.Event()
+
+        async def held(scope: Scope, receive: Receive, send: Send) -> None:
+            await release.wait()
+            await answer(scope, receive, send)
+
+        door.app = held
+        slow = [asyncio.create_task(client.get(f"/api/v1/categories?held={i}")) for i in range(3)]
+        try:
+            while metrics.in_flight < 3:
+                await asyncio.sleep(0.01)
+            door.app = answer
+            sampled = _samples((await client.get("/internal/metrics")).text)
+        finally:
+            door.app = answer
+            release.set()
+            answered = await asyncio.gather(*slow)
+    assert sampled[("neurmatic_http_requests_in_progress", ())] == 4  # three held, and the scrape
+    assert [r.status_code for r in answered] == [200] * 3 and metrics.in_flight == 0
 
 
 async def test_metrics_are_for_admins_and_the_internal_network_only(settings: Settings) -> None:

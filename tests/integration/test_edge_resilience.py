@@ -87,7 +87,7 @@ def test_a_frozen_instance_does_not_hold_requests(topology: RunningTopology) -> 
     posts = [status for method, status, _ in answers if method == "POST"]
     assert posts.count(401) >= len(posts) - 3, repr(answers)
     # The instance was frozen indeed: nginx waited for it, gave up and took it out of the upstream.
-    backend_1 = f":{topology.state.ports.api(1)}"
+    backend_1 = f"127.0.0.1:{topology.state.ports.api(1)}/"  # as in: upstream: "http://127.0.0.1:PORT/..."
     timed_out = [
         line for line in _error_log_tail(topology, offset).splitlines() if "upstream timed out" in line
     ]

@@ -44,6 +44,9 @@ class FakeService:
         pid, self.pid = self.pid, None
         return pid
 
+    def await_killed(self, pid: int) -> bool:
+        return self.pid != pid
+
     def ensure_running(self) -> None:
         self.pid = self.pid or 101
 

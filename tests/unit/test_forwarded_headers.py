@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from neurmatic.api.security.client_ip import ForwardedHeaders
+from neurmatic.api.security.client_ip import ForwardedHeaders, client_ip_of_scope
+from neurmatic.api.security.internal_peer import is_internal_peer
 
 TRUSTED = ["127.0.0.1", "10.0.0.0/8"]
 
@@ -62,3 +63,35 @@ def test_a_header_too_long_to_be_an_address_is_not_trusted() -> None:
     scope = _scope("127.0.0.1", (b"x-forwarded-for", b"1" * 5000))
     ForwardedHeaders(TRUSTED).apply(scope)
     assert scope["client"] == ("1" * 5000, 0)
+
+
+def test_a_websockets_header_names_are_lowercased_before_they_are_read() -> None:
+    # uvicorn's WebSocket implementation keeps names as written: nginx writes X-Forwarded-For.
+    scope = _scope(
+        "127.0.0.1", (b"X-Forwarded-For", b"203.0.113.9"), (b"X-Forwarded-Proto", b"https"), kind="websocket"
+    )
+    ForwardedHeaders(TRUSTED).apply(scope)
+    assert (scope["client"], scope["scheme"]) == (("203.0.113.9", 0), "wss")
+    assert (b"x-forwarded-for", b"203.0.113.9") in scope["headers"]
+
+
+def test_the_address_found_is_what_the_rate_limits_read() -> None:
+    scope = _scope("127.0.0.1", (b"x-forwarded-for", b"203.0.113.9"))
+    ForwardedHeaders(TRUSTED).apply(scope)
+    assert client_ip_of_scope(scope, TRUSTED) == "203.0.113.9"
+
+
+@pytest.mark.parametrize(
+    ("peer", "headers", "internal"),
+    [
+        ("127.0.0.1", [], True),
+        ("10.2.3.4", [], True),
+        ("203.0.113.9", [], False),
+        ("127.0.0.1", [(b"x-forwarded-for", b"203.0.113.9")], False),
+        ("127.0.0.1", [(b"X-Forwarded-For", b"10.0.0.1")], False),  # relayed, whatever the case
+    ],
+)
+def test_only_a_direct_peer_on_the_internal_network_is_internal(
+    peer: str, headers: list[tuple[bytes, bytes]], internal: bool
+) -> None:
+    assert is_internal_peer(_scope(peer, *headers, kind="websocket")) is internal

@@ -86,6 +86,5 @@ def test_a_group_kill_returns_once_every_process_is_dead_and_its_socket_closed(t
     assert kill_group(server.pid) is True
     # No waiting here: the call itself waited until the group was dead.
     assert _gone(server.pid) and _gone(worker)
-    assert group_members(server.pid) == []
     assert port_is_free(port), "a killed process still held its socket"
     server.wait(timeout=5)

@@ -69,6 +69,14 @@ def test_bad_values_name_the_variable() -> None:
     assert "JWT_EXPIRES_IN" in message and "BCRYPT_ROUNDS" in message
 
 
+def test_trusted_proxies_must_be_addresses_or_networks() -> None:
+    accepted = Settings.from_mapping({"TRUSTED_PROXIES": "127.0.0.1, 10.0.0.0/8,::1"})
+    assert accepted.app.trusted_proxies == ["127.0.0.1", "10.0.0.0/8", "::1"]
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_mapping({"TRUSTED_PROXIES": "127.0.0.1,*"})
+    assert "TRUSTED_PROXIES" in str(caught.value) and "'*' is not an IP address" in str(caught.value)
+
+
 def test_production_refuses_missing_placeholder_and_short_secrets_naming_each() -> None:
     settings = Settings.from_mapping(
         {

@@ -13,9 +13,9 @@ the lean path does not take goes on to the app, and is counted there, once.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -97,12 +97,12 @@ class FrontDoor:
                 message["headers"] = headers
             await send(message)
 
-        self.metrics.in_progress.inc()
+        self.metrics.in_flight += 1  # published to the gauge by the sampler (registry.py)
         try:
             if not await self._answered_here(scope, receive, send_with_headers):
                 await self.app(scope, receive, send_with_headers)
         finally:
-            self.metrics.in_progress.dec()
+            self.metrics.in_flight -= 1
             self._record(scope, request_id, status, time.perf_counter() - started)
 
     async def _answered_here(self, scope: Scope, receive: Receive, send: Send) -> bool:
@@ -166,5 +166,10 @@ def _request_id(scope: Scope) -> str:
     for name, value in scope["headers"]:
         if name == b"x-request-id":
             incoming = value.decode("latin-1")
-            return incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
-    return uuid.uuid4().hex
+            return incoming if _REQUEST_ID.match(incoming) else _new_request_id()
+    return _new_request_id()
+
+
+def _new_request_id() -> str:
+    """128 random bits in hex, as ``uuid4().hex`` gave (less its 6 fixed bits) at a quarter of the cost."""
+    return os.urandom(16).hex()

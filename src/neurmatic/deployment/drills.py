@@ -47,8 +47,13 @@ class ServiceHandle(Protocol):
         ...
 
     def kill(self) -> int | None:
-        """SIGKILL its whole process group, a crash with no shutdown, and return once its processes are
-        dead (their sockets closed); the pid killed (None: not running)."""
+        """SIGKILL its whole process group, a crash with no shutdown; the pid killed (None: not running).
+        The processes die a moment later: ``await_killed`` waits for them."""
+        ...
+
+    def await_killed(self, pid: int) -> bool:
+        """Wait until every process of the group ``kill`` signalled is dead (its sockets closed); False
+        when some still run after a few seconds."""
         ...
 
     def ensure_running(self) -> None:
@@ -66,8 +71,8 @@ class PostgresHandle(ServiceHandle, Protocol):
     def postmaster_pid(self) -> int | None: ...
 
     def kill_postmaster(self) -> int | None:
-        """SIGKILL the postmaster and its backends (a database crash), and return once they are dead; the
-        pid killed."""
+        """SIGKILL the postmaster and its backends (a database crash), and return once the postmaster is
+        dead; the pid killed."""
         ...
 
     def patroni_state(self) -> str | None:

@@ -15,7 +15,7 @@ from neurmatic.adapters.redis import direct, sentinel_command
 from neurmatic.deployment.drills import ProcessIdentity
 from neurmatic.polling import poll
 from neurmatic.supervisor.layout import HOST, SENTINEL_MASTER_NAME
-from neurmatic.supervisor.process import is_running, kill_group
+from neurmatic.supervisor.process import await_group_dead, is_running, kill_group, signal_group
 from neurmatic.supervisor.service import Service
 from neurmatic.supervisor.services.etcd import EtcdMember
 from neurmatic.supervisor.services.postgres import PostgresNode
@@ -45,8 +45,11 @@ class LocalService:
     def kill(self) -> int | None:
         pid = self.service.running_pid()
         if pid is not None:
-            kill_group(pid)  # every server leads its own session (start_new_session)
+            signal_group(pid, signal.SIGKILL)  # every server leads its own session (start_new_session)
         return pid
+
+    def await_killed(self, pid: int) -> bool:
+        return await_group_dead(pid)
 
     def ensure_running(self) -> None:
         self.service.ensure_running()

@@ -50,14 +50,23 @@ def group_members(pgid: int) -> list[int]:
 
 
 def kill_group(pgid: int, *, wait: float = 5.0) -> bool:
-    """SIGKILL every process of group ``pgid``, then wait until none of them runs; True when all died.
+    """SIGKILL every process of group ``pgid``, then wait until none of them runs; True when all died."""
+    signal_group(pgid, signal.SIGKILL)
+    return await_group_dead(pgid, wait=wait)
+
+
+def signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def await_group_dead(pgid: int, *, wait: float = 5.0) -> bool:
+    """Wait until no process of group ``pgid`` runs; True when none does within ``wait`` seconds.
 
     ``killpg`` only queues the signal: the processes die, and their sockets close, a little later. A
-    caller that times what happens after the crash (a drill) must start its clock once they are dead.
+    caller that times what happens after a crash (a drill) must start its clock once they are dead.
     A zombie counts as dead: a process's sockets are closed before it becomes one.
     """
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
     return poll(lambda: not group_members(pgid), timeout=wait, interval=0.01, catch=()).done
 
 

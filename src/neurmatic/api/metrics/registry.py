@@ -43,9 +43,14 @@ class ApiMetrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        # Counted in a plain int per request (``in_flight``) and published to the gauge by the sampler,
+        # every few seconds and at each scrape: two writes to the per-worker metrics file on every
+        # request were 4 % of a cached read's CPU.
+        self.in_flight = 0
         self.in_progress = Gauge(
             "neurmatic_http_requests_in_progress",
-            "Requests being answered",
+            "Requests being answered (each worker's count at its last sample, taken every few seconds "
+            "and at each scrape)",
             multiprocess_mode="livesum",
             registry=r,
         )

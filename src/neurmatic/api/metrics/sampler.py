@@ -25,6 +25,7 @@ SAMPLE_EVERY_SECONDS = 5.0
 
 
 async def sample(clients: AppClients, metrics: ApiMetrics) -> None:
+    metrics.in_progress.set(metrics.in_flight)
     for name, engine in (("primary", clients.db.primary), ("replica", clients.db.replica)):
         if engine is not None:
             pool = engine.pool

@@ -34,7 +34,9 @@ def is_internal_peer(scope: Scope) -> bool:
     """True for a direct request from the internal network (HTTP or WebSocket scope)."""
     # The header first: it settles every request through the edge without looking the address up (the
     # edge's clients are many, and would churn the cache of addresses).
-    if any(name == FORWARDED_FOR for name, _ in scope.get("headers", ())):  # ASGI names are lowercase
+    # Lowercased here too (a WebSocket's names come as the client wrote them): this check guards what only
+    # operators may see, so it does not rely on the caller having normalised them.
+    if any(name.lower() == FORWARDED_FOR for name, _ in scope.get("headers", ())):
         return False
     client = scope.get("client")
     return client is not None and _on_internal_network(client[0])

@@ -24,3 +24,5 @@ def seed_command(articles: int, users: int, target: DeploymentChoice) -> None:
             seed(settings, users=users, articles=articles, progress=lambda n: bar.advance(task, n))
         )
     click.echo(f"seeded {result.users} users and {result.articles} articles (demo password: {DEMO_PASSWORD})")
+    for problem in result.unsettled:
+        click.echo(f"warning: not vacuumed (autovacuum will do it later): {problem}", err=True)

@@ -11,12 +11,12 @@ with a report saying so instead of hanging.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from neurmatic.deployment.drills import DrillControl, ServiceHandle
 from neurmatic.deployment.model import Deployment
-from neurmatic.ops.flows.drills.errors import DrillPreconditionFailed
+from neurmatic.ops.flows.drills.errors import DrillError, DrillPreconditionFailed
 from neurmatic.ops.flows.drills.events import Recorder, Stage
 from neurmatic.ops.flows.drills.load import Credentials, Endpoint, Load, LoadOptions
 from neurmatic.ops.flows.drills.measure import recovery_time
@@ -76,13 +76,19 @@ class DrillContext:
 
     # -- faults and recovery ------------------------------------------------------------------------
 
-    def inject(self, name: str, description: str, action: Callable[[], object]) -> Stage:
-        """Open stage ``name`` (fault time = now), then run ``action``, the fault itself (the stage is
-        struck when it returns)."""
+    def inject(
+        self, name: str, description: str, action: Callable[[], object], *, struck_on_return: bool = False
+    ) -> Stage:
+        """Open stage ``name`` (fault time = now), then run ``action``, the fault itself.
+
+        ``struck_on_return``: the fault has struck when ``action`` returns (a kill that waits for the
+        processes to die), so a request sent in between is in flight, not sent after the fault. Not for
+        an action that lasts (a switchover): what is sent while it runs is sent during the fault."""
         stage = self.recorder.open_stage(name, description)
         self.progress(f"{name}: {description}")
         action()
-        self.recorder.mark_struck(stage)
+        if struck_on_return:
+            self.recorder.mark_struck(stage)
         return stage
 
     def await_recovery(
@@ -116,11 +122,27 @@ class DrillContext:
         return None
 
     def kill(self, service: ServiceHandle) -> int:
-        """SIGKILL ``service``'s whole process group (a crash: no shutdown, no goodbye); its pid."""
-        pid = service.kill()
-        if pid is None:
-            raise DrillPreconditionFailed(f"{service.name} is not running", hint="`neurmatic up` first")
-        return pid
+        """SIGKILL ``service``'s whole process group (a crash: no shutdown, no goodbye) and wait until its
+        processes are dead; its pid."""
+        return self.kill_at_once([service])[0]
+
+    def kill_at_once(self, services: Sequence[ServiceHandle]) -> list[int]:
+        """SIGKILL every one of ``services`` first, then wait until all their processes are dead (waiting
+        between the signals would let the last ones serve alone a little longer); their pids."""
+        pids = []
+        for service in services:
+            pid = service.kill()
+            if pid is None:
+                raise DrillPreconditionFailed(f"{service.name} is not running", hint="`neurmatic up` first")
+            pids.append(pid)
+        for service, pid in zip(services, pids, strict=True):
+            if not service.await_killed(pid):
+                raise DrillError(
+                    f"{service.name} (pid {pid}) still runs after SIGKILL",
+                    hint="a process stuck in the kernel (uninterruptible I/O) cannot die; look at "
+                    f"`ps -o pid,stat,wchan -g {pid}`",
+                )
+        return pids
 
     # -- results -------------------------------------------------------------------------------------
 

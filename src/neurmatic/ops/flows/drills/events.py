@@ -42,9 +42,9 @@ class Stage:
     """One fault of a scenario: what was done, when, and when the system was whole again.
 
     ``fault_at`` is taken just before the fault's action runs (so a measured RTO is never too short);
-    ``struck_at`` once the action has returned (a killed process is dead): a request sent in between
-    may have met the service before the fault or during it, so it counts as in flight, not as sent
-    after the fault.
+    ``struck_at``, for a fault that has struck once its action returns (a kill that waited for the
+    processes to die), when it returned: a request sent in between may have met the service before the
+    fault or during it, so it counts as in flight, not as sent after the fault.
     ``recovered_at`` is when the scenario saw the infrastructure recovered (a process restarted, a
     new master agreed on): the service may have come back earlier (that is the RTO) or later.
     """

@@ -42,7 +42,9 @@ class BackendFailure(Scenario):
         apis = ctx.control.api_instances()
         first = apis[0]
         old = {api.name: api.running_pid() for api in apis}
-        one = ctx.inject(ONE_INSTANCE, f"SIGKILL {first.name}", lambda: ctx.kill(first))
+        one = ctx.inject(
+            ONE_INSTANCE, f"SIGKILL {first.name}", lambda: ctx.kill(first), struck_on_return=True
+        )
         ctx.await_recovery(
             one, lambda: restarted(first, old[first.name]), f"the watcher restarted {first.name}"
         )
@@ -52,7 +54,9 @@ class BackendFailure(Scenario):
 
         old = {api.name: api.running_pid() for api in apis}
         names = ", ".join(api.name for api in apis)
-        every = ctx.inject("all-instances", f"SIGKILL {names} at once", lambda: [ctx.kill(a) for a in apis])
+        every = ctx.inject(
+            "all-instances", f"SIGKILL {names} at once", lambda: ctx.kill_at_once(apis), struck_on_return=True
+        )
         ctx.await_recovery(
             every,
             lambda: all(restarted(a, old[a.name]) for a in apis),
