@@ -322,7 +322,7 @@ def edge(tmp_path: Path) -> Iterator[Edge]:
     nginx = _nginx()
     app = ThreadingHTTPServer(("127.0.0.1", 0), _App)
     Thread(target=app.serve_forever, daemon=True).start()
-    http_port, https_port = _free_port(), _free_port()
+    http_port, https_port = _free_ports(2)
     cert, key = _write_tls_pair(tmp_path / "tls")
     web = tmp_path / "web"  # a web client's build, as `up` installs it
     (web / "assets").mkdir(parents=True)
@@ -410,10 +410,17 @@ def test_edge_rate_limits_login_with_the_api_error_body(edge: Edge) -> None:
     _assert_security_headers(limited)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def _free_ports(count: int) -> list[int]:
+    """``count`` distinct free loopback ports: each socket stays bound until all are chosen (one closed
+    first could be handed out again: nginx once got the same port for HTTP and HTTPS)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def _edge_error(response: httpx.Response, status: int, code: str) -> None:
