@@ -9,6 +9,7 @@ Redis master. Measured figures are printed (run with ``-s`` to see them).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -40,18 +41,31 @@ from tests.support import bearer, neurmatic, scalar, signed_in_token
 def own_topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningTopology]:
     with started_topology(tmp_path_factory, "dbfailover") as running:
         yield running
-    strays = _processes_of(running.state_dir)
-    for process in strays:  # ours (their command line names our state dir): never leave them behind
-        process.kill()
+    # A process already exiting when `down` returned (a child a moment behind its parent) is given a
+    # few seconds; what still runs then was left behind.
+    _, running_on = psutil.wait_procs(_processes_of(running.state_dir), timeout=3)
+    strays = {p.pid: _command_of(p) for p in running_on}
+    for process in running_on:  # ours (their command line names our state dir): never leave them behind
+        with contextlib.suppress(psutil.Error):
+            process.kill()
     assert not strays, (
-        f"processes outlived `neurmatic down`: {[p.cmdline() for p in strays]}; the worker's log ends:\n"
+        f"processes outlived `neurmatic down`: {strays}; the worker's log ends:\n"
         + running.state.paths.log("worker").read_text(errors="replace")[-3000:]
     )
 
 
+def _command_of(process: psutil.Process) -> str:
+    try:
+        return " ".join(process.cmdline())
+    except psutil.Error:  # it died (or became a zombie) since
+        return "(gone)"
+
+
 def _processes_of(state_dir: object) -> list[psutil.Process]:
     found = []
-    for process in psutil.process_iter(["cmdline"]):
+    for process in psutil.process_iter(["cmdline", "status"]):
+        if process.info["status"] == psutil.STATUS_ZOMBIE:  # dead, not yet reaped: nothing runs
+            continue
         if any(str(state_dir) in part for part in process.info["cmdline"] or []):
             found.append(process)
     return found
@@ -328,7 +342,12 @@ def test_standby_rebuild_reinitializes_a_damaged_standby_through_patroni(
         while not standby.execute("SELECT 1 FROM failover_probe WHERE note = %s", (marker,)).fetchone():
             assert time.monotonic() < deadline, "the rebuilt standby does not replay"
             time.sleep(0.1)
-    assert _roles(own_topology)[broken.name] == ("standby", "ready")
+    # It replays; its status follows once Patroni and the status probe have seen it (a loaded machine
+    # once answered "unhealthy" at the first look).
+    deadline = time.monotonic() + 30
+    while (role := _roles(own_topology)[broken.name]) != ("standby", "ready"):
+        assert time.monotonic() < deadline, role
+        time.sleep(0.5)
 
 
 def test_redis_failover_swaps_the_master_and_every_sentinel_agrees(own_topology: RunningTopology) -> None:
