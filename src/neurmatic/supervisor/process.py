@@ -174,7 +174,6 @@ def _kill_survivors(processes: list[psutil.Process]) -> None:
 def _signal_group(pid: int, sig: signal.Signals) -> None:
     # Every server runs in its own session (start_new_session), so its pgid is its pid and a KILL
     # reaches the children it could no longer stop itself (PostgreSQL backends, nginx workers).
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)
+    signal_group(pid, sig)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(pid, sig)

@@ -51,8 +51,14 @@ def client_ip_of_scope(scope: Scope, trusted_proxies: Sequence[str]) -> str:
     is_trusted = _trust_check(tuple(trusted_proxies))
     if not is_trusted(peer):
         return peer
-    forwarded = ", ".join(v.decode("latin-1") for k, v in scope["headers"] if k == b"x-forwarded-for")
-    hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+    forwarded = [v for k, v in scope["headers"] if k == b"x-forwarded-for"]
+    return _first_untrusted_hop(forwarded, peer, is_trusted)
+
+
+def _first_untrusted_hop(forwarded: list[bytes], peer: str, is_trusted: Callable[[str], bool]) -> str:
+    """Walk the ``X-Forwarded-For`` values from the right past trusted hops; the leftmost when every
+    hop is trusted, the peer when there are none."""
+    hops = [hop.strip() for value in forwarded for hop in value.decode("latin-1").split(",") if hop.strip()]
     for hop in reversed(hops):
         if not is_trusted(hop):
             return hop
@@ -64,7 +70,7 @@ FORWARDED_SCHEMES = frozenset({"http", "https", "ws", "wss"})
 
 class ForwardedHeaders:
     """What uvicorn's ``--proxy-headers`` did, done by the app: on a request from a trusted proxy, the
-    client becomes the address ``X-Forwarded-For`` names (``client_ip_of_scope``) and the scheme the one
+    client becomes the first untrusted hop of ``X-Forwarded-For`` from the right and the scheme the one
     ``X-Forwarded-Proto`` names. One middleware layer less, one address lookup less per request (the
     rate limits and the front door read the address found here), and the trust check remembered for
     8,192 addresses (uvicorn's for 4,096). Hops are bare addresses, as nginx writes them: a hop with a
@@ -72,8 +78,7 @@ class ForwardedHeaders:
     """
 
     def __init__(self, trusted_proxies: Sequence[str]) -> None:
-        self.trusted_proxies = tuple(trusted_proxies)
-        self._is_trusted = _trust_check(self.trusted_proxies)
+        self._is_trusted = _trust_check(tuple(trusted_proxies))
 
     def apply(self, scope: Scope) -> None:
         if scope["type"] == "websocket":
@@ -83,15 +88,16 @@ class ForwardedHeaders:
         client = scope.get("client")
         if not client or not self._is_trusted(client[0]):
             return
-        forwarded, proto = False, None
+        forwarded: list[bytes] = []
+        proto = None
         for name, value in scope["headers"]:
             if name == b"x-forwarded-for":
-                forwarded = True
+                forwarded.append(value)
             elif name == b"x-forwarded-proto":
                 proto = value.decode("latin-1").strip()
         if proto in FORWARDED_SCHEMES:
             scope["scheme"] = proto.replace("http", "ws") if scope["type"] == "websocket" else proto
         if forwarded:
-            address = client_ip_of_scope(scope, self.trusted_proxies)
+            address = _first_untrusted_hop(forwarded, client[0], self._is_trusted)
             scope["client"] = (address, 0)
             scope[APPLIED_CLIENT] = address
